@@ -1,0 +1,52 @@
+"""Central input checks shared by the public functions.
+
+Every check raises :class:`~neutrostats.errors.NeutrostatsError` with a
+message that names the function, what was expected, what was found and what
+to do.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from typing import Any
+
+import pandas as pd
+
+from .errors import NeutrostatsError
+
+
+def require_dataframe(obj: Any, function: str, name: str = "labs") -> pd.DataFrame:
+    """Return ``obj`` if it is a DataFrame, else raise a helpful error."""
+    if not isinstance(obj, pd.DataFrame):
+        raise NeutrostatsError(
+            f"{function}: expected {name} to be a pandas DataFrame, found {type(obj).__name__}; "
+            "read your file with pandas (or neutrostats.io.read_labs) first"
+        )
+    return obj
+
+
+def require_columns(df: pd.DataFrame, columns: Iterable[str], function: str, hint: str = "") -> None:
+    """Raise if any of ``columns`` is missing from ``df``, suggesting close names."""
+    missing = [c for c in columns if c not in df.columns]
+    if not missing:
+        return
+    available = [str(c) for c in df.columns]
+    parts = []
+    for col in missing:
+        close = difflib.get_close_matches(str(col), available, n=2)
+        parts.append(f"{col!r}" + (f" (did you mean {', '.join(map(repr, close))}?)" if close else ""))
+    raise NeutrostatsError(
+        f"{function}: column(s) {', '.join(parts)} not found; the table has columns "
+        f"{available[:20]}{' ...' if len(available) > 20 else ''}. "
+        + (hint or "Pass the right column names as arguments or rename the columns.")
+    )
+
+
+def require_choice(value: Any, choices: Iterable[Any], function: str, name: str) -> None:
+    """Raise unless ``value`` is one of ``choices``."""
+    choices = list(choices)
+    if value not in choices:
+        raise NeutrostatsError(
+            f"{function}: {name} must be one of {choices}, found {value!r}"
+        )

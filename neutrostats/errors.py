@@ -1,0 +1,37 @@
+"""Exceptions and warnings raised by neutrostats.
+
+Every error is a :class:`NeutrostatsError`, itself a :class:`ValueError`, so a
+pipeline can catch bad input with one ``except`` clause.  Every warning is a
+:class:`NeutrostatsWarning`, so a pipeline can filter them by class, e.g.
+``warnings.simplefilter("error", NeutrostatsWarning)``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "NeutrostatsError",
+    "NeutrostatsWarning",
+    "DataQualityWarning",
+]
+
+
+class NeutrostatsError(ValueError):
+    """Bad input to a neutrostats function.
+
+    The message names the function, the column, what was expected, what was
+    found (with counts and an example) and what to do about it.
+
+    Examples
+    --------
+    >>> from neutrostats import NeutrostatsError
+    >>> issubclass(NeutrostatsError, ValueError)
+    True
+    """
+
+
+class NeutrostatsWarning(UserWarning):
+    """Base class of every warning neutrostats emits."""
+
+
+class DataQualityWarning(NeutrostatsWarning):
+    """Input data has a problem that was handled but deserves a look."""

@@ -1,0 +1,840 @@
+"""Severity schemes and the classification of lab tables by ANC tier.
+
+A :class:`Scheme` is a set of cut points in cells/µL with a label for every
+half-open interval ``[lower, upper)``: a value exactly on a cut point belongs
+to the milder tier above it. Three published schemes are built in
+(DOMAIN.md section 2):
+
+========== ================================================================
+name       tiers (cells/µL), mildest first
+========== ================================================================
+clinical   normal >=1500; mild [1000,1500); moderate [500,1000); severe <500
+           (``profound=True`` splits profound <100 out of severe)
+andersen   normal >=1800; subnormal [1500,1800); mild [1000,1500);
+2016       moderate_severe <1000
+ctcae_v5   grade_0 >=LLN; grade_1 [1500,LLN); grade_2 [1000,1500);
+           grade_3 [500,1000); grade_4 <500 (``lln``, default 2000)
+========== ================================================================
+
+Examples
+--------
+>>> import pandas as pd
+>>> from neutrostats import classify_anc, tier_summary
+>>> labs = pd.DataFrame({"value": ["1.6", "0.4", "<0.1", "clotted"],
+...                      "unit": ["10^9/L", "K/uL", "x10^9/L", "10^9/L"]})
+>>> out = classify_anc(labs, scheme="clinical")
+>>> out[["anc_per_ul", "tier", "anc_flag"]]
+   anc_per_ul    tier     anc_flag
+0      1600.0  normal          NaN
+1       400.0  severe          NaN
+2       100.0  severe          NaN
+3         NaN     NaN  non_numeric
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._validate import require_choice, require_columns, require_dataframe
+from .codes import LOINC_ROLES
+from .errors import NeutrostatsError
+from .units import (
+    KNOWN_COUNT_UNITS,
+    PERCENT_UNITS,
+    _unknown_unit_message,
+    derive_anc,
+    parse_lab_values,
+    unit_key,
+)
+
+__all__ = [
+    "Scheme",
+    "SCHEMES",
+    "ANC_FLAGS",
+    "ANC_SOURCES",
+    "get_scheme",
+    "classify_anc",
+    "tier_summary",
+    "DUFFY_NULL_LIMIT",
+    "IMPLAUSIBLE_ABOVE",
+]
+
+#: Default lower limit of normal (cells/µL) for Duffy-null persons: the lower
+#: end of the Duffy-null reference interval (1,210/µL, US cohort) rounded, as
+#: in Hibbs, Merz et al., Blood 2025 (DOMAIN.md section 2).
+DUFFY_NULL_LIMIT = 1200.0
+#: ANC above this many cells/µL is flagged ``implausible``.
+IMPLAUSIBLE_ABOVE = 100_000.0
+
+#: Every reason a row can be left without a tier, in the order of precedence.
+ANC_FLAGS = (
+    "missing_value",
+    "non_numeric",
+    "missing_unit",
+    "unknown_unit",
+    "unit_code_mismatch",
+    "negative",
+    "implausible",
+    "censored_spans_tiers",
+    "missing_component",
+    "censored_component",
+    "pct_out_of_range",
+    "pct_sum_over_100",
+    "incomplete_differential",
+    "duplicate_component",
+    "used_in_derivation",
+    "direct_anc_available",
+    "not_anc_test",
+)
+_FLAG = {name: i for i, name in enumerate(ANC_FLAGS)}
+_FLAG_DTYPE = pd.CategoricalDtype(list(ANC_FLAGS))
+
+#: How the ANC of a row was obtained.
+ANC_SOURCES = ("direct", "derived", "derived_no_bands")
+_SOURCE_DTYPE = pd.CategoricalDtype(list(ANC_SOURCES))
+_CENSOR_DTYPE = pd.CategoricalDtype(["<", "<=", ">", ">="])
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """A severity scheme: cut points in cells/µL and a label per interval.
+
+    Parameters
+    ----------
+    name : str
+        Short name, used in outputs.
+    cuts : tuple of float
+        Strictly increasing cut points in cells/µL.
+    labels : tuple of str
+        One label per interval, *lowest ANC first* (as in ``pandas.cut``):
+        ``labels[0]`` names ``[0, cuts[0])`` and ``labels[-1]`` names
+        ``[cuts[-1], inf)``, the normal tier. Intervals are half-open with the
+        lower bound included.
+    reference : str, optional
+        Where the scheme comes from.
+
+    Attributes
+    ----------
+    tiers : tuple of str
+        Labels mildest first: the order of the ``tier`` Categorical.
+    normal_tier : str
+        The tier at or above ``normal_limit`` (``labels[-1]``), the default
+        reference tier of comparisons.
+    normal_limit : float
+        Lower limit of normal, ``cuts[-1]``.
+    dtype : pandas.CategoricalDtype
+        Ordered categorical dtype of the tiers, mildest first.
+
+    Raises
+    ------
+    NeutrostatsError
+        If the cuts are not strictly increasing finite positive numbers, or
+        there is not exactly one more label than cuts, or labels repeat.
+
+    Examples
+    --------
+    >>> s = Scheme("mine", cuts=(500, 1200), labels=("low", "borderline", "ok"))
+    >>> s.tiers
+    ('ok', 'borderline', 'low')
+    >>> list(s.classify([499.9, 500, 1200]))
+    ['low', 'borderline', 'ok']
+    >>> Scheme("bad", cuts=(1500, 1000), labels=("a", "b", "c"))
+    Traceback (most recent call last):
+    ...
+    neutrostats.errors.NeutrostatsError: Scheme: cuts must be strictly increasing ...
+    """
+
+    name: str
+    cuts: tuple[float, ...]
+    labels: tuple[str, ...]
+    reference: str = ""
+    _cuts: np.ndarray = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        try:
+            cuts = tuple(float(c) for c in self.cuts)
+        except (TypeError, ValueError):
+            raise NeutrostatsError(
+                f"Scheme: cuts must be numbers in cells/µL, found {self.cuts!r}"
+            ) from None
+        labels = tuple(str(lab) for lab in self.labels)
+        if not cuts:
+            raise NeutrostatsError("Scheme: expected at least one cut point, found none")
+        arr = np.asarray(cuts)
+        if not np.all(np.isfinite(arr)) or np.any(arr <= 0) or np.any(np.diff(arr) <= 0):
+            raise NeutrostatsError(
+                f"Scheme: cuts must be strictly increasing positive numbers in cells/µL, found {cuts}; "
+                "give them lowest first, e.g. cuts=(500, 1000, 1500)"
+            )
+        if len(labels) != len(cuts) + 1:
+            raise NeutrostatsError(
+                f"Scheme: expected one more label than cuts ({len(cuts) + 1} labels for "
+                f"{len(cuts)} cuts), found {len(labels)} labels {labels}"
+            )
+        if len(set(labels)) != len(labels):
+            raise NeutrostatsError(f"Scheme: labels must be distinct, found {labels}")
+        object.__setattr__(self, "cuts", cuts)
+        object.__setattr__(self, "labels", labels)
+        object.__setattr__(self, "_cuts", arr)
+
+    @property
+    def tiers(self) -> tuple[str, ...]:
+        return self.labels[::-1]
+
+    @property
+    def normal_tier(self) -> str:
+        return self.labels[-1]
+
+    @property
+    def normal_limit(self) -> float:
+        return self.cuts[-1]
+
+    @property
+    def dtype(self) -> pd.CategoricalDtype:
+        return pd.CategoricalDtype(list(self.tiers), ordered=True)
+
+    def codes(self, anc_per_ul: np.ndarray, normal_limit: np.ndarray | float | None = None) -> np.ndarray:
+        """Categorical codes (0 = normal ... ) of exact values; -1 for NaN.
+
+        ``normal_limit`` (scalar or one per value) lowers the normal tier's
+        lower limit, e.g. for Duffy-null persons; values at or above it are
+        normal whatever the cuts say.
+        """
+        v = np.asarray(anc_per_ul, dtype=float)
+        m = len(self.cuts)
+        codes = (m - np.searchsorted(self._cuts, v, side="right")).astype(np.int8)
+        if normal_limit is not None:
+            codes[v >= normal_limit] = 0
+        codes[np.isnan(v)] = -1
+        return codes
+
+    def classify(self, anc_per_ul: Any) -> pd.Categorical:
+        """Tier of each exact value in cells/µL (NaN stays missing).
+
+        Parameters
+        ----------
+        anc_per_ul : array-like of float
+            ANC values in cells/µL.
+
+        Returns
+        -------
+        pandas.Categorical
+            Ordered, mildest first.
+        """
+        return pd.Categorical.from_codes(self.codes(np.asarray(anc_per_ul, dtype=float)), dtype=self.dtype)
+
+
+_ANDERSEN_REF = (
+    "Andersen CL et al. Neutropenia and risk of infection, HIV and haematological "
+    "malignancy. J Intern Med 2016;279:566-575. doi:10.1111/joim.12489"
+)
+_CLINICAL_REF = (
+    "ASCO/IDSA 2018 outpatient febrile neutropenia guideline (J Clin Oncol 36:3043); "
+    "profound <100/µL from the IDSA 2010 febrile neutropenia guideline"
+)
+_CTCAE_REF = "NCI Common Terminology Criteria for Adverse Events v5.0, 'Neutrophil count decreased'"
+
+
+def _clinical(profound: bool = False) -> Scheme:
+    if profound:
+        return Scheme(
+            "clinical", (100, 500, 1000, 1500), ("profound", "severe", "moderate", "mild", "normal"), _CLINICAL_REF
+        )
+    return Scheme("clinical", (500, 1000, 1500), ("severe", "moderate", "mild", "normal"), _CLINICAL_REF)
+
+
+def _andersen2016() -> Scheme:
+    return Scheme(
+        "andersen2016", (1000, 1500, 1800), ("moderate_severe", "mild", "subnormal", "normal"), _ANDERSEN_REF
+    )
+
+
+def _ctcae_v5(lln: float = 2000.0) -> Scheme:
+    if not lln > 1500:
+        raise NeutrostatsError(
+            f"get_scheme('ctcae_v5'): the lower limit of normal must be above 1500 cells/µL "
+            f"(grade 1 is [1500, LLN)), found lln={lln!r}; pass your lab's LLN in cells/µL, e.g. lln=1800"
+        )
+    return Scheme(
+        "ctcae_v5", (500, 1000, 1500, lln), ("grade_4", "grade_3", "grade_2", "grade_1", "grade_0"), _CTCAE_REF
+    )
+
+
+#: Built-in schemes by name, each a factory taking its options.
+SCHEMES = {"clinical": _clinical, "andersen2016": _andersen2016, "ctcae_v5": _ctcae_v5}
+
+
+def get_scheme(scheme: str | Scheme = "clinical", **options: Any) -> Scheme:
+    """Return a built-in scheme by name (with options), or a Scheme unchanged.
+
+    Parameters
+    ----------
+    scheme : str or Scheme
+        ``"clinical"``, ``"andersen2016"`` or ``"ctcae_v5"``, or a
+        :class:`Scheme`.
+    **options
+        ``profound=True`` for ``clinical`` (split profound <100 out of
+        severe); ``lln=`` (cells/µL, default 2000) for ``ctcae_v5``.
+
+    Returns
+    -------
+    Scheme
+
+    Raises
+    ------
+    NeutrostatsError
+        For an unknown name or an option the scheme does not take.
+
+    Examples
+    --------
+    >>> get_scheme("clinical", profound=True).tiers
+    ('normal', 'mild', 'moderate', 'severe', 'profound')
+    >>> get_scheme("ctcae_v5", lln=1800).cuts
+    (500.0, 1000.0, 1500.0, 1800.0)
+    """
+    if isinstance(scheme, Scheme):
+        if options:
+            raise NeutrostatsError(
+                f"get_scheme: options {sorted(options)} apply to built-in schemes only; "
+                "a Scheme object already holds its cuts"
+            )
+        return scheme
+    if scheme not in SCHEMES:
+        raise NeutrostatsError(
+            f"get_scheme: unknown scheme {scheme!r}; built-in schemes are {sorted(SCHEMES)}, "
+            "or pass a neutrostats.Scheme with your own cuts and labels"
+        )
+    try:
+        return SCHEMES[scheme](**options)
+    except TypeError:
+        import inspect
+
+        allowed = list(inspect.signature(SCHEMES[scheme]).parameters)
+        raise NeutrostatsError(
+            f"get_scheme: scheme {scheme!r} takes the options {allowed}, found {sorted(options)}"
+        ) from None
+
+
+class _Default(str):
+    """Marks a column-name argument the caller did not set."""
+
+
+def classify_anc(
+    labs: pd.DataFrame,
+    scheme: str | Scheme = "clinical",
+    *,
+    value: str = "value",
+    unit: str = "unit",
+    assume_unit: str | None = None,
+    code: str | None = _Default("code"),
+    person: str = "person_id",
+    time: str = "sampled_at",
+    duffy_null: str | None = None,
+    duffy_null_limit: float = DUFFY_NULL_LIMIT,
+    on_unknown_unit: str = "raise",
+    decimal: str = ".",
+) -> pd.DataFrame:
+    """Classify every row of a lab table by ANC severity tier.
+
+    Every input row is returned, in the same order and with the same index,
+    with columns added. A row gets a tier only when its ANC is a usable
+    number (or a censored value whose whole interval lies in one tier);
+    otherwise ``anc_flag`` says why. No row is dropped.
+
+    Two layouts are accepted:
+
+    * **wide**: each row is an ANC result (no ``code`` column);
+    * **long**: a ``code`` column holds LOINC codes (DOMAIN.md section 1).
+      ANC rows (751-8, 753-4, 26499-4) are classified directly. For a
+      ``person``/``time`` with no direct ANC row, the WBC (6690-2, 26464-8),
+      neutrophil % (770-8, 26511-6, 26505-8) and band % (764-1, 26508-2,
+      35332-6) rows are combined by :func:`~neutrostats.units.derive_anc`; the
+      derived ANC is carried on the neutrophil % row and the other parts are
+      flagged ``used_in_derivation``. A unit that contradicts its code (a
+      ``%`` on an absolute count, a count unit on a percentage) is flagged
+      ``unit_code_mismatch``.
+
+    Parameters
+    ----------
+    labs : pandas.DataFrame
+        The lab table.
+    scheme : str or Scheme, default "clinical"
+        ``"clinical"``, ``"andersen2016"``, ``"ctcae_v5"`` or a
+        :class:`Scheme` (see :func:`get_scheme` for options such as
+        ``profound`` or ``lln``).
+    value : str, default "value"
+        Column of results: numbers or lab strings (``"<0.1"``, ``"1.5"``,
+        ``"see comment"``).
+    unit : str, default "unit"
+        Column of units (any spelling in
+        :data:`~neutrostats.units.KNOWN_COUNT_UNITS`).
+    assume_unit : str, optional
+        Unit for rows whose unit is missing, or for every row when the table
+        has no ``unit`` column. Without it, a missing unit is flagged
+        ``missing_unit``.
+    code : str or None, default "code"
+        Column of LOINC codes; when it is present the table is read as long
+        format. ``None`` forces the wide reading.
+    person, time : str, default "person_id", "sampled_at"
+        Columns that identify one blood sample in long format.
+    duffy_null : str, optional
+        Boolean column marking Duffy-null persons. For them the lower limit of
+        normal is ``duffy_null_limit`` (when lower than the scheme's), so a
+        value between it and the scheme's limit is normal. Missing values
+        count as not Duffy-null.
+    duffy_null_limit : float, default 1200
+        Lower limit of normal for Duffy-null persons, in cells/µL.
+    on_unknown_unit : {"raise", "flag"}, default "raise"
+        What an ANC row with a unit that is not a count unit gets: an error
+        listing every such unit with its row count, or
+        ``anc_flag='unknown_unit'``.
+    decimal : {".", ","}, default "."
+        Decimal separator of string results.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``labs`` with these columns added (replaced if present):
+
+        ``anc_per_ul`` (float)
+            ANC in cells/µL; for a censored result, its bound.
+        ``anc_censor`` (Categorical)
+            ``<``, ``<=``, ``>`` or ``>=`` for a censored result, else NA.
+        ``tier`` (ordered Categorical, mildest first)
+            The severity tier, NA where ``anc_flag`` is set.
+        ``anc_flag`` (Categorical of :data:`ANC_FLAGS`)
+            Why the row has no tier; NA when it has one.
+        ``anc_source`` (Categorical)
+            ``direct``, ``derived`` (WBC x (neutrophil % + band %)),
+            ``derived_no_bands`` (WBC x neutrophil %); NA for rows that carry
+            no ANC (parts of a derivation, other tests).
+        ``normal_limit_per_ul`` (float)
+            The lower limit of normal applied to the row (differs from the
+            scheme's only for Duffy-null persons).
+
+    Raises
+    ------
+    NeutrostatsError
+        If a column is missing, the scheme is unknown, or (with
+        ``on_unknown_unit="raise"``) an ANC or WBC row has a unit that is not
+        a count unit.
+
+    See Also
+    --------
+    tier_summary : counts per tier and per flag.
+    get_scheme : built-in schemes and their options.
+
+    Notes
+    -----
+    A censored result is placed in a tier only when its whole interval lies
+    in that tier: ``<0.3`` x10⁹/L means [0, 300) cells/µL, inside severe;
+    ``<1.0`` spans moderate and severe and is flagged
+    ``censored_spans_tiers``; ``<=0.5`` includes 500 (moderate) and spans too.
+    Values above 100,000 cells/µL are flagged ``implausible`` and negative
+    values ``negative``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> labs = pd.DataFrame({"value": [1.25, 1.25], "unit": "10^9/L",
+    ...                      "duffy_null": [False, True]})
+    >>> classify_anc(labs, duffy_null="duffy_null")[["tier", "normal_limit_per_ul"]]
+         tier  normal_limit_per_ul
+    0    mild               1500.0
+    1  normal               1200.0
+
+    Long format, where the ANC must be derived from the WBC and differential:
+
+    >>> long = pd.DataFrame({
+    ...     "person_id": [1, 1, 1],
+    ...     "sampled_at": pd.to_datetime(["2020-01-01"] * 3),
+    ...     "code": ["6690-2", "770-8", "764-1"],
+    ...     "value": ["4.0", "20", "5"],
+    ...     "unit": ["10^9/L", "%", "%"]})
+    >>> classify_anc(long)[["code", "anc_per_ul", "tier", "anc_flag", "anc_source"]]
+         code  anc_per_ul  tier            anc_flag anc_source
+    0  6690-2         NaN   NaN  used_in_derivation        NaN
+    1   770-8      1000.0  mild                 NaN    derived
+    2   764-1         NaN   NaN  used_in_derivation        NaN
+    """
+    fn = "classify_anc"
+    require_dataframe(labs, fn)
+    sch = get_scheme(scheme)
+    require_choice(on_unknown_unit, ("raise", "flag"), fn, "on_unknown_unit")
+    require_columns(labs, [value], fn, "Pass value=<column holding the results>.")
+    if unit not in labs.columns and assume_unit is None:
+        require_columns(
+            labs, [unit], fn,
+            "Pass unit=<column of units>, or assume_unit='10^9/L' (or 'cells/uL') if every row has one unit.",
+        )
+    if assume_unit is not None and unit_key(assume_unit) not in KNOWN_COUNT_UNITS:
+        raise NeutrostatsError(_unknown_unit_message(fn, "assume_unit", {assume_unit: len(labs)}))
+    long_format = code is not None and (code in labs.columns or not isinstance(code, _Default))
+    if long_format:
+        require_columns(labs, [code, person, time], fn, "Long format needs code, person and time columns; pass code=None for a table of ANC results only.")
+    if duffy_null is not None:
+        require_columns(labs, [duffy_null], fn)
+
+    n = len(labs)
+    parsed = parse_lab_values(labs[value], decimal=decimal)
+    num = parsed["value_num"].to_numpy()
+    censor = parsed["censor"].cat.codes.to_numpy()
+    # parse_lab_values' flags (missing_value, non_numeric) are the first two
+    # ANC flags, so its codes carry over unchanged.
+    flag = parsed["value_flag"].cat.codes.to_numpy().astype(np.int8)
+
+    factors, unit_state = _row_units(labs, unit, assume_unit)
+
+    limit = _normal_limits(labs, duffy_null, duffy_null_limit, sch, fn)
+
+    if long_format:
+        role = _roles(labs[code])
+    else:
+        role = np.zeros(n, dtype=np.int8)  # every row is an ANC result
+
+    is_count_role = (role == _ROLE["anc"]) | (role == _ROLE["wbc"])
+    is_pct_role = (role == _ROLE["neutrophil_pct"]) | (role == _ROLE["band_pct"])
+    # Unit checks, by role. unit_state: 0 count unit, 1 percent, 2 missing, 3 unknown.
+    _set(flag, is_count_role & (unit_state == 1), "unit_code_mismatch")
+    _set(flag, is_pct_role & (unit_state == 0), "unit_code_mismatch")
+    _set(flag, is_count_role & (unit_state == 2), "missing_unit")
+    bad_unknown = (is_count_role | is_pct_role) & (unit_state == 3)
+    if bad_unknown.any():
+        if on_unknown_unit == "raise":
+            shown = _count_values(labs[unit].to_numpy()[bad_unknown])
+            raise NeutrostatsError(_unknown_unit_message(fn, unit, shown))
+        _set(flag, bad_unknown, "unknown_unit")
+
+    anc = np.where(role == _ROLE["anc"], num * factors, np.nan)
+    scaled = (role == _ROLE["anc"]) & (factors != 1.0) & ~np.isnan(anc)
+    if scaled.any():
+        anc[scaled] = np.round(anc[scaled], 6)
+    source = np.where(role == _ROLE["anc"], 0, -1).astype(np.int8)
+
+    if long_format:
+        anc, source, censor = _derive_long(labs, value, unit, person, time, role, flag, anc, source, censor, assume_unit)
+        _set(flag, role == _ROLE["other"], "not_anc_test")
+    else:
+        censor = censor.copy()
+
+    anc[flag >= 0] = np.nan
+    is_measure = source >= 0
+    _classify_into(sch, anc, censor, limit, is_measure, flag)
+
+    tier_codes = np.full(n, -1, dtype=np.int8)
+    ok = is_measure & (flag < 0)
+    if ok.any():
+        tier_codes[ok] = _tier_codes(sch, anc[ok], censor[ok], limit if np.ndim(limit) == 0 else limit[ok])
+    censor[~is_measure] = -1
+
+    out = labs.copy(deep=False)
+    out["anc_per_ul"] = anc
+    out["anc_censor"] = pd.Categorical.from_codes(censor, dtype=_CENSOR_DTYPE)
+    out["tier"] = pd.Categorical.from_codes(tier_codes, dtype=sch.dtype)
+    out["anc_flag"] = pd.Categorical.from_codes(flag, dtype=_FLAG_DTYPE)
+    out["anc_source"] = pd.Categorical.from_codes(source, dtype=_SOURCE_DTYPE)
+    out["normal_limit_per_ul"] = np.broadcast_to(np.asarray(limit, dtype=float), (n,)).copy()
+    return out
+
+
+_ROLE = {"anc": 0, "neutrophil_pct": 1, "band_pct": 2, "wbc": 3, "other": 4}
+
+
+def _set(flag: np.ndarray, mask: np.ndarray, name: str) -> None:
+    """Set ``name`` on rows of ``mask`` that have no flag yet (first reason wins)."""
+    flag[mask & (flag < 0)] = _FLAG[name]
+
+
+def _mask(n: int, rows: np.ndarray) -> np.ndarray:
+    m = np.zeros(n, dtype=bool)
+    m[rows] = True
+    return m
+
+
+def _count_values(arr: np.ndarray) -> dict[str, int]:
+    counts = pd.Series(arr, dtype=object).value_counts(dropna=False)
+    return {str(k): int(v) for k, v in counts.items()}
+
+
+def _row_units(labs: pd.DataFrame, unit: str, assume_unit: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row factor to cells/µL and unit state (0 count, 1 %, 2 missing, 3 unknown)."""
+    n = len(labs)
+    if unit not in labs.columns:
+        return np.full(n, KNOWN_COUNT_UNITS[unit_key(assume_unit)]), np.zeros(n, dtype=np.int8)
+    col = labs[unit]
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        codes = col.cat.codes.to_numpy()
+        uniques = list(col.cat.categories)
+    else:
+        codes, uniques = pd.factorize(col, use_na_sentinel=True)
+    keys = [unit_key(u) for u in uniques] + [None]
+    fallback = KNOWN_COUNT_UNITS[unit_key(assume_unit)] if assume_unit is not None else np.nan
+    lut_factor = np.empty(len(keys))
+    lut_state = np.empty(len(keys), dtype=np.int8)
+    for i, k in enumerate(keys):
+        if k is None:
+            lut_factor[i], lut_state[i] = fallback, (0 if assume_unit is not None else 2)
+        elif k in KNOWN_COUNT_UNITS:
+            lut_factor[i], lut_state[i] = KNOWN_COUNT_UNITS[k], 0
+        elif k in PERCENT_UNITS:
+            lut_factor[i], lut_state[i] = np.nan, 1
+        else:
+            lut_factor[i], lut_state[i] = np.nan, 3
+    return lut_factor[codes], lut_state[codes]
+
+
+def _normal_limits(labs, duffy_null, duffy_null_limit, sch: Scheme, fn: str):
+    if duffy_null is None:
+        return sch.normal_limit
+    try:
+        dn = labs[duffy_null].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    except (TypeError, ValueError):
+        example = labs[duffy_null].dropna().iloc[:3].tolist()
+        raise NeutrostatsError(
+            f"{fn}: column {duffy_null!r} must be boolean (True/False/1/0, missing allowed), "
+            f"found values such as {example}; convert it to booleans first"
+        ) from None
+    try:
+        dl = float(duffy_null_limit)
+    except (TypeError, ValueError):
+        dl = np.nan
+    if not np.isfinite(dl) or dl <= 0:
+        raise NeutrostatsError(
+            f"{fn}: duffy_null_limit must be a positive number of cells/µL, found {duffy_null_limit!r}"
+        )
+    return np.where(dn, min(dl, sch.normal_limit), sch.normal_limit)
+
+
+def _roles(codes: pd.Series) -> np.ndarray:
+    fcodes, uniques = pd.factorize(codes, use_na_sentinel=True)
+    lut = np.array(
+        [_ROLE.get(LOINC_ROLES.get(str(u).strip(), "other"), _ROLE["other"]) for u in uniques] + [_ROLE["other"]],
+        dtype=np.int8,
+    )
+    return lut[fcodes]
+
+
+def _classify_into(sch: Scheme, anc, censor, limit, is_measure, flag) -> None:
+    """Flag measurement rows whose value cannot be given a tier."""
+    _set(flag, is_measure & (anc < 0), "negative")
+    _set(flag, is_measure & (anc > IMPLAUSIBLE_ABOVE), "implausible")
+    cens = is_measure & (censor >= 0) & (flag < 0)
+    if cens.any():
+        lim = limit if np.ndim(limit) == 0 else limit[cens]
+        spans = _tier_codes(sch, anc[cens], censor[cens], lim) < 0
+        idx = np.flatnonzero(cens)[spans]
+        flag[idx] = _FLAG["censored_spans_tiers"]
+
+
+def _tier_codes(sch: Scheme, v: np.ndarray, censor: np.ndarray, limit) -> np.ndarray:
+    """Tier codes of exact and censored values; -1 where a censored interval spans tiers."""
+    codes = sch.codes(v, limit)
+    if (censor >= 0).any():
+        m = len(sch.cuts)
+        lim = np.broadcast_to(np.asarray(limit, dtype=float), v.shape)
+        # "<b" is [0, b): its top is just below b, in the tier of b approached
+        # from below; the whole interval is one tier only if that is the most
+        # severe tier (the bottom, 0, always is).
+        below_open = censor == 0
+        top_open = (m - np.searchsorted(sch._cuts, v, side="left")).astype(np.int8)
+        top_open[v > lim] = 0
+        below_closed = censor == 1
+        below = below_open | below_closed
+        top = np.where(below_open, top_open, codes)
+        codes = np.where(below, np.where(top == m, m, -1), codes)
+        # ">b"/">=b" reach infinity (normal): one tier only if b is normal.
+        above = censor >= 2
+        codes = np.where(above, np.where(codes == 0, 0, -1), codes).astype(np.int8)
+    return codes
+
+
+def _derive_long(labs, value, unit, person, time, role, flag, anc, source, censor, assume_unit):
+    """Combine WBC and differential rows into ANC where no direct ANC exists."""
+    n = len(labs)
+    rel = np.flatnonzero(role < _ROLE["other"])
+    if rel.size == 0:
+        return anc, source, censor.copy()
+    keys, _ = pd.MultiIndex.from_arrays(
+        [labs[person].to_numpy()[rel], labs[time].to_numpy()[rel]]
+    ).factorize()
+    key = np.full(n, -1, dtype=np.int64)
+    key[rel] = keys
+    nkeys = int(keys.max()) + 1
+    has_direct = np.zeros(nkeys, dtype=bool)
+    has_direct[key[role == _ROLE["anc"]]] = True
+
+    comp = (role >= _ROLE["neutrophil_pct"]) & (role <= _ROLE["wbc"])
+    covered = comp & (key >= 0)
+    covered[covered] = has_direct[key[covered]]
+    _set(flag, covered, "direct_anc_available")
+
+    first = {}
+    for name in ("wbc", "neutrophil_pct", "band_pct"):
+        rows = np.flatnonzero((role == _ROLE[name]) & (key >= 0))
+        rows = rows[~has_direct[key[rows]]]
+        # First row of each (person, time) in input order is used; the rest
+        # are duplicates, flagged so they are not counted twice.
+        uniq, pos = np.unique(key[rows], return_index=True)
+        chosen = rows[pos]
+        dup = np.setdiff1d(rows, chosen, assume_unique=True)
+        _set(flag, _mask(n, dup), "duplicate_component")
+        first[name] = (uniq, chosen)
+
+    neut_keys, anchor = first["neutrophil_pct"]
+    wbc_for = np.full(nkeys, -1, dtype=np.int64)
+    wbc_for[first["wbc"][0]] = first["wbc"][1]
+    band_for = np.full(nkeys, -1, dtype=np.int64)
+    band_for[first["band_pct"][0]] = first["band_pct"][1]
+    has_neut = np.zeros(nkeys, dtype=bool)
+    has_neut[neut_keys] = True
+
+    # WBC or band rows of a sample with no neutrophil %: nothing to derive.
+    for name in ("wbc", "band_pct"):
+        k, rows = first[name]
+        lonely = rows[~has_neut[k]]
+        _set(flag, _mask(n, lonely), "incomplete_differential")
+
+    values = labs[value].to_numpy(dtype=object)
+    units = labs[unit].to_numpy(dtype=object) if unit in labs.columns else np.full(n, assume_unit, dtype=object)
+
+    def pick(rows_for_anchor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # A part that has no row, or a row flagged unusable, counts as missing.
+        present = rows_for_anchor >= 0
+        usable = present.copy()
+        usable[present] = flag[rows_for_anchor[present]] < 0
+        vals = np.full(rows_for_anchor.size, None, dtype=object)
+        vals[usable] = values[rows_for_anchor[usable]]
+        uts = np.full(rows_for_anchor.size, "10^9/L", dtype=object)
+        uts[usable] = units[rows_for_anchor[usable]]
+        if assume_unit is not None:
+            missing_unit = pd.isna(uts) | (uts == "")
+            uts[missing_unit] = assume_unit
+        return vals, uts
+
+    wbc_rows = wbc_for[neut_keys]
+    band_rows = band_for[neut_keys]
+    wv, wu = pick(wbc_rows)
+    bv, _ = pick(band_rows)
+    anchor_usable = flag[anchor] < 0
+    nv = np.where(anchor_usable, values[anchor], None)
+    derived = derive_anc(
+        pd.Series(wv, dtype=object),
+        pd.Series(nv, dtype=object),
+        pd.Series(bv, dtype=object),
+        wbc_unit=pd.Series(wu, dtype=object),
+    )
+    dflag = derived["derive_flag"].astype(object).to_numpy()
+    anc = anc.copy()
+    source = source.copy()
+    censor = censor.copy()
+    # Anchors with their own problem keep their own flag; the rest get the
+    # derived value or the derivation's reason.
+    a_ok = anchor[anchor_usable]
+    anc[a_ok] = derived["anc_per_ul"].to_numpy()[anchor_usable]
+    src = np.where(derived["anc_source"].to_numpy() == "derived", 1, 2).astype(np.int8)
+    source[anchor] = src
+    censor[anchor] = -1
+    no_wbc = anchor_usable & (wbc_rows < 0)
+    _set(flag, _mask(n, anchor[no_wbc]), "incomplete_differential")
+    for name in ("missing_component", "censored_component", "negative", "pct_out_of_range", "pct_sum_over_100"):
+        hit = anchor_usable & (dflag == name)
+        _set(flag, _mask(n, anchor[hit]), name)
+
+    parts = np.concatenate([wbc_rows[wbc_rows >= 0], band_rows[band_rows >= 0]])
+    _set(flag, _mask(n, parts), "used_in_derivation")
+    return anc, source, censor
+
+
+def tier_summary(
+    classified: pd.DataFrame,
+    *,
+    tier: str = "tier",
+    flag: str = "anc_flag",
+    by: str | None = None,
+) -> pd.DataFrame:
+    """Count rows per tier and per flag; the counts add up to the row count.
+
+    Parameters
+    ----------
+    classified : pandas.DataFrame
+        Output of :func:`classify_anc`.
+    tier, flag : str
+        Names of the tier and flag columns.
+    by : str, optional
+        A column to count within (e.g. ``"anc_source"``); counts and
+        percentages are then per group.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per tier (every tier of the scheme, mildest first, even when
+        its count is 0), then one row per flag that occurs. Columns:
+
+        ``group`` (only with ``by``), ``kind`` (``"tier"`` or ``"flag"``),
+        ``level`` (tier or flag name), ``n`` (rows), ``percent`` (of all
+        rows), ``percent_classified`` (of rows with a tier; NA for flags).
+
+    Raises
+    ------
+    NeutrostatsError
+        If the columns are missing or a row has both a tier and a flag.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> labs = pd.DataFrame({"value": ["1.6", "0.4", "0.4", "?"], "unit": "K/uL"})
+    >>> tier_summary(classify_anc(labs))
+       kind        level  n  percent  percent_classified
+    0  tier       normal  1     25.0           33.333333
+    1  tier         mild  0      0.0            0.000000
+    2  tier     moderate  0      0.0            0.000000
+    3  tier       severe  2     50.0           66.666667
+    4  flag  non_numeric  1     25.0                 NaN
+    """
+    fn = "tier_summary"
+    require_dataframe(classified, fn, "classified")
+    require_columns(classified, [tier, flag] + ([by] if by else []), fn,
+                    "Pass the output of classify_anc, or name the tier and flag columns.")
+    t = classified[tier]
+    f = classified[flag]
+    if not isinstance(t.dtype, pd.CategoricalDtype):
+        raise NeutrostatsError(f"{fn}: column {tier!r} must be the Categorical made by classify_anc, found {t.dtype}")
+    both = t.notna() & f.notna()
+    if both.any():
+        raise NeutrostatsError(
+            f"{fn}: {int(both.sum())} rows have both a tier and a flag; a flag means 'no tier', "
+            "so the table was changed after classify_anc. Classify again."
+        )
+    neither = t.isna() & f.isna()
+    if neither.any():
+        raise NeutrostatsError(
+            f"{fn}: {int(neither.sum())} rows have neither a tier nor a flag, so the counts would "
+            "not add up; classify the table again with classify_anc"
+        )
+    groups = [(None, classified)] if by is None else list(classified.groupby(by, sort=True, observed=True, dropna=False))
+    frames = []
+    for g, part in groups:
+        total = len(part)
+        tcounts = part[tier].value_counts(sort=False).reindex(t.cat.categories, fill_value=0)
+        fcounts = part[flag].astype(object).dropna().value_counts()
+        order = [x for x in ANC_FLAGS if x in fcounts.index] + [x for x in fcounts.index if x not in ANC_FLAGS]
+        fcounts = fcounts.reindex(order)
+        n_classified = int(tcounts.sum())
+        df = pd.DataFrame(
+            {
+                "kind": ["tier"] * len(tcounts) + ["flag"] * len(fcounts),
+                "level": [str(x) for x in tcounts.index] + [str(x) for x in fcounts.index],
+                "n": np.concatenate([tcounts.to_numpy(), fcounts.to_numpy()]).astype(np.int64),
+            }
+        )
+        df["percent"] = 100.0 * df["n"] / total if total else np.nan
+        pc = 100.0 * df["n"] / n_classified if n_classified else np.nan
+        df["percent_classified"] = np.where(df["kind"] == "tier", pc, np.nan)
+        if by is not None:
+            df.insert(0, "group", g)
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,483 @@
+"""Count units, lab-value strings and the derivation of the ANC.
+
+Three jobs, each vectorised over whole columns:
+
+* :func:`normalize_units` converts neutrophil (or leukocyte) counts to cells/µL
+  from every unit spelling in common use (DOMAIN.md section 1);
+* :func:`parse_lab_values` turns lab strings such as ``"<0.1"``, ``"1.5"`` or
+  ``"see comment"`` into a number, a censoring direction and a flag;
+* :func:`derive_anc` computes ANC = WBC x (neutrophil % + band %) / 100.
+
+Unit spellings are compared case- and white-space-insensitively, with ``u``,
+``µ`` (micro sign) and ``μ`` (Greek mu) alike, so ``"x10^9/L"``, ``"10*9/l"``
+and ``"G/L"`` all mean thousands per microlitre.
+
+Examples
+--------
+>>> from neutrostats.units import normalize_units, parse_lab_values
+>>> normalize_units([1.5, 1500.0, 0.8], ["10^9/L", "cells/µL", "K/uL"]).tolist()
+[1500.0, 1500.0, 800.0]
+>>> parse_lab_values(["<0.1", "2.3", "clotted"])
+   value_num censor   value_flag
+0        0.1      <          NaN
+1        2.3    NaN          NaN
+2        NaN    NaN  non_numeric
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import NeutrostatsError
+
+__all__ = [
+    "CELLS_PER_UL",
+    "THOUSANDS_PER_UL",
+    "KNOWN_COUNT_UNITS",
+    "PERCENT_UNITS",
+    "CENSOR_CODES",
+    "VALUE_FLAGS",
+    "unit_key",
+    "unit_factors",
+    "normalize_units",
+    "parse_lab_values",
+    "derive_anc",
+]
+
+#: Canonical names of the two count scales neutrostats knows.
+CELLS_PER_UL = "cells/uL"
+THOUSANDS_PER_UL = "10^9/L"
+
+# Spellings after ``unit_key`` folding (lower case, no white space, micro -> u,
+# superscripts -> ^n, leading "x" of "x10^9/L" removed).  Values: the factor
+# that turns a count in that unit into cells/uL.
+_PER_UL = (
+    "cells/ul", "cell/ul", "/ul", "1/ul", "#/ul",
+    "cells/mm3", "cell/mm3", "/mm3", "1/mm3",
+    "cells/cumm", "/cumm",
+)
+_THOUSANDS = (
+    "10^3/ul", "10*3/ul", "10e3/ul", "e3/ul", "k/ul", "thou/ul", "thous/ul",
+    "10^3/mm3", "10*3/mm3", "k/mm3", "thou/mm3",
+    "10^9/l", "10*9/l", "10e9/l", "e9/l", "g/l", "giga/l", "gpt/l",
+    "/nl", "cells/nl", "1/nl",
+)
+_FACTORS: dict[str, float] = {
+    **{k: 1.0 for k in _PER_UL},
+    **{k: 1000.0 for k in _THOUSANDS},
+}
+
+#: Every count-unit spelling accepted (in folded form), with its factor to
+#: cells/µL.
+KNOWN_COUNT_UNITS: dict[str, float] = dict(_FACTORS)
+
+#: Spellings (folded) of a percentage, the unit of a differential count.
+PERCENT_UNITS = frozenset({"%", "percent", "pct", "/100wbc", "%wbc", "/100leukocytes"})
+
+#: Censoring operators kept in the ``censor`` column: the value lies below
+#: (``<``, ``<=``) or above (``>``, ``>=``) the reported bound.
+CENSOR_CODES = ("<", "<=", ">", ">=")
+
+#: Flags :func:`parse_lab_values` can set.
+VALUE_FLAGS = ("missing_value", "non_numeric")
+
+_SUPERSCRIPTS = str.maketrans({"³": "3", "⁹": "9", "⁶": "6", "µ": "u", "μ": "u", "×": "x"})
+_SPACE = re.compile(r"\s+")
+
+
+def unit_key(unit: Any) -> str | None:
+    """Fold a unit spelling to the form used for look-up.
+
+    Parameters
+    ----------
+    unit : object
+        A unit as written in a lab table, e.g. ``" x10^9 / L"``.
+
+    Returns
+    -------
+    str or None
+        Lower case, white space removed, ``µ``/``μ`` replaced by ``u``,
+        ``10³``/``10⁹`` written ``10^3``/``10^9`` and a leading ``x`` before
+        ``10`` dropped. ``None`` for a missing or empty unit.
+
+    Examples
+    --------
+    >>> unit_key(" x10⁹ / L ")
+    '10^9/l'
+    >>> unit_key("cells/µL")
+    'cells/ul'
+    >>> unit_key("") is None
+    True
+    """
+    if unit is None or (isinstance(unit, float) and np.isnan(unit)) or unit is pd.NA:
+        return None
+    text = _SPACE.sub("", str(unit)).replace("10³", "10^3").replace("10⁹", "10^9")
+    text = text.translate(_SUPERSCRIPTS).lower()
+    if text.startswith("x10") or text.startswith("*10"):
+        text = text[1:]
+    return text or None
+
+
+def _as_series(values: Any, name: str) -> pd.Series:
+    if isinstance(values, pd.Series):
+        return values
+    if np.ndim(values) == 0:
+        raise NeutrostatsError(
+            f"{name}: expected a column (list, array or Series), found a scalar {values!r}; "
+            "wrap a single value in a list"
+        )
+    return pd.Series(values)
+
+
+def unit_factors(units: Any) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+    """Look up the factor to cells/µL of every unit in a column.
+
+    Parameters
+    ----------
+    units : array-like of str
+        Unit spellings, one per row (pandas Categorical columns are fastest:
+        only their categories are looked up).
+
+    Returns
+    -------
+    factors : numpy.ndarray of float
+        Factor per row; NaN where the unit is missing or unknown.
+    missing : numpy.ndarray of bool
+        True where the unit is missing (NaN, None or empty).
+    unknown : dict
+        Each unknown spelling (as written) with its row count.
+
+    Examples
+    --------
+    >>> f, missing, unknown = unit_factors(["K/uL", "/mm3", None, "mmol/L"])
+    >>> f.tolist()[:2], missing.tolist(), unknown
+    ([1000.0, 1.0], [False, False, True, False], {'mmol/L': 1})
+    """
+    s = _as_series(units, "unit_factors")
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        codes = s.cat.codes.to_numpy()
+        uniques = s.cat.categories
+    else:
+        codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    keys = [unit_key(u) for u in uniques]
+    lut = np.array([_FACTORS.get(k, np.nan) if k else np.nan for k in keys] + [np.nan])
+    # The extra NaN at the end is what code -1 (missing) picks.
+    factors = lut[codes]
+    key_missing = np.array([k is None for k in keys] + [True])
+    missing = key_missing[codes]
+    unknown_mask = np.isnan(factors) & ~missing
+    unknown: dict[str, int] = {}
+    if unknown_mask.any():
+        counts = np.bincount(codes[unknown_mask], minlength=len(uniques))
+        unknown = {str(uniques[i]): int(c) for i, c in enumerate(counts) if c}
+    return factors, missing, unknown
+
+
+def _unknown_unit_message(function: str, column: str, unknown: dict[str, int]) -> str:
+    listed = ", ".join(f"{u!r} ({n} rows)" for u, n in sorted(unknown.items(), key=lambda kv: -kv[1]))
+    n = sum(unknown.values())
+    return (
+        f"{function}: column {column!r} has {n} rows with units that are not count units: "
+        f"{listed}. Known count units (case, spaces and µ/μ/u ignored): "
+        f"{', '.join(sorted(KNOWN_COUNT_UNITS))}. Fix or map these units before classifying, "
+        "or pass on_unknown_unit='flag' to keep the rows with anc_flag='unknown_unit'."
+    )
+
+
+def normalize_units(values: Any, units: Any) -> np.ndarray | pd.Series:
+    """Convert counts to cells/µL.
+
+    Parameters
+    ----------
+    values : array-like of float
+        Numeric counts (parse strings first with :func:`parse_lab_values`).
+    units : str or array-like of str
+        One unit for all values, or one per value. Any spelling in
+        :data:`KNOWN_COUNT_UNITS`: cells/µL (``cells/uL``, ``/mm3`` ...) or
+        thousands per µL = 10⁹/L (``K/uL``, ``x10^9/L``, ``G/L`` ...).
+
+    Returns
+    -------
+    numpy.ndarray or pandas.Series
+        Counts in cells/µL (a Series with the input's index when ``values`` is
+        a Series). Values converted from 10⁹/L are rounded to 1e-6 cells/µL so
+        that binary floating point cannot move a value across a cut point
+        (``1.8 x 1000`` is exactly 1800).
+
+    Raises
+    ------
+    NeutrostatsError
+        If any unit is missing or not a count unit; the message lists each
+        offending unit with its row count and the known units.
+
+    Examples
+    --------
+    >>> normalize_units([0.5, 1.8], "x10^9/L").tolist()
+    [500.0, 1800.0]
+    >>> normalize_units([1.0], ["mmol/L"])
+    Traceback (most recent call last):
+    ...
+    neutrostats.errors.NeutrostatsError: normalize_units: column 'units' has 1 rows with units ...
+    """
+    arr = np.asarray(values, dtype=float)
+    if isinstance(units, str):
+        key = unit_key(units)
+        if key not in _FACTORS:
+            raise NeutrostatsError(_unknown_unit_message("normalize_units", "units", {units: arr.size}))
+        factors = np.full(arr.shape, _FACTORS[key])
+    else:
+        factors, missing, unknown = unit_factors(units)
+        if missing.any():
+            unknown = {"<missing>": int(missing.sum()), **unknown}
+        if unknown:
+            raise NeutrostatsError(_unknown_unit_message("normalize_units", "units", unknown))
+        if factors.shape != arr.shape:
+            raise NeutrostatsError(
+                f"normalize_units: expected one unit per value, found {factors.size} units "
+                f"for {arr.size} values; pass a single unit string or a column of equal length"
+            )
+    out = _scale(arr, factors)
+    if isinstance(values, pd.Series):
+        return pd.Series(out, index=values.index, name=values.name)
+    return out
+
+
+def _scale(arr: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    out = arr * factors
+    if np.any(factors != 1.0):
+        # Rounding only where a factor was applied keeps cells/uL input
+        # untouched and removes representation error from 10^9/L input.
+        scaled = factors != 1.0
+        out[scaled] = np.round(out[scaled], 6)
+    return out
+
+
+# A number with an optional comparison in front: "<0.1", "< 0.10", "<=5",
+# "≤0.5", ">100", "1e3", ".5".  Anything else is not numeric.
+_NUMBER = re.compile(
+    r"^\s*(?P<op><=|>=|=<|=>|<|>|≤|≥)?\s*(?P<num>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*$"
+)
+_OPS = {"<": "<", "<=": "<=", "=<": "<=", "≤": "<=", ">": ">", ">=": ">=", "=>": ">=", "≥": ">="}
+
+
+def parse_lab_values(values: Any, *, decimal: str = ".") -> pd.DataFrame:
+    """Parse lab results that may be strings into number, censoring and flag.
+
+    Parameters
+    ----------
+    values : array-like
+        Lab results: numbers, or strings as labs export them (``"1.5"``,
+        ``"<0.1"``, ``"< 0.10"``, ``">100"``, ``"≤0.5"``, ``"see comment"``,
+        ``""``).
+    decimal : {".", ","}, default "."
+        Decimal separator of the strings. Use ``","`` for exports with a
+        decimal comma (``"1,5"``); thousands separators are not accepted.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Same index and length as ``values``, columns:
+
+        ``value_num`` (float)
+            The number, or for a censored result its bound; NaN if no number.
+        ``censor`` (Categorical of ``<``, ``<=``, ``>``, ``>=``)
+            Direction (and inclusiveness) of a censored result; NA if exact.
+            ``≤`` and ``=<`` are written ``<=``.
+        ``value_flag`` (Categorical)
+            ``missing_value`` (NaN, None, empty or blank) or ``non_numeric``
+            (any other text, e.g. ``"clotted"``); NA when a number was read.
+
+    Examples
+    --------
+    >>> parse_lab_values(["≤0.5", " > 100 ", "", "1,5"], decimal=",")
+       value_num censor     value_flag
+    0        0.5     <=            NaN
+    1      100.0      >            NaN
+    2        NaN    NaN  missing_value
+    3        1.5    NaN            NaN
+    """
+    if decimal not in (".", ","):
+        raise NeutrostatsError(
+            f"parse_lab_values: decimal must be '.' or ',', found {decimal!r}"
+        )
+    s = _as_series(values, "parse_lab_values")
+    index = s.index
+    censor_dtype = pd.CategoricalDtype(list(CENSOR_CODES))
+    flag_dtype = pd.CategoricalDtype(list(VALUE_FLAGS))
+    if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
+        num = s.to_numpy(dtype=float, na_value=np.nan)
+        flag_codes = np.where(np.isnan(num), 0, -1)
+        return pd.DataFrame(
+            {
+                "value_num": num,
+                "censor": pd.Categorical.from_codes(np.full(len(s), -1), dtype=censor_dtype),
+                "value_flag": pd.Categorical.from_codes(flag_codes, dtype=flag_dtype),
+            },
+            index=index,
+        )
+    # Lab strings repeat heavily (a few thousand distinct results in millions
+    # of rows), so parse each distinct value once and broadcast by code.
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    u_num, u_cens, u_flag = _parse_uniques(uniques, decimal)
+    u_num = np.append(u_num, np.nan)
+    u_cens = np.append(u_cens, -1)
+    u_flag = np.append(u_flag, 0)
+    return pd.DataFrame(
+        {
+            "value_num": u_num[codes],
+            "censor": pd.Categorical.from_codes(u_cens[codes], dtype=censor_dtype),
+            "value_flag": pd.Categorical.from_codes(u_flag[codes], dtype=flag_dtype),
+        },
+        index=index,
+    )
+
+
+def _parse_uniques(uniques: Iterable[Any], decimal: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Parse distinct values: number, censor code (-1 none) and flag code (-1 none)."""
+    uniques = list(uniques)
+    n = len(uniques)
+    num = np.full(n, np.nan)
+    cens = np.full(n, -1, dtype=np.int8)
+    flag = np.full(n, -1, dtype=np.int8)
+    op_code = {op: i for i, op in enumerate(CENSOR_CODES)}
+    for i, u in enumerate(uniques):
+        if isinstance(u, (int, float, np.integer, np.floating)) and not isinstance(u, bool):
+            if np.isnan(u):
+                flag[i] = 0
+            else:
+                num[i] = float(u)
+            continue
+        text = str(u)
+        if not text.strip():
+            flag[i] = 0
+            continue
+        if decimal == ",":
+            text = text.replace(",", ".")
+        m = _NUMBER.match(text)
+        if m is None:
+            flag[i] = 1
+            continue
+        num[i] = float(m.group("num"))
+        if m.group("op"):
+            cens[i] = op_code[_OPS[m.group("op")]]
+    return num, cens, flag
+
+
+#: Flags :func:`derive_anc` can set.
+DERIVE_FLAGS = ("missing_component", "censored_component", "negative", "pct_out_of_range", "pct_sum_over_100")
+
+
+def derive_anc(
+    wbc: Any,
+    neutrophil_pct: Any,
+    band_pct: Any = None,
+    *,
+    wbc_unit: Any = THOUSANDS_PER_UL,
+) -> pd.DataFrame:
+    """Derive the absolute neutrophil count from the WBC and the differential.
+
+    ANC = WBC x (neutrophil % + band %) / 100, in cells/µL. Metamyelocytes and
+    younger forms are not counted (DOMAIN.md section 1).
+
+    Parameters
+    ----------
+    wbc : array-like
+        Leukocyte counts (numbers or lab strings).
+    neutrophil_pct : array-like
+        Neutrophils (or segmented neutrophils) per 100 leukocytes, in %.
+    band_pct : array-like, optional
+        Band neutrophils per 100 leukocytes, in %. A missing band value (NaN)
+        on a row counts as "not reported": the ANC is derived without bands
+        and ``anc_source`` says so.
+    wbc_unit : str or array-like of str, default "10^9/L"
+        Unit of ``wbc``: one for all rows or one per row; any count unit of
+        :func:`normalize_units`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per input row (index of ``wbc`` when it is a Series):
+
+        ``anc_per_ul`` (float)
+            Derived ANC in cells/µL; NaN when flagged.
+        ``anc_source`` (str)
+            ``"derived"`` (WBC x (neutrophil % + band %)) or
+            ``"derived_no_bands"`` (WBC x neutrophil %, no band value).
+        ``derive_flag`` (Categorical)
+            Why no ANC was derived: ``missing_component`` (WBC or
+            neutrophil % missing, or any component not a number),
+            ``censored_component`` (a component such as ``"<0.1"`` is
+            censored), ``negative`` (a negative WBC), ``pct_out_of_range`` (a
+            percentage outside 0-100), ``pct_sum_over_100`` (neutrophil % +
+            band % > 100); NA when the ANC was derived.
+
+    Raises
+    ------
+    NeutrostatsError
+        If the columns differ in length or a WBC unit is not a count unit.
+
+    Examples
+    --------
+    >>> derive_anc([4.0, 2.0, 5.0], [50.0, 40.0, 90.0], [5.0, None, 20.0])
+       anc_per_ul        anc_source       derive_flag
+    0      2200.0           derived               NaN
+    1       800.0  derived_no_bands               NaN
+    2         NaN           derived  pct_sum_over_100
+    """
+    w = parse_lab_values(_as_series(wbc, "derive_anc"))
+    index = w.index
+    n = len(w)
+    neut = parse_lab_values(_as_series(neutrophil_pct, "derive_anc"))
+    if band_pct is None:
+        band = parse_lab_values(pd.Series(np.full(n, np.nan)))
+    else:
+        band = parse_lab_values(_as_series(band_pct, "derive_anc"))
+    if not (len(neut) == len(band) == n):
+        raise NeutrostatsError(
+            f"derive_anc: expected wbc, neutrophil_pct and band_pct of equal length, found "
+            f"{n}, {len(neut)} and {len(band)} rows"
+        )
+    wv = w["value_num"].to_numpy()
+    nv = neut["value_num"].to_numpy()
+    bv = band["value_num"].to_numpy()
+    if isinstance(wbc_unit, str):
+        wbc_ul = normalize_units(wv, wbc_unit)
+    else:
+        factors, missing, unknown = unit_factors(wbc_unit)
+        if missing.any():
+            unknown = {"<missing>": int(missing.sum()), **unknown}
+        if unknown:
+            raise NeutrostatsError(_unknown_unit_message("derive_anc", "wbc_unit", unknown))
+        wbc_ul = _scale(wv.copy(), factors)
+    has_band = ~np.isnan(bv)
+    pct = nv + np.where(has_band, bv, 0.0)
+    anc = np.round(wbc_ul * pct / 100.0, 6)
+
+    flag = np.full(n, -1, dtype=np.int8)
+    # Order matters: the first reason that applies is the one reported.
+    checks = [
+        (4, pct > 100.0),
+        (3, (nv < 0) | (nv > 100) | (has_band & ((bv < 0) | (bv > 100)))),
+        (2, wv < 0),
+        (1, w["censor"].notna().to_numpy() | neut["censor"].notna().to_numpy() | band["censor"].notna().to_numpy()),
+        # A band result that is present but not a number is unknown, not
+        # absent: deriving without it would understate the ANC.
+        (0, np.isnan(wv) | np.isnan(nv) | (band["value_flag"] == "non_numeric").to_numpy()),
+    ]
+    for code, mask in checks:
+        flag[mask] = code
+    anc[flag >= 0] = np.nan
+    source = np.where(has_band, "derived", "derived_no_bands")
+    return pd.DataFrame(
+        {
+            "anc_per_ul": anc,
+            "anc_source": source,
+            "derive_flag": pd.Categorical.from_codes(flag, dtype=pd.CategoricalDtype(list(DERIVE_FLAGS))),
+        },
+        index=index,
+    )
