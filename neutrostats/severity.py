@@ -41,13 +41,15 @@ import pandas as pd
 
 from ._validate import require_choice, require_columns, require_dataframe
 from .codes import LOINC_ROLES
+from .disclosure import suppress_counts
 from .errors import NeutrostatsError
 from .units import (
     KNOWN_COUNT_UNITS,
+    NO_FLAG,
     PERCENT_UNITS,
+    _parse_arrays,
     _unknown_unit_message,
     derive_anc,
-    parse_lab_values,
     unit_key,
 )
 
@@ -174,6 +176,11 @@ class Scheme:
             raise NeutrostatsError(
                 f"Scheme: expected one more label than cuts ({len(cuts) + 1} labels for "
                 f"{len(cuts)} cuts), found {len(labels)} labels {labels}"
+            )
+        if arr[-1] >= IMPLAUSIBLE_ABOVE:
+            raise NeutrostatsError(
+                f"Scheme: cuts must lie below {IMPLAUSIBLE_ABOVE:,.0f} cells/µL (higher values are "
+                f"flagged implausible), found {cuts}; give cuts in cells/µL, not cells/L"
             )
         if len(set(labels)) != len(labels):
             raise NeutrostatsError(f"Scheme: labels must be distinct, found {labels}")
@@ -480,97 +487,112 @@ def classify_anc(
         require_columns(labs, [duffy_null], fn)
 
     n = len(labs)
-    parsed = parse_lab_values(labs[value], decimal=decimal)
-    num = parsed["value_num"].to_numpy()
-    censor = parsed["censor"].cat.codes.to_numpy()
-    # parse_lab_values' flags (missing_value, non_numeric) are the first two
-    # ANC flags, so its codes carry over unchanged.
-    flag = parsed["value_flag"].cat.codes.to_numpy().astype(np.int8)
-
-    factors, unit_state = _row_units(labs, unit, assume_unit)
-
+    num, censor, flag = _parse_arrays(labs[value], decimal)
+    factors, unit_state, unit_codes, unit_uniques, any_scaled = _row_units(labs, unit, assume_unit)
     limit = _normal_limits(labs, duffy_null, duffy_null_limit, sch, fn)
 
     if long_format:
         role = _roles(labs[code])
+        unit_flag = _UNIT_FLAG_LONG[role, unit_state]
+        checked = role < _ROLE["other"]
     else:
-        role = np.zeros(n, dtype=np.int8)  # every row is an ANC result
+        role = None
+        unit_flag = _UNIT_FLAG_WIDE[unit_state]
+        checked = None
+    np.minimum(flag, unit_flag, out=flag)
+    unknown = flag == _FLAG["unknown_unit"]
+    if on_unknown_unit == "raise" and unknown.any():
+        shown = _count_values(unit_uniques, unit_codes[unknown])
+        raise NeutrostatsError(_unknown_unit_message(fn, unit, shown))
 
-    is_count_role = (role == _ROLE["anc"]) | (role == _ROLE["wbc"])
-    is_pct_role = (role == _ROLE["neutrophil_pct"]) | (role == _ROLE["band_pct"])
-    # Unit checks, by role. unit_state: 0 count unit, 1 percent, 2 missing, 3 unknown.
-    _set(flag, is_count_role & (unit_state == 1), "unit_code_mismatch")
-    _set(flag, is_pct_role & (unit_state == 0), "unit_code_mismatch")
-    _set(flag, is_count_role & (unit_state == 2), "missing_unit")
-    bad_unknown = (is_count_role | is_pct_role) & (unit_state == 3)
-    if bad_unknown.any():
-        if on_unknown_unit == "raise":
-            shown = _count_values(labs[unit].to_numpy()[bad_unknown])
-            raise NeutrostatsError(_unknown_unit_message(fn, unit, shown))
-        _set(flag, bad_unknown, "unknown_unit")
+    # Units that are not count units have factor NaN, so their rows get no
+    # number here; the flag above says why.
+    anc = num * factors
+    if any_scaled:
+        # Counts in 10^9/L do not all survive x1000 exactly (2.3 % of
+        # integer counts up to 2e6 come out one ulp off), and a value on a cut
+        # point must not fall below it; cells/uL values are untouched by it.
+        np.round(anc, 6, out=anc)
+    if long_format:
+        is_measure = role == _ROLE["anc"]
+        anc[~is_measure] = np.nan
+        anc, is_measure, source_derived, censor = _derive_long(
+            labs, value, unit, person, time, role, flag, anc, is_measure, censor, assume_unit, checked
+        )
+        flag[role == _ROLE["other"]] = np.minimum(flag[role == _ROLE["other"]], _FLAG["not_anc_test"])
+    else:
+        is_measure = None
+        source_derived = None
 
-    anc = np.where(role == _ROLE["anc"], num * factors, np.nan)
-    scaled = (role == _ROLE["anc"]) & (factors != 1.0) & ~np.isnan(anc)
-    if scaled.any():
-        anc[scaled] = np.round(anc[scaled], 6)
-    source = np.where(role == _ROLE["anc"], 0, -1).astype(np.int8)
+    tier_codes = _tiers_and_flags(sch, anc, censor, limit, flag, is_measure)
 
     if long_format:
-        anc, source, censor = _derive_long(labs, value, unit, person, time, role, flag, anc, source, censor, assume_unit)
-        _set(flag, role == _ROLE["other"], "not_anc_test")
+        source = np.where(is_measure, 0, -1).astype(np.int8)
+        source[source_derived[0]] = source_derived[1]
+        censor[~is_measure] = -1
     else:
-        censor = censor.copy()
-
-    anc[flag >= 0] = np.nan
-    is_measure = source >= 0
-    _classify_into(sch, anc, censor, limit, is_measure, flag)
-
-    tier_codes = np.full(n, -1, dtype=np.int8)
-    ok = is_measure & (flag < 0)
-    if ok.any():
-        tier_codes[ok] = _tier_codes(sch, anc[ok], censor[ok], limit if np.ndim(limit) == 0 else limit[ok])
-    censor[~is_measure] = -1
+        source = np.zeros(n, dtype=np.int8)
 
     out = labs.copy(deep=False)
     out["anc_per_ul"] = anc
     out["anc_censor"] = pd.Categorical.from_codes(censor, dtype=_CENSOR_DTYPE)
     out["tier"] = pd.Categorical.from_codes(tier_codes, dtype=sch.dtype)
-    out["anc_flag"] = pd.Categorical.from_codes(flag, dtype=_FLAG_DTYPE)
+    out["anc_flag"] = pd.Categorical.from_codes(flag.view(np.int8), dtype=_FLAG_DTYPE)
     out["anc_source"] = pd.Categorical.from_codes(source, dtype=_SOURCE_DTYPE)
-    out["normal_limit_per_ul"] = np.broadcast_to(np.asarray(limit, dtype=float), (n,)).copy()
+    out["normal_limit_per_ul"] = (
+        np.full(n, limit) if np.ndim(limit) == 0 else np.asarray(limit, dtype=float)
+    )
     return out
 
 
 _ROLE = {"anc": 0, "neutrophil_pct": 1, "band_pct": 2, "wbc": 3, "other": 4}
+# Unit state of a row: 0 count unit, 1 percent, 2 missing, 3 unknown.
+_UNIT_FLAG_WIDE = np.array(
+    [NO_FLAG, _FLAG["unknown_unit"], _FLAG["missing_unit"], _FLAG["unknown_unit"]], dtype=np.uint8
+)
+# Long format: rows x unit state, by role. A count code with a % unit (or a %
+# code with a count unit) contradicts itself; a % code may omit its unit.
+_UNIT_FLAG_LONG = np.array(
+    [
+        [NO_FLAG, _FLAG["unit_code_mismatch"], _FLAG["missing_unit"], _FLAG["unknown_unit"]],  # anc
+        [_FLAG["unit_code_mismatch"], NO_FLAG, NO_FLAG, _FLAG["unknown_unit"]],  # neutrophil %
+        [_FLAG["unit_code_mismatch"], NO_FLAG, NO_FLAG, _FLAG["unknown_unit"]],  # band %
+        [NO_FLAG, _FLAG["unit_code_mismatch"], _FLAG["missing_unit"], _FLAG["unknown_unit"]],  # wbc
+        [NO_FLAG, NO_FLAG, NO_FLAG, NO_FLAG],  # other tests: their units are not ours to judge
+    ],
+    dtype=np.uint8,
+)
 
 
-def _set(flag: np.ndarray, mask: np.ndarray, name: str) -> None:
-    """Set ``name`` on rows of ``mask`` that have no flag yet (first reason wins)."""
-    flag[mask & (flag < 0)] = _FLAG[name]
+def _flag_rows(flag: np.ndarray, rows: np.ndarray, name: str) -> None:
+    """Give ``rows`` the flag ``name`` unless they have a reason that ranks higher."""
+    flag[rows] = np.minimum(flag[rows], _FLAG[name])
 
 
-def _mask(n: int, rows: np.ndarray) -> np.ndarray:
-    m = np.zeros(n, dtype=bool)
-    m[rows] = True
-    return m
+def _count_values(uniques: list, codes: np.ndarray) -> dict[str, int]:
+    counts = np.bincount(codes + 1, minlength=len(uniques) + 1)
+    shown = {"<missing>": int(counts[0])} if counts[0] else {}
+    shown.update({str(uniques[i]): int(c) for i, c in enumerate(counts[1:]) if c})
+    return shown
 
 
-def _count_values(arr: np.ndarray) -> dict[str, int]:
-    counts = pd.Series(arr, dtype=object).value_counts(dropna=False)
-    return {str(k): int(v) for k, v in counts.items()}
+def _row_units(labs: pd.DataFrame, unit: str, assume_unit: str | None):
+    """Per-row factor to cells/µL and unit state (0 count, 1 %, 2 missing, 3 unknown).
 
-
-def _row_units(labs: pd.DataFrame, unit: str, assume_unit: str | None) -> tuple[np.ndarray, np.ndarray]:
-    """Per-row factor to cells/µL and unit state (0 count, 1 %, 2 missing, 3 unknown)."""
+    Also returns the unit codes and distinct units (for error messages) and
+    whether any unit needs a factor other than 1.
+    """
     n = len(labs)
     if unit not in labs.columns:
-        return np.full(n, KNOWN_COUNT_UNITS[unit_key(assume_unit)]), np.zeros(n, dtype=np.int8)
+        f = KNOWN_COUNT_UNITS[unit_key(assume_unit)]
+        return np.full(n, f), np.zeros(n, dtype=np.int8), np.zeros(n, dtype=np.int64), [assume_unit], f != 1.0
     col = labs[unit]
     if isinstance(col.dtype, pd.CategoricalDtype):
         codes = col.cat.codes.to_numpy()
         uniques = list(col.cat.categories)
     else:
         codes, uniques = pd.factorize(col, use_na_sentinel=True)
+        uniques = list(uniques)
     keys = [unit_key(u) for u in uniques] + [None]
     fallback = KNOWN_COUNT_UNITS[unit_key(assume_unit)] if assume_unit is not None else np.nan
     lut_factor = np.empty(len(keys))
@@ -584,7 +606,9 @@ def _row_units(labs: pd.DataFrame, unit: str, assume_unit: str | None) -> tuple[
             lut_factor[i], lut_state[i] = np.nan, 1
         else:
             lut_factor[i], lut_state[i] = np.nan, 3
-    return lut_factor[codes], lut_state[codes]
+    # Code -1 (missing) picks the last entry.
+    known = lut_factor[~np.isnan(lut_factor)]
+    return lut_factor[codes], lut_state[codes], codes, uniques, bool(np.any(known != 1.0))
 
 
 def _normal_limits(labs, duffy_null, duffy_null_limit, sch: Scheme, fn: str):
@@ -618,46 +642,69 @@ def _roles(codes: pd.Series) -> np.ndarray:
     return lut[fcodes]
 
 
-def _classify_into(sch: Scheme, anc, censor, limit, is_measure, flag) -> None:
-    """Flag measurement rows whose value cannot be given a tier."""
-    _set(flag, is_measure & (anc < 0), "negative")
-    _set(flag, is_measure & (anc > IMPLAUSIBLE_ABOVE), "implausible")
-    cens = is_measure & (censor >= 0) & (flag < 0)
-    if cens.any():
+def _tiers_and_flags(sch: Scheme, anc, censor, limit, flag, is_measure) -> np.ndarray:
+    """Tier codes of every row; adds negative/implausible/spans flags to ``flag``.
+
+    One ``searchsorted`` over the cuts widened by 0 and the plausibility limit
+    gives the tier and the out-of-range flags together.
+    """
+    m = len(sch.cuts)
+    edges = np.concatenate([[0.0], sch._cuts, [np.nextafter(IMPLAUSIBLE_ABOVE, np.inf)]])
+    idx = np.searchsorted(edges, anc, side="right")
+    tier_lut = np.array([-1, *range(m, -1, -1), -1], dtype=np.int8)
+    flag_lut = np.full(m + 3, NO_FLAG, dtype=np.uint8)
+    flag_lut[0] = _FLAG["negative"]
+    flag_lut[m + 2] = _FLAG["implausible"]  # NaN lands here too, but is flagged already
+    tiers = tier_lut[idx]
+    range_flags = flag_lut[idx]
+    if is_measure is not None:
+        range_flags[~is_measure] = NO_FLAG
+    np.minimum(flag, range_flags, out=flag)
+    if np.ndim(limit) != 0:
+        lowered = limit < sch.normal_limit
+        up = lowered & (tiers > 0) & (anc >= limit)
+        tiers[up] = 0
+    cens = np.flatnonzero((censor >= 0) & (flag == NO_FLAG))
+    if cens.size:
         lim = limit if np.ndim(limit) == 0 else limit[cens]
-        spans = _tier_codes(sch, anc[cens], censor[cens], lim) < 0
-        idx = np.flatnonzero(cens)[spans]
-        flag[idx] = _FLAG["censored_spans_tiers"]
+        tc = _censored_tier_codes(sch, anc[cens], censor[cens], lim)
+        tiers[cens] = tc
+        _flag_rows(flag, cens[tc < 0], "censored_spans_tiers")
+    if is_measure is not None:
+        tiers[~is_measure] = -1
+    tiers[flag != NO_FLAG] = -1
+    return tiers
 
 
-def _tier_codes(sch: Scheme, v: np.ndarray, censor: np.ndarray, limit) -> np.ndarray:
-    """Tier codes of exact and censored values; -1 where a censored interval spans tiers."""
+def _censored_tier_codes(sch: Scheme, v: np.ndarray, censor: np.ndarray, limit) -> np.ndarray:
+    """Tier codes of censored values; -1 where the interval spans tiers."""
+    m = len(sch.cuts)
     codes = sch.codes(v, limit)
-    if (censor >= 0).any():
-        m = len(sch.cuts)
-        lim = np.broadcast_to(np.asarray(limit, dtype=float), v.shape)
-        # "<b" is [0, b): its top is just below b, in the tier of b approached
-        # from below; the whole interval is one tier only if that is the most
-        # severe tier (the bottom, 0, always is).
-        below_open = censor == 0
-        top_open = (m - np.searchsorted(sch._cuts, v, side="left")).astype(np.int8)
-        top_open[v > lim] = 0
-        below_closed = censor == 1
-        below = below_open | below_closed
-        top = np.where(below_open, top_open, codes)
-        codes = np.where(below, np.where(top == m, m, -1), codes)
-        # ">b"/">=b" reach infinity (normal): one tier only if b is normal.
-        above = censor >= 2
-        codes = np.where(above, np.where(codes == 0, 0, -1), codes).astype(np.int8)
-    return codes
+    lim = np.broadcast_to(np.asarray(limit, dtype=float), v.shape)
+    # "<b" is [0, b): its top is just below b, in the tier of b approached
+    # from below; the whole interval is one tier only if that is the most
+    # severe tier (the bottom, 0, always is). "<=b" includes b itself.
+    below_open = censor == 0
+    top_open = (m - np.searchsorted(sch._cuts, v, side="left")).astype(np.int8)
+    top_open[v > lim] = 0
+    below = censor <= 1
+    top = np.where(below_open, top_open, codes)
+    # ">b" and ">=b" reach infinity (normal): one tier only if b is normal.
+    return np.where(below, np.where(top == m, m, -1), np.where(codes == 0, 0, -1)).astype(np.int8)
 
 
-def _derive_long(labs, value, unit, person, time, role, flag, anc, source, censor, assume_unit):
-    """Combine WBC and differential rows into ANC where no direct ANC exists."""
+def _derive_long(labs, value, unit, person, time, role, flag, anc, is_measure, censor, assume_unit, checked):
+    """Combine WBC and differential rows into an ANC where no direct ANC exists.
+
+    Returns the updated ``anc``, ``is_measure`` and ``censor`` arrays and the
+    (rows, source codes) of the derived measurements; ``flag`` is updated in
+    place.
+    """
     n = len(labs)
-    rel = np.flatnonzero(role < _ROLE["other"])
+    rel = np.flatnonzero(checked)
+    no_derived = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int8))
     if rel.size == 0:
-        return anc, source, censor.copy()
+        return anc, is_measure, no_derived, censor
     keys, _ = pd.MultiIndex.from_arrays(
         [labs[person].to_numpy()[rel], labs[time].to_numpy()[rel]]
     ).factorize()
@@ -667,86 +714,76 @@ def _derive_long(labs, value, unit, person, time, role, flag, anc, source, censo
     has_direct = np.zeros(nkeys, dtype=bool)
     has_direct[key[role == _ROLE["anc"]]] = True
 
-    comp = (role >= _ROLE["neutrophil_pct"]) & (role <= _ROLE["wbc"])
-    covered = comp & (key >= 0)
-    covered[covered] = has_direct[key[covered]]
-    _set(flag, covered, "direct_anc_available")
+    comp = np.flatnonzero((role >= _ROLE["neutrophil_pct"]) & (role <= _ROLE["wbc"]))
+    _flag_rows(flag, comp[has_direct[key[comp]]], "direct_anc_available")
 
-    first = {}
+    first_row = {}
     for name in ("wbc", "neutrophil_pct", "band_pct"):
-        rows = np.flatnonzero((role == _ROLE[name]) & (key >= 0))
+        rows = np.flatnonzero(role == _ROLE[name])
         rows = rows[~has_direct[key[rows]]]
-        # First row of each (person, time) in input order is used; the rest
-        # are duplicates, flagged so they are not counted twice.
+        # The first row of each (person, time) in input order is used; later
+        # ones are duplicates, flagged so that nothing is counted twice.
         uniq, pos = np.unique(key[rows], return_index=True)
         chosen = rows[pos]
-        dup = np.setdiff1d(rows, chosen, assume_unique=True)
-        _set(flag, _mask(n, dup), "duplicate_component")
-        first[name] = (uniq, chosen)
+        _flag_rows(flag, np.setdiff1d(rows, chosen, assume_unique=True), "duplicate_component")
+        by_key = np.full(nkeys, -1, dtype=np.int64)
+        by_key[uniq] = chosen
+        first_row[name] = by_key
 
-    neut_keys, anchor = first["neutrophil_pct"]
-    wbc_for = np.full(nkeys, -1, dtype=np.int64)
-    wbc_for[first["wbc"][0]] = first["wbc"][1]
-    band_for = np.full(nkeys, -1, dtype=np.int64)
-    band_for[first["band_pct"][0]] = first["band_pct"][1]
-    has_neut = np.zeros(nkeys, dtype=bool)
-    has_neut[neut_keys] = True
-
-    # WBC or band rows of a sample with no neutrophil %: nothing to derive.
+    anchor_keys = np.flatnonzero(first_row["neutrophil_pct"] >= 0)
+    anchor = first_row["neutrophil_pct"][anchor_keys]
+    has_neut = first_row["neutrophil_pct"] >= 0
     for name in ("wbc", "band_pct"):
-        k, rows = first[name]
-        lonely = rows[~has_neut[k]]
-        _set(flag, _mask(n, lonely), "incomplete_differential")
+        rows = first_row[name][~has_neut]
+        _flag_rows(flag, rows[rows >= 0], "incomplete_differential")
 
     values = labs[value].to_numpy(dtype=object)
     units = labs[unit].to_numpy(dtype=object) if unit in labs.columns else np.full(n, assume_unit, dtype=object)
 
-    def pick(rows_for_anchor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        # A part that has no row, or a row flagged unusable, counts as missing.
-        present = rows_for_anchor >= 0
-        usable = present.copy()
-        usable[present] = flag[rows_for_anchor[present]] < 0
-        vals = np.full(rows_for_anchor.size, None, dtype=object)
-        vals[usable] = values[rows_for_anchor[usable]]
-        uts = np.full(rows_for_anchor.size, "10^9/L", dtype=object)
-        uts[usable] = units[rows_for_anchor[usable]]
+    def usable(rows: np.ndarray) -> np.ndarray:
+        ok = rows >= 0
+        ok[ok] = flag[rows[ok]] == NO_FLAG
+        return ok
+
+    def part(rows: np.ndarray, with_unit: bool):
+        # A part with no row, or whose row is flagged unusable, is missing.
+        ok = usable(rows)
+        vals = np.full(rows.size, None, dtype=object)
+        vals[ok] = values[rows[ok]]
+        if not with_unit:
+            return vals, None
+        uts = np.full(rows.size, "10^9/L", dtype=object)
+        uts[ok] = units[rows[ok]]
         if assume_unit is not None:
-            missing_unit = pd.isna(uts) | (uts == "")
-            uts[missing_unit] = assume_unit
+            uts[pd.isna(uts) | (uts == "")] = assume_unit
         return vals, uts
 
-    wbc_rows = wbc_for[neut_keys]
-    band_rows = band_for[neut_keys]
-    wv, wu = pick(wbc_rows)
-    bv, _ = pick(band_rows)
-    anchor_usable = flag[anchor] < 0
-    nv = np.where(anchor_usable, values[anchor], None)
+    wbc_rows = first_row["wbc"][anchor_keys]
+    band_rows = first_row["band_pct"][anchor_keys]
+    wv, wu = part(wbc_rows, True)
+    bv, _ = part(band_rows, False)
+    nv, _ = part(anchor, False)
     derived = derive_anc(
         pd.Series(wv, dtype=object),
         pd.Series(nv, dtype=object),
         pd.Series(bv, dtype=object),
         wbc_unit=pd.Series(wu, dtype=object),
     )
-    dflag = derived["derive_flag"].astype(object).to_numpy()
     anc = anc.copy()
-    source = source.copy()
+    anc[anchor] = derived["anc_per_ul"].to_numpy()
+    is_measure = is_measure.copy()
+    is_measure[anchor] = True
     censor = censor.copy()
-    # Anchors with their own problem keep their own flag; the rest get the
-    # derived value or the derivation's reason.
-    a_ok = anchor[anchor_usable]
-    anc[a_ok] = derived["anc_per_ul"].to_numpy()[anchor_usable]
-    src = np.where(derived["anc_source"].to_numpy() == "derived", 1, 2).astype(np.int8)
-    source[anchor] = src
     censor[anchor] = -1
-    no_wbc = anchor_usable & (wbc_rows < 0)
-    _set(flag, _mask(n, anchor[no_wbc]), "incomplete_differential")
+    # An anchor keeps its own flag when it has one (it outranks these).
+    _flag_rows(flag, anchor[wbc_rows < 0], "incomplete_differential")
+    dflag = derived["derive_flag"].astype(object).to_numpy()
     for name in ("missing_component", "censored_component", "negative", "pct_out_of_range", "pct_sum_over_100"):
-        hit = anchor_usable & (dflag == name)
-        _set(flag, _mask(n, anchor[hit]), name)
-
+        _flag_rows(flag, anchor[dflag == name], name)
     parts = np.concatenate([wbc_rows[wbc_rows >= 0], band_rows[band_rows >= 0]])
-    _set(flag, _mask(n, parts), "used_in_derivation")
-    return anc, source, censor
+    _flag_rows(flag, parts, "used_in_derivation")
+    src = np.where(derived["anc_source"].to_numpy() == "derived", 1, 2).astype(np.int8)
+    return anc, is_measure, (anchor, src), censor
 
 
 def tier_summary(
@@ -755,6 +792,7 @@ def tier_summary(
     tier: str = "tier",
     flag: str = "anc_flag",
     by: str | None = None,
+    min_cell_count: int = 0,
 ) -> pd.DataFrame:
     """Count rows per tier and per flag; the counts add up to the row count.
 
@@ -767,6 +805,12 @@ def tier_summary(
     by : str, optional
         A column to count within (e.g. ``"anc_source"``); counts and
         percentages are then per group.
+    min_cell_count : int, default 0
+        Hide counts from 1 to ``min_cell_count - 1`` (and one more count per
+        group when a single hidden one could be recovered from the total),
+        with their percentages; see
+        :func:`~neutrostats.disclosure.suppress_counts`. Set 5 or 10 for
+        output that leaves a secure environment.
 
     Returns
     -------
@@ -775,8 +819,9 @@ def tier_summary(
         its count is 0), then one row per flag that occurs. Columns:
 
         ``group`` (only with ``by``), ``kind`` (``"tier"`` or ``"flag"``),
-        ``level`` (tier or flag name), ``n`` (rows), ``percent`` (of all
-        rows), ``percent_classified`` (of rows with a tier; NA for flags).
+        ``level`` (tier or flag name), ``n`` (rows, nullable integer),
+        ``percent`` (of all rows), ``percent_classified`` (of rows with a
+        tier; NA for flags), ``suppressed`` (True where hidden).
 
     Raises
     ------
@@ -788,12 +833,12 @@ def tier_summary(
     >>> import pandas as pd
     >>> labs = pd.DataFrame({"value": ["1.6", "0.4", "0.4", "?"], "unit": "K/uL"})
     >>> tier_summary(classify_anc(labs))
-       kind        level  n  percent  percent_classified
-    0  tier       normal  1     25.0           33.333333
-    1  tier         mild  0      0.0            0.000000
-    2  tier     moderate  0      0.0            0.000000
-    3  tier       severe  2     50.0           66.666667
-    4  flag  non_numeric  1     25.0                 NaN
+       kind        level  n  percent  percent_classified  suppressed
+    0  tier       normal  1     25.0           33.333333       False
+    1  tier         mild  0      0.0                 0.0       False
+    2  tier     moderate  0      0.0                 0.0       False
+    3  tier       severe  2     50.0           66.666667       False
+    4  flag  non_numeric  1     25.0                <NA>       False
     """
     fn = "tier_summary"
     require_dataframe(classified, fn, "classified")
@@ -837,4 +882,10 @@ def tier_summary(
         if by is not None:
             df.insert(0, "group", g)
         frames.append(df)
-    return pd.concat(frames, ignore_index=True)
+    table = pd.concat(frames, ignore_index=True)
+    return suppress_counts(
+        table,
+        min_cell_count=min_cell_count,
+        derived=("percent", "percent_classified"),
+        group=("group",) if by is not None else (),
+    )

@@ -306,35 +306,41 @@ def parse_lab_values(values: Any, *, decimal: str = ".") -> pd.DataFrame:
             f"parse_lab_values: decimal must be '.' or ',', found {decimal!r}"
         )
     s = _as_series(values, "parse_lab_values")
-    index = s.index
-    censor_dtype = pd.CategoricalDtype(list(CENSOR_CODES))
-    flag_dtype = pd.CategoricalDtype(list(VALUE_FLAGS))
+    num, cens, flag = _parse_arrays(s, decimal)
+    return pd.DataFrame(
+        {
+            "value_num": num,
+            "censor": pd.Categorical.from_codes(cens, dtype=pd.CategoricalDtype(list(CENSOR_CODES))),
+            "value_flag": pd.Categorical.from_codes(
+                np.where(flag == NO_FLAG, -1, flag).astype(np.int8), dtype=pd.CategoricalDtype(list(VALUE_FLAGS))
+            ),
+        },
+        index=s.index,
+    )
+
+
+#: Code meaning "no flag" in the uint8 flag arrays used internally: flags are
+#: combined with ``np.minimum``, so the reason with the lowest code wins.
+NO_FLAG = 255
+
+
+def _parse_arrays(s: pd.Series, decimal: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Arrays behind :func:`parse_lab_values`: number, censor code (-1 none), flag (NO_FLAG none)."""
     if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
         num = s.to_numpy(dtype=float, na_value=np.nan)
-        flag_codes = np.where(np.isnan(num), 0, -1)
-        return pd.DataFrame(
-            {
-                "value_num": num,
-                "censor": pd.Categorical.from_codes(np.full(len(s), -1), dtype=censor_dtype),
-                "value_flag": pd.Categorical.from_codes(flag_codes, dtype=flag_dtype),
-            },
-            index=index,
-        )
+        nan = np.isnan(num)
+        flag = nan.view(np.uint8) * np.uint8(0) + np.uint8(NO_FLAG)
+        if nan.any():
+            flag[nan] = 0
+        return num, np.full(len(s), -1, dtype=np.int8), flag
     # Lab strings repeat heavily (a few thousand distinct results in millions
     # of rows), so parse each distinct value once and broadcast by code.
     codes, uniques = pd.factorize(s, use_na_sentinel=True)
     u_num, u_cens, u_flag = _parse_uniques(uniques, decimal)
     u_num = np.append(u_num, np.nan)
-    u_cens = np.append(u_cens, -1)
-    u_flag = np.append(u_flag, 0)
-    return pd.DataFrame(
-        {
-            "value_num": u_num[codes],
-            "censor": pd.Categorical.from_codes(u_cens[codes], dtype=censor_dtype),
-            "value_flag": pd.Categorical.from_codes(u_flag[codes], dtype=flag_dtype),
-        },
-        index=index,
-    )
+    u_cens = np.append(u_cens, np.int8(-1))
+    u_flag = np.append(u_flag, np.uint8(0))
+    return u_num[codes], u_cens[codes], u_flag[codes]
 
 
 def _parse_uniques(uniques: Iterable[Any], decimal: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -343,7 +349,7 @@ def _parse_uniques(uniques: Iterable[Any], decimal: str) -> tuple[np.ndarray, np
     n = len(uniques)
     num = np.full(n, np.nan)
     cens = np.full(n, -1, dtype=np.int8)
-    flag = np.full(n, -1, dtype=np.int8)
+    flag = np.full(n, NO_FLAG, dtype=np.uint8)
     op_code = {op: i for i, op in enumerate(CENSOR_CODES)}
     for i, u in enumerate(uniques):
         if isinstance(u, (int, float, np.integer, np.floating)) and not isinstance(u, bool):

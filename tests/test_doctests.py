@@ -11,7 +11,9 @@ import pytest
 import neutrostats
 
 MODULES = sorted(
-    m.name for m in pkgutil.walk_packages(neutrostats.__path__, prefix="neutrostats.")
+    m.name
+    for m in pkgutil.walk_packages(neutrostats.__path__, prefix="neutrostats.")
+    if m.name != "neutrostats.__main__"  # runs the CLI on import
 )
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 

@@ -1,0 +1,5 @@
+"""Allow ``python -m neutrostats``."""
+
+from .cli import main
+
+raise SystemExit(main())

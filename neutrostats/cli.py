@@ -1,0 +1,131 @@
+"""Command-line interface: ``neutrostats classify``.
+
+Every user error (missing file, missing column, unknown scheme or unit) ends
+with a one-line message on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from .errors import NeutrostatsError
+
+__all__ = ["main", "build_parser"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``neutrostats`` command."""
+    from . import __version__
+    from .severity import SCHEMES
+
+    parser = argparse.ArgumentParser(
+        prog="neutrostats",
+        description="Retrospective cohort studies of neutropenia.",
+    )
+    parser.add_argument("--version", action="version", version=f"neutrostats {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    c = sub.add_parser(
+        "classify",
+        help="classify a lab table by ANC severity tier and print the tier summary",
+        description=(
+            "Classify every row of a lab table (CSV, CSV.GZ or Parquet) by ANC severity tier. "
+            "Wide tables hold one ANC result per row; long tables have a LOINC code column, "
+            "and the ANC is derived from WBC and differential rows where no direct ANC exists."
+        ),
+    )
+    c.add_argument("labs", help="lab table file (.csv, .csv.gz or .parquet)")
+    c.add_argument("--scheme", default="clinical", choices=sorted(SCHEMES), help="severity scheme (default: clinical)")
+    c.add_argument("--profound", action="store_true", help="clinical scheme: split profound (<100/µL) out of severe")
+    c.add_argument("--lln", type=float, default=None, help="ctcae_v5: lab's lower limit of normal in cells/µL (default 2000)")
+    c.add_argument("--out", default=None, help="write the classified table here (.csv, .csv.gz or .parquet)")
+    c.add_argument("--value-column", default="value", help="column of results (default: value)")
+    c.add_argument("--unit-column", default="unit", help="column of units (default: unit)")
+    c.add_argument("--code-column", default="code", help="column of LOINC codes, long format (default: code, if present)")
+    c.add_argument("--wide", action="store_true", help="read every row as an ANC result, ignoring any code column")
+    c.add_argument("--person-column", default="person_id", help="person id column, long format (default: person_id)")
+    c.add_argument("--time-column", default="sampled_at", help="sample time column, long format (default: sampled_at)")
+    c.add_argument("--assume-unit", default=None, help="unit for rows without one, e.g. 10^9/L")
+    c.add_argument("--duffy-column", default=None, help="boolean column marking Duffy-null persons")
+    c.add_argument("--duffy-limit", type=float, default=None, help="lower limit of normal for Duffy-null persons, cells/µL (default 1200)")
+    c.add_argument("--decimal", default=".", choices=[".", ","], help="decimal separator of text results")
+    c.add_argument("--on-unknown-unit", default="raise", choices=["raise", "flag"],
+                   help="stop on a non-count unit (raise) or keep such rows flagged (flag)")
+    c.add_argument("--min-cell-count", type=int, default=0,
+                   help="hide summary counts below this (e.g. 5 or 10 for registry data); default 0 (off)")
+    c.add_argument("--summary-format", default="text", choices=["text", "csv", "json"], help="how to print the summary")
+    c.set_defaults(func=_classify)
+    return parser
+
+
+def _classify(args: argparse.Namespace) -> int:
+    from .io import read_table, write_table
+    from .severity import DUFFY_NULL_LIMIT, classify_anc, get_scheme, tier_summary
+
+    options = {}
+    if args.profound:
+        options["profound"] = True
+    if args.lln is not None:
+        options["lln"] = args.lln
+    scheme = get_scheme(args.scheme, **options)
+    labs = read_table(args.labs, text_columns=(args.value_column, args.unit_column, args.code_column))
+    classified = classify_anc(
+        labs,
+        scheme,
+        value=args.value_column,
+        unit=args.unit_column,
+        assume_unit=args.assume_unit,
+        code=None if args.wide else args.code_column,
+        person=args.person_column,
+        time=args.time_column,
+        duffy_null=args.duffy_column,
+        duffy_null_limit=DUFFY_NULL_LIMIT if args.duffy_limit is None else args.duffy_limit,
+        on_unknown_unit=args.on_unknown_unit,
+        decimal=args.decimal,
+    )
+    summary = tier_summary(classified, min_cell_count=args.min_cell_count)
+    if args.out:
+        write_table(classified, args.out)
+    if args.summary_format == "csv":
+        sys.stdout.write(summary.to_csv(index=False))
+    elif args.summary_format == "json":
+        sys.stdout.write(summary.to_json(orient="records", indent=1) + "\n")
+    else:
+        print(f"{args.labs}: {len(labs):,} rows, scheme {scheme.name} "
+              f"(tiers {', '.join(scheme.tiers)}; cuts {', '.join(f'{c:g}' for c in scheme.cuts)} cells/µL)")
+        print(summary.to_string(index=False, na_rep="<suppressed>"))
+        if args.out:
+            print(f"classified table written to {args.out}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``neutrostats`` command; returns the exit code.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Arguments without the program name (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 on success, 2 on a user error (message on stderr).
+
+    Examples
+    --------
+    >>> main(["classify", "no-such-file.csv"])
+    2
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except NeutrostatsError as exc:
+        print(f"neutrostats: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
