@@ -44,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", default=None, help="write the classified table here (.csv, .csv.gz or .parquet)")
     c.add_argument("--value-column", default="value", help="column of results (default: value)")
     c.add_argument("--unit-column", default="unit", help="column of units (default: unit)")
-    c.add_argument("--code-column", default="code", help="column of LOINC codes, long format (default: code, if present)")
+    c.add_argument("--code-column", default=None,
+                   help="column of LOINC codes, long format (default: 'code' when the table has it)")
     c.add_argument("--wide", action="store_true", help="read every row as an ANC result, ignoring any code column")
     c.add_argument("--person-column", default="person_id", help="person id column, long format (default: person_id)")
     c.add_argument("--time-column", default="sampled_at", help="sample time column, long format (default: sampled_at)")
@@ -71,14 +72,17 @@ def _classify(args: argparse.Namespace) -> int:
     if args.lln is not None:
         options["lln"] = args.lln
     scheme = get_scheme(args.scheme, **options)
-    labs = read_table(args.labs, text_columns=(args.value_column, args.unit_column, args.code_column))
+    code = args.code_column or "code"
+    labs = read_table(args.labs, text_columns=(args.value_column, args.unit_column, code))
+    if args.wide or (args.code_column is None and code not in labs.columns):
+        code = None
     classified = classify_anc(
         labs,
         scheme,
         value=args.value_column,
         unit=args.unit_column,
         assume_unit=args.assume_unit,
-        code=None if args.wide else args.code_column,
+        code=code,
         person=args.person_column,
         time=args.time_column,
         duffy_null=args.duffy_column,

@@ -659,7 +659,9 @@ def _tiers_and_flags(sch: Scheme, anc, censor, limit, flag, is_measure) -> np.nd
     range_flags = flag_lut[idx]
     if is_measure is not None:
         range_flags[~is_measure] = NO_FLAG
-    np.minimum(flag, range_flags, out=flag)
+    # NaN (rows flagged already) sorts past every edge and would read as
+    # implausible: only rows without a reason yet take these flags.
+    np.copyto(flag, range_flags, where=flag == NO_FLAG)
     if np.ndim(limit) != 0:
         lowered = limit < sch.normal_limit
         up = lowered & (tiers > 0) & (anc >= limit)
@@ -778,8 +780,9 @@ def _derive_long(labs, value, unit, person, time, role, flag, anc, is_measure, c
     # An anchor keeps its own flag when it has one (it outranks these).
     _flag_rows(flag, anchor[wbc_rows < 0], "incomplete_differential")
     dflag = derived["derive_flag"].astype(object).to_numpy()
+    has_wbc = wbc_rows >= 0
     for name in ("missing_component", "censored_component", "negative", "pct_out_of_range", "pct_sum_over_100"):
-        _flag_rows(flag, anchor[dflag == name], name)
+        _flag_rows(flag, anchor[has_wbc & (dflag == name)], name)
     parts = np.concatenate([wbc_rows[wbc_rows >= 0], band_rows[band_rows >= 0]])
     _flag_rows(flag, parts, "used_in_derivation")
     src = np.where(derived["anc_source"].to_numpy() == "derived", 1, 2).astype(np.int8)

@@ -328,10 +328,12 @@ def _parse_arrays(s: pd.Series, decimal: str) -> tuple[np.ndarray, np.ndarray, n
     """Arrays behind :func:`parse_lab_values`: number, censor code (-1 none), flag (NO_FLAG none)."""
     if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
         num = s.to_numpy(dtype=float, na_value=np.nan)
-        nan = np.isnan(num)
-        flag = nan.view(np.uint8) * np.uint8(0) + np.uint8(NO_FLAG)
-        if nan.any():
-            flag[nan] = 0
+        flag = np.full(num.shape, NO_FLAG, dtype=np.uint8)
+        bad = ~np.isfinite(num)
+        if bad.any():
+            # NaN is a missing result; an infinite one is no count at all.
+            flag[bad] = np.where(np.isnan(num[bad]), 0, 1)
+            num = np.where(bad, np.nan, num)
         return num, np.full(len(s), -1, dtype=np.int8), flag
     # Lab strings repeat heavily (a few thousand distinct results in millions
     # of rows), so parse each distinct value once and broadcast by code.
@@ -355,6 +357,8 @@ def _parse_uniques(uniques: Iterable[Any], decimal: str) -> tuple[np.ndarray, np
         if isinstance(u, (int, float, np.integer, np.floating)) and not isinstance(u, bool):
             if np.isnan(u):
                 flag[i] = 0
+            elif not np.isfinite(u):
+                flag[i] = 1
             else:
                 num[i] = float(u)
             continue
@@ -368,7 +372,11 @@ def _parse_uniques(uniques: Iterable[Any], decimal: str) -> tuple[np.ndarray, np
         if m is None:
             flag[i] = 1
             continue
-        num[i] = float(m.group("num"))
+        number = float(m.group("num"))
+        if not np.isfinite(number):  # "1e999"
+            flag[i] = 1
+            continue
+        num[i] = number
         if m.group("op"):
             cens[i] = op_code[_OPS[m.group("op")]]
     return num, cens, flag
