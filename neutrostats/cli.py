@@ -74,6 +74,10 @@ def _classify(args: argparse.Namespace) -> int:
     scheme = get_scheme(args.scheme, **options)
     code = args.code_column or "code"
     labs = read_table(args.labs, text_columns=(args.value_column, args.unit_column, code))
+    for col in (args.unit_column, code):
+        # read_table makes 'unit'/'code' categorical; renamed columns too.
+        if col in labs.columns and labs[col].dtype == object:
+            labs[col] = labs[col].astype("category")
     if args.wide or (args.code_column is None and code not in labs.columns):
         code = None
     classified = classify_anc(
