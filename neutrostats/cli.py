@@ -1,4 +1,4 @@
-"""Command-line interface: ``neutrostats classify``.
+"""Command-line interface: ``neutrostats classify`` and ``neutrostats synth``.
 
 Every user error (missing file, missing column, unknown scheme or unit) ends
 with a one-line message on stderr and exit code 2, never a traceback.
@@ -59,7 +59,36 @@ def build_parser() -> argparse.ArgumentParser:
                    help="hide summary counts below this (e.g. 5 or 10 for registry data); default 0 (off)")
     c.add_argument("--summary-format", default="text", choices=["text", "csv", "json"], help="how to print the summary")
     c.set_defaults(func=_classify)
+
+    y = sub.add_parser(
+        "synth",
+        help="write a synthetic CopDiff-like cohort (persons, labs, diagnoses, deaths, truth.json)",
+        description=(
+            "Generate a synthetic cohort with known truth, calibrated to Andersen et al. 2016, "
+            "and write its four tables plus truth.json into a folder."
+        ),
+    )
+    y.add_argument("--persons", type=int, default=20_000, help="number of persons (default 20000)")
+    y.add_argument("--seed", type=int, default=None, help="random seed (default: the calibrated default seed)")
+    y.add_argument("--out", required=True, help="folder to write into (created if needed)")
+    y.add_argument("--format", default="csv", choices=["csv", "parquet"], help="csv (gzip-compressed) or parquet")
+    y.add_argument("--quiet", action="store_true", help="no progress bar")
+    y.set_defaults(func=_synth)
     return parser
+
+
+def _synth(args: argparse.Namespace) -> int:
+    from . import synthetic
+
+    seed = synthetic.DEFAULT_SEED if args.seed is None else args.seed
+    cohort = synthetic.generate_cohort(
+        n_persons=args.persons, seed=seed, progress=False if args.quiet else None
+    )
+    out = synthetic.write_cohort(cohort, args.out, format=args.format)
+    if not args.quiet:
+        sizes = ", ".join(f"{name} {len(df):,}" for name, df in cohort.tables().items())
+        print(f"wrote {out} (seed {seed}): {sizes} rows, and truth.json")
+    return 0
 
 
 def _classify(args: argparse.Namespace) -> int:
@@ -104,7 +133,8 @@ def _classify(args: argparse.Namespace) -> int:
     else:
         print(f"{args.labs}: {len(labs):,} rows, scheme {scheme.name} "
               f"(tiers {', '.join(scheme.tiers)}; cuts {', '.join(f'{c:g}' for c in scheme.cuts)} cells/µL)")
-        print(summary.to_string(index=False, na_rep="<suppressed>"))
+        shown = summary.round({"percent": 2, "percent_classified": 2})
+        print(shown.to_string(index=False, na_rep="<suppressed>"))
         if args.out:
             print(f"classified table written to {args.out}")
     return 0
