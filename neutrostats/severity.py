@@ -500,7 +500,8 @@ def classify_anc(
         unit_flag = _UNIT_FLAG_WIDE[unit_state]
         checked = None
     np.minimum(flag, unit_flag, out=flag)
-    unknown = flag == _FLAG["unknown_unit"]
+    # Count every row with the unit, also those whose value is unreadable.
+    unknown = unit_flag == _FLAG["unknown_unit"]
     if on_unknown_unit == "raise" and unknown.any():
         shown = _count_values(unit_uniques, unit_codes[unknown])
         raise NeutrostatsError(_unknown_unit_message(fn, unit, shown))
@@ -509,9 +510,9 @@ def classify_anc(
     # number here; the flag above says why.
     anc = num * factors
     if any_scaled:
-        # Counts in 10^9/L do not all survive x1000 exactly (2.3 % of
-        # integer counts up to 2e6 come out one ulp off), and a value on a cut
-        # point must not fall below it; cells/uL values are untouched by it.
+        # Counts in 10^9/L do not all survive x1000 exactly (23,588 of the
+        # integer counts up to 2 million come out one ulp off), and a value on
+        # a cut point must not fall below it; cells/uL values are untouched.
         np.round(anc, 6, out=anc)
     if long_format:
         is_measure = role == _ROLE["anc"]

@@ -155,14 +155,15 @@ def test_missing_unit_flag_and_assume_unit():
 
 
 def test_unknown_unit_raises_with_counts_or_flags():
-    labs = pd.DataFrame({"value": [1.0, 2.0, 3.0, 4.0], "unit": ["mmol/L", "mmol/L", "%", "K/uL"]})
+    labs = pd.DataFrame({"value": [1.0, "clotted", 3.0, 4.0], "unit": ["mmol/L", "mmol/L", "%", "K/uL"]})
     with pytest.raises(NeutrostatsError) as err:
         classify_anc(labs)
     msg = str(err.value)
+    # Every row with the unit counts, also one whose value is unreadable.
     assert "classify_anc" in msg and "'mmol/L' (2 rows)" in msg and "'%' (1 rows)" in msg
     assert "on_unknown_unit='flag'" in msg
     out = classify_anc(labs, on_unknown_unit="flag")
-    assert out["anc_flag"].astype(object).tolist() == ["unknown_unit"] * 3 + [np.nan]
+    assert out["anc_flag"].astype(object).tolist() == ["unknown_unit", "non_numeric", "unknown_unit", np.nan]
     assert out["anc_per_ul"].isna().tolist() == [True, True, True, False]
 
 
