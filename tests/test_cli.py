@@ -100,3 +100,23 @@ def test_module_entry_point(labs_csv):
     )
     assert res.returncode == 0, res.stderr
     assert res.stdout.startswith("kind,level,n,percent")
+
+
+def test_synth_writes_tables_that_classify(tmp_path, capsys):
+    out = tmp_path / "cohort"
+    assert main(["synth", "--persons", "300", "--seed", "5", "--out", str(out), "--quiet"]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert {"persons.csv.gz", "labs.csv.gz", "diagnoses.csv.gz", "deaths.csv.gz", "truth.json"} <= set(names)
+    truth = json.loads((out / "truth.json").read_text(encoding="utf-8"))
+    assert truth["seed"] == 5 and truth["n_persons"] == 300
+    assert main(["classify", str(out / "labs.csv.gz"), "--summary-format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    labs = pd.read_csv(out / "labs.csv.gz", dtype=str, keep_default_na=False)
+    assert sum(r["n"] for r in rows) == len(labs)
+
+
+def test_synth_parquet_and_bad_size(tmp_path, capsys):
+    assert main(["synth", "--persons", "50", "--out", str(tmp_path / "pq"), "--format", "parquet", "--quiet"]) == 0
+    assert (tmp_path / "pq" / "labs.parquet").exists()
+    assert main(["synth", "--persons", "0", "--out", str(tmp_path / "none")]) == 2
+    assert "n_persons" in capsys.readouterr().err
