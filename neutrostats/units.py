@@ -225,26 +225,31 @@ def normalize_units(values: Any, units: Any) -> np.ndarray | pd.Series:
     neutrostats.errors.NeutrostatsError: normalize_units: column 'units' has 1 rows with units ...
     """
     arr = np.asarray(values, dtype=float)
-    if isinstance(units, str):
-        key = unit_key(units)
-        if key not in _FACTORS:
-            raise NeutrostatsError(_unknown_unit_message("normalize_units", "units", {units: arr.size}))
-        factors = np.full(arr.shape, _FACTORS[key])
-    else:
-        factors, missing, unknown = unit_factors(units)
-        if missing.any():
-            unknown = {"<missing>": int(missing.sum()), **unknown}
-        if unknown:
-            raise NeutrostatsError(_unknown_unit_message("normalize_units", "units", unknown))
-        if factors.shape != arr.shape:
-            raise NeutrostatsError(
-                f"normalize_units: expected one unit per value, found {factors.size} units "
-                f"for {arr.size} values; pass a single unit string or a column of equal length"
-            )
+    factors = _count_factors(units, arr.shape, "normalize_units", "units")
     out = _scale(arr, factors)
     if isinstance(values, pd.Series):
         return pd.Series(out, index=values.index, name=values.name)
     return out
+
+
+def _count_factors(units: Any, shape: tuple[int, ...], function: str, column: str) -> np.ndarray:
+    """Factor to cells/µL per value; raises on a missing or non-count unit."""
+    if isinstance(units, str):
+        key = unit_key(units)
+        if key not in _FACTORS:
+            raise NeutrostatsError(_unknown_unit_message(function, column, {units: int(np.prod(shape))}))
+        return np.full(shape, _FACTORS[key])
+    factors, missing, unknown = unit_factors(units)
+    if missing.any():
+        unknown = {"<missing>": int(missing.sum()), **unknown}
+    if unknown:
+        raise NeutrostatsError(_unknown_unit_message(function, column, unknown))
+    if factors.shape != shape:
+        raise NeutrostatsError(
+            f"{function}: expected one unit per value, found {factors.size} units "
+            f"for {int(np.prod(shape))} values; pass a single unit string or a column of equal length"
+        )
+    return factors
 
 
 def _scale(arr: np.ndarray, factors: np.ndarray) -> np.ndarray:
@@ -459,15 +464,7 @@ def derive_anc(
     wv = w["value_num"].to_numpy()
     nv = neut["value_num"].to_numpy()
     bv = band["value_num"].to_numpy()
-    if isinstance(wbc_unit, str):
-        wbc_ul = normalize_units(wv, wbc_unit)
-    else:
-        factors, missing, unknown = unit_factors(wbc_unit)
-        if missing.any():
-            unknown = {"<missing>": int(missing.sum()), **unknown}
-        if unknown:
-            raise NeutrostatsError(_unknown_unit_message("derive_anc", "wbc_unit", unknown))
-        wbc_ul = _scale(wv.copy(), factors)
+    wbc_ul = _scale(wv, _count_factors(wbc_unit, wv.shape, "derive_anc", "wbc_unit"))
     has_band = ~np.isnan(bv)
     pct = nv + np.where(has_band, bv, 0.0)
     anc = np.round(wbc_ul * pct / 100.0, 6)
