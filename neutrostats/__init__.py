@@ -1,7 +1,7 @@
 """neutrostats: retrospective cohort studies of neutropenia.
 
-Pure functions from raw lab tables to ANC severity tiers (and, in later
-releases, cohorts, odds ratios and survival). Importing the package does not
+Pure functions from raw lab tables to ANC severity tiers and cohorts (and, in
+later releases, odds ratios and survival). Importing the package does not
 import matplotlib.
 
 Examples
@@ -12,7 +12,8 @@ Examples
 ['mild', 'moderate_severe']
 """
 
-from .errors import DataQualityWarning, NeutrostatsError, NeutrostatsWarning
+from .cohort import Cohort, build_cohort
+from .errors import DataQualityWarning, ImmortalTimeWarning, NeutrostatsError, NeutrostatsWarning
 from .severity import (
     ANC_FLAGS,
     SCHEMES,
@@ -28,10 +29,13 @@ __version__ = "0.1.0"
 __all__ = [
     "ANC_FLAGS",
     "SCHEMES",
+    "Cohort",
     "DataQualityWarning",
+    "ImmortalTimeWarning",
     "NeutrostatsError",
     "NeutrostatsWarning",
     "Scheme",
+    "build_cohort",
     "classify_anc",
     "derive_anc",
     "get_scheme",

@@ -12,6 +12,7 @@ __all__ = [
     "NeutrostatsError",
     "NeutrostatsWarning",
     "DataQualityWarning",
+    "ImmortalTimeWarning",
 ]
 
 
@@ -35,3 +36,12 @@ class NeutrostatsWarning(UserWarning):
 
 class DataQualityWarning(NeutrostatsWarning):
     """Input data has a problem that was handled but deserves a look."""
+
+
+class ImmortalTimeWarning(NeutrostatsWarning):
+    """A design choice can bias follow-up (e.g. an index at the nadir).
+
+    Choosing the index date by looking at later values (the lowest count of
+    the whole record) guarantees survival until that date: the time before it
+    is "immortal" and mortality after it is biased.
+    """

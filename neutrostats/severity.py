@@ -708,9 +708,11 @@ def _derive_long(labs, value, unit, person, time, role, flag, anc, is_measure, c
     no_derived = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int8))
     if rel.size == 0:
         return anc, is_measure, no_derived, censor
-    keys, _ = pd.MultiIndex.from_arrays(
-        [labs[person].to_numpy()[rel], labs[time].to_numpy()[rel]]
-    ).factorize()
+    # Integer codes of person and time combined into one key: a MultiIndex
+    # would build a Python tuple per row.
+    p_codes, p_uniques = pd.factorize(labs[person].to_numpy()[rel], use_na_sentinel=False)
+    t_codes, _ = pd.factorize(labs[time].to_numpy()[rel], use_na_sentinel=False)
+    keys, _ = pd.factorize(p_codes.astype(np.int64) * (int(t_codes.max()) + 1) + t_codes)
     key = np.full(n, -1, dtype=np.int64)
     key[rel] = keys
     nkeys = int(keys.max()) + 1

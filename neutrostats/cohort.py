@@ -1,0 +1,706 @@
+"""Cohort construction: index date, tier, outcomes in a window, follow-up.
+
+:func:`build_cohort` turns raw tables (labs, persons, diagnoses, deaths) into
+one row per person, ready for odds ratios, survival and competing-risk
+analysis, and accounts for every lab row and every person it does not use in
+a STROBE-style flow table.
+
+Time is counted in days at day resolution (a diagnosis dated on the index
+day is on the index date) and reported in years of 365.25 days, the
+epidemiological person-year. The outcome window of ``followup_years`` years
+is ``(index, index + floor(followup_years x 365.25) days]``: 1,461 days for 4
+years.
+
+Examples
+--------
+>>> from neutrostats import build_cohort
+>>> from neutrostats.synthetic import generate_cohort
+>>> s = generate_cohort(n_persons=300, seed=3)
+>>> c = build_cohort(s.labs, s.persons, s.diagnoses, s.deaths)
+>>> int(c.attrition["persons"].iloc[-1]) == len(c.table)
+True
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._validate import require_choice, require_columns, require_dataframe
+from .codes import DEFAULT_OUTCOMES, _compile_pattern, normalize_icd10, validate_code_sets
+from .errors import ImmortalTimeWarning, NeutrostatsError
+from .severity import ANC_FLAGS, DUFFY_NULL_LIMIT, Scheme, _Default, classify_anc, get_scheme
+
+__all__ = ["Cohort", "build_cohort", "INDEX_STRATEGIES", "DAYS_PER_YEAR"]
+
+#: Ways to choose the index measurement.
+INDEX_STRATEGIES = ("first", "first_neutropenic", "nadir")
+#: Days in a year when times are reported in years.
+DAYS_PER_YEAR = 365.25
+_NEVER = np.iinfo(np.int64).max
+
+
+@dataclass(frozen=True)
+class Cohort:
+    """Result of :func:`build_cohort`.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per analysed person (columns in :func:`build_cohort`).
+    attrition : pandas.DataFrame
+        The flow from lab rows read to persons analysed, then data errors in
+        the other tables (columns in :func:`build_cohort`).
+    settings : dict
+        Every parameter used, JSON-serialisable, for reports.
+    measurements : pandas.DataFrame
+        The usable ANC measurements of the analysed persons (one per person
+        and sample time): ``person_id``, ``sampled_at``, ``anc_per_ul``,
+        ``tier``, ``below_normal``.
+    """
+
+    table: pd.DataFrame
+    attrition: pd.DataFrame
+    settings: dict = field(repr=False)
+    measurements: pd.DataFrame = field(repr=False)
+
+    def __repr__(self) -> str:
+        tiers = self.table["tier"].value_counts(sort=False)
+        shown = ", ".join(f"{k} {v:,}" for k, v in tiers.items())
+        return (
+            f"Cohort({len(self.table):,} persons; scheme {self.settings['scheme']['name']}, "
+            f"index {self.settings['index']!r}; tiers: {shown})"
+        )
+
+
+class _Flow:
+    """Collects attrition rows and checks that they add up."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+
+    def add(self, description, table, persons, lab_rows, excluded_persons=0, excluded_lab_rows=0, excluded_records=0):
+        self.rows.append(
+            {
+                "step": len(self.rows),
+                "description": description,
+                "table": table,
+                "excluded_persons": int(excluded_persons),
+                "excluded_lab_rows": int(excluded_lab_rows),
+                "excluded_records": int(excluded_records),
+                "persons": int(persons),
+                "lab_rows": int(lab_rows),
+            }
+        )
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows)
+
+
+def _dates(values: pd.Series) -> pd.Series:
+    """Timestamps (naive), NaT for anything that is not a date."""
+    out = pd.to_datetime(values, errors="coerce", format="mixed") if values.dtype == object else pd.to_datetime(
+        values, errors="coerce"
+    )
+    if getattr(out.dt, "tz", None) is not None:
+        out = out.dt.tz_convert("UTC").dt.tz_localize(None)
+    return out
+
+
+def _days(ts: pd.Series) -> np.ndarray:
+    """Whole days since 1970 (int64); NaT becomes _NEVER."""
+    arr = ts.to_numpy(dtype="datetime64[ns]")
+    out = arr.astype("datetime64[D]").astype(np.int64)
+    out[np.isnat(arr)] = _NEVER
+    return out
+
+
+def _first_per_group(group: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Positions (into the original arrays) of the first row of each group in ``order``."""
+    g = group[order]
+    first = np.ones(len(g), dtype=bool)
+    first[1:] = g[1:] != g[:-1]
+    return order[first]
+
+
+def build_cohort(
+    labs: pd.DataFrame,
+    persons: pd.DataFrame,
+    diagnoses: pd.DataFrame,
+    deaths: pd.DataFrame | None = None,
+    *,
+    scheme: str | Scheme = "andersen2016",
+    index: str = "first",
+    followup_years: float = 4.0,
+    outcomes: dict[str, Any] = DEFAULT_OUTCOMES,
+    age_range: tuple[float, float] | None = None,
+    index_window: tuple[Any, Any] | None = None,
+    duffy_null: str | None = None,
+    duffy_null_limit: float = DUFFY_NULL_LIMIT,
+    chronic_months: int = 3,
+    person: str = "person_id",
+    time: str = "sampled_at",
+    value: str = "value",
+    unit: str = "unit",
+    code: str | None = _Default("code"),
+    sex: str = "sex",
+    birth_date: str = "birth_date",
+    end_of_data: Any = "end_of_data",
+    diagnosis_date: str = "diagnosed_at",
+    diagnosis_code: str = "code",
+    death_date: str = "died_at",
+    on_unknown_unit: str = "raise",
+    decimal: str = ".",
+) -> Cohort:
+    """Build a retrospective neutropenia cohort: one row per person.
+
+    Lab rows are classified with :func:`~neutrostats.classify_anc`; the
+    usable ANC measurements (a tier, a valid sample time, one per person and
+    time) are the person's record. The index measurement is chosen from the
+    eligible ones (in ``index_window`` and ``age_range``); outcomes are the
+    first diagnosis of each code set in ``(index, index + window]``; follow-up
+    ends at the first of the window end, death and end of data.
+
+    Parameters
+    ----------
+    labs : pandas.DataFrame
+        Lab table, long format (LOINC ``code`` column) or wide (ANC results
+        only), with ``person`` and ``time`` columns.
+    persons : pandas.DataFrame
+        One row per person: ``person``, ``sex``, ``birth_date``, and
+        ``end_of_data`` (unless given as a date), optionally ``duffy_null``.
+    diagnoses : pandas.DataFrame
+        ``person``, ``diagnosis_date``, ``diagnosis_code`` (ICD-10, dotted or
+        not, any case).
+    deaths : pandas.DataFrame, optional
+        ``person``, ``death_date``. Without it nobody dies.
+    scheme : str or Scheme, default "andersen2016"
+        Severity scheme (see :func:`~neutrostats.get_scheme`).
+    index : {"first", "first_neutropenic", "nadir"}, default "first"
+        ``first``: the first eligible measurement (the Andersen 2016 design).
+        ``first_neutropenic``: the first eligible measurement below the normal
+        limit; a person never below enters at the first eligible one.
+        ``nadir``: the lowest eligible measurement (earliest if tied); it
+        looks ahead in the record, so it warns with
+        :class:`~neutrostats.errors.ImmortalTimeWarning`.
+        At one sample time the lowest value is used.
+    followup_years : float, default 4
+        Length of the outcome window in years of 365.25 days.
+    outcomes : dict, default ``codes.DEFAULT_OUTCOMES``
+        Outcome name -> ICD-10 codes, prefixes and ranges (see
+        :mod:`neutrostats.codes`); an invalid pattern raises.
+    age_range : (float, float), optional
+        Eligible age at index in completed years, both ends included.
+    index_window : (date, date), optional
+        Eligible index dates, both ends included; either end may be None.
+    duffy_null : str, optional
+        Boolean column of ``persons`` marking Duffy-null persons (see
+        :func:`~neutrostats.classify_anc`).
+    duffy_null_limit : float, default 1200
+        Their lower limit of normal, cells/µL.
+    chronic_months : int, default 3
+        An episode is chronic when its last test is at least this many
+        calendar months after its first.
+    person, time, value, unit, code : str
+        Lab column names (``code=None`` reads a wide table).
+    sex, birth_date : str
+        Column names in ``persons``.
+    end_of_data : str or date, default "end_of_data"
+        Column of ``persons`` with each person's end of data, or one date for
+        everyone.
+    diagnosis_date, diagnosis_code : str
+        Column names in ``diagnoses``.
+    death_date : str
+        Column name in ``deaths``.
+    on_unknown_unit, decimal
+        Passed to :func:`~neutrostats.classify_anc`.
+
+    Returns
+    -------
+    Cohort
+        ``table`` columns, one row per analysed person in ``persons`` order:
+
+        ``person_id``; ``index_date`` (day of the index sample);
+        ``index_sampled_at`` (its time stamp); ``index_anc_per_ul`` (for a
+        censored result its bound); ``index_anc_censor``;
+        ``index_anc_source`` (direct/derived); ``tier`` (ordered Categorical,
+        mildest first); ``normal_limit_per_ul``; ``age_at_index`` (years,
+        exact); ``sex``; ``duffy_null`` (with ``duffy_null``);
+        ``end_of_data``; per outcome ``<name>_prevalent`` (a diagnosis on or
+        before the index date), ``<name>`` (diagnosed in the window before
+        death and end of data; NA for prevalent persons), ``<name>_time``
+        (years to diagnosis or end of follow-up) and ``<name>_status`` (0
+        censored, 1 outcome, 2 death first); ``death`` (died by end of
+        data), ``death_time`` (years to death or end of data); the lab
+        summary over the whole record: ``n_anc_tests``, ``nadir_anc_per_ul``,
+        ``nadir_date`` (earliest if tied), ``worst_tier``,
+        ``n_neutropenic_episodes`` (runs of consecutive tests below the
+        normal limit), ``longest_episode_days`` (first to last test of the
+        longest run; 0 for a single test), ``chronic`` (a run whose last test
+        is at least ``chronic_months`` calendar months after its first),
+        ``steepest_decline_per_day`` (largest fall between consecutive tests,
+        cells/µL per day; negative if the count never fell; NA with one
+        test).
+
+        ``attrition`` columns: ``step``, ``description``, ``table`` (which
+        table the step concerns), ``excluded_persons``,
+        ``excluded_lab_rows``, ``excluded_records`` (rows of ``table``
+        excluded or ignored), ``persons`` and ``lab_rows`` (remaining after
+        the step). Persons and lab rows of each step equal those of the step
+        before minus its exclusions; the last flow step is "persons
+        analysed", followed by data errors found in persons, diagnoses and
+        deaths.
+
+    Raises
+    ------
+    NeutrostatsError
+        For missing columns, duplicate person ids in ``persons``, an unknown
+        scheme or strategy, invalid code sets or limits.
+
+    Warns
+    -----
+    ImmortalTimeWarning
+        With ``index="nadir"``.
+
+    Notes
+    -----
+    Data errors are counted, never fatal: lab rows of persons missing from
+    ``persons``, deaths dated before the index date (the person is
+    excluded), an index after the end of data or an unknown end of data
+    (excluded), diagnoses dated
+    after death or of unknown persons (ignored), repeat death records (the
+    earliest is used).
+
+    References
+    ----------
+    Andersen CL et al. Neutropenia and risk of infection, HIV and
+    haematological malignancy. J Intern Med 2016;279:566-575.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> labs = pd.DataFrame({"person_id": [1, 1, 2], "sampled_at": ["2010-01-05", "2011-03-01", "2010-06-01"],
+    ...                      "value": ["1.2", "0.4", "2.5"], "unit": "10^9/L"})
+    >>> persons = pd.DataFrame({"person_id": [1, 2], "sex": ["F", "M"],
+    ...                         "birth_date": ["1950-01-01", "1960-01-01"], "end_of_data": "2016-12-31"})
+    >>> dx = pd.DataFrame({"person_id": [1], "diagnosed_at": ["2012-02-01"], "code": ["C92.0"]})
+    >>> c = build_cohort(labs, persons, dx, code=None, outcomes={"aml": ["C92.0"]})
+    >>> c.table[["person_id", "tier", "aml", "aml_status", "worst_tier"]]
+       person_id    tier    aml  aml_status       worst_tier
+    0          1    mild   True           1  moderate_severe
+    1          2  normal  False           0           normal
+    """
+    fn = "build_cohort"
+    require_dataframe(labs, fn, "labs")
+    require_dataframe(persons, fn, "persons")
+    require_dataframe(diagnoses, fn, "diagnoses")
+    if deaths is not None:
+        require_dataframe(deaths, fn, "deaths")
+    sch = get_scheme(scheme)
+    require_choice(index, INDEX_STRATEGIES, fn, "index")
+    code_sets = validate_code_sets(outcomes)
+    try:
+        fy = float(followup_years)
+    except (TypeError, ValueError):
+        fy = np.nan
+    if not np.isfinite(fy) or fy <= 0:
+        raise NeutrostatsError(f"{fn}: followup_years must be a positive number, found {followup_years!r}")
+    window_days = int(np.floor(fy * DAYS_PER_YEAR))
+    if not isinstance(chronic_months, (int, np.integer)) or chronic_months < 1:
+        raise NeutrostatsError(f"{fn}: chronic_months must be a whole number >= 1, found {chronic_months!r}")
+    age_lo, age_hi = _check_range(age_range, fn)
+    win_lo, win_hi = _check_window(index_window, fn)
+
+    persons_cols = [person, sex, birth_date] + ([end_of_data] if _is_column(end_of_data, persons) else [])
+    if duffy_null is not None:
+        persons_cols.append(duffy_null)
+    require_columns(persons, persons_cols, fn, "Name the persons columns with sex=, birth_date=, end_of_data=.")
+    require_columns(labs, [person, time], fn, "Name the lab columns with person= and time=.")
+    require_columns(diagnoses, [person, diagnosis_date, diagnosis_code], fn,
+                    "Name the diagnosis columns with diagnosis_date= and diagnosis_code=.")
+    if deaths is not None:
+        require_columns(deaths, [person, death_date], fn, "Name the death date column with death_date=.")
+    pid = persons[person]
+    dup = pid.duplicated(keep=False)
+    if dup.any():
+        raise NeutrostatsError(
+            f"{fn}: persons must have one row per person, found {int(pid[dup].nunique())} ids on several rows "
+            f"(e.g. {pid[dup].iloc[0]!r}); remove the duplicates first"
+        )
+    n_persons = len(persons)
+    person_index = pd.Index(pid)
+    births = _days(_dates(persons[birth_date]))
+    if _is_column(end_of_data, persons):
+        ends = _days(_dates(persons[end_of_data]))
+    else:
+        one = pd.to_datetime(pd.Series([end_of_data]), errors="coerce")
+        if one.isna().any():
+            raise NeutrostatsError(
+                f"{fn}: end_of_data must be a column of persons or a date, found {end_of_data!r}"
+            )
+        ends = np.full(n_persons, _days(one)[0])
+
+    flow = _Flow()
+    lab_person = person_index.get_indexer(labs[person])
+    flow.add("lab rows read", "labs", pd.unique(labs[person]).size, len(labs))
+    known = lab_person >= 0
+    persons_left = np.unique(lab_person[known]).size
+    flow.add("lab rows of persons not in the persons table (data error)", "labs", persons_left, int(known.sum()),
+             excluded_persons=flow.rows[-1]["persons"] - persons_left, excluded_lab_rows=int((~known).sum()),
+             excluded_records=int((~known).sum()))
+
+    # Classify the rows of known persons; Duffy status comes from persons.
+    lab_view = labs.loc[known] if not known.all() else labs
+    lab_codes = lab_person[known]
+    if duffy_null is not None:
+        lab_view = lab_view.assign(**{"__duffy_null": persons[duffy_null].to_numpy()[lab_codes]})
+    classified = classify_anc(
+        lab_view, sch, value=value, unit=unit, code=code, person=person, time=time,
+        duffy_null="__duffy_null" if duffy_null is not None else None, duffy_null_limit=duffy_null_limit,
+        on_unknown_unit=on_unknown_unit, decimal=decimal,
+    )
+    flags = classified["anc_flag"].cat.codes.to_numpy()
+    alive_rows = np.ones(len(classified), dtype=bool)
+    # Rows left per person, so that each step counts the persons it empties.
+    left_per_person = np.bincount(lab_codes, minlength=n_persons)
+
+    def drop_rows(mask: np.ndarray, description: str) -> None:
+        nonlocal persons_left
+        gone = mask & alive_rows
+        alive_rows[gone] = False
+        left_per_person[:] -= np.bincount(lab_codes[gone], minlength=n_persons)
+        left = int(np.count_nonzero(left_per_person))
+        n_gone = int(gone.sum())
+        flow.add(description, "labs", left, int(alive_rows.sum()), excluded_persons=persons_left - left,
+                 excluded_lab_rows=n_gone, excluded_records=n_gone)
+        persons_left = left
+
+    for code_i, name in enumerate(ANC_FLAGS):
+        hit = flags == code_i
+        if hit.any():
+            drop_rows(hit, f"no usable ANC: {name}")
+    sample_time = _dates(classified[time]).to_numpy(dtype="datetime64[ns]")
+    bad_time = alive_rows & np.isnat(sample_time)
+    if bad_time.any():
+        drop_rows(bad_time, "sample time missing or not a date")
+
+    # One measurement per person and sample time: the lowest value.
+    anc = classified["anc_per_ul"].to_numpy()
+    t_ns = sample_time.astype(np.int64)
+    rows = np.flatnonzero(alive_rows)
+    order = rows[np.lexsort((anc[rows], t_ns[rows], lab_codes[rows]))]
+    key_change = np.ones(order.size, dtype=bool)
+    key_change[1:] = (lab_codes[order][1:] != lab_codes[order][:-1]) | (t_ns[order][1:] != t_ns[order][:-1])
+    repeat = np.zeros(len(classified), dtype=bool)
+    repeat[order[~key_change]] = True
+    if repeat.any():
+        drop_rows(repeat, "repeat ANC at the same sample time (lowest kept)")
+    m = order[key_change]  # measurement rows, sorted by person, time
+
+    mp = lab_codes[m]
+    mt = t_ns[m]
+    mday = sample_time[m].astype("datetime64[D]").astype(np.int64)
+    manc = anc[m]
+    mtier = classified["tier"].cat.codes.to_numpy()[m]
+    mbelow = mtier > 0
+
+    # Eligibility for the index; persons without an eligible measurement leave.
+    in_person = np.zeros(n_persons, dtype=bool)
+    in_person[mp] = True
+    rows_per_person = np.bincount(mp, minlength=n_persons)
+    lab_rows_left = int(m.size)
+
+    def drop_persons(mask_persons: np.ndarray, description: str, table: str = "persons") -> None:
+        nonlocal persons_left, lab_rows_left
+        gone = in_person & mask_persons
+        n_rows = int(rows_per_person[gone].sum())
+        in_person[gone] = False
+        persons_left -= int(gone.sum())
+        lab_rows_left -= n_rows
+        flow.add(description, table, persons_left, lab_rows_left, excluded_persons=int(gone.sum()),
+                 excluded_lab_rows=n_rows, excluded_records=int(gone.sum()))
+
+    eligible = np.ones(m.size, dtype=bool)
+    if index_window is not None:
+        lo = -_NEVER if win_lo is None else win_lo
+        hi = _NEVER if win_hi is None else win_hi
+        eligible &= (mday >= lo) & (mday <= hi)
+        has = np.zeros(n_persons, dtype=bool)
+        has[mp[eligible]] = True
+        drop_persons(~has, "no usable ANC in the index window")
+    age_years = np.where(births[mp] == _NEVER, np.nan, (mday - births[mp]) / DAYS_PER_YEAR)
+    if age_range is not None:
+        completed = np.floor(age_years)
+        eligible &= (completed >= age_lo) & (completed <= age_hi)
+        has = np.zeros(n_persons, dtype=bool)
+        has[mp[eligible]] = True
+        drop_persons(~has, "no usable ANC at an eligible age (or birth date unknown)")
+
+    # The index measurement, by strategy.
+    cand = np.flatnonzero(eligible & in_person[mp])
+    if index == "first":
+        pick = _first_per_group(mp, cand)  # cand is in (person, time, value) order
+    elif index == "first_neutropenic":
+        below_first = _first_per_group(mp, cand[mbelow[cand]])
+        any_first = _first_per_group(mp, cand)
+        has_below = np.zeros(n_persons, dtype=bool)
+        has_below[mp[below_first]] = True
+        pick = np.concatenate([below_first, any_first[~has_below[mp[any_first]]]])
+    else:
+        warnings.warn(
+            "build_cohort: index='nadir' picks each person's lowest count, which looks ahead in the record; "
+            "the time before it is immortal and mortality after it is biased. Prefer 'first' or "
+            "'first_neutropenic' for survival analysis.",
+            ImmortalTimeWarning,
+            stacklevel=2,
+        )
+        by_value = cand[np.lexsort((mt[cand], manc[cand], mp[cand]))]
+        pick = _first_per_group(mp, by_value)
+    index_of = np.full(n_persons, -1, dtype=np.int64)
+    index_of[mp[pick]] = pick
+
+    # Deaths: earliest valid record per known person.
+    death_day = np.full(n_persons, _NEVER, dtype=np.int64)
+    record_notes: list[tuple[str, str, int]] = []
+    if deaths is not None and len(deaths):
+        d_person = person_index.get_indexer(deaths[person])
+        d_day = _days(_dates(deaths[death_date]))
+        unknown = d_person < 0
+        no_date = ~unknown & (d_day == _NEVER)
+        ok = ~unknown & ~no_date
+        np.minimum.at(death_day, d_person[ok], d_day[ok])
+        repeats = int(ok.sum()) - int(np.unique(d_person[ok]).size)
+        record_notes += [
+            ("death records of persons not in the persons table (ignored)", "deaths", int(unknown.sum())),
+            ("death records without a valid date (ignored)", "deaths", int(no_date.sum())),
+            ("repeat death records of a person (earliest used)", "deaths", repeats),
+        ]
+
+    has_index = index_of >= 0
+    idx_day = np.where(has_index, mday[np.maximum(index_of, 0)], _NEVER)
+    drop_persons(has_index & (death_day < idx_day), "death recorded before the index date (data error)")
+    drop_persons(has_index & (ends == _NEVER), "end of data missing or not a date (data error)")
+    drop_persons(has_index & (ends < idx_day), "index date after the person's end of data (data error)")
+    flow.add("persons analysed", "persons", persons_left, lab_rows_left)
+
+    # Persons in the table without any lab row: outside the flow, but counted.
+    with_labs = np.zeros(n_persons, dtype=bool)
+    with_labs[lab_person[known]] = True
+    record_notes.insert(0, ("persons in the persons table without lab rows (not in the flow)", "persons",
+                            int((~with_labs).sum())))
+
+    analysed = np.flatnonzero(in_person)  # persons order
+    ix = index_of[analysed]
+    i_day = mday[ix]
+    i_death = death_day[analysed]
+    i_end = ends[analysed]
+
+    table = pd.DataFrame({"person_id": pid.to_numpy()[analysed]})
+    table["index_date"] = i_day.astype("datetime64[D]").astype("datetime64[ns]")
+    table["index_sampled_at"] = mt[ix].astype("datetime64[ns]")
+    table["index_anc_per_ul"] = manc[ix]
+    table["index_anc_censor"] = classified["anc_censor"].to_numpy()[m[ix]]
+    table["index_anc_source"] = classified["anc_source"].to_numpy()[m[ix]]
+    table["tier"] = pd.Categorical.from_codes(mtier[ix], dtype=sch.dtype)
+    table["normal_limit_per_ul"] = classified["normal_limit_per_ul"].to_numpy()[m[ix]]
+    table["age_at_index"] = age_years[ix]
+    table["sex"] = persons[sex].to_numpy()[analysed]
+    if duffy_null is not None:
+        table["duffy_null"] = persons[duffy_null].to_numpy()[analysed]
+    table["end_of_data"] = i_end.astype("datetime64[D]").astype("datetime64[ns]")
+
+    dx_notes = _outcome_columns(
+        table, diagnoses, person_index, person, diagnosis_date, diagnosis_code, code_sets,
+        analysed, i_day, i_death, i_end, death_day, window_days,
+    )
+    record_notes += dx_notes
+    died = (i_death != _NEVER) & (i_death <= i_end)
+    table["death"] = died
+    table["death_time"] = (np.where(died, i_death, i_end) - i_day) / DAYS_PER_YEAR
+
+    summary = _lab_summary(mp, mt, mday, manc, mtier, mbelow, n_persons, chronic_months)
+    for col, values in summary.items():
+        if col == "worst_tier":
+            table[col] = pd.Categorical.from_codes(values[analysed], dtype=sch.dtype)
+        else:
+            table[col] = values[analysed]
+
+    for description, tbl, n in record_notes:
+        if n:
+            flow.add(description, tbl, persons_left, lab_rows_left, excluded_records=n)
+
+    keep = in_person[mp]
+    measurements = pd.DataFrame(
+        {
+            "person_id": pid.to_numpy()[mp[keep]],
+            "sampled_at": mt[keep].astype("datetime64[ns]"),
+            "anc_per_ul": manc[keep],
+            "tier": pd.Categorical.from_codes(mtier[keep], dtype=sch.dtype),
+            "below_normal": mbelow[keep],
+        }
+    )
+    settings = {
+        "scheme": {"name": sch.name, "cuts_per_ul": list(sch.cuts), "tiers": list(sch.tiers)},
+        "index": index,
+        "followup_years": fy,
+        "window_days": window_days,
+        "outcomes": {k: list(v) for k, v in code_sets.items()},
+        "age_range": None if age_range is None else [age_lo, age_hi],
+        "index_window": None if index_window is None else [
+            None if win_lo is None else str(np.datetime64(win_lo, "D")),
+            None if win_hi is None else str(np.datetime64(win_hi, "D")),
+        ],
+        "duffy_null": duffy_null,
+        "duffy_null_limit": float(duffy_null_limit) if duffy_null is not None else None,
+        "chronic_months": int(chronic_months),
+        "days_per_year": DAYS_PER_YEAR,
+    }
+    return Cohort(table=table, attrition=flow.frame(), settings=settings, measurements=measurements)
+
+
+def _is_column(name: Any, df: pd.DataFrame) -> bool:
+    return isinstance(name, str) and name in df.columns
+
+
+def _check_range(age_range, fn):
+    if age_range is None:
+        return None, None
+    try:
+        lo, hi = (float(x) for x in age_range)
+    except (TypeError, ValueError):
+        raise NeutrostatsError(f"{fn}: age_range must be (lowest, highest) in years, found {age_range!r}") from None
+    if not (np.isfinite(lo) and np.isfinite(hi)) or lo > hi or lo < 0:
+        raise NeutrostatsError(
+            f"{fn}: age_range must be two ages with 0 <= lowest <= highest, found {age_range!r}"
+        )
+    return lo, hi
+
+
+def _check_window(index_window, fn):
+    if index_window is None:
+        return None, None
+    try:
+        lo, hi = index_window
+    except (TypeError, ValueError):
+        raise NeutrostatsError(f"{fn}: index_window must be (first date, last date), found {index_window!r}") from None
+    out = []
+    for end in (lo, hi):
+        if end is None:
+            out.append(None)
+            continue
+        d = pd.to_datetime(pd.Series([end]), errors="coerce")
+        if d.isna().any():
+            raise NeutrostatsError(f"{fn}: index_window end {end!r} is not a date")
+        out.append(int(_days(d)[0]))
+    if out[0] is not None and out[1] is not None and out[0] > out[1]:
+        raise NeutrostatsError(f"{fn}: index_window starts after it ends: {index_window!r}")
+    return out[0], out[1]
+
+
+def _outcome_columns(table, diagnoses, person_index, person, diagnosis_date, diagnosis_code, code_sets,
+                     analysed, i_day, i_death, i_end, death_day, window_days):
+    """Add the outcome columns to ``table``; return data-error notes."""
+    n_all = len(person_index)
+    dp = person_index.get_indexer(diagnoses[person])
+    dday = _days(_dates(diagnoses[diagnosis_date]))
+    fcodes, uniques = pd.factorize(diagnoses[diagnosis_code], use_na_sentinel=True)
+    folded = pd.Series([normalize_icd10(u) or "" for u in uniques], dtype=object)
+    no_code = np.append(folded.to_numpy() == "", True)[fcodes]
+    unknown = dp < 0
+    no_date = ~unknown & (dday == _NEVER)
+    after_death = ~unknown & ~no_date & (dday > death_day[np.maximum(dp, 0)])
+    ok = ~unknown & ~no_date & ~no_code & ~after_death
+    notes = [
+        ("diagnoses of persons not in the persons table (ignored)", "diagnoses", int(unknown.sum())),
+        ("diagnoses without a valid date (ignored)", "diagnoses", int(no_date.sum())),
+        ("diagnoses without a code (ignored)", "diagnoses", int((no_code & ~unknown & ~no_date).sum())),
+        ("diagnoses dated after death (data error, ignored)", "diagnoses",
+         int((after_death & ~no_code).sum())),
+    ]
+    # Map persons to their row in ``table`` (-1 when not analysed).
+    row_of = np.full(n_all, -1, dtype=np.int64)
+    row_of[analysed] = np.arange(analysed.size)
+    r = np.where(ok, row_of[np.maximum(dp, 0)], -1)
+    use = r >= 0
+    r, day, codes_used = r[use], dday[use], fcodes[use]
+    win_end = i_day + window_days
+    fu_end = np.minimum(np.minimum(win_end, i_death), i_end)
+    death_first = (i_death <= np.minimum(win_end, i_end))
+    for name, patterns in code_sets.items():
+        hit_unique = np.zeros(len(folded), dtype=bool)
+        for low, high in (_compile_pattern(name, p) for p in patterns):
+            head = folded.str.slice(0, len(low))
+            hit_unique |= ((head >= low) & (head <= high) & (folded.str.len() >= len(low))).to_numpy()
+        hit = np.append(hit_unique, False)[codes_used]
+        hr, hd = r[hit], day[hit]
+        prevalent = np.zeros(analysed.size, dtype=bool)
+        prevalent[hr[hd <= i_day[hr]]] = True
+        first_after = np.full(analysed.size, _NEVER, dtype=np.int64)
+        later = hd > i_day[hr]
+        np.minimum.at(first_after, hr[later], hd[later])
+        event = first_after <= fu_end
+        status = np.where(event, 1, np.where(death_first, 2, 0)).astype(np.int8)
+        years = (np.where(event, first_after, fu_end) - i_day) / DAYS_PER_YEAR
+        # Prevalent persons are not at risk: their outcome columns are NA.
+        table[f"{name}_prevalent"] = prevalent
+        table[name] = pd.arrays.BooleanArray(event, prevalent.copy())
+        table[f"{name}_time"] = pd.arrays.FloatingArray(years, prevalent.copy())
+        table[f"{name}_status"] = pd.arrays.IntegerArray(status, prevalent.copy())
+    return notes
+
+
+def _lab_summary(mp, mt, mday, manc, mtier, mbelow, n_persons, chronic_months):
+    """Per-person summaries of the measurements (sorted by person, time)."""
+    n = mp.size
+    n_tests = np.bincount(mp, minlength=n_persons)
+    # Nadir: lowest value, earliest if tied.
+    nadir_rows = _first_per_group(mp, np.lexsort((mt, manc, mp)))
+    nadir = np.full(n_persons, np.nan)
+    nadir[mp[nadir_rows]] = manc[nadir_rows]
+    nadir_date = np.full(n_persons, np.datetime64("NaT"), dtype="datetime64[ns]")
+    nadir_date[mp[nadir_rows]] = mt[nadir_rows].astype("datetime64[ns]")
+    worst = np.full(n_persons, -1, dtype=np.int8)
+    np.maximum.at(worst, mp, mtier)
+
+    new_person = np.ones(n, dtype=bool)
+    new_person[1:] = mp[1:] != mp[:-1]
+    prev_below = np.zeros(n, dtype=bool)
+    prev_below[1:] = mbelow[:-1]
+    run_start = mbelow & (new_person | ~prev_below)
+    next_below = np.zeros(n, dtype=bool)
+    next_below[:-1] = mbelow[1:] & ~new_person[1:]
+    run_end = mbelow & ~next_below
+    starts, ends = np.flatnonzero(run_start), np.flatnonzero(run_end)
+    episodes = np.bincount(mp[starts], minlength=n_persons)
+    durations = mday[ends] - mday[starts]
+    longest = np.full(n_persons, -1, dtype=np.int64)
+    np.maximum.at(longest, mp[starts], durations)
+    first_ts = pd.DatetimeIndex(mday[starts].astype("datetime64[D]"))
+    chronic_run = mday[ends] >= _days(pd.Series(first_ts + pd.DateOffset(months=chronic_months)))
+    chronic = np.zeros(n_persons, dtype=bool)
+    chronic[mp[starts[chronic_run]]] = True
+
+    # Steepest decline between consecutive tests of a person.
+    pair = ~new_person
+    pair[0] = False
+    later = np.flatnonzero(pair)
+    dt_days = (mt[later] - mt[later - 1]) / 86_400e9
+    rate = (manc[later - 1] - manc[later]) / dt_days
+    steepest = np.full(n_persons, -np.inf)
+    np.maximum.at(steepest, mp[later], rate)
+    steepest[np.isneginf(steepest)] = np.nan
+
+    return {
+        "n_anc_tests": n_tests,
+        "nadir_anc_per_ul": nadir,
+        "nadir_date": nadir_date,
+        "worst_tier": worst,
+        "n_neutropenic_episodes": episodes,
+        "longest_episode_days": pd.arrays.IntegerArray(np.maximum(longest, 0), longest < 0),
+        "chronic": chronic,
+        "steepest_decline_per_day": steepest,
+    }
