@@ -481,7 +481,8 @@ def build_cohort(
         ]
 
     has_index = index_of >= 0
-    idx_day = np.where(has_index, mday[np.maximum(index_of, 0)], _NEVER)
+    idx_day = np.full(n_persons, _NEVER, dtype=np.int64)
+    idx_day[has_index] = mday[index_of[has_index]]
     drop_persons(has_index & (death_day < idx_day), "death recorded before the index date (data error)")
     drop_persons(has_index & (ends == _NEVER), "end of data missing or not a date (data error)")
     drop_persons(has_index & (ends < idx_day), "index date after the person's end of data (data error)")
@@ -685,9 +686,7 @@ def _lab_summary(mp, mt, mday, manc, mtier, mbelow, n_persons, chronic_months):
     chronic[mp[starts[chronic_run]]] = True
 
     # Steepest decline between consecutive tests of a person.
-    pair = ~new_person
-    pair[0] = False
-    later = np.flatnonzero(pair)
+    later = np.flatnonzero(~new_person)  # rows with an earlier test of the same person
     dt_days = (mt[later] - mt[later - 1]) / 86_400e9
     rate = (manc[later - 1] - manc[later]) / dt_days
     steepest = np.full(n_persons, -np.inf)

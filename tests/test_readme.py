@@ -26,6 +26,7 @@ def test_readme_python_example_runs(readme, capsys):
         exec(compile(block, "README.md", "exec"), {})
     out = capsys.readouterr().out
     assert "severe" in out and "non_numeric" in out
+    assert "persons analysed" in out
 
 
 def test_readme_opens_with_exactly_two_setup_commands(readme):
