@@ -17,14 +17,13 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 import neutrostats as ns
+from _timing import timed
 
 UNITS = ["10^9/L", "K/uL", "cells/uL", "x10^9/L", "/mm3", "G/L", "10*3/uL", "cells/µL"]
 
@@ -36,19 +35,6 @@ def make_rows(n: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
     per_ul = np.isin(unit_codes, [2, 4, 7])
     values = np.where(per_ul, np.round(anc * 1000), np.round(anc, 2))
     return values, unit_codes
-
-
-def timed(fn, repeats: int) -> tuple[float, float]:
-    """(first run, median of the repeats after it) in seconds."""
-    t = time.perf_counter()
-    fn()
-    first = time.perf_counter() - t
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return first, statistics.median(times)
 
 
 def main() -> None:

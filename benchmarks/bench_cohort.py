@@ -20,8 +20,6 @@ import argparse
 import json
 import platform
 import resource
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
@@ -30,15 +28,7 @@ import pandas as pd
 import neutrostats as ns
 from neutrostats.synthetic import generate_cohort
 
-
-def timed(fn, repeats):
-    fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+from _timing import timed
 
 
 def main() -> None:
@@ -56,8 +46,8 @@ def main() -> None:
     def cohort():
         return ns.build_cohort(s.labs, s.persons, s.diagnoses, s.deaths)
 
-    base = timed(baseline, args.repeats)
-    build = timed(cohort, args.repeats)
+    _, base = timed(baseline, args.repeats)
+    _, build = timed(cohort, args.repeats)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result = {
         "persons": args.persons,
