@@ -1,7 +1,7 @@
 """neutrostats: retrospective cohort studies of neutropenia.
 
-Pure functions from raw lab tables to ANC severity tiers and cohorts (and, in
-later releases, odds ratios and survival). Importing the package does not
+Pure functions from raw lab tables to ANC severity tiers, cohorts and odds
+ratios (and, in later releases, survival). Importing the package does not
 import matplotlib.
 
 Examples
@@ -12,8 +12,25 @@ Examples
 ['mild', 'moderate_severe']
 """
 
+from .associations import (
+    MantelHaenszel,
+    OddsRatio,
+    mantel_haenszel,
+    odds_ratio,
+    odds_ratio_table,
+    odds_ratios_by_tier,
+    plot_forest,
+    trend_test,
+)
 from .cohort import Cohort, build_cohort
-from .errors import DataQualityWarning, ImmortalTimeWarning, NeutrostatsError, NeutrostatsWarning
+from .errors import (
+    DataQualityWarning,
+    ImmortalTimeWarning,
+    NeutrostatsError,
+    NeutrostatsWarning,
+    SeparationWarning,
+    SmallCellWarning,
+)
 from .severity import (
     ANC_FLAGS,
     SCHEMES,
@@ -32,14 +49,24 @@ __all__ = [
     "Cohort",
     "DataQualityWarning",
     "ImmortalTimeWarning",
+    "MantelHaenszel",
     "NeutrostatsError",
     "NeutrostatsWarning",
+    "OddsRatio",
     "Scheme",
+    "SeparationWarning",
+    "SmallCellWarning",
     "build_cohort",
     "classify_anc",
     "derive_anc",
     "get_scheme",
+    "mantel_haenszel",
     "normalize_units",
+    "odds_ratio",
+    "odds_ratio_table",
+    "odds_ratios_by_tier",
     "parse_lab_values",
+    "plot_forest",
     "tier_summary",
+    "trend_test",
 ]

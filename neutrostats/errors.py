@@ -13,6 +13,8 @@ __all__ = [
     "NeutrostatsWarning",
     "DataQualityWarning",
     "ImmortalTimeWarning",
+    "SeparationWarning",
+    "SmallCellWarning",
 ]
 
 
@@ -45,3 +47,15 @@ class ImmortalTimeWarning(NeutrostatsWarning):
     the whole record) guarantees survival until that date: the time before it
     is "immortal" and mortality after it is biased.
     """
+
+
+class SeparationWarning(NeutrostatsWarning):
+    """Logistic regression met (quasi-)complete separation.
+
+    A tier (or covariate pattern) with no events, or only events, has no
+    finite maximum-likelihood odds ratio; use ``method="firth"``.
+    """
+
+
+class SmallCellWarning(NeutrostatsWarning):
+    """A 2x2 table has a cell under 5, where Wald intervals are unreliable."""
