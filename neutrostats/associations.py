@@ -306,7 +306,7 @@ def _conditional(a, b, c, d, level, method) -> OddsRatio:
 # --- by tier ------------------------------------------------------------------------
 
 
-def _outcome_frame(cohort_table, outcome, tier, fn):
+def _outcome_frame(cohort_table, outcome, tier, fn, covariates=()):
     require_dataframe(cohort_table, fn, "cohort_table")
     require_columns(cohort_table, [outcome, tier], fn, "Pass the cohort table of build_cohort and an outcome column.")
     t = cohort_table[tier]
@@ -320,7 +320,10 @@ def _outcome_frame(cohort_table, outcome, tier, fn):
     if prevalent in cohort_table.columns:
         # Persons who had the outcome at the index date are not at risk.
         keep &= ~cohort_table[prevalent].fillna(False).astype(bool)
-    data = cohort_table.loc[keep]
+    # Only the columns needed: a cohort table is wide, and copying all of it
+    # for every outcome would cost more than the statistics.
+    wanted = list(dict.fromkeys([outcome, tier, *[c for c in covariates if c in cohort_table.columns]]))
+    data = cohort_table.loc[keep.to_numpy(), wanted]
     y = data[outcome]
     if y.dtype == object or isinstance(y.dtype, pd.CategoricalDtype):
         bad = ~y.isin([0, 1, True, False])
@@ -421,7 +424,7 @@ def odds_ratios_by_tier(
     fn = "odds_ratios_by_tier"
     require_choice(method, OR_METHODS, fn, "method")
     level = _check_conf_level(conf_level, fn)
-    data, y = _outcome_frame(cohort_table, outcome, tier, fn)
+    data, y = _outcome_frame(cohort_table, outcome, tier, fn, covariates=adjust or [])
     cats = data[tier].cat.categories
     ref = cats[0] if reference is None else reference
     if ref not in cats:
