@@ -724,9 +724,15 @@ def trend_test(
     ca_p = float(stats.chi2.sf(chisq, 1)) if np.isfinite(chisq) else np.nan
 
     import statsmodels.api as sm
+    from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
 
     exog = sm.add_constant(s)
-    glm = sm.GLM(np.column_stack([events, n - events]), exog, family=sm.families.Binomial()).fit()
+    with warnings.catch_warnings():
+        # statsmodels flags "perfect prediction" whenever fitted proportions
+        # equal the observed ones, which a flat trend does without any
+        # separation; a real one (no events, or all) gives no finite slope.
+        warnings.simplefilter("ignore", PerfectSeparationWarning)
+        glm = sm.GLM(np.column_stack([events, n - events]), exog, family=sm.families.Binomial()).fit()
     slope, se = float(glm.params[1]), float(glm.bse[1])
     return pd.DataFrame(
         {
