@@ -15,6 +15,7 @@ __all__ = [
     "ImmortalTimeWarning",
     "SeparationWarning",
     "SmallCellWarning",
+    "FirthConvergenceWarning",
 ]
 
 
@@ -59,3 +60,7 @@ class SeparationWarning(NeutrostatsWarning):
 
 class SmallCellWarning(NeutrostatsWarning):
     """A 2x2 table has a cell under 5, where Wald intervals are unreliable."""
+
+
+class FirthConvergenceWarning(NeutrostatsWarning):
+    """Firth's iteration, or a profile-likelihood limit, did not converge."""

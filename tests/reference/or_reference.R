@@ -495,7 +495,9 @@ firth_profile <- function(X, y, level = 0.95) {
 
 firth_case <- function(d, id, dataset, formula) {
   br <- glm(formula, family = binomial, data = d,
-            method = brglm2::brglmFit, type = "AS_mean")
+            method = brglm2::brglmFit, type = "AS_mean",
+            # brglm2 stops at 1e-6 by default; the tests compare at 1e-6.
+            control = brglm2::brglmControl(epsilon = 1e-12, maxit = 1000))
   brs <- summary(br)$coefficients
   brci <- confint(br)                    # = confint.default: Wald
   X <- model.matrix(formula, data = d)
