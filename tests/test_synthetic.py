@@ -689,6 +689,30 @@ def test_crude_ors_inside_published_cis(full):
 
 
 @pytest.mark.slow
+def test_library_crude_ors_inside_published_cis(full):
+    """The same calibration through the library: build_cohort + odds_ratios_by_tier.
+
+    Published 95% CIs of Andersen CL et al., J Intern Med 2016;279:566 (typed
+    in above); negative controls' Wald CIs must cover 1.
+    """
+    import neutrostats as ns
+
+    c, _ = full
+    names = ["viral_infection", "haematological_malignancy", "solid_cancer", "autoimmune"]
+    cohort = ns.build_cohort(c.labs, c.persons, c.diagnoses, c.deaths, scheme="andersen2016", index="first",
+                             followup_years=4, outcomes={o: RANGES[o] for o in names})
+    for o in names:
+        res = ns.odds_ratios_by_tier(cohort.table, o, method="wald").set_index("tier")
+        for t in ("subnormal", "mild", "moderate_severe"):
+            est, lo, hi = res.loc[t, ["estimate", "conf_low", "conf_high"]]
+            if o in PUBLISHED:
+                _, plo, phi = PUBLISHED[o][t]
+                assert plo <= est <= phi, (o, t, est, (plo, phi))
+            else:
+                assert lo <= 1.0 <= hi, (o, t, est, lo, hi)
+
+
+@pytest.mark.slow
 def test_negative_controls_cover_one(full):
     c, ix = full
     tier = ix["tier"].to_numpy()
