@@ -225,12 +225,20 @@ def match_icd10(codes: Iterable[Any], patterns: Sequence[str], *, name: str = "c
     >>> match_icd10(["A80.1", "B34.9", "B35", "b15"], ["A80-B34"]).tolist()
     [True, True, False, True]
     """
-    compiled = [_compile_pattern(name, p) for p in patterns]
     fcodes, uniques = pd.factorize(pd.Series(list(codes) if not isinstance(codes, pd.Series) else codes),
                                    use_na_sentinel=True)
     folded = pd.Series([normalize_icd10(u) or "" for u in uniques], dtype=object)
+    return np.append(_match_folded(folded, patterns, name), False)[fcodes]
+
+
+def _match_folded(folded: pd.Series, patterns: Sequence[str], name: str) -> np.ndarray:
+    """Which folded codes (see :func:`normalize_icd10`) fall in a code set.
+
+    Matching is done on distinct codes: registries repeat a few thousand
+    codes over millions of rows.
+    """
     hit = np.zeros(len(folded), dtype=bool)
-    for low, high in compiled:
+    for low, high in (_compile_pattern(name, p) for p in patterns):
         head = folded.str.slice(0, len(low))
         hit |= ((head >= low) & (head <= high) & (folded.str.len() >= len(low))).to_numpy()
-    return np.append(hit, False)[fcodes]
+    return hit

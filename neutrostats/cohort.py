@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ._validate import require_choice, require_columns, require_dataframe
-from .codes import DEFAULT_OUTCOMES, _compile_pattern, normalize_icd10, validate_code_sets
+from .codes import DEFAULT_OUTCOMES, _match_folded, normalize_icd10, validate_code_sets
 from .errors import ImmortalTimeWarning, NeutrostatsError
 from .severity import ANC_FLAGS, DUFFY_NULL_LIMIT, Scheme, _Default, classify_anc, get_scheme
 
@@ -632,11 +632,7 @@ def _outcome_columns(table, diagnoses, person_index, person, diagnosis_date, dia
     fu_end = np.minimum(np.minimum(win_end, i_death), i_end)
     death_first = (i_death <= np.minimum(win_end, i_end))
     for name, patterns in code_sets.items():
-        hit_unique = np.zeros(len(folded), dtype=bool)
-        for low, high in (_compile_pattern(name, p) for p in patterns):
-            head = folded.str.slice(0, len(low))
-            hit_unique |= ((head >= low) & (head <= high) & (folded.str.len() >= len(low))).to_numpy()
-        hit = np.append(hit_unique, False)[codes_used]
+        hit = np.append(_match_folded(folded, patterns, name), False)[codes_used]
         hr, hd = r[hit], day[hit]
         prevalent = np.zeros(analysed.size, dtype=bool)
         prevalent[hr[hd <= i_day[hr]]] = True
