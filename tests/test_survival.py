@@ -1,0 +1,136 @@
+"""Kaplan-Meier and log-rank: invariants (hypothesis), hand-checkable values,
+plots and bad input. The comparison with R is in test_survival_r.py."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from neutrostats import NeutrostatsError
+from neutrostats.survival import (
+    KM_COLUMNS,
+    at_risk_table,
+    kaplan_meier,
+    logrank_test,
+    plot_km,
+    restricted_mean_survival,
+    survival_at,
+)
+
+rows = st.lists(st.tuples(st.integers(1, 30), st.booleans(), st.sampled_from("abc")), min_size=1, max_size=80)
+
+
+def _frame(rs):
+    return pd.DataFrame(rs, columns=["t", "e", "g"]).astype({"t": float})
+
+
+@settings(max_examples=80, deadline=None)
+@given(rs=rows, conf_type=st.sampled_from(["log-log", "log", "plain"]), seed=st.integers(0, 10_000))
+def test_km_invariants(rs, conf_type, seed):
+    df = _frame(rs)
+    km = kaplan_meier(df, "t", "e", "g", conf_type=conf_type)
+    assert list(km.columns) == KM_COLUMNS
+    for _, part in km.groupby("group"):
+        s = part["estimate"].to_numpy()
+        assert np.all((s >= 0) & (s <= 1)) and np.all(np.diff(s) <= 1e-15)  # non-increasing in [0, 1]
+        lo, hi = part["conf_low"].to_numpy(), part["conf_high"].to_numpy()
+        ok = ~np.isnan(lo)
+        assert np.all(lo[ok] <= s[ok] + 1e-12) and np.all(s[ok] <= hi[ok] + 1e-12)
+        # Everyone leaves the risk set once.
+        assert part["n_event"].sum() + part["n_censor"].sum() == part["n_risk"].iloc[0]
+    shuffled = kaplan_meier(df.sample(frac=1, random_state=seed), "t", "e", "g", conf_type=conf_type)
+    pd.testing.assert_frame_equal(km, shuffled)
+
+
+def test_without_censoring_km_is_the_empirical_survival():
+    t = np.array([3.0, 1, 4, 1, 5, 9, 2, 6])
+    km = kaplan_meier(pd.DataFrame({"t": t, "e": 1}), "t", "e")
+    for _, r in km.iterrows():
+        assert r["estimate"] == pytest.approx(np.mean(t > r["time"]))
+
+
+def test_greenwood_by_hand():
+    df = pd.DataFrame({"t": [1, 2, 2, 3, 4], "e": [1, 1, 0, 1, 0]})
+    km = kaplan_meier(df, "t", "e").set_index("time")
+    # var S(2) = S^2 (1/(5*4) + 1/(4*3))
+    assert km.loc[2.0, "std_error"] == pytest.approx(0.6 * np.sqrt(1 / 20 + 1 / 12))
+
+
+def test_survival_at_beyond_follow_up_and_rmst_by_hand():
+    df = pd.DataFrame({"t": [1, 2, 2, 3, 4], "e": [1, 1, 0, 1, 0]})
+    at = survival_at(df, "t", "e", times=[0, 3.5, 10])
+    assert at["estimate"].tolist()[:2] == pytest.approx([1.0, 0.3])
+    assert np.isnan(at["estimate"].iloc[2]) and at["n_risk"].tolist() == [5, 1, 0]
+    rm = restricted_mean_survival(df, "t", "e", horizon=2.5)
+    assert rm["rmst"].iloc[0] == pytest.approx(1 + 0.8 + 0.6 * 0.5)
+    with pytest.raises(NeutrostatsError, match="horizon"):
+        restricted_mean_survival(df, "t", "e", horizon=0)
+
+
+def test_delayed_entry_changes_the_risk_set():
+    df = pd.DataFrame({"t": [2.0, 3, 4, 5], "e": [1, 1, 1, 1], "s": [0.0, 0, 2.5, 0]})
+    km = kaplan_meier(df, "t", "e", entry="s").set_index("time")
+    # At t=2 three are at risk (the third enters at 2.5); at t=3 three again.
+    assert km.loc[2.0, "n_risk"] == 3 and km.loc[3.0, "n_risk"] == 3
+    assert km.loc[3.0, "estimate"] == pytest.approx((2 / 3) * (2 / 3))
+    with pytest.raises(NeutrostatsError, match="entry"):
+        kaplan_meier(df.assign(s=[0, 0, 5, 0]), "t", "e", entry="s")
+
+
+def test_tier_order_kept():
+    tiers = ["normal", "mild", "severe"]
+    df = pd.DataFrame({"t": [1.0, 2, 3, 4, 5, 6], "e": 1,
+                       "tier": pd.Categorical(["severe", "mild", "normal"] * 2, categories=tiers, ordered=True)})
+    km = kaplan_meier(df, "t", "e", "tier")
+    assert list(pd.unique(km["group"].astype(str))) == tiers and km["group"].dtype.ordered
+
+
+def test_logrank_identical_groups_and_errors():
+    df = pd.DataFrame({"t": [1.0, 2, 3, 4] * 2, "e": 1, "g": ["a"] * 4 + ["b"] * 4})
+    r = logrank_test(df, "t", "e", "g")
+    assert r.statistic == pytest.approx(0.0, abs=1e-12) and r.p_value == pytest.approx(1.0)
+    assert r.table["observed"].tolist() == r.table["expected"].tolist()
+    with pytest.raises(NeutrostatsError, match="two groups"):
+        logrank_test(df[df["g"] == "a"], "t", "e", "g")
+    with pytest.raises(NeutrostatsError, match="scores"):
+        logrank_test(df, "t", "e", "g", trend=True, scores=[1, 2, 3])
+
+
+@pytest.mark.parametrize(
+    "frame, kwargs, match",
+    [
+        (pd.DataFrame({"t": [-1.0], "e": [1]}), {}, ">= 0"),
+        (pd.DataFrame({"t": [1.0], "e": [2]}), {}, "0/1"),
+        (pd.DataFrame({"t": [1.0], "e": [1]}), {"conf_type": "arcsin"}, "conf_type"),
+        (pd.DataFrame({"t": [1.0], "e": [1]}), {"conf_level": 1.5}, "conf_level"),
+    ],
+)
+def test_bad_input(frame, kwargs, match):
+    with pytest.raises(NeutrostatsError, match=match):
+        kaplan_meier(frame, "t", "e", **kwargs)
+    with pytest.raises(NeutrostatsError, match="'dur'"):
+        kaplan_meier(frame, "dur", "e")
+
+
+def test_plot_km_with_risk_table_and_suppression():
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame({"t": rng.exponential(3, 60).round(1) + 0.1, "e": rng.random(60) < 0.7,
+                       "g": ["a"] * 50 + ["b"] * 10})
+    km = kaplan_meier(df, "t", "e", "g")
+    ax = plot_km(km, times=[0, 2, 4], min_cell_count=5, title="KM")
+    table = at_risk_table(km, [0, 2, 4], min_cell_count=5)
+    texts = [t.get_text() for t in ax.texts]
+    # The plotted numbers are the table's, small ones replaced by "<5".
+    for _, r in table.iterrows():
+        assert (f"<5" if r["suppressed"] else str(int(r["n_risk"]))) in texts
+    assert table.loc[table["suppressed"], "n_risk"].isna().all()
+    assert list(ax.get_xticks()) == [0, 2, 4]
+    plt.close("all")
