@@ -1,7 +1,7 @@
 """neutrostats: retrospective cohort studies of neutropenia.
 
 Pure functions from raw lab tables to ANC severity tiers, cohorts and odds
-ratios (and, in later releases, survival). Importing the package does not
+ratios, and survival. Importing the package does not
 import matplotlib.
 
 Examples
@@ -39,6 +39,15 @@ from .severity import (
     get_scheme,
     tier_summary,
 )
+from .survival import (
+    LogrankTest,
+    at_risk_table,
+    kaplan_meier,
+    logrank_test,
+    plot_km,
+    restricted_mean_survival,
+    survival_at,
+)
 from .units import derive_anc, normalize_units, parse_lab_values
 
 __version__ = "0.1.0"
@@ -49,6 +58,7 @@ __all__ = [
     "Cohort",
     "DataQualityWarning",
     "ImmortalTimeWarning",
+    "LogrankTest",
     "MantelHaenszel",
     "NeutrostatsError",
     "NeutrostatsWarning",
@@ -56,10 +66,13 @@ __all__ = [
     "Scheme",
     "SeparationWarning",
     "SmallCellWarning",
+    "at_risk_table",
     "build_cohort",
     "classify_anc",
     "derive_anc",
     "get_scheme",
+    "kaplan_meier",
+    "logrank_test",
     "mantel_haenszel",
     "normalize_units",
     "odds_ratio",
@@ -67,6 +80,9 @@ __all__ = [
     "odds_ratios_by_tier",
     "parse_lab_values",
     "plot_forest",
+    "plot_km",
+    "restricted_mean_survival",
+    "survival_at",
     "tier_summary",
     "trend_test",
 ]
