@@ -23,6 +23,7 @@ from .associations import (
     trend_test,
 )
 from .cohort import Cohort, build_cohort
+from .competing import cumulative_incidence, gray_test, plot_cumulative_incidence
 from .errors import (
     DataQualityWarning,
     ImmortalTimeWarning,
@@ -69,8 +70,10 @@ __all__ = [
     "at_risk_table",
     "build_cohort",
     "classify_anc",
+    "cumulative_incidence",
     "derive_anc",
     "get_scheme",
+    "gray_test",
     "kaplan_meier",
     "logrank_test",
     "mantel_haenszel",
@@ -79,6 +82,7 @@ __all__ = [
     "odds_ratio_table",
     "odds_ratios_by_tier",
     "parse_lab_values",
+    "plot_cumulative_incidence",
     "plot_forest",
     "plot_km",
     "restricted_mean_survival",
