@@ -24,6 +24,7 @@ from .associations import (
 )
 from .cohort import Cohort, build_cohort
 from .competing import cumulative_incidence, gray_test, plot_cumulative_incidence
+from .cox import CoxFit, cox_fit, cox_hazard_ratios, proportional_hazards_test
 from .errors import (
     DataQualityWarning,
     ImmortalTimeWarning,
@@ -57,6 +58,7 @@ __all__ = [
     "ANC_FLAGS",
     "SCHEMES",
     "Cohort",
+    "CoxFit",
     "DataQualityWarning",
     "ImmortalTimeWarning",
     "LogrankTest",
@@ -70,6 +72,8 @@ __all__ = [
     "at_risk_table",
     "build_cohort",
     "classify_anc",
+    "cox_fit",
+    "cox_hazard_ratios",
     "cumulative_incidence",
     "derive_anc",
     "get_scheme",
@@ -85,6 +89,7 @@ __all__ = [
     "plot_cumulative_incidence",
     "plot_forest",
     "plot_km",
+    "proportional_hazards_test",
     "restricted_mean_survival",
     "survival_at",
     "tier_summary",

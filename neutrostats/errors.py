@@ -16,6 +16,8 @@ __all__ = [
     "SeparationWarning",
     "SmallCellWarning",
     "FirthConvergenceWarning",
+    "InfiniteHazardRatioWarning",
+    "CoxConvergenceWarning",
 ]
 
 
@@ -64,3 +66,18 @@ class SmallCellWarning(NeutrostatsWarning):
 
 class FirthConvergenceWarning(NeutrostatsWarning):
     """Firth's iteration, or a profile-likelihood limit, did not converge."""
+
+
+class InfiniteHazardRatioWarning(NeutrostatsWarning):
+    """A hazard ratio has no finite maximum-likelihood estimate.
+
+    A tier without events (or a covariate that orders the events perfectly)
+    makes the Cox partial likelihood monotone: the log hazard ratio runs off
+    to -inf or +inf. The estimate is reported as 0 or inf without an
+    interval. Merge sparse tiers (fewer tiers); Firth-type penalised Cox
+    regression (Heinze & Schemper 2001) is not available in neutrostats.
+    """
+
+
+class CoxConvergenceWarning(NeutrostatsWarning):
+    """Newton-Raphson did not converge in the allowed iterations."""
