@@ -50,3 +50,16 @@ def require_choice(value: Any, choices: Iterable[Any], function: str, name: str)
         raise NeutrostatsError(
             f"{function}: {name} must be one of {choices}, found {value!r}"
         )
+
+
+def require_conf_level(conf_level: Any, function: str) -> float:
+    """Return ``conf_level`` as a float strictly between 0 and 1, else raise."""
+    try:
+        c = float(conf_level)
+    except (TypeError, ValueError):
+        c = float("nan")
+    if not 0 < c < 1:
+        raise NeutrostatsError(
+            f"{function}: conf_level must be between 0 and 1 (e.g. 0.95), found {conf_level!r}"
+        )
+    return c

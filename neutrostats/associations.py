@@ -48,7 +48,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
 
-from ._validate import require_choice, require_columns, require_dataframe
+from ._validate import require_choice, require_columns, require_conf_level, require_dataframe
 from .errors import NeutrostatsError, SeparationWarning, SmallCellWarning
 
 __all__ = [
@@ -102,14 +102,6 @@ class OddsRatio:
     conf_level: float
 
 
-def _check_conf_level(conf_level: Any, fn: str) -> float:
-    try:
-        c = float(conf_level)
-    except (TypeError, ValueError):
-        c = np.nan
-    if not 0 < c < 1:
-        raise NeutrostatsError(f"{fn}: conf_level must be between 0 and 1 (e.g. 0.95), found {conf_level!r}")
-    return c
 
 
 def _count(value: Any, name: str, fn: str) -> int:
@@ -184,7 +176,7 @@ def odds_ratio(
     d = _count(unexposed_nonevents, "unexposed_nonevents", fn)
     require_choice(method, ("wald", "exact", "midp"), fn, "method")
     require_choice(correction, ("none", "haldane"), fn, "correction")
-    level = _check_conf_level(conf_level, fn)
+    level = require_conf_level(conf_level, fn)
     if correction != "none" and method != "wald":
         raise NeutrostatsError(
             f"{fn}: correction='haldane' applies to the Wald method only; exact and mid-p methods "
@@ -423,7 +415,7 @@ def odds_ratios_by_tier(
     """
     fn = "odds_ratios_by_tier"
     require_choice(method, OR_METHODS, fn, "method")
-    level = _check_conf_level(conf_level, fn)
+    level = require_conf_level(conf_level, fn)
     data, y = _outcome_frame(cohort_table, outcome, tier, fn, covariates=adjust or [])
     cats = data[tier].cat.categories
     ref = cats[0] if reference is None else reference
@@ -824,7 +816,7 @@ def mantel_haenszel(
     (3.0, 2)
     """
     fn = "mantel_haenszel"
-    level = _check_conf_level(conf_level, fn)
+    level = require_conf_level(conf_level, fn)
     strata = [strata] if isinstance(strata, str) else list(strata)
     require_dataframe(cohort_table, fn, "cohort_table")
     require_columns(cohort_table, [outcome, exposure, *strata], fn)

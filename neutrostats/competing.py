@@ -56,7 +56,7 @@ import numpy as np
 import pandas as pd
 from scipy import linalg, stats
 
-from ._validate import require_columns, require_dataframe
+from ._validate import require_columns, require_conf_level, require_dataframe
 from .errors import NeutrostatsError
 
 __all__ = [
@@ -81,14 +81,6 @@ ALL_GROUP = "all"
 # --- input ---------------------------------------------------------------------------------
 
 
-def _check_level(conf_level: Any, fn: str) -> float:
-    try:
-        c = float(conf_level)
-    except (TypeError, ValueError):
-        c = np.nan
-    if not 0 < c < 1:
-        raise NeutrostatsError(f"{fn}: conf_level must be between 0 and 1 (e.g. 0.95), found {conf_level!r}")
-    return c
 
 
 def _examples(values: pd.Series, bad: np.ndarray) -> str:
@@ -417,7 +409,7 @@ def cumulative_incidence(
     True
     """
     fn = "cumulative_incidence"
-    level = _check_level(conf_level, fn)
+    level = require_conf_level(conf_level, fn)
     k = _cause_code(cause, fn)
     t, e, s, codes, labels = _prepare(df, duration, event, group, entry, fn)
     order, ts, gs, starts = _blocks(t, codes)

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ._validate import require_choice, require_columns, require_dataframe
+from ._validate import require_choice, require_columns, require_conf_level, require_dataframe
 from .errors import CoxConvergenceWarning, InfiniteHazardRatioWarning, NeutrostatsError
 
 __all__ = [
@@ -511,14 +511,6 @@ def _finish(risk, max_iter, eps, n, n_events, ties, fn):
 # --- tidy layer ----------------------------------------------------------------------
 
 
-def _check_conf_level(conf_level, fn):
-    try:
-        c = float(conf_level)
-    except (TypeError, ValueError):
-        c = np.nan
-    if not 0 < c < 1:
-        raise NeutrostatsError(f"{fn}: conf_level must be between 0 and 1 (e.g. 0.95), found {conf_level!r}")
-    return c
 
 
 def _listify(cols):
@@ -798,7 +790,7 @@ def cox_hazard_ratios(
     """
     fn = "cox_hazard_ratios"
     require_choice(ties, _TIES, fn, "ties")
-    level = _check_conf_level(conf_level, fn)
+    level = require_conf_level(conf_level, fn)
     m = _prepare(df, duration, event, tier, reference, adjust, entry, strata, fn)
     _, fit = _fit_model(m, ties, fn)
     z = stats.norm.ppf(0.5 + level / 2)

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ._validate import require_choice, require_columns, require_dataframe
+from ._validate import require_choice, require_columns, require_conf_level, require_dataframe
 from .disclosure import suppress_counts
 from .errors import NeutrostatsError
 
@@ -202,7 +202,7 @@ def kaplan_meier(
     """
     fn = "kaplan_meier"
     require_choice(conf_type, CONF_TYPES, fn, "conf_type")
-    level = _check_level(conf_level, fn)
+    level = require_conf_level(conf_level, fn)
     t, e, s, labels, dtype = _survival_data(df, duration, event, group, entry, fn)
     frames = []
     for g in _groups(labels, dtype):
@@ -229,14 +229,6 @@ def kaplan_meier(
     return out[KM_COLUMNS]
 
 
-def _check_level(conf_level, fn):
-    try:
-        c = float(conf_level)
-    except (TypeError, ValueError):
-        c = np.nan
-    if not 0 < c < 1:
-        raise NeutrostatsError(f"{fn}: conf_level must be between 0 and 1 (e.g. 0.95), found {conf_level!r}")
-    return c
 
 
 def _step_rows(km: pd.DataFrame, times) -> pd.DataFrame:
@@ -360,7 +352,7 @@ def restricted_mean_survival(
         h = np.nan
     if not np.isfinite(h) or h <= 0:
         raise NeutrostatsError(f"{fn}: horizon must be a positive number, found {horizon!r}")
-    level = _check_level(conf_level, fn)
+    level = require_conf_level(conf_level, fn)
     km = kaplan_meier(df, duration, event, group, entry=entry, conf_level=level)
     z = stats.norm.ppf(0.5 + level / 2)
     rows = []
