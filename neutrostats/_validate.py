@@ -63,3 +63,16 @@ def require_conf_level(conf_level: Any, function: str) -> float:
             f"{function}: conf_level must be between 0 and 1 (e.g. 0.95), found {conf_level!r}"
         )
     return c
+
+
+def require_positive(value: Any, function: str, name: str, unit: str = "") -> float:
+    """Return ``value`` as a finite float > 0, else raise naming ``name``."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        x = float("nan")
+    if not (x > 0 and x != float("inf")):
+        raise NeutrostatsError(
+            f"{function}: {name} must be a positive number{' of ' + unit if unit else ''}, found {value!r}"
+        )
+    return x

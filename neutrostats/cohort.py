@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._validate import require_choice, require_columns, require_dataframe
+from ._validate import require_choice, require_columns, require_dataframe, require_positive
 from .codes import DEFAULT_OUTCOMES, _match_folded, normalize_icd10, validate_code_sets
 from .errors import ImmortalTimeWarning, NeutrostatsError
 from .severity import ANC_FLAGS, DUFFY_NULL_LIMIT, Scheme, _Default, classify_anc, get_scheme
@@ -303,12 +303,7 @@ def build_cohort(
     sch = get_scheme(scheme)
     require_choice(index, INDEX_STRATEGIES, fn, "index")
     code_sets = validate_code_sets(outcomes)
-    try:
-        fy = float(followup_years)
-    except (TypeError, ValueError):
-        fy = np.nan
-    if not np.isfinite(fy) or fy <= 0:
-        raise NeutrostatsError(f"{fn}: followup_years must be a positive number, found {followup_years!r}")
+    fy = require_positive(followup_years, fn, "followup_years", "years")
     window_days = int(np.floor(fy * DAYS_PER_YEAR))
     if not isinstance(chronic_months, (int, np.integer)) or chronic_months < 1:
         raise NeutrostatsError(f"{fn}: chronic_months must be a whole number >= 1, found {chronic_months!r}")

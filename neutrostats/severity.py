@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._validate import require_choice, require_columns, require_dataframe
+from ._validate import require_choice, require_columns, require_dataframe, require_positive
 from .codes import LOINC_ROLES
 from .disclosure import suppress_counts
 from .errors import NeutrostatsError
@@ -623,14 +623,7 @@ def _normal_limits(labs, duffy_null, duffy_null_limit, sch: Scheme, fn: str):
             f"{fn}: column {duffy_null!r} must be boolean (True/False/1/0, missing allowed), "
             f"found values such as {example}; convert it to booleans first"
         ) from None
-    try:
-        dl = float(duffy_null_limit)
-    except (TypeError, ValueError):
-        dl = np.nan
-    if not np.isfinite(dl) or dl <= 0:
-        raise NeutrostatsError(
-            f"{fn}: duffy_null_limit must be a positive number of cells/µL, found {duffy_null_limit!r}"
-        )
+    dl = require_positive(duffy_null_limit, fn, "duffy_null_limit", "cells/µL")
     return np.where(dn, min(dl, sch.normal_limit), sch.normal_limit)
 
 

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ._validate import require_choice, require_columns, require_conf_level, require_dataframe
+from ._validate import require_choice, require_columns, require_conf_level, require_dataframe, require_positive
 from .disclosure import suppress_counts
 from .errors import NeutrostatsError
 
@@ -346,12 +346,7 @@ def restricted_mean_survival(
     2.7
     """
     fn = "restricted_mean_survival"
-    try:
-        h = float(horizon)
-    except (TypeError, ValueError):
-        h = np.nan
-    if not np.isfinite(h) or h <= 0:
-        raise NeutrostatsError(f"{fn}: horizon must be a positive number, found {horizon!r}")
+    h = require_positive(horizon, fn, "horizon")
     level = require_conf_level(conf_level, fn)
     km = kaplan_meier(df, duration, event, group, entry=entry, conf_level=level)
     z = stats.norm.ppf(0.5 + level / 2)
