@@ -692,9 +692,9 @@ def _censored_tier_codes(sch: Scheme, v: np.ndarray, censor: np.ndarray, limit) 
 def _derive_long(labs, value, unit, person, time, role, flag, anc, is_measure, censor, assume_unit, checked):
     """Combine WBC and differential rows into an ANC where no direct ANC exists.
 
-    Returns the updated ``anc``, ``is_measure`` and ``censor`` arrays and the
-    (rows, source codes) of the derived measurements; ``flag`` is updated in
-    place.
+    ``anc``, ``is_measure``, ``censor`` and ``flag`` are classify_anc's own
+    working arrays and are updated in place; returns them with the (rows,
+    source codes) of the derived measurements.
     """
     n = len(labs)
     rel = np.flatnonzero(checked)
@@ -767,11 +767,8 @@ def _derive_long(labs, value, unit, person, time, role, flag, anc, is_measure, c
         pd.Series(bv, dtype=object),
         wbc_unit=pd.Series(wu, dtype=object),
     )
-    anc = anc.copy()
     anc[anchor] = derived["anc_per_ul"].to_numpy()
-    is_measure = is_measure.copy()
     is_measure[anchor] = True
-    censor = censor.copy()
     censor[anchor] = -1
     # An anchor keeps its own flag when it has one (it outranks these).
     _flag_rows(flag, anchor[wbc_rows < 0], "incomplete_differential")
