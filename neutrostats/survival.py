@@ -383,7 +383,10 @@ class LogrankTest:
     Attributes
     ----------
     statistic, df, p_value : float
-        Chi-square statistic, its degrees of freedom and p-value.
+        Chi-square statistic, its degrees of freedom and p-value. As in R's
+        ``survdiff``, groups expecting no events are left out of the test,
+        and with fewer than two left the statistic is 0 and the p-value NaN
+        (R: 0 on -1 df, NA). The trend test without any event is NaN.
     method : str
         ``logrank``, ``logrank_trend`` or ``logrank_stratified``.
     table : pandas.DataFrame
@@ -473,17 +476,27 @@ def logrank_test(
         w = np.arange(k, dtype=float) if scores is None else np.asarray(scores, dtype=float)
         if w.shape != (k,):
             raise NeutrostatsError(f"{fn}: expected {k} scores (one per group {groups}), found {scores!r}")
-        stat = float(np.dot(w, diff) ** 2 / (w @ var @ w))
+        denom = float(w @ var @ w)
+        # Without events there is no variance and no test.
+        stat = float(np.dot(w, diff) ** 2 / denom) if denom > 0 else np.nan
         dof, method = 1, "logrank_trend"
     else:
-        # Drop one group: V has rank k - 1.
-        stat = float(diff[1:] @ np.linalg.solve(var[1:, 1:], diff[1:]))
-        dof, method = k - 1, "logrank_stratified" if strata is not None else "logrank"
+        # As survdiff: groups expecting no events are left out, and with fewer
+        # than two left the statistic is 0. Drop one group: V has rank k - 1.
+        used = np.flatnonzero(expected > 0)
+        if used.size < 2:
+            stat = 0.0
+        else:
+            d, v = diff[used][1:], var[np.ix_(used, used)][1:, 1:]
+            stat = float(d @ np.linalg.solve(v, d))
+        dof = max(used.size - 1, 0)
+        method = "logrank_stratified" if strata is not None else "logrank"
     table = pd.DataFrame({"group": groups, "n": np.bincount(gi, minlength=k), "observed": observed,
                           "expected": expected})
     if dtype is not None:
         table["group"] = pd.Categorical(table["group"], dtype=dtype)
-    return LogrankTest(stat, dof, float(stats.chi2.sf(stat, dof)), method, table)
+    p = float(stats.chi2.sf(stat, dof)) if dof > 0 and np.isfinite(stat) else np.nan
+    return LogrankTest(stat, dof, p, method, table)
 
 
 def _logrank_parts(t, e, gi, k):
@@ -561,6 +574,7 @@ def plot_km(
     min_cell_count: int = 0,
     title: str | None = None,
     xlabel: str = "time",
+    at_risk: pd.DataFrame | None = None,
 ) -> Any:
     """Kaplan-Meier curves with the numbers at risk under the x-axis ticks.
 
@@ -579,6 +593,12 @@ def plot_km(
     min_cell_count : int, default 0
         Hide at-risk numbers under this count (shown as "<k").
     title, xlabel : str
+    at_risk : pandas.DataFrame, optional
+        An :func:`at_risk_table` to print instead of the one computed from
+        ``km_table``: curves drawn from coarsened times (see
+        :func:`~neutrostats.disclosure.coarsen_event_times`) keep the exact
+        at-risk numbers that tables elsewhere show, so the two never
+        differ by a small count. Its ``time`` values become the ticks.
 
     Returns
     -------
@@ -618,16 +638,22 @@ def plot_km(
     tmax = float(km_table["time"].max())
     if times is None:
         times = [x for x in ax.get_xticks() if 0 <= x <= tmax]
+    if at_risk is not None:
+        require_columns(at_risk, ["group", "time", "n_risk", "suppressed"], "plot_km",
+                        "Pass the output of at_risk_table.")
+        times = sorted(pd.unique(at_risk["time"]))
     times = list(times)
     ax.set_xticks(times)
     ax.set_xlim(0, max(tmax, max(times) if times else tmax))
     if risk_table:
-        table = at_risk_table(km_table, times, min_cell_count=min_cell_count)
+        table = at_risk_table(km_table, times, min_cell_count=min_cell_count) if at_risk is None else at_risk
         trans = transforms.blended_transform_factory(ax.transData, ax.transAxes)
-        ax.text(0, -0.16, "At risk", transform=ax.transAxes, ha="right", va="top", fontsize=8, fontweight="bold")
+        # Group names sit left of the axis, clear of the numbers centred on the first tick.
+        ax.text(-0.06, -0.16, "At risk", transform=ax.transAxes, ha="right", va="top", fontsize=8,
+                fontweight="bold")
         for i, g in enumerate(groups):
             y = -0.16 - 0.07 * (i + 1)
-            ax.text(-0.01, y, str(g), transform=ax.transAxes, ha="right", va="top", fontsize=8, color=f"C{i % 10}")
+            ax.text(-0.06, y, str(g), transform=ax.transAxes, ha="right", va="top", fontsize=8, color=f"C{i % 10}")
             sub = table[table["group"] == g]
             for _, r in sub.iterrows():
                 label = f"<{min_cell_count}" if r["suppressed"] else str(int(r["n_risk"]))

@@ -92,6 +92,7 @@ def test_survival_at_and_rmst_against_summary_survfit(case):
 
 LOGRANK = REF["logrank"]
 LR_SOURCES = {
+    "early_group": ("km_early_group.csv", "group", None, None),
     "lung_sex": ("lung.csv", "sex", None, None),
     "veteran_celltype": ("veteran.csv", "celltype", None, ["squamous", "smallcell", "adeno", "large"]),
     "ties_group": ("km_ties.csv", "group", None, None),

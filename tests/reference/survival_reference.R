@@ -79,8 +79,10 @@ survival_at <- list(
 
 logrank_case <- function(id, formula, data, scores = NULL) {
   sd <- survdiff(formula, data = data)
+  # survdiff leaves out groups expecting no events (their df does not count).
+  df <- sum(sd$exp > 0) - 1
   out <- list(id = id, formula = deparse(formula), statistic = sd$chisq,
-              df = length(sd$n) - 1, p_value = pchisq(sd$chisq, length(sd$n) - 1, lower.tail = FALSE),
+              df = df, p_value = pchisq(sd$chisq, df, lower.tail = FALSE),
               observed = as.numeric(sd$obs), expected = as.numeric(sd$exp))
   if (!is.null(dim(sd$obs))) {  # stratified: rows are groups, sum over strata
     out$observed <- as.numeric(rowSums(sd$obs)); out$expected <- as.numeric(rowSums(sd$exp))
@@ -98,7 +100,13 @@ logrank_case <- function(id, formula, data, scores = NULL) {
   fin(out)
 }
 veteran$cell <- factor(veteran$celltype, levels = c("squamous", "smallcell", "adeno", "large"))
+# Group "c" leaves before the first event: it expects no events and survdiff drops it.
+early <- data.frame(time = c(2, 3, 3, 5, 6, 8, 9, 4, 7, 7, 10, 12, 0.5, 1, 1.5),
+                    status = c(1, 1, 0, 1, 0, 1, 1, 1, 0, 1, 1, 0, 0, 0, 0),
+                    group = c(rep("a", 7), rep("b", 5), rep("c", 3)))
+write.csv(early, "tests/reference/data/km_early_group.csv", row.names = FALSE)
 logrank <- list(
+  logrank_case("early_group", Surv(time, status) ~ group, early),
   logrank_case("lung_sex", Surv(time, status) ~ sex, lung),
   logrank_case("veteran_celltype", Surv(time, status) ~ cell, veteran, scores = c(0, 1, 2, 3)),
   logrank_case("ties_group", Surv(time, status) ~ group, ties, scores = c(0, 1, 2)),
