@@ -1,7 +1,8 @@
 """neutrostats: retrospective cohort studies of neutropenia.
 
-Pure functions from raw lab tables to ANC severity tiers, cohorts and odds
-ratios, and survival. Importing the package does not
+Pure functions from raw lab tables to ANC severity tiers, cohorts, odds
+ratios, survival and competing risks, Table 1, and a one-call report
+(:mod:`neutrostats.report`). Importing the package does not
 import matplotlib.
 
 Examples
@@ -41,6 +42,7 @@ from .severity import (
     get_scheme,
     tier_summary,
 )
+from .tableone import TableOne, table_one
 from .survival import (
     LogrankTest,
     at_risk_table,
@@ -69,6 +71,7 @@ __all__ = [
     "Scheme",
     "SeparationWarning",
     "SmallCellWarning",
+    "TableOne",
     "at_risk_table",
     "build_cohort",
     "classify_anc",
@@ -92,6 +95,7 @@ __all__ = [
     "proportional_hazards_test",
     "restricted_mean_survival",
     "survival_at",
+    "table_one",
     "tier_summary",
     "trend_test",
 ]

@@ -1,4 +1,4 @@
-"""Command-line interface: ``neutrostats classify`` and ``neutrostats synth``.
+"""Command-line interface: ``neutrostats report``, ``classify`` and ``synth``.
 
 Every user error (missing file, missing column, unknown scheme or unit) ends
 with a one-line message on stderr and exit code 2, never a traceback.
@@ -74,7 +74,90 @@ def build_parser() -> argparse.ArgumentParser:
     y.add_argument("--format", default="csv", choices=["csv", "parquet"], help="csv (gzip-compressed) or parquet")
     y.add_argument("--quiet", action="store_true", help="no progress bar")
     y.set_defaults(func=_synth)
+
+    r = sub.add_parser(
+        "report",
+        help="run the whole analysis and write report.html, results.json, tables and figures",
+        description=(
+            "Build the cohort from lab, person, diagnosis and death tables (CSV, CSV.GZ or Parquet), "
+            "then write Table 1, odds ratios, Kaplan-Meier mortality, Cox hazard ratios and the "
+            "cumulative incidence of malignancy into --out. Options can also come from a TOML file "
+            "(--config); options given on the command line win."
+        ),
+    )
+    r.add_argument("--demo", action="store_true", help="analyse the bundled synthetic sample (no input files)")
+    r.add_argument("--labs", help="lab table file")
+    r.add_argument("--persons", help="persons table file")
+    r.add_argument("--diagnoses", help="diagnoses table file")
+    r.add_argument("--deaths", help="deaths table file (optional: without it nobody dies)")
+    r.add_argument("--scheme", choices=sorted(SCHEMES), help="severity scheme (default: andersen2016)")
+    r.add_argument("--index", choices=["first", "first_neutropenic", "nadir"],
+                   help="index measurement (default: first)")
+    r.add_argument("--followup-years", type=float, help="outcome window and survival horizon (default: 4)")
+    r.add_argument("--min-cell-count", type=int,
+                   help="hide counts below this in every output, e.g. 5 or 10 for registry data (default: 0, off)")
+    r.add_argument("--config", help="TOML file with any of these options (paths relative to the file)")
+    r.add_argument("--out", help="folder to write the report into (created if needed)")
+    r.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    r.set_defaults(func=_report)
     return parser
+
+
+def _report(args: argparse.Namespace) -> int:
+    import datetime
+    import json
+    import time
+    from pathlib import Path
+
+    import matplotlib
+
+    from .report import INPUT_TABLES, ReportSettings, load_config, run_report
+    from .synthetic import sample_dir
+
+    # The command only writes files: never open a window.
+    matplotlib.use("Agg")
+
+    config = load_config(args.config) if args.config else {"settings": {}}
+    options = dict(config["settings"])
+    for name in ("scheme", "index", "followup_years", "min_cell_count"):
+        value = getattr(args, name)
+        if value is not None:
+            options[name] = value
+    settings = ReportSettings.from_mapping(options, source=args.config or "options")
+    paths = {name: config.get(name) for name in INPUT_TABLES}
+    for name in INPUT_TABLES:
+        if getattr(args, name) is not None:
+            paths[name] = Path(getattr(args, name))
+    if args.demo:
+        given = [name for name in INPUT_TABLES if paths[name] is not None]
+        if given:
+            raise NeutrostatsError(f"--demo analyses the bundled sample; do not also give {given}")
+        paths = {name: sample_dir() / f"{name}.csv.gz" for name in INPUT_TABLES}
+    missing = [f"--{name}" for name in INPUT_TABLES[:3] if paths[name] is None]
+    if missing:
+        raise NeutrostatsError(f"report needs {', '.join(missing)} (or --demo for the bundled sample)")
+    out = Path(args.out) if args.out else config.get("out")
+    if out is None:
+        raise NeutrostatsError("report needs --out DIR (the folder to write into)")
+    if not args.quiet:
+        print("neutrostats report with settings:")
+        for key, value in settings.to_dict().items():
+            print(f"  {key} = {json.dumps(value, ensure_ascii=False)}")
+        for name in INPUT_TABLES:
+            print(f"  {name} = {paths[name]}")
+    start = time.monotonic()
+    started = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+    report = run_report(paths["labs"], paths["persons"], paths["diagnoses"], paths["deaths"], out=out,
+                        settings=settings, progress=False if args.quiet else None,
+                        run_info={"run at": started})
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+    if not args.quiet:
+        n = "a suppressed number of" if report.n_persons is None else f"{report.n_persons:,}"
+        print(f"analysed {n} persons in {time.monotonic() - start:.1f} s; "
+              f"{len(report.warnings)} warning(s); wrote {Path(out) / 'report.html'}")
+    return 0
 
 
 def _synth(args: argparse.Namespace) -> int:
@@ -159,7 +242,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     2
     """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        # argparse has printed usage and the message (or --help/--version).
+        return int(exc.code or 0)
     try:
         return args.func(args)
     except NeutrostatsError as exc:

@@ -1,0 +1,271 @@
+"""Writing a :class:`~neutrostats.report.Report`: HTML, JSON, CSV tables and figures.
+
+Everything here is deterministic for a given report: no time stamps in
+``results.json`` or the tables, fixed SVG ids and no SVG date, so the same
+inputs and settings give the same bytes. The run time, when given, goes into
+the HTML only. Every user-supplied string reaches the HTML through Jinja2's
+autoescaping or pandas' ``to_html(escape=True)``.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import NeutrostatsError
+
+#: Integer count columns (formatted with thousands separators; "<k" when hidden).
+_COUNTS = {"n", "events", "deaths", "n_risk", "observed", "rows", "excluded_persons", "excluded_lab_rows",
+           "excluded_records", "persons", "lab_rows", "competing_deaths", "missing", "denominator"}
+
+_TITLES = {
+    "inputs": "Input files",
+    "attrition": "Flow of persons and lab rows",
+    "tier_prevalence": "ANC tier at index",
+    "table_one": "Table 1 (tidy)",
+    "table_one_smd": "Standardized mean differences",
+    "odds_ratios": "Odds ratios",
+    "trend_tests": "Trend tests across tiers",
+    "mortality": "Mortality",
+    "at_risk": "Numbers at risk",
+    "logrank": "Log-rank test: observed and expected deaths",
+    "cox": "Cox proportional hazards: hazard ratios",
+    "ph_test": "Proportional-hazards check (cox.zph score test)",
+    "cumulative_incidence": "Cumulative incidence with death as competing risk",
+    "tests": "Tests",
+}
+
+
+# ---------------------------------------------------------------------------
+# JSON
+
+
+def _plain(value: Any) -> Any:
+    """One cell as a JSON value: NA -> null, inf -> "inf"/"-inf", numpy -> Python."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        v = float(value)
+        if math.isnan(v):
+            return None
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        return v
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return str(value)
+
+
+def table_records(df: pd.DataFrame) -> dict[str, Any]:
+    """A table as ``{"columns": [...], "rows": [[...], ...]}`` of plain values."""
+    cols = [str(c) for c in df.columns]
+    arrays = [df[c].astype(object).to_numpy() for c in df.columns]
+    rows = [[_plain(a[i]) for a in arrays] for i in range(len(df))]
+    return {"columns": cols, "rows": rows}
+
+
+def results_dict(report) -> dict[str, Any]:
+    """The body of ``results.json``."""
+    from . import __version__
+    from .report import SCHEMA_VERSION
+
+    k = report.settings.min_cell_count
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "neutrostats_version": __version__,
+        "settings": _plain(report.settings.to_dict()),
+        "disclosure": {
+            "min_cell_count": k,
+            "rule": ("counts from 1 to min_cell_count - 1, and values that would give them back, are null "
+                     "with suppressed = true in their row") if k > 1 else "off",
+        },
+        "n_persons": report.n_persons,
+        "tables": {name: table_records(df) for name, df in report.tables.items()},
+        "warnings": [{k_: _plain(v) for k_, v in w.items()} for w in report.warnings.to_dict("records")],
+    }
+
+
+# ---------------------------------------------------------------------------
+# Display formatting
+
+
+def _fmt_count(v: Any) -> str:
+    return f"{int(v):,}"
+
+
+def _fmt_p(v: float) -> str:
+    if v < 0.001:
+        return "<0.001"
+    return f"{v:.3f}"
+
+
+def _fmt_ratio(v: float) -> str:
+    if math.isinf(v):
+        return "∞"
+    return f"{v:.2f}"
+
+
+def _formatter(name: str, col: str):
+    if col in _COUNTS:
+        return _fmt_count
+    if col == "p_value":
+        return _fmt_p
+    if col in ("percent", "percent_classified"):
+        return lambda v: f"{v:.1f}"
+    if col.startswith(("mortality", "survival")) or (name == "cumulative_incidence" and col != "time"):
+        return lambda v: f"{100 * v:.1f}%"
+    if col in ("estimate", "conf_low", "conf_high"):
+        return _fmt_ratio
+    if col in ("smd",):
+        return lambda v: f"{v:.3f}"
+    if col in ("time", "df"):
+        return lambda v: f"{v:g}"
+    return lambda v: f"{v:.3g}" if isinstance(v, float) else str(v)
+
+
+def display_table(name: str, df: pd.DataFrame, k: int) -> pd.DataFrame:
+    """Strings for the HTML: hidden counts as "<k", hidden values as "suppressed", NA as "–"."""
+    suppressed = df["suppressed"].to_numpy(dtype=bool) if "suppressed" in df.columns else np.zeros(len(df), bool)
+    out = {}
+    for col in df.columns:
+        if col == "suppressed":
+            continue
+        fmt = _formatter(name, str(col))
+        values = df[col].astype(object).to_numpy()
+        cells = []
+        for v, hidden in zip(values, suppressed):
+            missing = v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
+            if missing:
+                cells.append((f"<{k}" if col in _COUNTS else "suppressed") if hidden else "–")
+            elif isinstance(v, (bool, np.bool_)):
+                cells.append("yes" if v else "no")
+            elif isinstance(v, (int, float, np.integer, np.floating)):
+                cells.append(fmt(v))
+            else:
+                cells.append(str(v))
+        out[str(col)] = cells
+    return pd.DataFrame(out)
+
+
+def _or_display(or_table: pd.DataFrame, k: int) -> pd.DataFrame:
+    """Crude and adjusted ORs side by side, one row per outcome and tier."""
+    d = display_table("odds_ratios", or_table, k)
+    d["interval"] = [
+        "reference" if ref else (f"{e} ({lo}–{hi})" if e not in ("–", "suppressed") else e)
+        for ref, e, lo, hi in zip(or_table["is_reference"], d["estimate"], d["conf_low"], d["conf_high"])
+    ]
+    d["p"] = ["" if ref else p for ref, p in zip(or_table["is_reference"], d["p_value"])]
+    crude = d[or_table["model"].to_numpy() == "crude"].reset_index(drop=True)
+    adj = d[or_table["model"].to_numpy() == "adjusted"].reset_index(drop=True)
+    return pd.DataFrame({
+        "outcome": crude["outcome"], "tier": crude["tier"], "n at risk": crude["n"], "events": crude["events"],
+        "crude OR (95% CI), mid-p": crude["interval"], "p (crude)": crude["p"],
+        "adjusted OR (95% CI)": adj["interval"], "p (adjusted)": adj["p"],
+    })
+
+
+def _html_table(df: pd.DataFrame) -> str:
+    from markupsafe import Markup
+
+    return Markup(df.to_html(index=False, escape=True, border=0, classes="tbl", na_rep="–"))
+
+
+# ---------------------------------------------------------------------------
+# Figures
+
+
+def _figure_bytes(fig, fmt: str) -> bytes:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    # Fixed SVG ids and no date: the same figure gives the same bytes.
+    with plt.rc_context({"svg.hashsalt": "neutrostats", "svg.fonttype": "none"}):
+        metadata = {"Date": None} if fmt == "svg" else None
+        fig.savefig(buf, format=fmt, dpi=150 if fmt == "png" else None, bbox_inches="tight", metadata=metadata)
+    return buf.getvalue()
+
+
+# ---------------------------------------------------------------------------
+# HTML
+
+
+def render_html(report, *, standalone: bool = True, run_info: Mapping[str, str] | None = None,
+                images: Mapping[str, bytes] | None = None) -> str:
+    """The report as one HTML page (``standalone``) or as a fragment for Jupyter."""
+    import jinja2
+
+    from . import __version__
+
+    k = report.settings.min_cell_count
+    if images is None:
+        images = {name: _figure_bytes(fig, "png") for name, fig in report.figures.items()}
+    figures = {name: "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+               for name, png in images.items()}
+    t = report.tables
+    tables = {name: _html_table(display_table(name, df, k)) for name, df in t.items()
+              if name not in ("odds_ratios", "table_one", "table_one_smd")}
+    tables["odds_ratios"] = _html_table(_or_display(t["odds_ratios"], k))
+    tables["table_one"] = _html_table(report.table_one_display.reset_index()
+                                      if report.table_one_display.index.name else report.table_one_display)
+    settings = pd.DataFrame(
+        [(key, json.dumps(_plain(v), ensure_ascii=False)) for key, v in report.settings.to_dict().items()],
+        columns=["setting", "value"],
+    )
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("neutrostats", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+    template = env.get_template("report.html.j2")
+    return template.render(
+        standalone=standalone,
+        version=__version__,
+        run_info=dict(run_info or {}),
+        settings_table=_html_table(settings),
+        report=report,
+        k=k,
+        tables=tables,
+        titles=_TITLES,
+        figures=figures,
+        warnings=report.warnings.to_dict("records"),
+    )
+
+
+def write_outputs(report, out_dir: Path, *, run_info: Mapping[str, str] | None = None) -> Path:
+    """Write every output file of ``report`` into ``out_dir``."""
+    try:
+        (out_dir / "tables").mkdir(parents=True, exist_ok=True)
+        (out_dir / "figures").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise NeutrostatsError(f"cannot create the output folder {str(out_dir)!r}: {exc.strerror}") from None
+    for name, df in report.tables.items():
+        df.to_csv(out_dir / "tables" / f"{name}.csv", index=False, lineterminator="\n")
+    images = {}
+    for name, fig in report.figures.items():
+        for fmt in ("png", "svg"):
+            data = _figure_bytes(fig, fmt)
+            (out_dir / "figures" / f"{name}.{fmt}").write_bytes(data)
+            if fmt == "png":
+                images[name] = data
+    body = json.dumps(results_dict(report), indent=1, ensure_ascii=False, allow_nan=False)
+    (out_dir / "results.json").write_text(body + "\n", encoding="utf-8")
+    html = render_html(report, standalone=True, run_info=run_info, images=images)
+    (out_dir / "report.html").write_text(html, encoding="utf-8")
+    return out_dir
