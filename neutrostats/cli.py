@@ -155,7 +155,8 @@ def _report(args: argparse.Namespace) -> int:
     plt.close("all")
     if not args.quiet:
         n = "a suppressed number of" if report.n_persons is None else f"{report.n_persons:,}"
-        print(f"analysed {n} persons in {time.monotonic() - start:.1f} s; "
+        steps = ", ".join(f"{name} {sec:.1f} s" for name, sec in report.timings.items())
+        print(f"analysed {n} persons in {time.monotonic() - start:.1f} s ({steps}); "
               f"{len(report.warnings)} warning(s); wrote {Path(out) / 'report.html'}")
     return 0
 

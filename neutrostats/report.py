@@ -48,6 +48,7 @@ from __future__ import annotations
 import hashlib
 import re
 import sys
+import time
 import tomllib
 import warnings
 from collections.abc import Mapping, Sequence
@@ -256,6 +257,9 @@ class Report:
         Table 1 in publication form.
     n_persons : int
         Persons analysed (shown only when at least ``min_cell_count``).
+    timings : dict of str to float
+        Seconds per step (``read`` and ``write`` too with :func:`run_report`);
+        never written to ``results.json``, so that it stays reproducible.
     """
 
     settings: ReportSettings
@@ -264,6 +268,7 @@ class Report:
     warnings: pd.DataFrame = field(repr=False)
     table_one_display: pd.DataFrame = field(repr=False)
     n_persons: int | None = None
+    timings: dict[str, float] = field(default_factory=dict, repr=False, compare=False)
 
     def __repr__(self) -> str:
         n = "suppressed" if self.n_persons is None else f"{self.n_persons:,}"
@@ -312,10 +317,12 @@ class _Steps:
                         leave=False, file=sys.stderr)
         self.k = k
         self.records: list[dict[str, str]] = []
+        self.timings: dict[str, float] = {}
 
     def run(self, name: str, fn, *args, fallback: Any = _REQUIRED, **kwargs):
         """``fn(*args, **kwargs)``; with a ``fallback``, a NeutrostatsError skips the step with a warning."""
         self.bar.set_postfix_str(name, refresh=True)
+        start = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
@@ -334,6 +341,7 @@ class _Steps:
             entry = {"step": name, "category": w.category.__name__, "message": _redact(str(w.message), self.k)}
             if entry not in self.records:
                 self.records.append(entry)
+        self.timings[name] = time.perf_counter() - start
         self.bar.update(1)
         return result
 
@@ -469,6 +477,7 @@ def _analyse(steps, labs, persons, diagnoses, deaths, settings, build_options) -
         warnings=pd.DataFrame(steps.records, columns=["step", "category", "message"]),
         table_one_display=t1.display(),
         n_persons=None if 0 < n < k else n,
+        timings=steps.timings,
     )
 
 
@@ -793,6 +802,7 @@ def run_report(
     paths = {"labs": labs, "persons": persons, "diagnoses": diagnoses, "deaths": deaths}
     frames: dict[str, pd.DataFrame | None] = {}
     inputs = []
+    start = time.perf_counter()
     for name, path in paths.items():
         if path is None:
             frames[name] = None
@@ -802,11 +812,15 @@ def run_report(
             raise NeutrostatsError(f"{name} file {str(p)!r} not found; check the path")
         frames[name] = read_table(p)
         inputs.append({"table": name, "file": p.name, "rows": len(frames[name]), "sha256": _sha256(p)})
+    read = time.perf_counter() - start
     report = analyse(frames["labs"], frames["persons"], frames["diagnoses"], frames["deaths"], settings,
                      progress=progress)
     k = settings.min_cell_count
     table = pd.DataFrame(inputs, columns=["table", "file", "rows", "sha256"])
     table = suppress_counts(table, min_cell_count=k, count="rows", group=["table"])
-    report = replace(report, tables=dict(sorted({**report.tables, "inputs": table}.items())))
+    timings = {"read": read, **report.timings}
+    report = replace(report, tables=dict(sorted({**report.tables, "inputs": table}.items())), timings=timings)
+    start = time.perf_counter()
     report.write(out, run_info=run_info)
+    timings["write"] = time.perf_counter() - start
     return report
