@@ -76,3 +76,10 @@ def require_positive(value: Any, function: str, name: str, unit: str = "") -> fl
             f"{function}: {name} must be a positive number{' of ' + unit if unit else ''}, found {value!r}"
         )
     return x
+
+
+def is_text(dtype: Any) -> bool:
+    """Text column: object (pandas 2's default for strings) or a string dtype (pandas 3's)."""
+    return pd.api.types.is_object_dtype(dtype) or (
+        pd.api.types.is_string_dtype(dtype) and not isinstance(dtype, pd.CategoricalDtype)
+    )

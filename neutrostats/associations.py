@@ -48,7 +48,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
 
-from ._validate import require_choice, require_columns, require_conf_level, require_dataframe
+from ._validate import is_text, require_choice, require_columns, require_conf_level, require_dataframe
 from .errors import NeutrostatsError, SeparationWarning, SmallCellWarning
 
 __all__ = [
@@ -317,7 +317,7 @@ def _outcome_frame(cohort_table, outcome, tier, fn, covariates=()):
     wanted = list(dict.fromkeys([outcome, tier, *[c for c in covariates if c in cohort_table.columns]]))
     data = cohort_table.loc[keep.to_numpy(), wanted]
     y = data[outcome]
-    if y.dtype == object or isinstance(y.dtype, pd.CategoricalDtype):
+    if is_text(y.dtype) or isinstance(y.dtype, pd.CategoricalDtype):
         bad = ~y.isin([0, 1, True, False])
         if bad.any():
             raise NeutrostatsError(

@@ -176,6 +176,7 @@ def _synth(args: argparse.Namespace) -> int:
 
 
 def _classify(args: argparse.Namespace) -> int:
+    from ._validate import is_text
     from .io import read_table, write_table
     from .severity import DUFFY_NULL_LIMIT, classify_anc, get_scheme, tier_summary
 
@@ -189,7 +190,7 @@ def _classify(args: argparse.Namespace) -> int:
     labs = read_table(args.labs, text_columns=(args.value_column, args.unit_column, code))
     for col in (args.unit_column, code):
         # read_table makes 'unit'/'code' categorical; renamed columns too.
-        if col in labs.columns and labs[col].dtype == object:
+        if col in labs.columns and is_text(labs[col].dtype):
             labs[col] = labs[col].astype("category")
     if args.wide or (args.code_column is None and code not in labs.columns):
         code = None

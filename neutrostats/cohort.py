@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._validate import require_choice, require_columns, require_dataframe, require_positive
+from ._validate import is_text, require_choice, require_columns, require_dataframe, require_positive
 from .codes import DEFAULT_OUTCOMES, _match_folded, normalize_icd10, validate_code_sets
 from .errors import ImmortalTimeWarning, NeutrostatsError
 from .severity import ANC_FLAGS, DUFFY_NULL_LIMIT, Scheme, _Default, classify_anc, get_scheme
@@ -103,7 +103,7 @@ class _Flow:
 
 def _dates(values: pd.Series) -> pd.Series:
     """Timestamps (naive), NaT for anything that is not a date."""
-    out = pd.to_datetime(values, errors="coerce", format="mixed") if values.dtype == object else pd.to_datetime(
+    out = pd.to_datetime(values, errors="coerce", format="mixed") if is_text(values.dtype) else pd.to_datetime(
         values, errors="coerce"
     )
     if getattr(out.dt, "tz", None) is not None:

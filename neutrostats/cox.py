@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ._validate import require_choice, require_columns, require_conf_level, require_dataframe
+from ._validate import is_text, require_choice, require_columns, require_conf_level, require_dataframe
 from .errors import CoxConvergenceWarning, InfiniteHazardRatioWarning, NeutrostatsError
 
 __all__ = [
@@ -569,7 +569,7 @@ def _prepare(df, duration, event, tier, reference, adjust, entry, strata, fn) ->
             "durations count from the index date; check the dates"
         )
     y = data[event]
-    if y.dtype == object or isinstance(y.dtype, pd.CategoricalDtype):
+    if is_text(y.dtype) or isinstance(y.dtype, pd.CategoricalDtype):
         bad = ~y.isin([0, 1, True, False])
         if bad.any():
             raise NeutrostatsError(f"{fn}: event {event!r} must be 0/1 or boolean, found values such as "

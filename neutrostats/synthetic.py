@@ -1095,6 +1095,11 @@ def _assemble(seed, n, a, P, C, L, X, O, D, G) -> SyntheticCohort:
         "age_at_index": np.where(has, X["age"], np.nan),
     })
     truth = _truth(seed, n, a, P, C, L, X, O, D, G, labs)
+    for name, df in (("persons", persons), ("labs", labs), ("diagnoses", diagnoses), ("index", index)):
+        for c in _STR_COLS[name]:
+            # pandas 3 infers its string dtype on construction; the documented
+            # schema (and read_cohort) is object, kept by assignment.
+            df[c] = df[c].astype(object)
     return SyntheticCohort(persons=persons, labs=labs, diagnoses=diagnoses, deaths=deaths, index=index, truth=truth)
 
 
@@ -1363,8 +1368,9 @@ def read_cohort(directory: str | Path) -> SyntheticCohort:
             # Only the truth index has missing values; elsewhere text such as
             # "" or "NA" (a lab result) is data and must stay a string.
             na = {} if name == "index" else {"keep_default_na": False, "na_filter": False}
-            df = pd.read_csv(d / f"{name}.csv.gz", dtype=dtypes, encoding="utf-8",
-                             float_precision="round_trip", **na)
+            # pandas 3 parses floats exactly by default and deprecates the option.
+            exact = {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
+            df = pd.read_csv(d / f"{name}.csv.gz", dtype=dtypes, encoding="utf-8", **exact, **na)
         else:
             df = pd.read_parquet(d / f"{name}.parquet")
         tables[name] = _coerce(name, df)

@@ -104,7 +104,8 @@ class TableOne:
         groups = s["groups"] + ([OVERALL] if s["overall"] else [])
         smd_cols = {"mean": ["SMD"], "none": [],
                     "reference": [f"SMD {g} vs {s['reference']}" for g in s["groups"] if g != s["reference"]]}[smd]
-        cells = {(r.variable, r.level, r.group): r for r in t.itertuples(index=False)}
+        # A missing level reads back as None or NaN depending on the pandas version.
+        cells = {(r.variable, None if pd.isna(r.level) else r.level, r.group): r for r in t.itertuples(index=False)}
         rows: list[tuple[str, dict[str, str]]] = []
 
         def smd_cells(var: str) -> dict[str, str]:
@@ -255,9 +256,11 @@ def _hide(cells: dict, k: int) -> set:
     """Keys of ``cells`` (counts adding up to a shown total) hidden with secondary suppression."""
     if k <= 1:
         return set()
-    frame = pd.DataFrame({"key": list(cells), "n": list(cells.values())})
-    sup = suppress_counts(frame, min_cell_count=k)
-    return set(frame["key"][sup["suppressed"].to_numpy()])
+    keys = list(cells)
+    # Positions, not the keys themselves: pandas 3 would turn a None key into NaN.
+    frame = pd.DataFrame({"n": list(cells.values())})
+    sup = suppress_counts(frame, min_cell_count=k)["suppressed"].to_numpy()
+    return {key for key, hidden in zip(keys, sup) if hidden}
 
 
 def _variable_types(table: pd.DataFrame, columns: list[str], categorical: set[str]) -> dict[str, tuple[str, list]]:

@@ -117,7 +117,7 @@ def _design(df, case_id):
     if tier:
         cols += [(df["tier"] == t).to_numpy(float) for t in TIERS[1:]]
     for a in adjust:
-        if a == "sex" and df[a].dtype == object:
+        if a == "sex" and not pd.api.types.is_numeric_dtype(df[a]):
             cols.append((df[a] == "M").to_numpy(float))
         elif a == "celltype":
             cols += [(df[a] == lev).to_numpy(float) for lev in ["large", "smallcell", "squamous"]]
