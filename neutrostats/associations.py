@@ -908,7 +908,9 @@ def plot_forest(or_table: pd.DataFrame, ax: Any = None, *, title: str | None = N
         if np.isfinite(r["conf_low"]) or np.isfinite(r["conf_high"]):
             ax.plot([max(lo, lo_edge), min(hi, hi_edge)], [yi, yi], color="0.3", lw=1.2)
         if np.isfinite(est):
-            ax.plot([est], [yi], "s", color="C0", ms=5)
+            # An estimate of 0 or inf points off the axis instead of posing as a value at its edge.
+            marker = "<" if r["estimate"] < lo_edge else (">" if r["estimate"] > hi_edge else "s")
+            ax.plot([est], [yi], marker, color="C0", ms=6 if marker != "s" else 5)
     ax.axvline(1.0, color="0.5", ls="--", lw=1)
     ax.set_xscale("log")
     ax.set_xlim(lo_edge, hi_edge)

@@ -76,6 +76,22 @@ class Cohort:
             f"index {self.settings['index']!r}; tiers: {shown})"
         )
 
+    def _repr_html_(self) -> str:
+        """Jupyter: the summary line, persons per tier and the flow table."""
+        from html import escape
+
+        tiers = self.table["tier"].value_counts(sort=False).rename_axis("tier").reset_index(name="persons")
+        flow = self.attrition[["description", "table", "excluded_persons", "excluded_lab_rows", "persons",
+                               "lab_rows"]]
+        return (
+            f"<p><strong>Cohort</strong>: {len(self.table):,} persons; scheme "
+            f"{escape(str(self.settings['scheme']['name']))}, index {escape(str(self.settings['index']))}, "
+            f"{self.settings['followup_years']:g}-year outcome window</p>"
+            + tiers.to_html(index=False, escape=True)
+            + "<p>Flow (<code>attrition</code>):</p>"
+            + flow.to_html(index=False, escape=True)
+        )
+
 
 class _Flow:
     """Collects attrition rows and checks that they add up."""

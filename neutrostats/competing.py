@@ -663,7 +663,8 @@ def gray_test(
 
 
 def plot_cumulative_incidence(ci_table: pd.DataFrame, ax: Any = None, *, conf_int: bool = True,
-                              title: str | None = None) -> Any:
+                              title: str | None = None, xlabel: str = "time",
+                              legend_title: str | None = None) -> Any:
     """Step curves of cumulative incidence per group, with optional interval bands.
 
     Parameters
@@ -675,6 +676,9 @@ def plot_cumulative_incidence(ci_table: pd.DataFrame, ax: Any = None, *, conf_in
     conf_int : bool, default True
         Shade the pointwise interval.
     title : str, optional
+    xlabel : str, default "time"
+    legend_title : str, optional
+        Title of the legend of groups (e.g. "ANC tier at index").
 
     Returns
     -------
@@ -709,10 +713,10 @@ def plot_cumulative_incidence(ci_table: pd.DataFrame, ax: Any = None, *, conf_in
                             rows["conf_high"].to_numpy(dtype=float), step="post", color=color, alpha=0.2,
                             linewidth=0)
     ax.set_ylim(0, 1)
-    ax.set_xlabel("time")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("cumulative incidence")
     if len(groups) > 1:
-        ax.legend(title=None if grp.name is None else str(grp.name))
+        ax.legend(title=legend_title)
     if title:
         ax.set_title(title)
     return ax

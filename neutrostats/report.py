@@ -731,20 +731,19 @@ def _figures(or_table, km, cif_curves, settings: ReportSettings) -> dict[str, An
     figures["forest"] = fig
 
     km_plot, at_risk = km
-    fig, ax = plt.subplots(figsize=(8, 6))
-    plot_km(km_plot, ax=ax, at_risk=at_risk.rename(columns={"tier": "group"}), min_cell_count=k,
-            title="Mortality by ANC tier at index", xlabel="years since index")
-    figures["km_mortality"] = fig
+    ax = plot_km(km_plot, at_risk=at_risk.rename(columns={"tier": "group"}), min_cell_count=k,
+                 title="Mortality by ANC tier at index", xlabel="years since index")
+    ax.figure.set_size_inches(8, 6)
+    figures["km_mortality"] = ax.figure
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     if cif_curves is not None:
-        plot_cumulative_incidence(cif_curves, ax=ax,
+        plot_cumulative_incidence(cif_curves, ax=ax, xlabel="years since index", legend_title="ANC tier at index",
                                   title=f"Cumulative incidence of {settings.competing_outcome} "
                                         "(death as competing risk)")
-        if ax.get_legend() is not None:
-            ax.get_legend().set_title("ANC tier at index")
         ax.set_ylim(0, max(0.02, float(np.nanmax(cif_curves["conf_high"].to_numpy(dtype=float))) * 1.1))
-    ax.set_xlabel("years since index")
+    else:
+        ax.set_xlabel("years since index")
     figures["cumulative_incidence"] = fig
     return figures
 

@@ -592,6 +592,9 @@ def plot_km(
         Tick positions (default: matplotlib's ticks within the data range).
     min_cell_count : int, default 0
         Hide at-risk numbers under this count (shown as "<k").
+        Without ``ax`` the new figure's bottom margin makes room for the
+        numbers at risk; with ``ax`` leave room yourself (or save with
+        ``bbox_inches="tight"``).
     title, xlabel : str
     at_risk : pandas.DataFrame, optional
         An :func:`at_risk_table` to print instead of the one computed from
@@ -619,7 +622,8 @@ def plot_km(
 
     require_columns(km_table, KM_COLUMNS, "plot_km", "Pass the output of kaplan_meier.")
     groups = list(pd.unique(km_table["group"]))
-    if ax is None:
+    created = ax is None
+    if created:
         _, ax = plt.subplots(figsize=(7, 4.5 + 0.25 * len(groups) * risk_table))
     for i, g in enumerate(groups):
         part = km_table[km_table["group"] == g]
@@ -658,5 +662,8 @@ def plot_km(
             for _, r in sub.iterrows():
                 label = f"<{min_cell_count}" if r["suppressed"] else str(int(r["n_risk"]))
                 ax.text(r["time"], y, label, transform=trans, ha="center", va="top", fontsize=8)
-        ax.figure.subplots_adjust(bottom=min(0.5, 0.2 + 0.06 * (len(groups) + 1)))
+        if created:
+            # Room for the table; a caller's own figure keeps its layout (the
+            # table sits below the axes, as with tight bounding boxes).
+            ax.figure.subplots_adjust(bottom=min(0.5, 0.2 + 0.06 * (len(groups) + 1)))
     return ax

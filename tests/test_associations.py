@@ -235,6 +235,11 @@ def test_odds_ratio_table_and_forest_plot():
     assert any(np.allclose(line.get_xdata(), [1.0, 1.0]) for line in ax.get_lines())
     import matplotlib.pyplot as plt
 
+    # An OR of 0 (no events in a tier) points off the axis rather than sitting on its edge as a value.
+    zero = _table({"normal": (30, 300), "subnormal": (0, 40)})
+    ax = plot_forest(odds_ratio_table(zero, ["y"], method="midp"))
+    markers = [line.get_marker() for line in ax.get_lines()]
+    assert "<" in markers and "s" not in markers
     plt.close("all")
     with pytest.raises(NeutrostatsError, match="non-empty list"):
         odds_ratio_table(df, "y")

@@ -345,6 +345,8 @@ def test_result_settings_and_repr():
     assert c.settings["window_days"] == 1461 and c.settings["index"] == "first"
     assert "Cohort(3 persons" in repr(c)
     assert len(c.measurements) == 8
+    html = c._repr_html_()
+    assert "3 persons" in html and html.count("<table") == 2 and "persons analysed" in html
 
 
 # --- invariants ---------------------------------------------------------------------------

@@ -194,6 +194,10 @@ def test_plot_returns_axes_with_one_curve_per_group():
     fig, ax = plt.subplots()
     out = plot_cumulative_incidence(cumulative_incidence(df, "t", "ev", group="g"), ax=ax, conf_int=True)
     assert out is ax and [line.get_label() for line in ax.get_lines()] == ["a", "b"]
+    assert ax.get_xlabel() == "time" and ax.get_legend().get_title().get_text() == ""
+    plot_cumulative_incidence(cumulative_incidence(df, "t", "ev", group="g"), ax=ax, xlabel="years",
+                              legend_title="tier")
+    assert ax.get_xlabel() == "years" and ax.get_legend().get_title().get_text() == "tier"
     plt.close(fig)
 
 

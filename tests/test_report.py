@@ -488,6 +488,21 @@ def test_error_bad_lab_file(inputs, tmp_path, capsys):
     assert "lab columns" in err
 
 
+def test_parquet_inputs_give_the_same_results(inputs, tmp_path):
+    pytest.importorskip("pyarrow")
+    parquet = {}
+    for name, path in inputs.items():
+        parquet[name] = tmp_path / f"{name}.parquet"
+        read = pd.read_csv(path, dtype={"value": str, "code": str, "unit": str}, keep_default_na=False,
+                           na_values={"died_at": [""]})
+        read.to_parquet(parquet[name])
+    a = run_report(*inputs.values(), out=tmp_path / "csv", progress=False)
+    b = run_report(*parquet.values(), out=tmp_path / "parquet", progress=False)
+    for name in ("tier_prevalence", "odds_ratios", "mortality", "cox"):
+        pd.testing.assert_frame_equal(a.tables[name], b.tables[name])
+    assert b.tables["inputs"]["file"].str.endswith(".parquet").all()
+
+
 def test_run_report_from_python(inputs, tmp_path):
     r = run_report(inputs["labs"], inputs["persons"], inputs["diagnoses"], None, out=tmp_path / "o",
                    progress=False)
