@@ -490,10 +490,15 @@ def _suppress_flow(attrition: pd.DataFrame, k: int) -> pd.DataFrame:
     """
     out = attrition.copy()
     hidden_any = np.zeros(len(out), dtype=bool)
-    flow = (out["table"] == "labs").to_numpy() | (out["description"] == "persons analysed").to_numpy()
+    # Every step up to "persons analysed" removes persons from one flow; the
+    # data errors after it count ignored records of other tables.
+    analysed = np.flatnonzero((out["description"] == "persons analysed").to_numpy())
+    last = analysed[0] if len(analysed) else len(out) - 1
+    flow = np.arange(len(out)) <= last
+    sets = out.assign(_set=np.where(flow, "flow", out["table"].astype(str)))
     for excluded, remaining in (("excluded_persons", "persons"), ("excluded_lab_rows", "lab_rows"),
                                 ("excluded_records", None)):
-        s = suppress_counts(out, min_cell_count=k, count=excluded, group=["table"])
+        s = suppress_counts(sets, min_cell_count=k, count=excluded, group=["_set"])
         hide = s["suppressed"].to_numpy()
         out[excluded] = s[excluded]
         hidden_any |= hide
@@ -657,10 +662,15 @@ def _cox(surv: pd.DataFrame, settings: ReportSettings):
     adjust = list(settings.adjust)
     hr = cox_hazard_ratios(surv, "_time", "_death", "tier", adjust=adjust)
     ph = proportional_hazards_test(surv, "_time", "_death", "tier", adjust=adjust)
-    small = lambda s: (s > 0) & (s < k)  # noqa: E731
-    hide = small(hr["events"].astype(float)) | small(hr["n"].astype(float))
-    hr = hr.assign(n=hr["n"].astype("Int64").mask(small(hr["n"].astype(float))),
-                   events=hr["events"].astype("Int64").mask(hide), suppressed=hide)
+    # Tier rows: the same counts, and so the same hidden cells, as the tier
+    # sizes and the log-rank table (their totals are the covariate rows' n and events).
+    tiers = np.arange(len(hr)) < len(surv["tier"].cat.categories)  # tier rows come first
+    hide_n = np.zeros(len(hr), dtype=bool)
+    hide_e = np.zeros(len(hr), dtype=bool)
+    hide_n[tiers] = suppress_counts(hr[tiers], min_cell_count=k, count="n")["suppressed"].to_numpy()
+    hide_e[tiers] = suppress_counts(hr[tiers], min_cell_count=k, count="events")["suppressed"].to_numpy()
+    hr = hr.assign(n=hr["n"].astype("Int64").mask(hide_n), events=hr["events"].astype("Int64").mask(hide_e),
+                   suppressed=hide_n | hide_e)
     return hr, ph
 
 

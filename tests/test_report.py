@@ -233,8 +233,15 @@ def test_suppressed_rows_hide_what_gives_counts_back(small):
     assert (cif["events"].isna() == cif["estimate"].isna()).all()
     # Flow table: exclusions hidden, and their sum cannot be recovered from one hidden cell alone.
     flow = pd.read_csv(out / "tables" / "attrition.csv")
-    labs = flow[flow["table"] == "labs"]
-    assert labs["excluded_persons"].isna().sum() != 1
+    steps = flow.iloc[: flow.index[flow["description"] == "persons analysed"][0] + 1]
+    for col in ("excluded_persons", "excluded_lab_rows"):
+        assert steps[col].isna().sum() != 1, col
+    # One count shown in three tables is hidden in all three or in none.
+    deaths = mort[mort["time"] == mort["time"].max()].set_index("tier")["deaths"]
+    observed = pd.read_csv(out / "tables" / "logrank.csv").set_index("tier")["observed"]
+    cox = pd.read_csv(out / "tables" / "cox.csv").set_index("term")["events"]
+    for tier in deaths.index:
+        assert deaths.isna()[tier] == observed.isna()[tier] == cox.isna()[tier], tier
     t1 = pd.read_csv(out / "tables" / "table_one.csv")
     assert t1["suppressed"].any()
 
