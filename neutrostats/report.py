@@ -406,6 +406,7 @@ def analyse(
 
 def _analyse(steps, labs, persons, diagnoses, deaths, settings, build_options) -> Report:
     from .cohort import build_cohort
+    from .cox import COX_COLUMNS, PH_TEST_COLUMNS
     from .tableone import table_one
 
     k = settings.min_cell_count
@@ -446,8 +447,6 @@ def _analyse(steps, labs, persons, diagnoses, deaths, settings, build_options) -
     tables["mortality"] = mortality
     tables["at_risk"] = at_risk
     tables["logrank"] = logrank
-
-    from .cox import COX_COLUMNS, PH_TEST_COLUMNS
 
     cox, ph = steps.run("cox", _cox, surv, settings,
                         fallback=(pd.DataFrame(columns=[*COX_COLUMNS, "suppressed"]),
