@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._json import plain
 from .errors import NeutrostatsError
 
 #: Integer count columns (formatted with thousands separators; "<k" when hidden).
@@ -48,35 +49,11 @@ _TITLES = {
 # JSON
 
 
-def _plain(value: Any) -> Any:
-    """One cell as a JSON value: NA -> null, inf -> "inf"/"-inf", numpy -> Python."""
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        v = float(value)
-        if math.isnan(v):
-            return None
-        if math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        return v
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    return str(value)
-
-
 def table_records(df: pd.DataFrame) -> dict[str, Any]:
     """A table as ``{"columns": [...], "rows": [[...], ...]}`` of plain values."""
     cols = [str(c) for c in df.columns]
     arrays = [df[c].astype(object).to_numpy() for c in df.columns]
-    rows = [[_plain(a[i]) for a in arrays] for i in range(len(df))]
+    rows = [[plain(a[i]) for a in arrays] for i in range(len(df))]
     return {"columns": cols, "rows": rows}
 
 
@@ -89,7 +66,7 @@ def results_dict(report) -> dict[str, Any]:
     return {
         "schema_version": SCHEMA_VERSION,
         "neutrostats_version": __version__,
-        "settings": _plain(report.settings.to_dict()),
+        "settings": plain(report.settings.to_dict()),
         "disclosure": {
             "min_cell_count": k,
             "rule": ("counts from 1 to min_cell_count - 1, and values that would give them back, are null "
@@ -97,7 +74,7 @@ def results_dict(report) -> dict[str, Any]:
         },
         "n_persons": report.n_persons,
         "tables": {name: table_records(df) for name, df in report.tables.items()},
-        "warnings": [{k_: _plain(v) for k_, v in w.items()} for w in report.warnings.to_dict("records")],
+        "warnings": [{k_: plain(v) for k_, v in w.items()} for w in report.warnings.to_dict("records")],
     }
 
 
@@ -224,7 +201,7 @@ def render_html(report, *, standalone: bool = True, run_info: Mapping[str, str] 
     tables["table_one"] = _html_table(report.table_one_display.reset_index()
                                       if report.table_one_display.index.name else report.table_one_display)
     settings = pd.DataFrame(
-        [(key, json.dumps(_plain(v), ensure_ascii=False)) for key, v in report.settings.to_dict().items()],
+        [(key, json.dumps(plain(v), ensure_ascii=False)) for key, v in report.settings.to_dict().items()],
         columns=["setting", "value"],
     )
     env = jinja2.Environment(

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._json import plain
 from ._validate import require_columns, require_dataframe
 from .disclosure import suppress_counts
 from .errors import NeutrostatsError
@@ -157,20 +158,8 @@ class TableOne:
         return {**self.settings, "tidy": _records(self.tidy), "smd": _records(self.smd)}
 
 
-def _plain(v: Any) -> Any:
-    if v is None or v is pd.NA or (isinstance(v, (float, np.floating)) and math.isnan(v)):
-        return None
-    if isinstance(v, (bool, np.bool_)):
-        return bool(v)
-    if isinstance(v, (int, np.integer)):
-        return int(v)
-    if isinstance(v, (float, np.floating)):
-        return float(v)
-    return str(v)
-
-
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
-    return [{k: _plain(v) for k, v in rec.items()} for rec in df.astype(object).to_dict(orient="records")]
+    return [{k: plain(v) for k, v in rec.items()} for rec in df.astype(object).to_dict(orient="records")]
 
 
 def _fmt_count(r, percent: bool = False) -> str:
