@@ -648,7 +648,10 @@ def _survival(surv: pd.DataFrame, settings: ReportSettings):
     logrank = lr.table.rename(columns={"group": "tier"})
     logrank["tier"] = logrank["tier"].astype(str)
     logrank = suppress_counts(logrank, min_cell_count=k, count="observed")
-    logrank["n"] = logrank["n"].astype("Int64").mask((logrank["n"] > 0) & (logrank["n"] < k))
+    # The tier sizes again: hidden exactly where the tier prevalence table hides them.
+    hide_n = suppress_counts(logrank, min_cell_count=k, count="n")["suppressed"].to_numpy()
+    logrank["n"] = logrank["n"].astype("Int64").mask(hide_n)
+    logrank["suppressed"] = logrank["suppressed"].to_numpy() | hide_n
     tests = [{"test": r.method, "outcome": "death", "term": "tier", "statistic": r.statistic, "df": r.df,
               "p_value": r.p_value} for r in (lr, trend)]
     return (km_plot, at_risk), mort, at_risk, logrank, tests

@@ -242,6 +242,9 @@ def test_suppressed_rows_hide_what_gives_counts_back(small):
     cox = pd.read_csv(out / "tables" / "cox.csv").set_index("term")["events"]
     for tier in deaths.index:
         assert deaths.isna()[tier] == observed.isna()[tier] == cox.isna()[tier], tier
+    sizes = pd.read_csv(out / "tables" / "tier_prevalence.csv").set_index("tier")["n"]
+    logrank_n = pd.read_csv(out / "tables" / "logrank.csv").set_index("tier")["n"]
+    assert (sizes.isna() == logrank_n.isna().reindex(sizes.index)).all()
     t1 = pd.read_csv(out / "tables" / "table_one.csv")
     assert t1["suppressed"].any()
 
