@@ -33,7 +33,16 @@ import pandas as pd
 from ._validate import is_text, require_choice, require_columns, require_dataframe, require_positive
 from .codes import DEFAULT_OUTCOMES, _match_folded, normalize_icd10, validate_code_sets
 from .errors import ImmortalTimeWarning, NeutrostatsError
-from .severity import ANC_FLAGS, DUFFY_NULL_LIMIT, Scheme, _Default, classify_anc, get_scheme
+from .severity import (
+    _CENSOR_DTYPE,
+    _SOURCE_DTYPE,
+    ANC_FLAGS,
+    DUFFY_NULL_LIMIT,
+    Scheme,
+    _Default,
+    classify_anc,
+    get_scheme,
+)
 
 __all__ = ["Cohort", "build_cohort", "INDEX_STRATEGIES", "DAYS_PER_YEAR"]
 
@@ -57,16 +66,17 @@ class Cohort:
         the other tables (columns in :func:`build_cohort`).
     settings : dict
         Every parameter used, JSON-serialisable, for reports.
-    measurements : pandas.DataFrame
+    measurements : pandas.DataFrame or None
         The usable ANC measurements of the analysed persons (one per person
         and sample time): ``person_id``, ``sampled_at``, ``anc_per_ul``,
-        ``tier``, ``below_normal``.
+        ``tier``, ``below_normal``. None when ``build_cohort`` was asked not
+        to keep them (``keep_measurements``).
     """
 
     table: pd.DataFrame
     attrition: pd.DataFrame
     settings: dict = field(repr=False)
-    measurements: pd.DataFrame = field(repr=False)
+    measurements: pd.DataFrame | None = field(repr=False)
 
     def __repr__(self) -> str:
         tiers = self.table["tier"].value_counts(sort=False)
@@ -171,6 +181,8 @@ def build_cohort(
     death_date: str = "died_at",
     on_unknown_unit: str = "raise",
     decimal: str = ".",
+    engine: str | None = None,
+    keep_measurements: bool | None = None,
 ) -> Cohort:
     """Build a retrospective neutropenia cohort: one row per person.
 
@@ -183,9 +195,12 @@ def build_cohort(
 
     Parameters
     ----------
-    labs : pandas.DataFrame
+    labs : pandas.DataFrame, path, DuckDB relation or Spark DataFrame
         Lab table, long format (LOINC ``code`` column) or wide (ANC results
-        only), with ``person`` and ``time`` columns.
+        only), with ``person`` and ``time`` columns. A Parquet file, folder
+        or glob (``"labs/*.parquet"``) or a DuckDB relation is reduced by
+        DuckDB, out of core; a Spark DataFrame by its Spark session (see
+        ``engine``). The result is the same as for the table in pandas.
     persons : pandas.DataFrame
         One row per person: ``person``, ``sex``, ``birth_date``, and
         ``end_of_data`` (unless given as a date), optionally ``duffy_null``.
@@ -234,6 +249,18 @@ def build_cohort(
         Column name in ``deaths``.
     on_unknown_unit, decimal
         Passed to :func:`~neutrostats.classify_anc`.
+    engine : {None, "numpy", "duckdb", "spark"} or DuckDB connection, optional
+        Where the lab table is reduced to one row per person. ``None``: in
+        memory for a pandas DataFrame, by DuckDB for a path or relation, by
+        Spark for a Spark DataFrame. ``"duckdb"`` (or a connection, e.g.
+        ``duckdb.connect(config={"memory_limit": "2GB"})``) also reduces a
+        pandas DataFrame in DuckDB. Spark reads sample times in its session
+        time zone (``spark.sql.session.timeZone``); set it to UTC for naive
+        times.
+    keep_measurements : bool, optional
+        Return the usable measurements in ``Cohort.measurements``. Default:
+        yes for a pandas table, no for the other sources (they may not fit in
+        memory; ``measurements`` is then None).
 
     Returns
     -------
@@ -311,7 +338,8 @@ def build_cohort(
     1          2  normal  False           0           normal
     """
     fn = "build_cohort"
-    require_dataframe(labs, fn, "labs")
+    if isinstance(labs, pd.DataFrame) or not _is_lazy_labs(labs):
+        require_dataframe(labs, fn, "labs")
     require_dataframe(persons, fn, "persons")
     require_dataframe(diagnoses, fn, "diagnoses")
     if deaths is not None:
@@ -330,7 +358,6 @@ def build_cohort(
     if duffy_null is not None:
         persons_cols.append(duffy_null)
     require_columns(persons, persons_cols, fn, "Name the persons columns with sex=, birth_date=, end_of_data=.")
-    require_columns(labs, [person, time], fn, "Name the lab columns with person= and time=.")
     require_columns(diagnoses, [person, diagnosis_date, diagnosis_code], fn,
                     "Name the diagnosis columns with diagnosis_date= and diagnosis_code=.")
     if deaths is not None:
@@ -356,74 +383,45 @@ def build_cohort(
         ends = np.full(n_persons, _days(one)[0])
 
     flow = _Flow()
-    lab_person = person_index.get_indexer(labs[person])
-    flow.add("lab rows read", "labs", pd.unique(labs[person]).size, len(labs))
-    known = lab_person >= 0
-    persons_left = np.unique(lab_person[known]).size
-    flow.add("lab rows of persons not in the persons table (data error)", "labs", persons_left, int(known.sum()),
-             excluded_persons=flow.rows[-1]["persons"] - persons_left, excluded_lab_rows=int((~known).sum()),
-             excluded_records=int((~known).sum()))
-
-    # Classify the rows of known persons; Duffy status comes from persons.
-    lab_view = labs.loc[known] if not known.all() else labs
-    lab_codes = lab_person[known]
-    if duffy_null is not None:
-        lab_view = lab_view.assign(**{"__duffy_null": persons[duffy_null].to_numpy()[lab_codes]})
-    classified = classify_anc(
-        lab_view, sch, value=value, unit=unit, code=code, person=person, time=time,
-        duffy_null="__duffy_null" if duffy_null is not None else None, duffy_null_limit=duffy_null_limit,
-        on_unknown_unit=on_unknown_unit, decimal=decimal,
+    lab_args = dict(
+        scheme=sch, index=index, age_range=(age_lo, age_hi) if age_range is not None else None,
+        index_window=(win_lo, win_hi) if index_window is not None else None, duffy_null=duffy_null,
+        duffy_null_limit=duffy_null_limit, chronic_months=int(chronic_months), person=person, time=time,
+        value=value, unit=unit, code=code, on_unknown_unit=on_unknown_unit, decimal=decimal,
     )
-    flags = classified["anc_flag"].cat.codes.to_numpy()
-    alive_rows = np.ones(len(classified), dtype=bool)
-    # Rows left per person, so that each step counts the persons it empties.
-    left_per_person = np.bincount(lab_codes, minlength=n_persons)
+    if engine == "numpy" and not isinstance(labs, pd.DataFrame):
+        raise NeutrostatsError(
+            f"{fn}: engine='numpy' needs labs as a pandas DataFrame, found {type(labs).__name__}; "
+            "leave engine=None to reduce it where it is (DuckDB or Spark)"
+        )
+    if isinstance(labs, pd.DataFrame) and engine in (None, "numpy"):
+        require_columns(labs, [person, time], fn, "Name the lab columns with person= and time=.")
+        red = _reduce_labs(labs, persons, person_index, births, keep_measurements=keep_measurements is not False,
+                           **lab_args)
+    else:
+        from ._sql import reduce_labs_sql
 
-    def drop_rows(mask: np.ndarray, description: str) -> None:
-        nonlocal persons_left
-        gone = mask & alive_rows
-        alive_rows[gone] = False
-        left_per_person[:] -= np.bincount(lab_codes[gone], minlength=n_persons)
-        left = int(np.count_nonzero(left_per_person))
-        n_gone = int(gone.sum())
-        flow.add(description, "labs", left, int(alive_rows.sum()), excluded_persons=persons_left - left,
-                 excluded_lab_rows=n_gone, excluded_records=n_gone)
-        persons_left = left
-
-    for code_i, name in enumerate(ANC_FLAGS):
-        hit = flags == code_i
-        if hit.any():
-            drop_rows(hit, f"no usable ANC: {name}")
-    sample_time = _dates(classified[time]).to_numpy(dtype="datetime64[ns]")
-    bad_time = alive_rows & np.isnat(sample_time)
-    if bad_time.any():
-        drop_rows(bad_time, "sample time missing or not a date")
-
-    # One measurement per person and sample time: the lowest value.
-    anc = classified["anc_per_ul"].to_numpy()
-    t_ns = sample_time.astype(np.int64)
-    rows = np.flatnonzero(alive_rows)
-    order = rows[np.lexsort((anc[rows], t_ns[rows], lab_codes[rows]))]
-    key_change = np.ones(order.size, dtype=bool)
-    key_change[1:] = (lab_codes[order][1:] != lab_codes[order][:-1]) | (t_ns[order][1:] != t_ns[order][:-1])
-    repeat = np.zeros(len(classified), dtype=bool)
-    repeat[order[~key_change]] = True
-    if repeat.any():
-        drop_rows(repeat, "repeat ANC at the same sample time (lowest kept)")
-    m = order[key_change]  # measurement rows, sorted by person, time
-
-    mp = lab_codes[m]
-    mt = t_ns[m]
-    mday = sample_time[m].astype("datetime64[D]").astype(np.int64)
-    manc = anc[m]
-    mtier = classified["tier"].cat.codes.to_numpy()[m]
-    mbelow = mtier > 0
+        red = reduce_labs_sql(labs, persons, births, engine=engine, keep_measurements=bool(keep_measurements),
+                              **lab_args)
+    if index == "nadir":
+        warnings.warn(
+            "build_cohort: index='nadir' picks each person's lowest count, which looks ahead in the record; "
+            "the time before it is immortal and mortality after it is biased. Prefer 'first' or "
+            "'first_neutropenic' for survival analysis.",
+            ImmortalTimeWarning,
+            stacklevel=2,
+        )
+    persons_left, lab_rows_left = red.persons_read, red.rows_read
+    flow.add("lab rows read", "labs", persons_left, lab_rows_left)
+    for description, gone_persons, gone_rows in red.steps:
+        persons_left -= gone_persons
+        lab_rows_left -= gone_rows
+        flow.add(description, "labs", persons_left, lab_rows_left, excluded_persons=gone_persons,
+                 excluded_lab_rows=gone_rows, excluded_records=gone_rows)
 
     # Eligibility for the index; persons without an eligible measurement leave.
-    in_person = np.zeros(n_persons, dtype=bool)
-    in_person[mp] = True
-    rows_per_person = np.bincount(mp, minlength=n_persons)
-    lab_rows_left = int(m.size)
+    in_person = red.n_meas > 0
+    rows_per_person = red.n_meas
 
     def drop_persons(mask_persons: np.ndarray, description: str, table: str = "persons") -> None:
         nonlocal persons_left, lab_rows_left
@@ -435,44 +433,12 @@ def build_cohort(
         flow.add(description, table, persons_left, lab_rows_left, excluded_persons=int(gone.sum()),
                  excluded_lab_rows=n_rows, excluded_records=int(gone.sum()))
 
-    eligible = np.ones(m.size, dtype=bool)
     if index_window is not None:
-        lo = -_NEVER if win_lo is None else win_lo
-        hi = _NEVER if win_hi is None else win_hi
-        eligible &= (mday >= lo) & (mday <= hi)
-        has = np.zeros(n_persons, dtype=bool)
-        has[mp[eligible]] = True
-        drop_persons(~has, "no usable ANC in the index window")
-    age_years = np.where(births[mp] == _NEVER, np.nan, (mday - births[mp]) / DAYS_PER_YEAR)
+        drop_persons(~red.in_window, "no usable ANC in the index window")
     if age_range is not None:
-        completed = np.floor(age_years)
-        eligible &= (completed >= age_lo) & (completed <= age_hi)
-        has = np.zeros(n_persons, dtype=bool)
-        has[mp[eligible]] = True
-        drop_persons(~has, "no usable ANC at an eligible age (or birth date unknown)")
-
-    # The index measurement, by strategy.
-    cand = np.flatnonzero(eligible & in_person[mp])
-    if index == "first":
-        pick = _first_per_group(mp, cand)  # cand is in (person, time, value) order
-    elif index == "first_neutropenic":
-        below_first = _first_per_group(mp, cand[mbelow[cand]])
-        any_first = _first_per_group(mp, cand)
-        has_below = np.zeros(n_persons, dtype=bool)
-        has_below[mp[below_first]] = True
-        pick = np.concatenate([below_first, any_first[~has_below[mp[any_first]]]])
-    else:
-        warnings.warn(
-            "build_cohort: index='nadir' picks each person's lowest count, which looks ahead in the record; "
-            "the time before it is immortal and mortality after it is biased. Prefer 'first' or "
-            "'first_neutropenic' for survival analysis.",
-            ImmortalTimeWarning,
-            stacklevel=2,
-        )
-        by_value = cand[np.lexsort((mt[cand], manc[cand], mp[cand]))]
-        pick = _first_per_group(mp, by_value)
-    index_of = np.full(n_persons, -1, dtype=np.int64)
-    index_of[mp[pick]] = pick
+        drop_persons(~red.eligible, "no usable ANC at an eligible age (or birth date unknown)")
+    ix = red.index
+    has_index = in_person & ~np.isnat(ix["sampled_at"])
 
     # Deaths: earliest valid record per known person.
     death_day = np.full(n_persons, _NEVER, dtype=np.int64)
@@ -491,35 +457,31 @@ def build_cohort(
             ("repeat death records of a person (earliest used)", "deaths", repeats),
         ]
 
-    has_index = index_of >= 0
     idx_day = np.full(n_persons, _NEVER, dtype=np.int64)
-    idx_day[has_index] = mday[index_of[has_index]]
+    idx_day[has_index] = ix["sampled_at"][has_index].astype("datetime64[D]").astype(np.int64)
     drop_persons(has_index & (death_day < idx_day), "death recorded before the index date (data error)")
     drop_persons(has_index & (ends == _NEVER), "end of data missing or not a date (data error)")
     drop_persons(has_index & (ends < idx_day), "index date after the person's end of data (data error)")
     flow.add("persons analysed", "persons", persons_left, lab_rows_left)
 
     # Persons in the table without any lab row: outside the flow, but counted.
-    with_labs = np.zeros(n_persons, dtype=bool)
-    with_labs[lab_person[known]] = True
     record_notes.insert(0, ("persons in the persons table without lab rows (not in the flow)", "persons",
-                            int((~with_labs).sum())))
+                            int((~red.with_labs).sum())))
 
     analysed = np.flatnonzero(in_person)  # persons order
-    ix = index_of[analysed]
-    i_day = mday[ix]
+    i_day = idx_day[analysed]
     i_death = death_day[analysed]
     i_end = ends[analysed]
 
     table = pd.DataFrame({"person_id": pid.to_numpy()[analysed]})
     table["index_date"] = i_day.astype("datetime64[D]").astype("datetime64[ns]")
-    table["index_sampled_at"] = mt[ix].astype("datetime64[ns]")
-    table["index_anc_per_ul"] = manc[ix]
-    table["index_anc_censor"] = classified["anc_censor"].to_numpy()[m[ix]]
-    table["index_anc_source"] = classified["anc_source"].to_numpy()[m[ix]]
-    table["tier"] = pd.Categorical.from_codes(mtier[ix], dtype=sch.dtype)
-    table["normal_limit_per_ul"] = classified["normal_limit_per_ul"].to_numpy()[m[ix]]
-    table["age_at_index"] = age_years[ix]
+    table["index_sampled_at"] = ix["sampled_at"][analysed]
+    table["index_anc_per_ul"] = ix["anc_per_ul"][analysed]
+    table["index_anc_censor"] = pd.Categorical.from_codes(ix["censor"][analysed], dtype=_CENSOR_DTYPE)
+    table["index_anc_source"] = pd.Categorical.from_codes(ix["source"][analysed], dtype=_SOURCE_DTYPE)
+    table["tier"] = pd.Categorical.from_codes(ix["tier"][analysed], dtype=sch.dtype)
+    table["normal_limit_per_ul"] = ix["normal_limit_per_ul"][analysed]
+    table["age_at_index"] = np.where(births[analysed] == _NEVER, np.nan, (i_day - births[analysed]) / DAYS_PER_YEAR)
     table["sex"] = persons[sex].to_numpy()[analysed]
     if duffy_null is not None:
         table["duffy_null"] = persons[duffy_null].to_numpy()[analysed]
@@ -534,8 +496,7 @@ def build_cohort(
     table["death"] = died
     table["death_time"] = (np.where(died, i_death, i_end) - i_day) / DAYS_PER_YEAR
 
-    summary = _lab_summary(mp, mt, mday, manc, mtier, mbelow, n_persons, chronic_months)
-    for col, values in summary.items():
+    for col, values in red.summary.items():
         if col == "worst_tier":
             table[col] = pd.Categorical.from_codes(values[analysed], dtype=sch.dtype)
         else:
@@ -545,16 +506,19 @@ def build_cohort(
         if n:
             flow.add(description, tbl, persons_left, lab_rows_left, excluded_records=n)
 
-    keep = in_person[mp]
-    measurements = pd.DataFrame(
-        {
-            "person_id": pid.to_numpy()[mp[keep]],
-            "sampled_at": mt[keep].astype("datetime64[ns]"),
-            "anc_per_ul": manc[keep],
-            "tier": pd.Categorical.from_codes(mtier[keep], dtype=sch.dtype),
-            "below_normal": mbelow[keep],
-        }
-    )
+    measurements = None
+    if red.measurements is not None:
+        mm = red.measurements
+        keep = in_person[mm["pidx"]]
+        measurements = pd.DataFrame(
+            {
+                "person_id": pid.to_numpy()[mm["pidx"][keep]],
+                "sampled_at": mm["sampled_at"][keep],
+                "anc_per_ul": mm["anc_per_ul"][keep],
+                "tier": pd.Categorical.from_codes(mm["tier"][keep], dtype=sch.dtype),
+                "below_normal": mm["tier"][keep] > 0,
+            }
+        )
     settings = {
         "scheme": {"name": sch.name, "cuts_per_ul": list(sch.cuts), "tiers": list(sch.tiers)},
         "index": index,
@@ -572,6 +536,169 @@ def build_cohort(
         "days_per_year": DAYS_PER_YEAR,
     }
     return Cohort(table=table, attrition=flow.frame(), settings=settings, measurements=measurements)
+
+
+@dataclass(frozen=True)
+class _LabReduction:
+    """The lab table reduced to one row per person (persons order).
+
+    Both the in-memory path (:func:`_reduce_labs`) and the SQL path
+    (``_sql.reduce_labs_sql``) return this, so the rest of
+    :func:`build_cohort` does not know where the labs were.
+    """
+
+    rows_read: int
+    persons_read: int
+    #: (description, persons emptied, rows excluded) of each lab step after
+    #: "lab rows read", in flow order.
+    steps: list
+    n_meas: np.ndarray  # usable measurements per person
+    with_labs: np.ndarray  # person has any lab row
+    in_window: np.ndarray  # has a measurement in the index window
+    eligible: np.ndarray  # has one in the window and at an eligible age
+    index: dict  # per person: sampled_at (NaT none), anc_per_ul, censor, source, tier codes, normal_limit_per_ul
+    summary: dict  # per person: the _lab_summary columns
+    measurements: dict | None  # pidx, sampled_at, anc_per_ul, tier code, sorted by person and time
+
+
+#: Row steps of the lab flow, after the ANC flags: their order in the flow.
+_TIME_STEP = "sample time missing or not a date"
+_REPEAT_STEP = "repeat ANC at the same sample time (lowest kept)"
+
+
+def _empty_index(n: int) -> dict:
+    return {
+        "sampled_at": np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]"),
+        "anc_per_ul": np.full(n, np.nan),
+        "censor": np.full(n, -1, dtype=np.int8),
+        "source": np.full(n, -1, dtype=np.int8),
+        "tier": np.full(n, -1, dtype=np.int8),
+        "normal_limit_per_ul": np.full(n, np.nan),
+    }
+
+
+def _reduce_labs(labs, persons, person_index, births, *, scheme, index, age_range, index_window, duffy_null,
+                 duffy_null_limit, chronic_months, person, time, value, unit, code, on_unknown_unit, decimal,
+                 keep_measurements):
+    """In-memory lab reduction with :func:`classify_anc` (numpy)."""
+    n_persons = len(person_index)
+    lab_person = person_index.get_indexer(labs[person])
+    known = lab_person >= 0
+    persons_read = pd.unique(labs[person]).size
+    persons_left = np.unique(lab_person[known]).size
+    steps = [("lab rows of persons not in the persons table (data error)", persons_read - persons_left,
+              int((~known).sum()))]
+
+    # Classify the rows of known persons; Duffy status comes from persons.
+    lab_view = labs.loc[known] if not known.all() else labs
+    lab_codes = lab_person[known]
+    if duffy_null is not None:
+        lab_view = lab_view.assign(**{"__duffy_null": persons[duffy_null].to_numpy()[lab_codes]})
+    classified = classify_anc(
+        lab_view, scheme, value=value, unit=unit, code=code, person=person, time=time,
+        duffy_null="__duffy_null" if duffy_null is not None else None, duffy_null_limit=duffy_null_limit,
+        on_unknown_unit=on_unknown_unit, decimal=decimal,
+    )
+    flags = classified["anc_flag"].cat.codes.to_numpy()
+    alive_rows = np.ones(len(classified), dtype=bool)
+    # Rows left per person, so that each step counts the persons it empties.
+    left_per_person = np.bincount(lab_codes, minlength=n_persons)
+
+    def drop_rows(mask: np.ndarray, description: str) -> None:
+        nonlocal persons_left
+        gone = mask & alive_rows
+        alive_rows[gone] = False
+        left_per_person[:] -= np.bincount(lab_codes[gone], minlength=n_persons)
+        left = int(np.count_nonzero(left_per_person))
+        steps.append((description, persons_left - left, int(gone.sum())))
+        persons_left = left
+
+    for code_i, name in enumerate(ANC_FLAGS):
+        hit = flags == code_i
+        if hit.any():
+            drop_rows(hit, f"no usable ANC: {name}")
+    sample_time = _dates(classified[time]).to_numpy(dtype="datetime64[ns]")
+    bad_time = alive_rows & np.isnat(sample_time)
+    if bad_time.any():
+        drop_rows(bad_time, _TIME_STEP)
+
+    # One measurement per person and sample time: the lowest value.
+    anc = classified["anc_per_ul"].to_numpy()
+    t_ns = sample_time.astype(np.int64)
+    rows = np.flatnonzero(alive_rows)
+    order = rows[np.lexsort((anc[rows], t_ns[rows], lab_codes[rows]))]
+    key_change = np.ones(order.size, dtype=bool)
+    key_change[1:] = (lab_codes[order][1:] != lab_codes[order][:-1]) | (t_ns[order][1:] != t_ns[order][:-1])
+    repeat = np.zeros(len(classified), dtype=bool)
+    repeat[order[~key_change]] = True
+    if repeat.any():
+        drop_rows(repeat, _REPEAT_STEP)
+    m = order[key_change]  # measurement rows, sorted by person, time
+
+    mp = lab_codes[m]
+    mt = t_ns[m]
+    mday = sample_time[m].astype("datetime64[D]").astype(np.int64)
+    manc = anc[m]
+    mtier = classified["tier"].cat.codes.to_numpy()[m]
+    mbelow = mtier > 0
+
+    def any_per_person(mask: np.ndarray) -> np.ndarray:
+        has = np.zeros(n_persons, dtype=bool)
+        has[mp[mask]] = True
+        return has
+
+    eligible = np.ones(m.size, dtype=bool)
+    if index_window is not None:
+        lo = -_NEVER if index_window[0] is None else index_window[0]
+        hi = _NEVER if index_window[1] is None else index_window[1]
+        eligible &= (mday >= lo) & (mday <= hi)
+    in_window = any_per_person(eligible)
+    if age_range is not None:
+        age_years = np.where(births[mp] == _NEVER, np.nan, (mday - births[mp]) / DAYS_PER_YEAR)
+        completed = np.floor(age_years)
+        eligible &= (completed >= age_range[0]) & (completed <= age_range[1])
+
+    # The index measurement, by strategy (cand is in person, time order).
+    cand = np.flatnonzero(eligible)
+    if index == "first":
+        pick = _first_per_group(mp, cand)
+    elif index == "first_neutropenic":
+        below_first = _first_per_group(mp, cand[mbelow[cand]])
+        any_first = _first_per_group(mp, cand)
+        has_below = np.zeros(n_persons, dtype=bool)
+        has_below[mp[below_first]] = True
+        pick = np.concatenate([below_first, any_first[~has_below[mp[any_first]]]])
+    else:
+        by_value = cand[np.lexsort((mt[cand], manc[cand], mp[cand]))]
+        pick = _first_per_group(mp, by_value)
+    ix = _empty_index(n_persons)
+    pp = mp[pick]
+    ix["sampled_at"][pp] = mt[pick].astype("datetime64[ns]")
+    ix["anc_per_ul"][pp] = manc[pick]
+    ix["censor"][pp] = classified["anc_censor"].cat.codes.to_numpy()[m[pick]]
+    ix["source"][pp] = classified["anc_source"].cat.codes.to_numpy()[m[pick]]
+    ix["tier"][pp] = mtier[pick]
+    ix["normal_limit_per_ul"][pp] = classified["normal_limit_per_ul"].to_numpy()[m[pick]]
+
+    with_labs = np.zeros(n_persons, dtype=bool)
+    with_labs[lab_codes] = True
+    measurements = None
+    if keep_measurements:
+        measurements = {"pidx": mp, "sampled_at": mt.astype("datetime64[ns]"), "anc_per_ul": manc, "tier": mtier}
+    return _LabReduction(
+        rows_read=len(labs), persons_read=int(persons_read), steps=steps,
+        n_meas=np.bincount(mp, minlength=n_persons), with_labs=with_labs, in_window=in_window,
+        eligible=any_per_person(eligible), index=ix,
+        summary=_lab_summary(mp, mt, mday, manc, mtier, mbelow, n_persons, chronic_months),
+        measurements=measurements,
+    )
+
+
+def _is_lazy_labs(labs: Any) -> bool:
+    """A lab source the SQL path reads: Parquet path or glob, DuckDB relation, Spark DataFrame."""
+    from ._sql import is_lazy_source
+
+    return is_lazy_source(labs)
 
 
 def _is_column(name: Any, df: pd.DataFrame) -> bool:
