@@ -42,6 +42,7 @@ from .severity import (
     get_scheme,
     tier_summary,
 )
+from .omop import OmopData, read_omop
 from .tableone import TableOne, table_one
 from .survival import (
     LogrankTest,
@@ -68,6 +69,7 @@ __all__ = [
     "NeutrostatsError",
     "NeutrostatsWarning",
     "OddsRatio",
+    "OmopData",
     "Scheme",
     "SeparationWarning",
     "SmallCellWarning",
@@ -93,6 +95,7 @@ __all__ = [
     "plot_forest",
     "plot_km",
     "proportional_hazards_test",
+    "read_omop",
     "restricted_mean_survival",
     "survival_at",
     "table_one",
