@@ -64,6 +64,7 @@ class _Dialect:
     round6: Callable[[str], str]  # round half to even at 6 decimals, as numpy.round
     isnan: Callable[[str], str]
     isinf: Callable[[str], str]
+    same: Callable[[str, str], str]  # null-safe equality (NULL equals NULL, as pandas groups NaT)
 
 
 _DIALECTS = {
@@ -78,6 +79,7 @@ _DIALECTS = {
         round6=lambda x: f"round_even({x}, 6)",
         isnan=lambda x: f"isnan({x})",
         isinf=lambda x: f"isinf({x})",
+        same=lambda a, b: f"({a} IS NOT DISTINCT FROM {b})",
     ),
     "spark": _Dialect(
         name="spark",
@@ -90,6 +92,7 @@ _DIALECTS = {
         round6=lambda x: f"bround({x}, 6)",
         isnan=lambda x: f"isnan({x})",
         isinf=lambda x: f"(abs({x}) = double('Infinity'))",
+        same=lambda a, b: f"({a} <=> {b})",
     ),
 }
 
@@ -397,15 +400,32 @@ a AS (
 ),"""]
 
     if derive:
-        w = "OVER (PARTITION BY pidx, t)"
+        eq = d.same
+        wb = d.struct([('rn', 'rn'), ('num', 'num'), ('cens', 'cens'), ('f0', 'f0'), ('factor', 'factor')])
+        part = d.struct([('rn', 'rn'), ('num', 'num'), ('cens', 'cens'), ('f0', 'f0')])
+        # Only the components need their sample's other rows: aggregate the
+        # components per (person, time), ask which of those samples also has a
+        # direct ANC, and join back — no window over the whole table.
         parts.append(f"""
+ck AS (
+  SELECT pidx, t,
+    min(CASE WHEN role = 3 THEN {wb} END) AS wb,
+    min(CASE WHEN role = 1 THEN {part} END) AS ne,
+    min(CASE WHEN role = 2 THEN {part} END) AS bd
+  FROM a WHERE role IN (1, 2, 3) GROUP BY pidx, t
+),
+hk AS (
+  SELECT DISTINCT a.pidx AS hp, a.t AS ht, 1 AS hit
+  FROM a JOIN ck ON {eq('a.pidx', 'ck.pidx')} AND {eq('a.t', 'ck.t')} WHERE a.role = 0
+),
+ckh AS (
+  SELECT ck.*, coalesce(hk.hit, 0) AS hd FROM ck LEFT JOIN hk ON {eq('ck.pidx', 'hk.hp')} AND {eq('ck.t', 'hk.ht')}
+),
 dw AS (
-  SELECT a.*,
-    max(CASE WHEN role = 0 THEN 1 ELSE 0 END) {w} AS hd,
-    min(CASE WHEN role = 3 THEN {d.struct([('rn', 'rn'), ('num', 'num'), ('cens', 'cens'), ('f0', 'f0'), ('factor', 'factor')])} END) {w} AS wb,
-    min(CASE WHEN role = 1 THEN {d.struct([('rn', 'rn'), ('num', 'num'), ('cens', 'cens'), ('f0', 'f0')])} END) {w} AS ne,
-    min(CASE WHEN role = 2 THEN {d.struct([('rn', 'rn'), ('num', 'num'), ('cens', 'cens'), ('f0', 'f0')])} END) {w} AS bd
-  FROM a
+  SELECT a.*, ckh.hd, ckh.wb, ckh.ne, ckh.bd
+  FROM a JOIN ckh ON {eq('a.pidx', 'ckh.pidx')} AND {eq('a.t', 'ckh.t')} WHERE a.role IN (1, 2, 3)
+  UNION ALL
+  SELECT a.*, 0 AS hd, NULL AS wb, NULL AS ne, NULL AS bd FROM a WHERE a.role NOT IN (1, 2, 3)
 ),
 dv AS (
   SELECT dw.*,
