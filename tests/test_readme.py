@@ -35,4 +35,4 @@ def test_readme_opens_with_exactly_two_setup_commands(readme):
     commands = [line for line in first.group(1).splitlines() if line.strip()]
     assert len(commands) == 2
     assert "pip install ." in commands[0] and "neutrostats" in commands[0].split("&&")[-1]
-    assert '".[test]"' in commands[1] and "pytest" in commands[1]
+    assert '".[test' in commands[1] and "pytest" in commands[1]
