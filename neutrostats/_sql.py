@@ -34,10 +34,20 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from .codes import LOINC_ROLES
+from ._validate import require_choice, require_columns
 from .errors import NeutrostatsError
-from .severity import _FLAG, _ROLE, _UNIT_FLAG_LONG, _UNIT_FLAG_WIDE, ANC_FLAGS, IMPLAUSIBLE_ABOVE, _Default
-from .units import KNOWN_COUNT_UNITS, NO_FLAG, PERCENT_UNITS, _parse_uniques, _unknown_unit_message, unit_key
+from .severity import (
+    _FLAG,
+    _ROLE,
+    _UNIT_FLAG_LONG,
+    _UNIT_FLAG_WIDE,
+    ANC_FLAGS,
+    IMPLAUSIBLE_ABOVE,
+    _Default,
+    _role_of,
+    _unit_factor_state,
+)
+from .units import NO_FLAG, _parse_uniques, _unknown_unit_message
 
 __all__ = ["is_lazy_source", "reduce_labs_sql", "ENGINES"]
 
@@ -318,19 +328,10 @@ def _unit_code_lookup(pairs: pd.DataFrame, long_format: bool, assume_unit: str |
 
     The same tables as :func:`classify_anc` (``_UNIT_FLAG_LONG``/``_WIDE``).
     """
-    fallback = KNOWN_COUNT_UNITS[unit_key(assume_unit)] if assume_unit is not None else np.nan
     factors, uflags, roles = [], [], []
     for u, c in zip(pairs["u"], pairs["c"]):
-        k = unit_key(u)
-        if k is None:
-            f, state = fallback, (0 if assume_unit is not None else 2)
-        elif k in KNOWN_COUNT_UNITS:
-            f, state = KNOWN_COUNT_UNITS[k], 0
-        elif k in PERCENT_UNITS:
-            f, state = np.nan, 1
-        else:
-            f, state = np.nan, 3
-        role = _ROLE.get(LOINC_ROLES.get(str(c).strip(), "other"), _ROLE["other"]) if long_format else _ROLE["anc"]
+        f, state = _unit_factor_state(u, assume_unit)
+        role = _role_of(c) if long_format else _ROLE["anc"]
         flag = _UNIT_FLAG_LONG[role, state] if long_format else _UNIT_FLAG_WIDE[state]
         factors.append(f)
         uflags.append(int(flag))
@@ -362,7 +363,7 @@ def _tier_sql(cuts: tuple[float, ...], x: str, op: str) -> str:
 
 
 def _pipeline(d: _Dialect, *, src_cols: dict[str, str], order: str, value_kind: str, long_format: bool,
-              derive: bool, any_scaled: bool, cuts: tuple[float, ...], normal_limit: float, index: str,
+              derive: bool, any_scaled: bool, cuts: tuple[float, ...], index: str,
               index_window: tuple | None, age_range: tuple | None, chronic_months: int) -> str:
     """SQL returning one row per person (``grp = 0``) and one per flow step (``grp = 1``)."""
     q = d.quote
@@ -613,28 +614,20 @@ def reduce_labs_sql(labs, persons, births, *, engine, keep_measurements, scheme,
                     duffy_null, duffy_null_limit, chronic_months, person, time, value, unit, code,
                     on_unknown_unit, decimal):
     """The SQL counterpart of ``cohort._reduce_labs``; returns a ``_LabReduction``."""
-    from .cohort import _REPEAT_STEP, _TIME_STEP, _LabReduction, _empty_index
+    from .cohort import _ROW_STEPS, _UNKNOWN_PERSONS_STEP, _LabReduction, _empty_index
     from .severity import _normal_limits
 
     fn = "build_cohort"
-    if decimal not in (".", ","):
-        raise NeutrostatsError(f"{fn}: decimal must be '.' or ',', found {decimal!r}")
+    require_choice(decimal, (".", ","), fn, "decimal")
     be = _backend(labs, engine, fn)
     cols = be.columns
-    need = [person, time, value]
-    missing = [c for c in need if c not in cols]
-    if missing:
-        raise NeutrostatsError(
-            f"{fn}: the lab table has no column {missing[0]!r} (expected {need}); found columns {sorted(cols)}. "
-            "Name the lab columns with person=, time= and value=."
-        )
+    # The same checks and messages as for a pandas table, on the column names.
+    schema = pd.DataFrame(columns=list(cols))
+    require_columns(schema, [person, time, value], fn, "Name the lab columns with person=, time= and value=.")
     long_format = code is not None and (code in cols or not isinstance(code, _Default))
-    if long_format and code not in cols:
-        raise NeutrostatsError(f"{fn}: the lab table has no code column {code!r}; found {sorted(cols)}; pass code=None")
-    if unit not in cols:
-        raise NeutrostatsError(
-            f"{fn}: the lab table has no unit column {unit!r}; found {sorted(cols)}; pass unit=<column of units>"
-        )
+    if long_format:
+        require_columns(schema, [code], fn, "Pass code=None for a table of ANC results only.")
+    require_columns(schema, [unit], fn, "Pass unit=<column of units>.")
     d = be.dialect
     qc = d.quote
     src_cols = {
@@ -677,7 +670,7 @@ def reduce_labs_sql(labs, persons, births, *, engine, keep_measurements, scheme,
 
     sql = _pipeline(
         d, src_cols=src_cols, order=be.order, value_kind=value_kind, long_format=long_format, derive=derive,
-        any_scaled=any_scaled, cuts=tuple(scheme.cuts), normal_limit=scheme.normal_limit, index=index,
+        any_scaled=any_scaled, cuts=tuple(scheme.cuts), index=index,
         index_window=index_window, age_range=age_range, chronic_months=chronic_months,
     )
     # Per-person arrays filled batch by batch (a registry's persons may not
@@ -726,9 +719,8 @@ def reduce_labs_sql(labs, persons, births, *, engine, keep_measurements, scheme,
     unknown_ids = int(unknown["n_unknown_ids"].sum() + unknown["null_id"].sum())
     # A person leaves the flow at the last step that removed one of their rows.
     emptied = pd.Series(max_s[with_labs & (n_meas == 0)]).value_counts()
-    steps = [("lab rows of persons not in the persons table (data error)", unknown_ids, rows_per_step.get(_UNKNOWN, 0))]
-    names = [f"no usable ANC: {name}" for name in ANC_FLAGS] + [_TIME_STEP, _REPEAT_STEP]
-    for code_i, description in enumerate(names):
+    steps = [(_UNKNOWN_PERSONS_STEP, unknown_ids, rows_per_step.get(_UNKNOWN, 0))]
+    for code_i, description in enumerate(_ROW_STEPS):
         if rows_per_step.get(code_i, 0):
             steps.append((description, int(emptied.get(code_i, 0)), rows_per_step[code_i]))
 

@@ -561,9 +561,12 @@ class _LabReduction:
     measurements: dict | None  # pidx, sampled_at, anc_per_ul, tier code, sorted by person and time
 
 
-#: Row steps of the lab flow, after the ANC flags: their order in the flow.
+_UNKNOWN_PERSONS_STEP = "lab rows of persons not in the persons table (data error)"
 _TIME_STEP = "sample time missing or not a date"
 _REPEAT_STEP = "repeat ANC at the same sample time (lowest kept)"
+#: The lab flow's row steps in flow order; a step's position is its code in
+#: the SQL path (the ANC flag codes, then time, then repeat).
+_ROW_STEPS = tuple(f"no usable ANC: {name}" for name in ANC_FLAGS) + (_TIME_STEP, _REPEAT_STEP)
 
 
 def _empty_index(n: int) -> dict:
@@ -586,8 +589,7 @@ def _reduce_labs(labs, persons, person_index, births, *, scheme, index, age_rang
     known = lab_person >= 0
     persons_read = pd.unique(labs[person]).size
     persons_left = np.unique(lab_person[known]).size
-    steps = [("lab rows of persons not in the persons table (data error)", persons_read - persons_left,
-              int((~known).sum()))]
+    steps = [(_UNKNOWN_PERSONS_STEP, persons_read - persons_left, int((~known).sum()))]
 
     # Classify the rows of known persons; Duffy status comes from persons.
     lab_view = labs.loc[known] if not known.all() else labs
@@ -613,10 +615,10 @@ def _reduce_labs(labs, persons, person_index, births, *, scheme, index, age_rang
         steps.append((description, persons_left - left, int(gone.sum())))
         persons_left = left
 
-    for code_i, name in enumerate(ANC_FLAGS):
+    for code_i in range(len(ANC_FLAGS)):
         hit = flags == code_i
         if hit.any():
-            drop_rows(hit, f"no usable ANC: {name}")
+            drop_rows(hit, _ROW_STEPS[code_i])
     sample_time = _dates(classified[time]).to_numpy(dtype="datetime64[ns]")
     bad_time = alive_rows & np.isnat(sample_time)
     if bad_time.any():

@@ -594,22 +594,29 @@ def _row_units(labs: pd.DataFrame, unit: str, assume_unit: str | None):
     else:
         codes, uniques = pd.factorize(col, use_na_sentinel=True)
         uniques = list(uniques)
-    keys = [unit_key(u) for u in uniques] + [None]
-    fallback = KNOWN_COUNT_UNITS[unit_key(assume_unit)] if assume_unit is not None else np.nan
-    lut_factor = np.empty(len(keys))
-    lut_state = np.empty(len(keys), dtype=np.int8)
-    for i, k in enumerate(keys):
-        if k is None:
-            lut_factor[i], lut_state[i] = fallback, (0 if assume_unit is not None else 2)
-        elif k in KNOWN_COUNT_UNITS:
-            lut_factor[i], lut_state[i] = KNOWN_COUNT_UNITS[k], 0
-        elif k in PERCENT_UNITS:
-            lut_factor[i], lut_state[i] = np.nan, 1
-        else:
-            lut_factor[i], lut_state[i] = np.nan, 3
     # Code -1 (missing) picks the last entry.
+    pairs = [_unit_factor_state(u, assume_unit) for u in uniques] + [_unit_factor_state(None, assume_unit)]
+    lut_factor = np.array([f for f, _ in pairs], dtype=float)
+    lut_state = np.array([st for _, st in pairs], dtype=np.int8)
     known = lut_factor[~np.isnan(lut_factor)]
     return lut_factor[codes], lut_state[codes], codes, uniques, bool(np.any(known != 1.0))
+
+
+def _unit_factor_state(unit: Any, assume_unit: str | None) -> tuple[float, int]:
+    """Factor to cells/µL and state (0 count, 1 %, 2 missing, 3 unknown) of one unit spelling."""
+    k = unit_key(unit)
+    if k is None:
+        if assume_unit is not None:
+            return KNOWN_COUNT_UNITS[unit_key(assume_unit)], 0
+        return np.nan, 2
+    if k in KNOWN_COUNT_UNITS:
+        return KNOWN_COUNT_UNITS[k], 0
+    return np.nan, (1 if k in PERCENT_UNITS else 3)
+
+
+def _role_of(code: Any) -> int:
+    """Role (``_ROLE``) of one lab code: ANC, neutrophil %, band %, WBC or other."""
+    return _ROLE.get(LOINC_ROLES.get(str(code).strip(), "other"), _ROLE["other"])
 
 
 def _normal_limits(labs, duffy_null, duffy_null_limit, sch: Scheme, fn: str):
@@ -629,10 +636,7 @@ def _normal_limits(labs, duffy_null, duffy_null_limit, sch: Scheme, fn: str):
 
 def _roles(codes: pd.Series) -> np.ndarray:
     fcodes, uniques = pd.factorize(codes, use_na_sentinel=True)
-    lut = np.array(
-        [_ROLE.get(LOINC_ROLES.get(str(u).strip(), "other"), _ROLE["other"]) for u in uniques] + [_ROLE["other"]],
-        dtype=np.int8,
-    )
+    lut = np.array([_role_of(u) for u in uniques] + [_ROLE["other"]], dtype=np.int8)
     return lut[fcodes]
 
 
