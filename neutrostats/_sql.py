@@ -10,8 +10,8 @@ engine run it where the data lives:
   DuckDB relation, or a pandas DataFrame with ``engine="duckdb"``;
 * **Spark** (PySpark): a Spark DataFrame.
 
-The query is built by :func:`_pipeline` from the same rules as the
-in-memory path and differs between engines only in the handful of functions
+The query is built by :func:`_pipeline` and :func:`_reduce_sql` from the
+same rules as the in-memory path and differs between engines only in the handful of functions
 listed in :data:`_DIALECTS`. What needs Python logic — reading lab strings
 such as ``"<0.1"``, folding unit spellings, LOINC roles — is done once on the
 *distinct* values (found by a first, cheap query) with the very functions the
@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import glob as _glob
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -74,6 +76,8 @@ class _Dialect:
     round6: Callable[[str], str]  # round half to even at 6 decimals, as numpy.round
     isnan: Callable[[str], str]
     isinf: Callable[[str], str]
+    argmin: Callable[[str, str], str]  # value of x on the row with the least key (keys unique, NULL keys skipped)
+    argmax: Callable[[str, str], str]  # ... with the greatest key
     same: Callable[[str, str], str]  # null-safe equality (NULL equals NULL, as pandas groups NaT)
 
 
@@ -89,6 +93,8 @@ _DIALECTS = {
         round6=lambda x: f"round_even({x}, 6)",
         isnan=lambda x: f"isnan({x})",
         isinf=lambda x: f"isinf({x})",
+        argmin=lambda x, k: f"arg_min_null({x}, {k})",
+        argmax=lambda x, k: f"arg_max_null({x}, {k})",
         same=lambda a, b: f"({a} IS NOT DISTINCT FROM {b})",
     ),
     "spark": _Dialect(
@@ -102,6 +108,8 @@ _DIALECTS = {
         round6=lambda x: f"bround({x}, 6)",
         isnan=lambda x: f"isnan({x})",
         isinf=lambda x: f"(abs({x}) = double('Infinity'))",
+        argmin=lambda x, k: f"min_by({x}, {k})",
+        argmax=lambda x, k: f"max_by({x}, {k})",
         same=lambda a, b: f"({a} <=> {b})",
     ),
 }
@@ -216,8 +224,32 @@ class _DuckDB:
     def query(self, sql: str) -> pd.DataFrame:
         return pd.concat(list(self.batches(sql)), ignore_index=True)
 
-    def batches(self, sql: str, rows: int = 1_000_000):
-        """The result in pandas batches, so a large one is never held twice."""
+    def batches(self, sql: str, rows: int = 250_000, spill: bool = False):
+        """The result in pandas batches, so a large one is never held twice.
+
+        ``spill``: DuckDB writes the result to a temporary Parquet file
+        (deleted afterwards, like DuckDB's own spill files) and lets go of
+        the look-ups and its working memory before Python reads it back, so
+        the engine's peak and the caller's per-person arrays do not add up.
+        """
+        if self._rel is None and spill:
+            import pyarrow.parquet as pq
+
+            folder = tempfile.mkdtemp(prefix="neutrostats-")
+            try:
+                path = os.path.join(folder, "persons.parquet")
+                self.con.execute(f"COPY ({sql}) TO '{path}' (FORMAT parquet)")
+                self.release()
+                result = pq.ParquetFile(path)
+                empty = True
+                for batch in result.iter_batches(rows):
+                    empty = False
+                    yield batch.to_pandas()
+                if empty:
+                    yield result.schema_arrow.empty_table().to_pandas()
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+            return
         if self._rel is None:
             reader = _arrow_reader(self.con.sql(sql), rows)
         else:
@@ -232,6 +264,13 @@ class _DuckDB:
             yield batch.to_pandas()
         if empty:
             yield reader.schema.empty_table().to_pandas()
+
+    def release(self) -> None:
+        """Drop the look-up tables (a registry's persons look-up is large)."""
+        if self._rel is None:
+            for name in self._tables:
+                self.con.unregister(name)
+        self._tables.clear()
 
     def kind(self, column: str) -> str:
         t = self.columns[column].upper()
@@ -282,8 +321,11 @@ class _Spark:
     def query(self, sql: str) -> pd.DataFrame:
         return self.spark.sql(sql).toPandas()
 
-    def batches(self, sql: str, rows: int = 1_000_000):
+    def batches(self, sql: str, rows: int = 250_000, spill: bool = False):
         yield self.query(sql)
+
+    def release(self) -> None:
+        pass
 
     def kind(self, column: str) -> str:
         t = self.columns[column].lower()
@@ -357,18 +399,59 @@ def _value_lookup(values: pd.Series, decimal: str) -> pd.DataFrame:
 # The query
 # --------------------------------------------------------------------------
 
+#: 2**67: the packed sort key of a direct ANC keeps 67 bits below the value
+#: for the row number (< 2**64) and the censor code (3 bits).
+_KEY_SHIFT = 2 ** 67
+
 def _tier_sql(cuts: tuple[float, ...], x: str, op: str) -> str:
     """Number of cut points c with ``x op c`` (the exact tier code is those above x)."""
     return "(" + " + ".join(f"CASE WHEN {x} {op} {float(c)!r} THEN 1 ELSE 0 END" for c in cuts) + ")"
 
 
-def _pipeline(d: _Dialect, *, src_cols: dict[str, str], order: str, value_kind: str, long_format: bool,
-              derive: bool, any_scaled: bool, cuts: tuple[float, ...], index: str,
-              index_window: tuple | None, age_range: tuple | None, chronic_months: int) -> str:
-    """SQL returning one row per person (``grp = 0``) and one per flow step (``grp = 1``)."""
-    q = d.quote
+def _tier_code_sql(cuts: tuple[float, ...], anc: str, lim: str, cens: str | None) -> str:
+    """Tier code of a value (-1 when a censored value spans tiers), as ``severity._tiers_and_flags``."""
     m = len(cuts)
+    exact = f"(CASE WHEN {anc} >= {lim} THEN 0 ELSE {_tier_sql(cuts, anc, '<')} END)"
+    if cens is None:
+        return exact
+    top_open = f"(CASE WHEN {anc} > {lim} THEN 0 ELSE {_tier_sql(cuts, anc, '<=')} END)"
+    return (f"CASE WHEN {cens} = 0 THEN (CASE WHEN {top_open} = {m} THEN {m} ELSE -1 END) "
+            f"WHEN {cens} = 1 THEN (CASE WHEN {exact} = {m} THEN {m} ELSE -1 END) "
+            f"WHEN {cens} >= 2 THEN (CASE WHEN {exact} = 0 THEN 0 ELSE -1 END) "
+            f"ELSE {exact} END")
+
+
+def _pipeline(d: _Dialect, *, src_cols: dict[str, str], order: str, value_kind: str, long_format: bool,
+              derive: bool, any_scaled: bool, cuts: tuple[float, ...], index: str, index_window: tuple | None,
+              age_range: tuple | None, chronic_months: int, lim: str, birth: str) -> str:
+    """The CTEs of the reduction, ending in ``w`` (one row per sample, windowed).
+
+    Three stages:
+
+    1. rows (``r``): joins to the look-ups; every flag a row earns on its own
+       (``rf``; NULL for a usable direct ANC and for a component whose fate
+       its sample decides);
+    2. samples (``sp``): one ``GROUP BY (person, time)`` over every row of a
+       known person, and one over the components only, joined. What depends
+       on the other rows of a sample — a direct ANC beats the components, the
+       first row of a component wins, the derived ANC, the lowest repeat is
+       kept — is decided from these aggregates; each sample keeps the number
+       of its rows that went to each such step;
+    3. ``w``: one window over each person's kept samples: the previous value
+       and time, a running count of samples not below normal (which numbers
+       the neutropenic runs) and the lowest value before (so that the nadir
+       is the last sample to beat it, with no sort by value).
+
+    No stage needs a second window or a sort of the whole table; the engine
+    reads the row stage three times (samples, components, own-flag counts),
+    and DuckDB writes it out once rather than recomputing it.
+    :func:`_reduce_sql` aggregates ``w`` to persons. ``lim`` and ``birth``
+    are SQL for the lower limit of normal and the birth day: a literal, or
+    the persons look-up's column when they vary.
+    """
+    q = d.quote
     text = d.text
+    NO, F = NO_FLAG, _FLAG
     if value_kind == "text":
         num, cens, vflag = "x.num", "coalesce(x.cens, -1)", "coalesce(x.vflag, 0)"
         value_join = f"LEFT JOIN ns_values x ON x.v = CAST(s.v AS {text})"
@@ -377,10 +460,14 @@ def _pipeline(d: _Dialect, *, src_cols: dict[str, str], order: str, value_kind: 
         inf = d.isinf("CAST(s.v AS DOUBLE)")
         num = f"CASE WHEN {nan} OR {inf} THEN NULL ELSE CAST(s.v AS DOUBLE) END"
         cens = "-1"
-        vflag = f"CASE WHEN {nan} THEN 0 WHEN {inf} THEN 1 ELSE {NO_FLAG} END"
+        vflag = f"CASE WHEN {nan} THEN 0 WHEN {inf} THEN 1 ELSE {NO} END"
         value_join = ""
     scaled = d.round6("(num * factor)") if any_scaled else "(num * factor)"
+    not_anc = f"WHEN role = 4 THEN {F['not_anc_test']}" if long_format else ""
 
+    # Stage 1: rows. rf is the row's own step code; NULL for a usable direct
+    # ANC (kept or a repeat) and for a component without a flag of its own,
+    # whose fate its sample decides (their own flags always rank first).
     parts = [f"""
 src AS (
   SELECT {src_cols['person']} AS p, {src_cols['time']} AS t, {src_cols['value']} AS v,
@@ -388,158 +475,173 @@ src AS (
   FROM ns_labs
 ),
 j AS (
-  SELECT s.p, s.t, s.rn, ps.pidx, ps.birth_day, ps.lim, k.factor, k.role,
-         {num} AS num, {cens} AS cens,
-         least({vflag}, k.uflag) AS f0
+  SELECT s.p, s.t, s.rn, ps.pidx, {birth} AS birth_day, {lim} AS lim, k.factor, k.role,
+         {num} AS num, {cens} AS cens, least({vflag}, k.uflag) AS f0
   FROM src s
   LEFT JOIN ns_persons ps ON ps.p = s.p
   LEFT JOIN ns_units k ON k.u = coalesce(CAST(s.u AS {text}), '') AND k.c = coalesce(CAST(s.c AS {text}), '')
   {value_join}
 ),
-a AS (
-  SELECT j.*, CASE WHEN role = 0 THEN {scaled} END AS anc0 FROM j
+r0 AS (
+  SELECT j.*, CASE WHEN role = 0 AND f0 = {NO} THEN {scaled} END AS anc FROM j
+),
+r1 AS (
+  SELECT r0.*, {_tier_code_sql(cuts, 'anc', 'lim', 'cens')} AS tier FROM r0
+),
+r AS (
+  SELECT r1.*,
+    CASE WHEN pidx IS NULL THEN {_UNKNOWN}
+         WHEN f0 <> {NO} THEN f0
+         {not_anc}
+         WHEN role <> 0 THEN NULL
+         WHEN anc < 0 THEN {F['negative']}
+         WHEN anc > {IMPLAUSIBLE_ABOVE!r} THEN {F['implausible']}
+         WHEN tier < 0 THEN {F['censored_spans_tiers']}
+         WHEN t IS NULL THEN {_TIME}
+    END AS rf,
+    CASE WHEN pidx IS NULL THEN p END AS pk
+  FROM r1
 ),"""]
 
-    if derive:
-        eq = d.same
-        wb = d.struct([('rn', 'rn'), ('num', 'num'), ('cens', 'cens'), ('f0', 'f0'), ('factor', 'factor')])
-        part = d.struct([('rn', 'rn'), ('num', 'num'), ('cens', 'cens'), ('f0', 'f0')])
-        # Only the components need their sample's other rows: aggregate the
-        # components per (person, time), ask which of those samples also has a
-        # direct ANC, and join back — no window over the whole table.
-        parts.append(f"""
-ck AS (
+    # Stage 2: samples (of known persons; the others' rows are all counted
+    # in stage 1). The components (a minority of rows, with wide aggregates)
+    # are grouped on their own and joined to their samples: one wide
+    # aggregate over every sample does not fit in memory at registry scale.
+    #
+    # The measurement kept from a sample is its lowest direct ANC, the first
+    # in input order among equals. A minimum over (value, row) structs costs
+    # 3x a plain one, so the pair is packed into one exact decimal when the
+    # value has at most 6 decimals (always, once a unit was converted):
+    # value x 10^6 in the high digits, then the row number and the censor
+    # code. Other values (rare) keep the struct.
+    cand = "role = 0 AND rf IS NULL"
+    exact = f"{d.round6('anc')} = anc"
+    key = (f"CAST(round(anc * 1e6) AS DECIMAL(12, 0)) * CAST({_KEY_SHIFT} AS DECIMAL(22, 0)) "
+           f"+ CAST(rn AS DECIMAL(20, 0)) * 8 + (cens + 1)")
+    best = d.struct([("anc", "anc"), ("rn", "rn"), ("cens", "cens")])
+    lim_agg = "min(lim)" if "ps." in lim else lim
+    birth_agg = "min(birth_day)" if "ps." in birth else birth
+    parts.append(f"""
+s0 AS (
   SELECT pidx, t,
-    min(CASE WHEN role = 3 THEN {wb} END) AS wb,
-    min(CASE WHEN role = 1 THEN {part} END) AS ne,
-    min(CASE WHEN role = 2 THEN {part} END) AS bd
-  FROM a WHERE role IN (1, 2, 3) GROUP BY pidx, t
+    max(CASE WHEN role = 0 THEN 1 ELSE 0 END) AS hd,
+    count(CASE WHEN {cand} THEN 1 END) AS ncand,
+    min(CASE WHEN {cand} THEN anc END) AS amin,
+    min(CASE WHEN {cand} AND {exact} THEN {key} END) AS kmin,
+    min(CASE WHEN {cand} AND NOT ({exact}) THEN {best} END) AS smin,
+    max(rf) AS maxrf, {birth_agg} AS birth_day, {lim_agg} AS lim
+  FROM r
+  WHERE pidx IS NOT NULL
+  GROUP BY pidx, t
+),""")
+    if derive:
+        # The first row (input order) of each component, field by field: the
+        # row numbers are unique, and a struct minimum costs 3x as much.
+        comp_aggs = []
+        for role, name in ((1, "ne"), (2, "bd"), (3, "wb")):
+            key = f"CASE WHEN role = {role} THEN rn END"
+            cols = [("num", "coalesce(num, 0)"), ("cens", "cens"), ("f0", "f0")]
+            if role == 3:
+                cols.append(("factor", "coalesce(factor, 1)"))
+            comp_aggs += [f"{d.argmin(f'CASE WHEN role = {role} THEN {x} END', key)} AS {name}_{field}" for field, x in cols]
+            comp_aggs.append(f"count(CASE WHEN role = {role} AND rf IS NULL THEN 1 END) AS k{role}")
+        comp_cols = ", ".join(c.rsplit(" AS ", 1)[1] for c in comp_aggs)
+        comp_sql = ",\n    ".join(comp_aggs)
+        parts.append(f"""
+c0 AS (
+  SELECT pidx AS cp, t AS ct,
+    {comp_sql}
+  FROM r
+  WHERE role IN (1, 2, 3) AND pidx IS NOT NULL
+  GROUP BY pidx, t
 ),
-hk AS (
-  SELECT DISTINCT a.pidx AS hp, a.t AS ht, 1 AS hit
-  FROM a JOIN ck ON {eq('a.pidx', 'ck.pidx')} AND {eq('a.t', 'ck.t')} WHERE a.role = 0
-),
-ckh AS (
-  SELECT ck.*, coalesce(hk.hit, 0) AS hd FROM ck LEFT JOIN hk ON {eq('ck.pidx', 'hk.hp')} AND {eq('ck.t', 'hk.ht')}
-),
-dw AS (
-  SELECT a.*, ckh.hd, ckh.wb, ckh.ne, ckh.bd
-  FROM a JOIN ckh ON {eq('a.pidx', 'ckh.pidx')} AND {eq('a.t', 'ckh.t')} WHERE a.role IN (1, 2, 3)
-  UNION ALL
-  SELECT a.*, 0 AS hd, NULL AS wb, NULL AS ne, NULL AS bd FROM a WHERE a.role NOT IN (1, 2, 3)
-),
-dv AS (
-  SELECT dw.*,
-    CASE WHEN wb.f0 = {NO_FLAG} THEN wb.num END AS wv,
-    CASE WHEN ne.f0 = {NO_FLAG} THEN ne.num END AS nv,
-    CASE WHEN bd.f0 = {NO_FLAG} THEN bd.num END AS bv,
-    (wb.f0 = {NO_FLAG} AND wb.cens >= 0) OR (ne.f0 = {NO_FLAG} AND ne.cens >= 0)
-      OR (bd.f0 = {NO_FLAG} AND bd.cens >= 0) AS dcens,
-    (role = 1 AND hd = 0 AND ne.rn = rn) AS anchor,
-    CASE role WHEN 1 THEN ne.rn = rn WHEN 2 THEN bd.rn = rn WHEN 3 THEN wb.rn = rn END AS firstrow
-  FROM dw
-),
-dd AS (
-  SELECT dv.*,
-    CASE WHEN wb.factor = 1 THEN wv ELSE {d.round6('wv * wb.factor')} END AS wul,
-    nv + coalesce(bv, 0) AS pct,
-    CASE WHEN wv IS NULL OR nv IS NULL THEN {_FLAG['missing_component']}
-         WHEN dcens THEN {_FLAG['censored_component']}
-         WHEN wv < 0 THEN {_FLAG['negative']}
-         WHEN nv < 0 OR nv > 100 OR bv < 0 OR bv > 100 THEN {_FLAG['pct_out_of_range']}
-         WHEN nv + coalesce(bv, 0) > 100 THEN {_FLAG['pct_sum_over_100']}
-    END AS dflag
-  FROM dv
-),
-r0 AS (
-  SELECT p, t, rn, pidx, birth_day, lim,
-    role = 0 OR anchor AS meas,
-    CASE WHEN role = 0 THEN anc0 WHEN anchor AND dflag IS NULL THEN {d.round6('wul * pct / CAST(100 AS DOUBLE)')} END AS anc,
-    CASE WHEN role = 0 THEN cens ELSE -1 END AS cens,
-    CASE WHEN role = 0 THEN 0 WHEN anchor THEN (CASE WHEN bv IS NOT NULL THEN 1 ELSE 2 END) ELSE -1 END AS source,
-    least(f0, CASE
-      WHEN role IN (1, 2, 3) AND hd = 1 THEN {_FLAG['direct_anc_available']}
-      WHEN role IN (1, 2, 3) AND NOT firstrow THEN {_FLAG['duplicate_component']}
-      WHEN role IN (2, 3) AND ne IS NULL THEN {_FLAG['incomplete_differential']}
-      WHEN role IN (2, 3) THEN {_FLAG['used_in_derivation']}
-      WHEN role = 1 THEN (CASE WHEN wb IS NULL THEN {_FLAG['incomplete_differential']} ELSE coalesce(dflag, {NO_FLAG}) END)
-      WHEN role = 4 THEN {_FLAG['not_anc_test']}
-      ELSE {NO_FLAG} END) AS f1
-  FROM dd
+sm AS (
+  SELECT s0.*, {comp_cols}
+  FROM s0 LEFT JOIN c0 ON s0.pidx = c0.cp AND {d.same('s0.t', 'c0.ct')}
 ),""")
     else:
-        other = f"CASE WHEN role = 4 THEN {_FLAG['not_anc_test']} ELSE {NO_FLAG} END" if long_format else str(NO_FLAG)
+        parts.append("""
+sm AS (SELECT * FROM s0),""")
+
+    if derive:
+        # A sample with any direct ANC row derives nothing; else the first
+        # neutrophil % row carries the derived ANC (the "anchor").
+        fc = {r: f"(CASE WHEN {c}_f0 = {NO} AND k{r} > 0 THEN 1 ELSE 0 END)" for r, c in ((1, "ne"), (2, "bd"), (3, "wb"))}
         parts.append(f"""
-r0 AS (
-  SELECT p, t, rn, pidx, birth_day, lim, role = 0 AS meas, anc0 AS anc,
-    CASE WHEN role = 0 THEN cens ELSE -1 END AS cens,
-    CASE WHEN role = 0 THEN 0 ELSE -1 END AS source,
-    least(f0, {other}) AS f1
-  FROM a
-),""")
-
-    exact = _tier_sql(cuts, "anc", "<")
-    top_open = _tier_sql(cuts, "anc", "<=")
-    parts.append(f"""
-r1 AS (
-  SELECT r0.*,
-    CASE WHEN meas AND f1 = {NO_FLAG} AND anc < 0 THEN {_FLAG['negative']}
-         WHEN meas AND f1 = {NO_FLAG} AND anc > {IMPLAUSIBLE_ABOVE!r} THEN {_FLAG['implausible']}
-         ELSE f1 END AS f2,
-    CASE WHEN anc >= lim THEN 0 ELSE {exact} END AS te,
-    CASE WHEN anc > lim THEN 0 ELSE {top_open} END AS topen
-  FROM r0
+sd AS (
+  SELECT sm.*,
+    CASE WHEN wb_f0 = {NO} THEN wb_num END AS wv,
+    CASE WHEN ne_f0 = {NO} THEN ne_num END AS nv,
+    CASE WHEN bd_f0 = {NO} THEN bd_num END AS bv,
+    (wb_f0 = {NO} AND wb_cens >= 0) OR (ne_f0 = {NO} AND ne_cens >= 0) OR (bd_f0 = {NO} AND bd_cens >= 0) AS dcens,
+    {fc[1]} AS fc1, {fc[2]} AS fc2, {fc[3]} AS fc3
+  FROM sm
 ),
-r2 AS (
-  SELECT r1.*,
-    CASE WHEN cens = 0 THEN (CASE WHEN topen = {m} THEN {m} ELSE -1 END)
-         WHEN cens = 1 THEN (CASE WHEN te = {m} THEN {m} ELSE -1 END)
-         WHEN cens >= 2 THEN (CASE WHEN te = 0 THEN 0 ELSE -1 END)
-         ELSE te END AS tc
-  FROM r1
+se AS (
+  SELECT sd.*,
+    CASE WHEN wb_factor = 1 THEN wv ELSE {d.round6('wv * wb_factor')} END AS wul,
+    nv + coalesce(bv, 0) AS pct,
+    CASE WHEN wv IS NULL OR nv IS NULL THEN {F['missing_component']}
+         WHEN dcens THEN {F['censored_component']}
+         WHEN wv < 0 THEN {F['negative']}
+         WHEN nv < 0 OR nv > 100 OR bv < 0 OR bv > 100 THEN {F['pct_out_of_range']}
+         WHEN nv + coalesce(bv, 0) > 100 THEN {F['pct_sum_over_100']}
+    END AS dflag
+  FROM sd
 ),
-r3 AS (
-  SELECT p, t, rn, pidx, birth_day, lim, anc, cens, source,
-    CASE WHEN pidx IS NULL THEN {_UNKNOWN}
-         WHEN f2 = {NO_FLAG} AND meas AND tc < 0 THEN {_FLAG['censored_spans_tiers']}
-         WHEN f2 <> {NO_FLAG} THEN f2
+sf AS (
+  SELECT se.*, CASE WHEN dflag IS NULL THEN {d.round6('wul * pct / CAST(100 AS DOUBLE)')} END AS danc FROM se
+),
+sa AS (
+  SELECT sf.*,
+    CASE WHEN hd = 1 THEN coalesce(k1 + k2 + k3, 0) ELSE 0 END AS c_direct,
+    CASE WHEN hd = 1 OR k1 IS NULL THEN 0 ELSE (k1 - fc1) + (k2 - fc2) + (k3 - fc3) END AS c_dup,
+    CASE WHEN hd = 1 OR ne_f0 IS NOT NULL THEN 0 ELSE fc2 + fc3 END AS c_inc,
+    CASE WHEN hd = 1 OR ne_f0 IS NULL THEN 0 ELSE fc2 + fc3 END AS c_used,
+    CASE WHEN hd = 1 OR fc1 = 0 THEN NULL
+         WHEN wb_f0 IS NULL THEN {F['incomplete_differential']}
+         WHEN dflag IS NOT NULL THEN dflag
+         WHEN danc < 0 THEN {F['negative']}
+         WHEN danc > {IMPLAUSIBLE_ABOVE!r} THEN {F['implausible']}
          WHEN t IS NULL THEN {_TIME}
-         ELSE {NO_FLAG} END AS f3,
-    tc AS tier
-  FROM r2
-),
-r4 AS (
-  SELECT r3.*,
-    CASE WHEN f3 <> {NO_FLAG} THEN f3
-         WHEN row_number() OVER (PARTITION BY pidx, t, f3 = {NO_FLAG} ORDER BY anc, rn) > 1 THEN {_REPEAT}
-         ELSE {_KEPT} END AS s
-  FROM r3
+         ELSE {_KEPT} END AS acode
+  FROM sf
 ),""")
-
-    win = "PARTITION BY pidx, s = {k} ORDER BY t, rn".format(k=_KEPT)
-    day = d.days("t")
+        derived = {
+            "anc": "danc", "tier": _tier_code_sql(cuts, "danc", "lim", None),
+            "source": "(CASE WHEN bv IS NOT NULL THEN 1 ELSE 2 END)",
+        }
+    else:
+        parts.append("""
+sa AS (
+  SELECT sm.*, 0 AS c_direct, 0 AS c_dup, 0 AS c_inc, 0 AS c_used, CAST(NULL AS INT) AS acode FROM sm
+),""")
+        derived = {"anc": "NULL", "tier": "NULL", "source": "NULL"}
+    ka = f"acode = {_KEPT}"
+    code_if = "CASE WHEN {c} > 0 THEN {k} ELSE -2 END"
     parts.append(f"""
-w1 AS (
-  SELECT r4.*, s = {_KEPT} AS kept, {day} AS day, tier > 0 AS below,
-    lag(anc) OVER ({win}) AS prev_anc,
-    lag(t) OVER ({win}) AS prev_t,
-    lag(tier) OVER ({win}) AS prev_tier,
-    lead(tier) OVER ({win}) AS next_tier
-  FROM r4
-),
-w2 AS (
-  SELECT w1.*,
-    below AND (prev_tier IS NULL OR prev_tier = 0) AS run_start,
-    below AND (next_tier IS NULL OR next_tier = 0) AS run_end
-  FROM w1
-),
-w3 AS (
-  SELECT w2.*,
-    max(CASE WHEN run_start THEN day END) OVER ({win} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS rs_day,
-    max(CASE WHEN run_start THEN CAST(t AS DATE) END) OVER ({win} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS rs_date
-  FROM w2
+sp AS (
+  SELECT pidx, t, birth_day, lim, c_direct, c_dup, c_inc, c_used, acode,
+    CASE WHEN ncand > 1 THEN ncand - 1 ELSE 0 END AS c_rep,
+    ncand > 0 OR coalesce({ka}, FALSE) AS kept,
+    CASE WHEN ncand > 0 THEN amin WHEN {ka} THEN {derived['anc']} END AS anc,
+    CASE WHEN ncand > 0 THEN {_tier_code_sql(cuts, 'amin', 'lim', 'dcn')} WHEN {ka} THEN {derived['tier']} END AS tier,
+    CASE WHEN ncand > 0 THEN dcn ELSE -1 END AS cens,
+    CASE WHEN ncand > 0 THEN 0 WHEN {ka} THEN {derived['source']} END AS source,
+    greatest(coalesce(maxrf, -2), coalesce(acode, -2), {code_if.format(c='c_direct', k=F['direct_anc_available'])},
+             {code_if.format(c='c_dup', k=F['duplicate_component'])},
+             {code_if.format(c='c_inc', k=F['incomplete_differential'])},
+             {code_if.format(c='c_used', k=F['used_in_derivation'])},
+             {code_if.format(c='ncand - 1', k=_REPEAT)}, {code_if.format(c='ncand', k=_KEPT)}) AS maxcode
+  FROM (SELECT sa.*, CASE WHEN kmin IS NOT NULL AND {exact.replace('anc', 'amin')}
+                          THEN CAST(kmin % 8 AS INT) - 1 ELSE smin.cens END AS dcn FROM sa) sb
 ),""")
 
+    # Stage 3: one window over each person's kept samples (time is unique
+    # there): the previous value and time; a running count of samples not
+    # below normal, which numbers the neutropenic runs; and the lowest value
+    # so far, so that the nadir is the last sample to beat it (no sort by
+    # value needed).
     in_win = "TRUE"
     if index_window is not None:
         conds = []
@@ -552,58 +654,138 @@ w3 AS (
     if age_range is not None:
         age_ok = (f"floor((day - birth_day) / CAST(365.25 AS DOUBLE)) >= {float(age_range[0])!r} AND "
                   f"floor((day - birth_day) / CAST(365.25 AS DOUBLE)) <= {float(age_range[1])!r}")
-    ix_fields = [("t", "t"), ("anc", "anc"), ("tier", "tier"), ("cens", "cens"), ("source", "source"), ("lim", "lim")]
+    win = "PARTITION BY pidx, kept ORDER BY t"
+    before = f"({win} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)"
+    elow = ""
     if index == "nadir":
-        ix_fields = [("anc", "anc"), ("t", "t")] + [f for f in ix_fields if f[0] not in ("anc", "t")]
-    ix_struct = d.struct(ix_fields)
-    if index == "first_neutropenic":
-        ix_agg = (f"coalesce(min(CASE WHEN kept AND elig AND below THEN {ix_struct} END), "
-                  f"min(CASE WHEN kept AND elig THEN {ix_struct} END))")
-    else:
-        ix_agg = f"min(CASE WHEN kept AND elig THEN {ix_struct} END)"
-    rate = (f"(prev_anc - anc) / (CAST({d.micros('t')} - {d.micros('prev_t')} AS DOUBLE) * 1000.0 / 86400e9)")
-    chronic_end = d.days(d.add_months("rs_date", chronic_months))
+        elow = f",\n    min(CASE WHEN elig THEN anc END) OVER {before} AS elow"
     parts.append(f"""
-e AS (
-  SELECT w3.*, ({in_win}) AS inwin, ({in_win}) AND ({age_ok}) AS elig FROM w3
+sq AS (
+  SELECT sx.*, kept AND ({in_win}) AS inwin, kept AND ({in_win}) AND ({age_ok}) AS elig
+  FROM (SELECT sp.*, {d.days('t')} AS day, tier > 0 AS below FROM sp) sx
 ),
-g AS (
-  SELECT
-    CASE WHEN grouping(pidx) = 0 THEN 0 ELSE 1 END AS grp,
-    pidx, s,
-    count(*) AS n_rows,
-    count(DISTINCT CASE WHEN pidx IS NULL THEN p END) AS n_unknown_ids,
-    max(CASE WHEN p IS NULL THEN 1 ELSE 0 END) AS null_id,
-    sum(CASE WHEN kept THEN 1 ELSE 0 END) AS n_meas,
-    max(s) AS max_s,
-    max(CASE WHEN kept AND inwin THEN 1 ELSE 0 END) AS in_window,
-    max(CASE WHEN kept AND elig THEN 1 ELSE 0 END) AS eligible,
-    {ix_agg} AS ix,
-    min(CASE WHEN kept THEN {d.struct([('anc', 'anc'), ('t', 't')])} END) AS nadir,
+w AS (
+  SELECT sq.*,
+    lag(anc) OVER ({win}) AS prev_anc,
+    lag(t) OVER ({win}) AS prev_t,
+    sum(CASE WHEN tier > 0 THEN 0 ELSE 1 END) OVER ({win} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS run,
+    min(anc) OVER {before} AS low{elow}
+  FROM sq
+),""")
+    return "WITH " + "".join(parts).strip().rstrip(",")
+
+
+#: Step codes a sample's derived ANC ("anchor" row) can end in, other than kept.
+_ANCHOR_CODES = (_FLAG["negative"], _FLAG["implausible"], _FLAG["missing_component"], _FLAG["censored_component"],
+                 _FLAG["pct_out_of_range"], _FLAG["pct_sum_over_100"], _FLAG["incomplete_differential"], _TIME)
+#: Per person, rows sent to a step by their sample (column: step code); summed in Python.
+_SAMPLE_COUNTS = {
+    "c_direct": _FLAG["direct_anc_available"], "c_dup": _FLAG["duplicate_component"],
+    "c_inc": _FLAG["incomplete_differential"], "c_used": _FLAG["used_in_derivation"], "c_rep": _REPEAT,
+    **{f"a{c}": c for c in _ANCHOR_CODES},
+}
+#: Fields of the index measurement.
+_IX_FIELDS = ("anc", "tier", "cens", "source", "lim")
+
+
+def _reduce_sql(head: str, d: _Dialect, *, index: str, chronic_months: int) -> str:
+    """SQL returning one row per person (``grp = 0``) and rows per own-flag step (``grp = 1``).
+
+    Persons are aggregated in two levels — per (person, neutropenic run),
+    then per person — so that runs need no second window. Every "row with
+    the least key" is an arg-min over a key unique within the person (the
+    sample time), never a minimum of structs, which is several times
+    slower. The row stage is read twice (samples, and the count of each
+    row's own flag), which the engine recomputes from the files rather than
+    writing out.
+    """
+    # The index: (key column, arg-min or arg-max) per candidate set.
+    if index == "nadir":
+        # The last eligible sample to go below every earlier eligible one.
+        sets = {"ix": ("CASE WHEN elig AND (elow IS NULL OR anc < elow) THEN t END", "max")}
+    else:
+        sets = {"ix": ("CASE WHEN elig THEN t END", "min")}
+        if index == "first_neutropenic":
+            sets["ib"] = ("CASE WHEN elig AND below THEN t END", "min")
+    arg = {"min": d.argmin, "max": d.argmax}
+    ix1, ix2 = [], []
+    for name, (key, how) in sets.items():
+        ix1.append(f"{how}({key}) AS {name}_t")
+        ix1 += [f"{arg[how](f, key)} AS {name}_{f}" for f in _IX_FIELDS]
+        ix2.append(f"{how}({name}_t) AS {name}_t")
+        ix2 += [f"{arg[how](f'{name}_{f}', f'{name}_t')} AS {name}_{f}" for f in _IX_FIELDS]
+    if index == "first_neutropenic":
+        pick = {f: f"CASE WHEN ib_t IS NOT NULL THEN ib_{f} ELSE ix_{f} END" for f in ("t",) + _IX_FIELDS}
+    else:
+        pick = {f: f"ix_{f}" for f in ("t",) + _IX_FIELDS}
+    rate = f"(prev_anc - anc) / (CAST({d.micros('t')} - {d.micros('prev_t')} AS DOUBLE) * 1000.0 / 86400e9)"
+    counts1 = ",\n    ".join(
+        [f"sum({c}) AS {c}" for c in _SAMPLE_COUNTS if c.startswith("c_")]
+        + [f"count(CASE WHEN acode = {c} THEN 1 END) AS a{c}" for c in _ANCHOR_CODES]
+    )
+    counts2 = ", ".join(f"CAST(sum({c}) AS BIGINT) AS {c}" for c in _SAMPLE_COUNTS)
+    chronic_end = d.days(d.add_months("CAST(run_t0 AS DATE)", chronic_months))
+    sep = ",\n    "
+    return f"""{head},
+e AS (
+  SELECT w.*, CASE WHEN kept AND below THEN run ELSE -1 END AS rk,
+    CASE WHEN kept AND (low IS NULL OR anc < low) THEN t END AS newlow
+  FROM w
+),
+g1 AS (
+  SELECT pidx, rk,
+    count(*) AS n_samples,
+    count(CASE WHEN kept THEN 1 END) AS n_meas,
+    max(maxcode) AS max_s,
+    max(CASE WHEN inwin THEN 1 ELSE 0 END) AS in_window,
+    max(CASE WHEN elig THEN 1 ELSE 0 END) AS eligible,
+    {sep.join(ix1)},
+    min(CASE WHEN kept THEN anc END) AS nadir_anc,
+    max(newlow) AS nadir_t,
     max(CASE WHEN kept THEN tier END) AS worst,
-    sum(CASE WHEN kept AND run_end THEN 1 ELSE 0 END) AS episodes,
-    max(CASE WHEN kept AND run_end THEN day - rs_day END) AS longest,
-    max(CASE WHEN kept AND run_end AND day >= {chronic_end} THEN 1 ELSE 0 END) AS chronic,
-    max(CASE WHEN kept AND prev_t IS NOT NULL THEN {rate} END) AS steepest
+    max(CASE WHEN kept AND prev_t IS NOT NULL THEN {rate} END) AS steepest,
+    min(t) AS run_t0, max(day) AS run_d1,
+    {counts1}
   FROM e
-  GROUP BY GROUPING SETS ((pidx), (s))
+  GROUP BY pidx, rk
+),
+g2 AS (
+  SELECT pidx, sum(n_samples) AS n_samples, sum(n_meas) AS n_meas, max(max_s) AS max_s,
+    max(in_window) AS in_window, max(eligible) AS eligible,
+    {sep.join(ix2)},
+    min(nadir_anc) AS nadir_anc, max(nadir_t) AS nadir_t,
+    max(worst) AS worst, max(steepest) AS steepest,
+    count(CASE WHEN rk >= 0 THEN 1 END) AS episodes,
+    max(CASE WHEN rk >= 0 THEN run_d1 - {d.days('run_t0')} END) AS longest,
+    max(CASE WHEN rk >= 0 AND run_d1 >= {chronic_end} THEN 1 ELSE 0 END) AS chronic,
+    {counts2}
+  FROM g1
+  GROUP BY pidx
+),
+fl1 AS (
+  SELECT rf, pk, count(*) AS n FROM r WHERE rf IS NOT NULL GROUP BY rf, pk
+),
+fl AS (
+  SELECT rf, sum(n) AS n, count(*) AS ids FROM fl1 GROUP BY rf
 )
-SELECT CAST(grp AS TINYINT) AS grp, pidx, CAST(s AS TINYINT) AS s, n_rows, n_unknown_ids,
-  CAST(null_id AS TINYINT) AS null_id, n_meas, CAST(max_s AS TINYINT) AS max_s,
-  CAST(in_window AS TINYINT) AS in_window, CAST(eligible AS TINYINT) AS eligible,
-  ix.t AS ix_t, ix.anc AS ix_anc, CAST(ix.tier AS TINYINT) AS ix_tier, CAST(ix.cens AS TINYINT) AS ix_cens,
-  CAST(ix.source AS TINYINT) AS ix_source, ix.lim AS ix_lim, nadir.anc AS nadir_anc, nadir.t AS nadir_t,
+SELECT CAST(0 AS TINYINT) AS grp, pidx, CAST(NULL AS TINYINT) AS rf, n_samples, n_meas,
+  CAST(max_s AS TINYINT) AS max_s, CAST(in_window AS TINYINT) AS in_window,
+  CAST(eligible AS TINYINT) AS eligible,
+  {pick['t']} AS ix_t, {pick['anc']} AS ix_anc, CAST({pick['tier']} AS TINYINT) AS ix_tier,
+  CAST({pick['cens']} AS TINYINT) AS ix_cens, CAST({pick['source']} AS TINYINT) AS ix_source, {pick['lim']} AS ix_lim,
+  nadir_anc, nadir_t,
   CAST(worst AS TINYINT) AS worst, CAST(episodes AS INT) AS episodes, CAST(longest AS INT) AS longest,
-  CAST(chronic AS TINYINT) AS chronic, steepest
-FROM g
-WHERE grp = 1 OR pidx IS NOT NULL""")
-    return "WITH " + "".join(parts).strip()
+  CAST(chronic AS TINYINT) AS chronic, steepest, {", ".join(_SAMPLE_COUNTS)}
+FROM g2
+UNION ALL
+SELECT CAST(1 AS TINYINT), NULL, CAST(rf AS TINYINT), n, ids, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+  NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, {", ".join("NULL" for _ in _SAMPLE_COUNTS)}
+FROM fl"""
 
 
-def _measurements_sql(full: str) -> str:
-    """The kept measurements, from the same pipeline (only its last SELECT differs)."""
-    head = full[: full.index("\ng AS (")].rstrip().rstrip(",")
-    return head + "\nSELECT pidx, t, anc, tier FROM e WHERE kept ORDER BY pidx, t"
+def _measurements_sql(head: str) -> str:
+    """The kept measurements, from the same pipeline."""
+    return head + "\nSELECT pidx, t, anc, tier FROM w WHERE kept ORDER BY pidx, t"
 
 
 # --------------------------------------------------------------------------
@@ -639,17 +821,24 @@ def reduce_labs_sql(labs, persons, births, *, engine, keep_measurements, scheme,
     }
     value_kind = "text" if be.kind(value) in ("text", "other") else "number"
 
-    # Persons: the key, row, birth day and (Duffy) lower limit of normal.
+    # Persons: the key and row; birth day and lower limit of normal only when
+    # they matter (a registry's persons table is large).
     n_persons = len(persons)
-    lim = _normal_limits(persons, duffy_null, duffy_null_limit, scheme, fn)
-    ps = pd.DataFrame({
-        "p": persons[person].to_numpy(),
-        "pidx": np.arange(n_persons, dtype=np.int64),
-        "birth_day": pd.array(np.where(births == np.iinfo(np.int64).max, 0, births), dtype="Int64"),
-        "lim": np.broadcast_to(np.asarray(lim, dtype=float), (n_persons,)).copy(),
-    })
-    ps.loc[births == np.iinfo(np.int64).max, "birth_day"] = pd.NA
-    be.register("ns_persons", ps)
+    never = np.iinfo(np.int64).max
+    limits = _normal_limits(persons, duffy_null, duffy_null_limit, scheme, fn)
+    ps = {"p": persons[person].to_numpy(), "pidx": np.arange(n_persons, dtype=np.int64)}
+    lim_sql, birth_sql = f"CAST({float(scheme.normal_limit)!r} AS DOUBLE)", "CAST(NULL AS BIGINT)"
+    if np.ndim(limits):
+        # Two limits at most (Duffy-null or not): a flag, not 8 bytes a person.
+        low, high = float(np.min(limits)), float(np.max(limits))
+        ps["low"] = np.asarray(limits) == low
+        lim_sql = f"CASE WHEN ps.low THEN CAST({low!r} AS DOUBLE) ELSE CAST({high!r} AS DOUBLE) END"
+    if age_range is not None:
+        ps["birth_day"] = pd.array(np.where(births == never, 0, births), dtype="Int64")
+        ps["birth_day"][births == never] = pd.NA
+        birth_sql = "ps.birth_day"
+    be.register("ns_persons", pd.DataFrame(ps))
+    del ps
 
     # Distinct units and codes (with their row counts), then distinct values.
     code_expr = f"coalesce(CAST({qc(code)} AS {d.text}), '')" if long_format else "''"
@@ -668,16 +857,27 @@ def reduce_labs_sql(labs, persons, births, *, engine, keep_measurements, scheme,
         be.register("ns_values", _value_lookup(vals["v"], decimal))
     derive = long_format and bool(np.isin(lookup["role"], [1, 2, 3]).any())
 
-    sql = _pipeline(
+    head = _pipeline(
         d, src_cols=src_cols, order=be.order, value_kind=value_kind, long_format=long_format, derive=derive,
-        any_scaled=any_scaled, cuts=tuple(scheme.cuts), index=index,
-        index_window=index_window, age_range=age_range, chronic_months=chronic_months,
+        any_scaled=any_scaled, cuts=tuple(scheme.cuts), index=index, index_window=index_window,
+        age_range=age_range, chronic_months=chronic_months, lim=lim_sql, birth=birth_sql,
     )
+    sql = _reduce_sql(head, d, index=index, chronic_months=chronic_months)
+    # Before the per-person result, which lets go of the look-ups.
+    measurements = None
+    if keep_measurements:
+        mm = be.query(_measurements_sql(head))
+        measurements = {
+            "pidx": mm["pidx"].to_numpy(dtype=np.int64),
+            "sampled_at": pd.to_datetime(mm["t"]).to_numpy(dtype="datetime64[ns]"),
+            "anc_per_ul": mm["anc"].to_numpy(dtype=float),
+            "tier": mm["tier"].to_numpy(dtype=np.int8),
+        }
     # Per-person arrays filled batch by batch (a registry's persons may not
     # fit in memory twice).
     n_meas = np.zeros(n_persons, dtype=np.int64)
     with_labs = np.zeros(n_persons, dtype=bool)
-    max_s = np.full(n_persons, -1, dtype=np.int16)
+    max_s = np.full(n_persons, -1, dtype=np.int8)
     in_window = np.zeros(n_persons, dtype=bool)
     eligible = np.zeros(n_persons, dtype=bool)
     ix = _empty_index(n_persons)
@@ -688,7 +888,8 @@ def reduce_labs_sql(labs, persons, births, *, engine, keep_measurements, scheme,
     longest = np.full(n_persons, -1, dtype=np.int64)
     chronic = np.zeros(n_persons, dtype=bool)
     steepest = np.full(n_persons, np.nan)
-    step_rows: list[pd.DataFrame] = []
+    rows_per_step: dict[int, int] = {}
+    unknown_ids = 0
 
     def put(target: np.ndarray, pidx: np.ndarray, values: pd.Series) -> None:
         ok = values.notna().to_numpy()
@@ -697,10 +898,22 @@ def reduce_labs_sql(labs, persons, births, *, engine, keep_measurements, scheme,
         else:
             target[pidx[ok]] = values[ok].to_numpy(dtype=target.dtype)
 
-    for batch in be.batches(sql):
+    def count(step: int, n: int) -> None:
+        if n:
+            rows_per_step[step] = rows_per_step.get(step, 0) + n
+
+    for batch in be.batches(sql, spill=True):
         grp = batch["grp"].to_numpy()
-        step_rows.append(batch.loc[grp == 1, ["s", "n_rows", "n_unknown_ids", "null_id"]])
+        # Rows with a flag of their own: rows, and distinct ids (for unknown persons).
+        own = batch.loc[grp == 1]
+        for rf, n, ids in zip(own["rf"], own["n_samples"], own["n_meas"]):
+            count(int(rf), int(n))
+            if rf == _UNKNOWN:
+                unknown_ids += int(ids)
         per = batch.loc[grp == 0]
+        for name, step in _SAMPLE_COUNTS.items():
+            count(step, int(per[name].sum()))
+        count(_KEPT, int(per["n_meas"].sum()))
         pidx = per["pidx"].to_numpy(dtype=np.int64)
         with_labs[pidx] = True
         for target, name in (
@@ -713,10 +926,6 @@ def reduce_labs_sql(labs, persons, births, *, engine, keep_measurements, scheme,
             put(target, pidx, per[name])
         del batch, per
 
-    steps_df = pd.concat(step_rows, ignore_index=True)
-    rows_per_step = {int(s): int(n) for s, n in zip(steps_df["s"], steps_df["n_rows"])}
-    unknown = steps_df[steps_df["s"] == _UNKNOWN]
-    unknown_ids = int(unknown["n_unknown_ids"].sum() + unknown["null_id"].sum())
     # A person leaves the flow at the last step that removed one of their rows.
     emptied = pd.Series(max_s[with_labs & (n_meas == 0)]).value_counts()
     steps = [(_UNKNOWN_PERSONS_STEP, unknown_ids, rows_per_step.get(_UNKNOWN, 0))]
@@ -725,7 +934,7 @@ def reduce_labs_sql(labs, persons, births, *, engine, keep_measurements, scheme,
             steps.append((description, int(emptied.get(code_i, 0)), rows_per_step[code_i]))
 
     summary = {
-        "n_anc_tests": n_meas.copy(),
+        "n_anc_tests": n_meas,
         "nadir_anc_per_ul": nadir,
         "nadir_date": nadir_date,
         "worst_tier": worst,
@@ -734,15 +943,6 @@ def reduce_labs_sql(labs, persons, births, *, engine, keep_measurements, scheme,
         "chronic": chronic,
         "steepest_decline_per_day": steepest,
     }
-    measurements = None
-    if keep_measurements:
-        mm = be.query(_measurements_sql(sql))
-        measurements = {
-            "pidx": mm["pidx"].to_numpy(dtype=np.int64),
-            "sampled_at": pd.to_datetime(mm["t"]).to_numpy(dtype="datetime64[ns]"),
-            "anc_per_ul": mm["anc"].to_numpy(dtype=float),
-            "tier": mm["tier"].to_numpy(dtype=np.int8),
-        }
     return _LabReduction(
         rows_read=int(sum(rows_per_step.values())),
         persons_read=int(with_labs.sum()) + unknown_ids,

@@ -223,6 +223,38 @@ def test_wide_numeric_values_equal_pandas():
     assert "no usable ANC: non_numeric" in set(a.attrition["description"])
 
 
+@pytest.mark.parametrize("source", ["frame", "parquet"])
+def test_lowest_repeat_ties_break_by_input_order_with_many_decimals(source, tmp_path):
+    # cells/uL only, so no value is rounded: the SQL path packs (value, row)
+    # into one decimal only for values with <= 6 decimals and keeps a struct
+    # for the others. Each person has one sample whose kept measurement
+    # (lowest value, first in input order among equals) decides the index's
+    # censor; ties have different censors, so a wrong pick shows.
+    rows = [
+        (1, ["400.00000001", "<400.00000001"]),  # non-exact tie: the plain value first
+        (2, ["<400.00000001", "400.00000001"]),  # ... the censored one first
+        (3, ["400", "<400"]),  # exact tie
+        (4, ["<400", "400"]),
+        (5, ["400.00000001", "<400", "400"]),  # exact value below a non-exact one
+    ]
+    labs = pd.DataFrame(
+        [(p, "2010-05-01 10:00", v, "cells/uL") for p, values in rows for v in values],
+        columns=["person_id", "sampled_at", "value", "unit"],
+    )
+    labs["sampled_at"] = pd.to_datetime(labs["sampled_at"])
+    kw = {"code": None, "scheme": "clinical"}
+    a = build_cohort(labs, PERSONS, DX, DEATHS, **kw)
+    src = labs
+    if source == "parquet":
+        src = str(tmp_path / "labs.parquet")
+        labs.to_parquet(src)
+    b = build_cohort(src, PERSONS, DX, DEATHS, engine="duckdb", keep_measurements=True, **kw)
+    assert_same_cohort(a, b)
+    # The rule itself, independent of both paths: first in input order among equals.
+    censor = a.table["index_anc_censor"].astype(object)
+    assert censor.where(censor.notna(), "").tolist() == ["", "<", "", "<", "<"]
+
+
 # --- Random tables (hypothesis) ----------------------------------------------
 
 _VALUES = ["1.2", "0.4", "<0.5", "<=0.5", ">2", "1500", "", "x", "0.9", "1.8", "-1", "12", "0.05", "3", "45", "60"]
