@@ -36,7 +36,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from ._validate import require_choice, require_columns
+from ._validate import is_text, require_choice, require_columns
 from .errors import NeutrostatsError
 from .severity import (
     _FLAG,
@@ -543,7 +543,8 @@ s0 AS (
             cols = [("num", "coalesce(num, 0)"), ("cens", "cens"), ("f0", "f0")]
             if role == 3:
                 cols.append(("factor", "coalesce(factor, 1)"))
-            comp_aggs += [f"{d.argmin(f'CASE WHEN role = {role} THEN {x} END', key)} AS {name}_{field}" for field, x in cols]
+            comp_aggs += [f"{d.argmin(f'CASE WHEN role = {role} THEN {x} END', key)} AS {name}_{field}"
+                          for field, x in cols]
             comp_aggs.append(f"count(CASE WHEN role = {role} AND rf IS NULL THEN 1 END) AS k{role}")
         comp_cols = ", ".join(c.rsplit(" AS ", 1)[1] for c in comp_aggs)
         comp_sql = ",\n    ".join(comp_aggs)
@@ -566,7 +567,8 @@ sm AS (SELECT * FROM s0),""")
     if derive:
         # A sample with any direct ANC row derives nothing; else the first
         # neutrophil % row carries the derived ANC (the "anchor").
-        fc = {r: f"(CASE WHEN {c}_f0 = {NO} AND k{r} > 0 THEN 1 ELSE 0 END)" for r, c in ((1, "ne"), (2, "bd"), (3, "wb"))}
+        fc = {r: f"(CASE WHEN {c}_f0 = {NO} AND k{r} > 0 THEN 1 ELSE 0 END)"
+              for r, c in ((1, "ne"), (2, "bd"), (3, "wb"))}
         parts.append(f"""
 sd AS (
   SELECT sm.*,
@@ -688,8 +690,11 @@ _SAMPLE_COUNTS = {
 _IX_FIELDS = ("anc", "tier", "cens", "source", "lim")
 
 
-def _reduce_sql(head: str, d: _Dialect, *, index: str, chronic_months: int) -> str:
+def _reduce_sql(head: str, d: _Dialect, *, index: str, chronic_months: int, measurements: bool = False) -> str:
     """SQL returning one row per person (``grp = 0``) and rows per own-flag step (``grp = 1``).
+
+    With ``measurements``, also the kept measurements (``grp = 2``: person
+    and ``ix_t``, ``ix_anc``, ``ix_tier``), from the same window stage.
 
     Persons are aggregated in two levels — per (person, neutropenic run),
     then per person — so that runs need no second window. Every "row with
@@ -780,17 +785,12 @@ FROM g2
 UNION ALL
 SELECT CAST(1 AS TINYINT), NULL, CAST(rf AS TINYINT), n, ids, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
   NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, {", ".join("NULL" for _ in _SAMPLE_COUNTS)}
-FROM fl"""
+FROM fl""" + (f"""
+UNION ALL
+SELECT CAST(2 AS TINYINT), pidx, NULL, NULL, NULL, NULL, NULL, NULL, t, anc, CAST(tier AS TINYINT), NULL, NULL, NULL,
+  NULL, NULL, NULL, NULL, NULL, NULL, NULL, {", ".join("NULL" for _ in _SAMPLE_COUNTS)}
+FROM w WHERE kept""" if measurements else "")
 
-
-def _measurements_sql(head: str) -> str:
-    """The kept measurements, from the same pipeline."""
-    return head + "\nSELECT pidx, t, anc, tier FROM w WHERE kept ORDER BY pidx, t"
-
-
-# --------------------------------------------------------------------------
-# Entry point used by build_cohort
-# --------------------------------------------------------------------------
 
 def reduce_labs_sql(labs, persons, births, *, engine, keep_measurements, scheme, index, age_range, index_window,
                     duffy_null, duffy_null_limit, chronic_months, person, time, value, unit, code,
@@ -801,6 +801,12 @@ def reduce_labs_sql(labs, persons, births, *, engine, keep_measurements, scheme,
 
     fn = "build_cohort"
     require_choice(decimal, (".", ","), fn, "decimal")
+    if isinstance(labs, pd.DataFrame) and time in labs.columns and is_text(labs[time].dtype):
+        # Text times are read as pandas reads them (any format), not by the
+        # engine's ISO cast, so a pandas table gives the same dates either way.
+        from .cohort import _dates
+
+        labs = labs.assign(**{time: _dates(labs[time])})
     be = _backend(labs, engine, fn)
     cols = be.columns
     # The same checks and messages as for a pandas table, on the column names.
@@ -862,17 +868,7 @@ def reduce_labs_sql(labs, persons, births, *, engine, keep_measurements, scheme,
         any_scaled=any_scaled, cuts=tuple(scheme.cuts), index=index, index_window=index_window,
         age_range=age_range, chronic_months=chronic_months, lim=lim_sql, birth=birth_sql,
     )
-    sql = _reduce_sql(head, d, index=index, chronic_months=chronic_months)
-    # Before the per-person result, which lets go of the look-ups.
-    measurements = None
-    if keep_measurements:
-        mm = be.query(_measurements_sql(head))
-        measurements = {
-            "pidx": mm["pidx"].to_numpy(dtype=np.int64),
-            "sampled_at": pd.to_datetime(mm["t"]).to_numpy(dtype="datetime64[ns]"),
-            "anc_per_ul": mm["anc"].to_numpy(dtype=float),
-            "tier": mm["tier"].to_numpy(dtype=np.int8),
-        }
+    sql = _reduce_sql(head, d, index=index, chronic_months=chronic_months, measurements=bool(keep_measurements))
     # Per-person arrays filled batch by batch (a registry's persons may not
     # fit in memory twice).
     n_meas = np.zeros(n_persons, dtype=np.int64)
@@ -902,8 +898,12 @@ def reduce_labs_sql(labs, persons, births, *, engine, keep_measurements, scheme,
         if n:
             rows_per_step[step] = rows_per_step.get(step, 0) + n
 
-    for batch in be.batches(sql, spill=True):
+    kept: list[pd.DataFrame] = []
+    # A pandas table is in memory already; a lazy source's result may not be.
+    for batch in be.batches(sql, spill=not isinstance(labs, pd.DataFrame)):
         grp = batch["grp"].to_numpy()
+        if keep_measurements:
+            kept.append(batch.loc[grp == 2, ["pidx", "ix_t", "ix_anc", "ix_tier"]])
         # Rows with a flag of their own: rows, and distinct ids (for unknown persons).
         own = batch.loc[grp == 1]
         for rf, n, ids in zip(own["rf"], own["n_samples"], own["n_meas"]):
@@ -929,6 +929,16 @@ def reduce_labs_sql(labs, persons, births, *, engine, keep_measurements, scheme,
     # A person leaves the flow at the last step that removed one of their rows.
     emptied = pd.Series(max_s[with_labs & (n_meas == 0)]).value_counts()
     steps = [(_UNKNOWN_PERSONS_STEP, unknown_ids, rows_per_step.get(_UNKNOWN, 0))]
+    measurements = None
+    if keep_measurements:
+        mm = pd.concat(kept, ignore_index=True)
+        p_, t_ = mm["pidx"].to_numpy(dtype=np.int64), pd.to_datetime(mm["ix_t"]).to_numpy(dtype="datetime64[ns]")
+        order = np.lexsort((t_, p_))  # by person, then time, as in memory
+        measurements = {
+            "pidx": p_[order], "sampled_at": t_[order],
+            "anc_per_ul": mm["ix_anc"].to_numpy(dtype=float)[order],
+            "tier": mm["ix_tier"].to_numpy(dtype=np.int8)[order],
+        }
     for code_i, description in enumerate(_ROW_STEPS):
         if rows_per_step.get(code_i, 0):
             steps.append((description, int(emptied.get(code_i, 0)), rows_per_step[code_i]))

@@ -250,13 +250,16 @@ def build_cohort(
     on_unknown_unit, decimal
         Passed to :func:`~neutrostats.classify_anc`.
     engine : {None, "numpy", "duckdb", "spark"} or DuckDB connection, optional
-        Where the lab table is reduced to one row per person. ``None``: in
-        memory for a pandas DataFrame, by DuckDB for a path or relation, by
-        Spark for a Spark DataFrame. ``"duckdb"`` (or a connection, e.g.
-        ``duckdb.connect(config={"memory_limit": "2GB"})``) also reduces a
-        pandas DataFrame in DuckDB. Spark reads sample times in its session
-        time zone (``spark.sql.session.timeZone``); set it to UTC for naive
-        times.
+        Where the lab table is reduced to one row per person. One SQL query
+        does it on every source: ``None`` runs it in DuckDB for a pandas
+        DataFrame, a path or a relation, and in Spark for a Spark DataFrame;
+        a DuckDB connection (e.g. ``duckdb.connect(config={"memory_limit":
+        "2GB"})``) runs it there. ``"numpy"``: the in-memory reference
+        reduction of a pandas DataFrame with :func:`classify_anc`, which the
+        tests hold the SQL to (same persons, tiers, dates, summaries, flow)
+        and which is faster for small tables. Spark reads sample times in
+        its session time zone (``spark.sql.session.timeZone``); set it to
+        UTC for naive times.
     keep_measurements : bool, optional
         Return the usable measurements in ``Cohort.measurements``. Default:
         yes for a pandas table, no for the other sources (they may not fit in
@@ -394,14 +397,16 @@ def build_cohort(
             f"{fn}: engine='numpy' needs labs as a pandas DataFrame, found {type(labs).__name__}; "
             "leave engine=None to reduce it where it is (DuckDB or Spark)"
         )
-    if isinstance(labs, pd.DataFrame) and engine in (None, "numpy"):
+    if isinstance(labs, pd.DataFrame) and engine == "numpy":
         require_columns(labs, [person, time], fn, "Name the lab columns with person= and time=.")
         red = _reduce_labs(labs, persons, person_index, births, keep_measurements=keep_measurements is not False,
                            **lab_args)
     else:
         from ._sql import reduce_labs_sql
 
-        red = reduce_labs_sql(labs, persons, births, engine=engine, keep_measurements=bool(keep_measurements),
+        # A pandas table keeps its measurements by default, as in memory.
+        keep = keep_measurements if keep_measurements is not None else isinstance(labs, pd.DataFrame)
+        red = reduce_labs_sql(labs, persons, births, engine=engine, keep_measurements=bool(keep),
                               **lab_args)
     if index == "nadir":
         warnings.warn(

@@ -100,9 +100,9 @@ def read_omop(source: Any, *, schema: str | None = None, end_of_data: Any = None
     source : str, path or duckdb.DuckDBPyConnection
         A folder of ``<table>.csv``, ``.csv.gz`` or ``.parquet`` files (names
         in any case), a DuckDB database file (opened read-only) or an open
-        DuckDB connection (``pip install "neutrostats[duckdb]"``). Only the
-        needed columns are read; CSV cells are read as text, so ids such as
-        ``"0001"`` and codes keep their spelling.
+        DuckDB connection. Only the needed columns are read; CSV cells are
+        read as text, so ids such as ``"0001"`` and codes keep their
+        spelling.
     schema : str, optional
         DuckDB: the schema holding the tables (default: the current one).
     end_of_data : date, optional
