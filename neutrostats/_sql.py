@@ -238,7 +238,8 @@ class _DuckDB:
             folder = tempfile.mkdtemp(prefix="neutrostats-")
             try:
                 path = os.path.join(folder, "persons.parquet")
-                self.con.execute(f"COPY ({sql}) TO '{path}' (FORMAT parquet)")
+                quoted = "'" + path.replace("'", "''") + "'"
+                self.con.execute(f"COPY ({sql}) TO {quoted} (FORMAT parquet)")
                 self.release()
                 result = pq.ParquetFile(path)
                 empty = True
