@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import sys
 import tempfile
 import time
@@ -34,22 +33,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from neutrostats.synthetic import DEFAULT_SEED, generate_cohort, write_cohort  # noqa: E402
-
-
-def _rss_mb() -> float:
-    """Current resident set size (Linux /proc; falls back to the peak)."""
-    try:
-        with open("/proc/self/statm") as fh:
-            pages = int(fh.read().split()[1])
-        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except (OSError, ValueError):
-        return _peak_rss_mb()
-
-
-def _peak_rss_mb() -> float:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    # Linux reports KiB, macOS bytes.
-    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
+from _timing import peak_rss_mb, rss_mb  # noqa: E402
 
 
 def _baseline_seconds() -> float:
@@ -72,11 +56,11 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "synthetic.json")
     args = ap.parse_args(argv)
 
-    rss_before = _rss_mb()
+    rss_before = rss_mb()
     t = time.perf_counter()
     cohort = generate_cohort(n_persons=args.persons, seed=args.seed, progress=False)
     seconds = time.perf_counter() - t
-    peak_rss = _peak_rss_mb()
+    peak_rss = peak_rss_mb()
     n_labs = len(cohort.labs)
     res: dict = {
         "benchmark": "neutrostats.synthetic.generate_cohort",

@@ -46,7 +46,6 @@ import json
 import math
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -64,6 +63,7 @@ import pyarrow.parquet as pq  # noqa: E402
 
 from neutrostats import synthetic  # noqa: E402
 from neutrostats.synthetic import DEFAULT_SEED, generate_cohort  # noqa: E402
+from _timing import peak_rss_mb, rss_mb  # noqa: E402
 
 #: Arrow schemas of the written tables: the dtypes generate_cohort makes
 #: (object string columns become Parquet UTF-8 strings, datetime64[ns] stays ns).
@@ -82,22 +82,6 @@ SCHEMAS = {
     "deaths": pa.schema([("person_id", pa.int64()), ("died_at", pa.timestamp("ns"))]),
 }
 SIDE_TABLES = ("persons", "diagnoses", "deaths")
-
-
-def _peak_rss_mb() -> float:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    # Linux reports KiB, macOS bytes.
-    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
-
-
-def _rss_mb() -> float:
-    """Current resident set size (Linux /proc; falls back to the peak)."""
-    try:
-        with open("/proc/self/statm") as fh:
-            pages = int(fh.read().split()[1])
-        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except (OSError, ValueError):
-        return _peak_rss_mb()
 
 
 def _to_arrow(df: pd.DataFrame, name: str) -> pa.Table:
@@ -245,7 +229,7 @@ def main() -> None:
             estimate = max(1, math.ceil(args.rows / max(generated_rows, 1)))
         elapsed = time.perf_counter() - t0
         print(f"chunk {i + 1}/~{max(estimate, i + 1)}: {rows:,} lab rows ({100 * min(rows / args.rows, 1):.0f}%), "
-              f"{persons:,} persons, {elapsed:.0f} s elapsed, RSS {_rss_mb():.0f} MB (peak {_peak_rss_mb():.0f})",
+              f"{persons:,} persons, {elapsed:.0f} s elapsed, RSS {rss_mb():.0f} MB (peak {peak_rss_mb():.0f})",
               file=sys.stderr, flush=True)
 
     for w in side.values():
@@ -274,7 +258,7 @@ def main() -> None:
         "seconds": round(seconds, 2),
         "seconds_generate": round(gen_seconds, 2),
         "seconds_convert_and_write": round(write_seconds, 2),
-        "peak_rss_mb": round(_peak_rss_mb(), 1),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
         "peak_rss_source": "resource.getrusage(RUSAGE_SELF).ru_maxrss of this process",
         "files": files,
         "total_bytes": sum(files.values()),
@@ -293,7 +277,7 @@ def main() -> None:
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     print(f"{rows:,} lab rows, {persons:,} persons, {len(chunks)} chunks in {seconds:.0f} s "
           f"(generate {gen_seconds:.0f} s, write {write_seconds:.0f} s); "
-          f"{sum(files.values()) / 2**20:,.0f} MiB on disk; peak RSS {_peak_rss_mb():.0f} MB -> {out}",
+          f"{sum(files.values()) / 2**20:,.0f} MiB on disk; peak RSS {peak_rss_mb():.0f} MB -> {out}",
           file=sys.stderr)
 
 
