@@ -424,7 +424,7 @@ def _tier_code_sql(cuts: tuple[float, ...], anc: str, lim: str, cens: str | None
 
 def _pipeline(d: _Dialect, *, src_cols: dict[str, str], order: str, value_kind: str, long_format: bool,
               derive: bool, any_scaled: bool, cuts: tuple[float, ...], index: str, index_window: tuple | None,
-              age_range: tuple | None, chronic_months: int, lim: str, birth: str) -> str:
+              age_range: tuple | None, lim: str, birth: str) -> str:
     """The CTEs of the reduction, ending in ``w`` (one row per sample, windowed).
 
     Three stages:
@@ -797,7 +797,7 @@ def reduce_labs_sql(labs, persons, births, *, engine, keep_measurements, scheme,
                     duffy_null, duffy_null_limit, chronic_months, person, time, value, unit, code,
                     on_unknown_unit, decimal):
     """The SQL counterpart of ``cohort._reduce_labs``; returns a ``_LabReduction``."""
-    from .cohort import _ROW_STEPS, _UNKNOWN_PERSONS_STEP, _LabReduction, _empty_index
+    from .cohort import _ROW_STEPS, _UNKNOWN_PERSONS_STEP, _dates, _empty_index, _LabReduction, _summary_columns
     from .severity import _normal_limits
 
     fn = "build_cohort"
@@ -805,8 +805,6 @@ def reduce_labs_sql(labs, persons, births, *, engine, keep_measurements, scheme,
     if isinstance(labs, pd.DataFrame) and time in labs.columns and is_text(labs[time].dtype):
         # Text times are read as pandas reads them (any format), not by the
         # engine's ISO cast, so a pandas table gives the same dates either way.
-        from .cohort import _dates
-
         labs = labs.assign(**{time: _dates(labs[time])})
     be = _backend(labs, engine, fn)
     cols = be.columns
@@ -867,7 +865,7 @@ def reduce_labs_sql(labs, persons, births, *, engine, keep_measurements, scheme,
     head = _pipeline(
         d, src_cols=src_cols, order=be.order, value_kind=value_kind, long_format=long_format, derive=derive,
         any_scaled=any_scaled, cuts=tuple(scheme.cuts), index=index, index_window=index_window,
-        age_range=age_range, chronic_months=chronic_months, lim=lim_sql, birth=birth_sql,
+        age_range=age_range, lim=lim_sql, birth=birth_sql,
     )
     sql = _reduce_sql(head, d, index=index, chronic_months=chronic_months, measurements=bool(keep_measurements))
     # Per-person arrays filled batch by batch (a registry's persons may not
@@ -944,16 +942,7 @@ def reduce_labs_sql(labs, persons, births, *, engine, keep_measurements, scheme,
         if rows_per_step.get(code_i, 0):
             steps.append((description, int(emptied.get(code_i, 0)), rows_per_step[code_i]))
 
-    summary = {
-        "n_anc_tests": n_meas,
-        "nadir_anc_per_ul": nadir,
-        "nadir_date": nadir_date,
-        "worst_tier": worst,
-        "n_neutropenic_episodes": episodes,
-        "longest_episode_days": pd.arrays.IntegerArray(np.maximum(longest, 0), longest < 0),
-        "chronic": chronic,
-        "steepest_decline_per_day": steepest,
-    }
+    summary = _summary_columns(n_meas, nadir, nadir_date, worst, episodes, longest, chronic, steepest)
     return _LabReduction(
         rows_read=int(sum(rows_per_step.values())),
         persons_read=int(with_labs.sum()) + unknown_ids,

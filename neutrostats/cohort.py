@@ -397,17 +397,15 @@ def build_cohort(
             f"{fn}: engine='numpy' needs labs as a pandas DataFrame, found {type(labs).__name__}; "
             "leave engine=None to reduce it where it is (DuckDB or Spark)"
         )
+    # A pandas table keeps its measurements by default; a lazy source may not fit in memory.
+    keep = bool(keep_measurements) if keep_measurements is not None else isinstance(labs, pd.DataFrame)
     if isinstance(labs, pd.DataFrame) and engine == "numpy":
         require_columns(labs, [person, time], fn, "Name the lab columns with person= and time=.")
-        red = _reduce_labs(labs, persons, person_index, births, keep_measurements=keep_measurements is not False,
-                           **lab_args)
+        red = _reduce_labs(labs, persons, person_index, births, keep_measurements=keep, **lab_args)
     else:
         from ._sql import reduce_labs_sql
 
-        # A pandas table keeps its measurements by default, as in memory.
-        keep = keep_measurements if keep_measurements is not None else isinstance(labs, pd.DataFrame)
-        red = reduce_labs_sql(labs, persons, births, engine=engine, keep_measurements=bool(keep),
-                              **lab_args)
+        red = reduce_labs_sql(labs, persons, births, engine=engine, keep_measurements=keep, **lab_args)
     if index == "nadir":
         warnings.warn(
             "build_cohort: index='nadir' picks each person's lowest count, which looks ahead in the record; "
@@ -834,6 +832,11 @@ def _lab_summary(mp, mt, mday, manc, mtier, mbelow, n_persons, chronic_months):
     np.maximum.at(steepest, mp[later], rate)
     steepest[np.isneginf(steepest)] = np.nan
 
+    return _summary_columns(n_tests, nadir, nadir_date, worst, episodes, longest, chronic, steepest)
+
+
+def _summary_columns(n_tests, nadir, nadir_date, worst, episodes, longest, chronic, steepest) -> dict:
+    """The per-person lab summary columns (``longest`` is -1 for no episode), for both reductions."""
     return {
         "n_anc_tests": n_tests,
         "nadir_anc_per_ul": nadir,
