@@ -344,6 +344,17 @@ def _as_float(a, name, fn):
     return v
 
 
+def _require_entry_before_end(entry: np.ndarray, end: np.ndarray, fn: str, entry_name: str, end_name: str) -> None:
+    """Raise unless every row enters before its follow-up ends (at risk on (entry, end])."""
+    late = entry >= end
+    if late.any():
+        i = int(np.flatnonzero(late)[0])
+        raise NeutrostatsError(
+            f"{fn}: {int(late.sum())} rows have {entry_name} >= {end_name} (e.g. {entry[i]} >= {end[i]}); "
+            f"a person is at risk on ({entry_name}, {end_name}], so {entry_name} must come before {end_name}"
+        )
+
+
 def cox_fit(
     time: Any,
     event: Any,
@@ -437,13 +448,7 @@ def cox_fit(
         ent = _as_float(entry, "entry", fn).ravel()
         if ent.shape != (n,) or not np.all(np.isfinite(ent)):
             raise NeutrostatsError(f"{fn}: entry must be {n} finite numbers like time")
-        late = ent >= t
-        if late.any():
-            i = int(np.flatnonzero(late)[0])
-            raise NeutrostatsError(
-                f"{fn}: {int(late.sum())} rows have entry >= time (e.g. entry {ent[i]} and time {t[i]}); "
-                "a person is at risk on (entry, time], so entry must be before time"
-            )
+        _require_entry_before_end(ent, t, fn, "entry", "time")
     s = None
     if strata is not None:
         sv = np.asarray(strata)
@@ -582,13 +587,7 @@ def _prepare(df, duration, event, tier, reference, adjust, entry, strata, fn) ->
     ent = None
     if entry is not None:
         ent = data[entry].to_numpy(dtype=float)
-        late = ent >= time
-        if late.any():
-            i = int(np.flatnonzero(late)[0])
-            raise NeutrostatsError(
-                f"{fn}: {int(late.sum())} rows have {entry!r} >= {duration!r} (e.g. {ent[i]} >= {time[i]}); "
-                "a person is at risk on (entry, duration], so entry must come before the end of follow-up"
-            )
+        _require_entry_before_end(ent, time, fn, repr(entry), repr(duration))
     s = None
     if strata:
         s = data.groupby(strata, sort=True, observed=True).ngroup().to_numpy().astype(np.int64)
