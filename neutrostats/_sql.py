@@ -190,6 +190,7 @@ class _DuckDB:
         duckdb = _import_duckdb(fn)
         self._tables: dict[str, pd.DataFrame] = {}
         self._rel = None
+        self.zones: dict[str, str] = {}
         if _is_duckdb_relation(labs):
             # A relation belongs to its connection, which the API does not
             # expose: run everything through rel.query, where DuckDB finds the
@@ -201,6 +202,7 @@ class _DuckDB:
         self.con = engine if engine is not None and not isinstance(engine, str) else duckdb.connect()
         if _is_path(labs):
             files = parquet_files(labs, fn)
+            self.zones = _parquet_zones(files)
             listing = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "]"
             self.con.execute(
                 f"CREATE OR REPLACE TEMP VIEW ns_labs AS SELECT *, "
@@ -285,14 +287,63 @@ class _DuckDB:
             return "number"
         return "other"
 
-    def time_expr(self, column: str) -> str:
+    def time_expr(self, column: str, timezone: str | None = None, date_format: str | None = None,
+                  fn: str = "build_cohort") -> str:
+        """Naive wall-clock sample times (the policy of :mod:`neutrostats.dates`)."""
         q = self.dialect.quote(column)
         k = self.kind(column)
         if k == "timestamptz":
-            return f"CAST(timezone('UTC', {q}) AS TIMESTAMP)"
+            # An instant: its wall clock in the zone it was recorded in (kept
+            # in the Parquet schema), or in ``timezone``; never the UTC day.
+            zone = timezone or self.zones.get(column)
+            if zone is None:
+                raise NeutrostatsError(
+                    f"{fn}: sample times in column {column!r} of labs are time-zone-aware, and the zone they were "
+                    "recorded in is not stored with them; pass timezone='Europe/Copenhagen' (the zone whose "
+                    "calendar days count) so that days are not taken in UTC"
+                )
+            return f"CAST(timezone({_sql_text(zone)}, {q}) AS TIMESTAMP)"
         if k == "time":
             return f"CAST({q} AS TIMESTAMP)"
-        return f"TRY_CAST({q} AS TIMESTAMP)"
+        text = f"CAST({q} AS VARCHAR)"
+        if date_format is not None:
+            expr = f"try_strptime({text}, {_sql_text(date_format)})"
+        else:
+            has_offset = self.query(
+                f"SELECT count(CASE WHEN regexp_matches(trim({text}), '{_OFFSET_RE}') THEN 1 END) AS a, "
+                f"count(CASE WHEN NOT regexp_matches(trim({text}), '{_OFFSET_RE}') AND trim({text}) <> '' THEN 1 END) "
+                f"AS b FROM ns_labs"
+            )
+            aware, naive = int(has_offset["a"].iloc[0]), int(has_offset["b"].iloc[0])
+            if aware and naive:
+                raise NeutrostatsError(
+                    f"{fn}: column {column!r} of labs mixes {aware:,} times with a UTC offset and {naive:,} without "
+                    "one; the naive ones could be in any zone. Export every time with its offset, or all as local "
+                    "wall-clock times"
+                )
+            if aware and timezone is not None:
+                expr = f"CAST(timezone({_sql_text(timezone)}, TRY_CAST(trim({text}) AS TIMESTAMPTZ)) AS TIMESTAMP)"
+            elif aware:
+                expr = f"TRY_CAST(regexp_replace(trim({text}), '{_OFFSET_TAIL_RE}', '') AS TIMESTAMP)"
+            else:
+                expr = f"TRY_CAST(trim({text}) AS TIMESTAMP)"
+        self._require_readable(column, text, expr, date_format, fn)
+        return expr
+
+    def _require_readable(self, column: str, text: str, expr: str, date_format: str | None, fn: str) -> None:
+        """Text times the engine cannot read stop the call (the in-memory reader counts them instead)."""
+        bad = self.query(
+            f"SELECT count(*) AS n, min({text}) AS example FROM ns_labs "
+            f"WHERE {text} IS NOT NULL AND trim({text}) <> '' AND {expr} IS NULL"
+        )
+        n = int(bad["n"].iloc[0])
+        if n:
+            how = f"date_format {date_format!r}" if date_format else "ISO 8601 (e.g. 2020-03-05 14:30:00)"
+            raise NeutrostatsError(
+                f"{fn}: {n:,} sample times in column {column!r} of labs cannot be read as {how}, e.g. "
+                f"{bad['example'].iloc[0]!r}; pass date_format= with their strftime pattern, or store the times "
+                "as timestamps (a pandas table is read by neutrostats.dates, which counts unreadable rows)"
+            )
 
 
 class _Spark:
@@ -338,11 +389,57 @@ class _Spark:
             return "number"
         return "other"
 
-    def time_expr(self, column: str) -> str:
+    def time_expr(self, column: str, timezone: str | None = None, date_format: str | None = None,
+                  fn: str = "build_cohort") -> str:
+        """Naive wall-clock sample times; TIMESTAMP (an instant) is read in ``timezone`` or the session zone."""
         q = self.dialect.quote(column)
-        if self.kind(column) == "time":
+        t = self.columns[column].lower()
+        if t == "timestamp_ntz" or t == "date":
             return f"CAST({q} AS TIMESTAMP)"
-        return f"TRY_CAST({q} AS TIMESTAMP)"
+        if t.startswith("timestamp"):
+            if timezone is not None:
+                # The wall clock in ``timezone`` of the instant, shown in the session zone.
+                return (f"CAST(convert_timezone({_sql_text(timezone)}, current_timezone(), "
+                        f"convert_timezone(current_timezone(), {_sql_text(timezone)}, CAST({q} AS TIMESTAMP_NTZ))) "
+                        "AS TIMESTAMP)")
+            return f"CAST({q} AS TIMESTAMP)"
+        if date_format is not None:
+            raise NeutrostatsError(
+                f"{fn}: date_format is not applied to text sample times on Spark (its patterns differ from "
+                "strftime); convert the column with pyspark.sql.functions.to_timestamp first"
+            )
+        expr = f"TRY_CAST({q} AS TIMESTAMP)"
+        bad = self.query(f"SELECT count(*) AS n, min({q}) AS example FROM ns_labs WHERE {q} IS NOT NULL "
+                         f"AND trim({q}) <> '' AND {expr} IS NULL")
+        if int(bad["n"].iloc[0]):
+            raise NeutrostatsError(
+                f"{fn}: {int(bad['n'].iloc[0]):,} sample times in column {column!r} of labs are not ISO 8601 "
+                f"timestamps, e.g. {bad['example'].iloc[0]!r}; convert the column with "
+                "pyspark.sql.functions.to_timestamp(column, pattern) first"
+            )
+        return expr
+
+
+#: An ISO 8601 UTC offset at the end of a text time (DuckDB regular expression).
+_OFFSET_RE = r"[0-9]:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)?\s*(Z|[+-][0-9]{2}(:?[0-9]{2})?)$"
+#: The offset itself, removed to keep the wall-clock time as recorded.
+_OFFSET_TAIL_RE = r"\s*(Z|[+-][0-9]{2}(:?[0-9]{2})?)$"
+
+
+def _sql_text(value: str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _parquet_zones(files: list[str]) -> dict[str, str]:
+    """Time zone of each aware timestamp column, as stored in the first file's Arrow schema."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        schema = pq.read_schema(files[0])
+    except Exception:  # a file pyarrow cannot open: DuckDB's own error comes later
+        return {}
+    return {f.name: f.type.tz for f in schema if pa.types.is_timestamp(f.type) and f.type.tz}
 
 
 def _backend(labs: Any, engine: Any, fn: str):
@@ -795,7 +892,7 @@ FROM w WHERE kept""" if measurements else "")
 
 def reduce_labs_sql(labs, persons, births, *, engine, keep_measurements, scheme, index, age_range, index_window,
                     duffy_null, duffy_null_limit, chronic_months, person, time, value, unit, code,
-                    on_unknown_unit, decimal):
+                    on_unknown_unit, decimal, timezone=None, date_format=None):
     """The SQL counterpart of ``cohort._reduce_labs``; returns a ``_LabReduction``."""
     from .cohort import _ROW_STEPS, _UNKNOWN_PERSONS_STEP, _dates, _empty_index, _LabReduction, _summary_columns
     from .severity import _normal_limits
@@ -811,6 +908,17 @@ def reduce_labs_sql(labs, persons, births, *, engine, keep_measurements, scheme,
     # The same checks and messages as for a pandas table, on the column names.
     schema = pd.DataFrame(columns=list(cols))
     require_columns(schema, [person, time, value], fn, "Name the lab columns with person=, time= and value=.")
+    if not isinstance(labs, pd.DataFrame):
+        from .cohort import _id_kind
+
+        lab_kind, person_kind = be.kind(person), _id_kind(persons[person])
+        if lab_kind != person_kind:
+            raise NeutrostatsError(
+                f"{fn}: person ids must have the same type in every table, found {person!r} of persons as "
+                f"{person_kind} ({persons[person].dtype}) and {person!r} of labs as {lab_kind} "
+                f"({cols[person]}); text '007' and the number 7 may or may not be the same person, so "
+                "neutrostats does not guess: convert one of them before the call"
+            )
     long_format = code is not None and (code in cols or not isinstance(code, _Default))
     if long_format:
         require_columns(schema, [code], fn, "Pass code=None for a table of ANC results only.")
@@ -819,7 +927,7 @@ def reduce_labs_sql(labs, persons, births, *, engine, keep_measurements, scheme,
     qc = d.quote
     src_cols = {
         "person": qc(person),
-        "time": be.time_expr(time),
+        "time": be.time_expr(time, timezone, date_format, fn),
         "value": qc(value),
         "unit": qc(unit),
         "code": qc(code) if long_format else "NULL",

@@ -16,12 +16,49 @@ import pandas as pd
 from .errors import NeutrostatsError
 
 
-def require_dataframe(obj: Any, function: str, name: str = "labs") -> pd.DataFrame:
-    """Return ``obj`` if it is a DataFrame, else raise a helpful error."""
+def as_pandas(obj: Any) -> Any:
+    """A pandas DataFrame for a Polars ``DataFrame``/``LazyFrame`` or a PyArrow ``Table``; else ``obj``.
+
+    Data teams hold Polars and Arrow tables; every public function takes
+    them as it takes pandas. Nothing is imported unless such a table is
+    passed.
+    """
+    if isinstance(obj, pd.DataFrame):
+        return obj
+    module = type(obj).__module__
+    if module.startswith("polars"):
+        if hasattr(obj, "collect") and not hasattr(obj, "to_pandas"):  # a LazyFrame
+            obj = obj.collect()
+        return obj.to_pandas()
+    if module.startswith("pyarrow") and hasattr(obj, "to_pandas") and hasattr(obj, "schema"):
+        return obj.to_pandas()
+    return obj
+
+
+def require_dataframe(obj: Any, function: str, name: str = "labs", *, allow_empty: bool = True) -> pd.DataFrame:
+    """Return ``obj`` as a pandas DataFrame (Polars and Arrow tables converted), else raise.
+
+    Raises :class:`NeutrostatsError` for anything that is not a table, for
+    duplicate column names (which pandas would silently turn into
+    sub-tables) and, unless ``allow_empty``, for a table without rows.
+    Callers must use the returned frame: ``df = require_dataframe(df, ...)``.
+    """
+    obj = as_pandas(obj)
     if not isinstance(obj, pd.DataFrame):
         raise NeutrostatsError(
-            f"{function}: expected {name} to be a pandas DataFrame, found {type(obj).__name__}; "
-            "read your file with pandas (or neutrostats.io.read_labs) first"
+            f"{function}: expected {name} to be a pandas DataFrame (or a Polars or PyArrow table), found "
+            f"{type(obj).__name__}; read your file with neutrostats.io.read_table (or pandas) first"
+        )
+    dup = obj.columns[obj.columns.duplicated()]
+    if len(dup):
+        raise NeutrostatsError(
+            f"{function}: table {name} has duplicate column names {sorted(map(str, pd.unique(dup)))}; "
+            "every column must have its own name: rename or drop the repeats first"
+        )
+    if not allow_empty and len(obj) == 0:
+        raise NeutrostatsError(
+            f"{function}: table {name} has no rows (columns {[str(c) for c in obj.columns][:10]}); "
+            "check that the right file was read and that no filter removed every row"
         )
     return obj
 

@@ -47,6 +47,7 @@ __all__ = [
     "LOINC_BAND_ABS",
     "LOINC_ROLES",
     "loinc_role",
+    "MIMIC_IV_LAB_CODES",
 ]
 
 #: Absolute neutrophil count: automated (751-8), manual (753-4), method not
@@ -71,6 +72,20 @@ LOINC_ROLES: dict[str, str] = {
     **{c: "wbc" for c in LOINC_WBC},
     **{c: "segmented_abs" for c in LOINC_SEGMENTED_ABS},
     **{c: "band_abs" for c in LOINC_BAND_ABS},
+}
+
+#: MIMIC-IV ``labevents.itemid`` of the blood differential (mimic-code's
+#: ``blood_differential`` concept) mapped to the LOINC code of the same
+#: quantity: 52075 absolute neutrophil count (K/uL), 51256 neutrophils (%),
+#: 51144 bands (%), 51300/51301/51755 white blood cells (K/uL). Keys are
+#: text, as item ids are compared after ``str()``.
+MIMIC_IV_LAB_CODES: dict[str, str] = {
+    "52075": "751-8",
+    "51256": "770-8",
+    "51144": "764-1",
+    "51300": "6690-2",
+    "51301": "6690-2",
+    "51755": "6690-2",
 }
 
 

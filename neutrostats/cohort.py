@@ -30,8 +30,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._validate import is_text, require_choice, require_columns, require_dataframe, require_positive
+from ._validate import as_pandas, is_text, require_choice, require_columns, require_dataframe, require_positive
 from .codes import DEFAULT_OUTCOMES, _match_folded, normalize_icd10, validate_code_sets
+from .dates import _check_zone, parse_dates, resolve_date_format
 from .errors import ImmortalTimeWarning, NeutrostatsError
 from .severity import (
     _CENSOR_DTYPE,
@@ -128,13 +129,42 @@ class _Flow:
 
 
 def _dates(values: pd.Series) -> pd.Series:
-    """Timestamps (naive), NaT for anything that is not a date."""
-    out = pd.to_datetime(values, errors="coerce", format="mixed") if is_text(values.dtype) else pd.to_datetime(
-        values, errors="coerce"
+    """Naive wall-clock timestamps by :func:`neutrostats.dates.parse_dates` (NaT where missing or unreadable)."""
+    return parse_dates(values, table="labs", column=str(values.name), function="build_cohort")
+
+
+def _id_kind(values: pd.Series) -> str:
+    dtype = values.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        dtype = dtype.categories.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return "boolean"
+    if pd.api.types.is_numeric_dtype(dtype):
+        return "number"
+    if is_text(dtype):
+        inferred = pd.api.types.infer_dtype(values, skipna=True)
+        if inferred in ("integer", "floating", "mixed-integer-float", "decimal"):
+            return "number"
+        if inferred in ("string", "empty"):
+            return "text"
+        return f"mixed ({inferred})"
+    return str(dtype)
+
+
+def _require_same_id_kind(reference: pd.Series, other: pd.Series, table: str, column: str, fn: str) -> None:
+    """Person ids are matched by value only between the same kind (numbers or text), on every engine."""
+    if not other.notna().any():
+        return  # nothing to match (an empty diagnoses or deaths table)
+    a, b = _id_kind(reference), _id_kind(other)
+    if a == b and not a.startswith("mixed"):
+        return
+    raise NeutrostatsError(
+        f"{fn}: person ids must have the same type in every table, found {column!r} of persons as {a} "
+        f"({reference.dtype}, e.g. {reference.dropna().iloc[:1].tolist()}) and {column!r} of {table} as {b} "
+        f"({other.dtype}, e.g. {other.dropna().iloc[:1].tolist()}); text '007' and the number 7 may or may "
+        "not be the same person, so neutrostats does not guess: convert one column (e.g. "
+        "df['person_id'] = df['person_id'].astype(str), or pandas.to_numeric) before the call"
     )
-    if getattr(out.dt, "tz", None) is not None:
-        out = out.dt.tz_convert("UTC").dt.tz_localize(None)
-    return out
 
 
 def _days(ts: pd.Series) -> np.ndarray:
@@ -183,6 +213,8 @@ def build_cohort(
     decimal: str = ".",
     engine: str | None = None,
     keep_measurements: bool | None = None,
+    date_format: str | dict[str, str] | None = None,
+    timezone: str | None = None,
 ) -> Cohort:
     """Build a retrospective neutropenia cohort: one row per person.
 
@@ -264,6 +296,19 @@ def build_cohort(
         Return the usable measurements in ``Cohort.measurements``. Default:
         yes for a pandas table, no for the other sources (they may not fit in
         memory; ``measurements`` is then None).
+    date_format : str or dict, optional
+        strftime pattern of the text dates (``"%d.%m.%Y"``), for every date
+        column or per table or column: ``{"persons": "%d.%m.%Y",
+        "labs.sampled_at": "%m/%d/%Y %I:%M %p"}``. Without it, text dates are
+        read only in unambiguous forms (:mod:`neutrostats.dates`): ISO 8601,
+        month names, and day/month/year numbers whose order the column
+        itself settles; an ambiguous column raises.
+    timezone : str, optional
+        IANA zone to which time-zone-aware sample times and dates are
+        converted before the calendar day is taken. Default: each value's
+        own wall-clock time (the local time recorded where the sample was
+        taken), never the UTC day. Naive times are taken as local
+        wall-clock times. The same on every engine.
 
     Returns
     -------
@@ -315,9 +360,11 @@ def build_cohort(
     Notes
     -----
     Data errors are counted, never fatal: lab rows of persons missing from
-    ``persons``, deaths dated before the index date (the person is
-    excluded), an index after the end of data or an unknown end of data
-    (excluded), diagnoses dated
+    ``persons``, sample times that cannot be read as dates (their own flow
+    step), deaths dated before the index date (the person is excluded), a
+    birth date after the index date (excluded; never a negative age), an
+    index after the end of data or an unknown end of data (excluded),
+    unreadable birth, diagnosis and death dates (counted), diagnoses dated
     after death or of unknown persons (ignored), repeat death records (the
     earliest is used).
 
@@ -341,12 +388,19 @@ def build_cohort(
     1          2  normal  False           0           normal
     """
     fn = "build_cohort"
+    labs = as_pandas(labs)
     if isinstance(labs, pd.DataFrame) or not _is_lazy_labs(labs):
-        require_dataframe(labs, fn, "labs")
-    require_dataframe(persons, fn, "persons")
-    require_dataframe(diagnoses, fn, "diagnoses")
+        labs = require_dataframe(labs, fn, "labs", allow_empty=False)
+    persons = require_dataframe(persons, fn, "persons", allow_empty=False)
+    diagnoses = require_dataframe(diagnoses, fn, "diagnoses")
     if deaths is not None:
-        require_dataframe(deaths, fn, "deaths")
+        deaths = require_dataframe(deaths, fn, "deaths")
+    tz = _check_zone(timezone, fn)
+    resolve_date_format(date_format, "labs", time, fn)  # checks its type once, up front
+
+    def read_dates(table_name: str, df: pd.DataFrame, column: str) -> pd.Series:
+        return parse_dates(df[column], date_format=resolve_date_format(date_format, table_name, column, fn),
+                           timezone=tz, table=table_name, column=column, function=fn)
     sch = get_scheme(scheme)
     require_choice(index, INDEX_STRATEGIES, fn, "index")
     code_sets = validate_code_sets(outcomes)
@@ -374,9 +428,17 @@ def build_cohort(
         )
     n_persons = len(persons)
     person_index = pd.Index(pid)
-    births = _days(_dates(persons[birth_date]))
+    _require_same_id_kind(pid, diagnoses[person], "diagnoses", person, fn)
+    if deaths is not None:
+        _require_same_id_kind(pid, deaths[person], "deaths", person, fn)
+    birth_read = read_dates("persons", persons, birth_date)
+    births = _days(birth_read)
+    birth_unreadable = birth_read.attrs["unreadable"]
+    end_unreadable = np.zeros(n_persons, dtype=bool)
     if _is_column(end_of_data, persons):
-        ends = _days(_dates(persons[end_of_data]))
+        end_read = read_dates("persons", persons, end_of_data)
+        ends = _days(end_read)
+        end_unreadable = end_read.attrs["unreadable"]
     else:
         one = pd.to_datetime(pd.Series([end_of_data]), errors="coerce")
         if one.isna().any():
@@ -399,8 +461,25 @@ def build_cohort(
         )
     # A pandas table keeps its measurements by default; a lazy source may not fit in memory.
     keep = bool(keep_measurements) if keep_measurements is not None else isinstance(labs, pd.DataFrame)
-    if isinstance(labs, pd.DataFrame) and engine == "numpy":
+    # Sample times are read once, by the one date reader, for every engine;
+    # rows whose time is present but unreadable leave in a step of their own.
+    time_step = None
+    if isinstance(labs, pd.DataFrame):
         require_columns(labs, [person, time], fn, "Name the lab columns with person= and time=.")
+        _require_same_id_kind(pid, labs[person], "labs", person, fn)
+        sample_read = read_dates("labs", labs, time)
+        unreadable = sample_read.attrs["unreadable"]
+        if unreadable.any():
+            persons_before = pd.unique(labs[person]).size
+            labs = labs.loc[~unreadable].assign(**{time: sample_read[~unreadable]})
+            persons_after = pd.unique(labs[person]).size
+            time_step = (_UNREADABLE_TIME_STEP, persons_before - persons_after, int(unreadable.sum()))
+        else:
+            labs = labs.assign(**{time: sample_read})
+    else:
+        lab_args["timezone"] = tz
+        lab_args["date_format"] = resolve_date_format(date_format, "labs", time, fn)
+    if isinstance(labs, pd.DataFrame) and engine == "numpy":
         red = _reduce_labs(labs, persons, person_index, births, keep_measurements=keep, **lab_args)
     else:
         from ._sql import reduce_labs_sql
@@ -415,7 +494,15 @@ def build_cohort(
             stacklevel=2,
         )
     persons_left, lab_rows_left = red.persons_read, red.rows_read
+    if time_step is not None:
+        persons_left += time_step[1]
+        lab_rows_left += time_step[2]
     flow.add("lab rows read", "labs", persons_left, lab_rows_left)
+    if time_step is not None:
+        persons_left -= time_step[1]
+        lab_rows_left -= time_step[2]
+        flow.add(time_step[0], "labs", persons_left, lab_rows_left, excluded_persons=time_step[1],
+                 excluded_lab_rows=time_step[2], excluded_records=time_step[2])
     for description, gone_persons, gone_rows in red.steps:
         persons_left -= gone_persons
         lab_rows_left -= gone_rows
@@ -448,28 +535,38 @@ def build_cohort(
     record_notes: list[tuple[str, str, int]] = []
     if deaths is not None and len(deaths):
         d_person = person_index.get_indexer(deaths[person])
-        d_day = _days(_dates(deaths[death_date]))
+        d_read = read_dates("deaths", deaths, death_date)
+        d_day = _days(d_read)
         unknown = d_person < 0
-        no_date = ~unknown & (d_day == _NEVER)
-        ok = ~unknown & ~no_date
+        d_unreadable = ~unknown & d_read.attrs["unreadable"]
+        no_date = ~unknown & (d_day == _NEVER) & ~d_unreadable
+        ok = ~unknown & ~no_date & ~d_unreadable
         np.minimum.at(death_day, d_person[ok], d_day[ok])
         repeats = int(ok.sum()) - int(np.unique(d_person[ok]).size)
         record_notes += [
             ("death records of persons not in the persons table (ignored)", "deaths", int(unknown.sum())),
-            ("death records without a valid date (ignored)", "deaths", int(no_date.sum())),
+            ("death records without a date (ignored)", "deaths", int(no_date.sum())),
+            ("death records whose date is not readable as a date (ignored; see date_format=)", "deaths",
+             int(d_unreadable.sum())),
             ("repeat death records of a person (earliest used)", "deaths", repeats),
         ]
 
     idx_day = np.full(n_persons, _NEVER, dtype=np.int64)
     idx_day[has_index] = ix["sampled_at"][has_index].astype("datetime64[D]").astype(np.int64)
     drop_persons(has_index & (death_day < idx_day), "death recorded before the index date (data error)")
-    drop_persons(has_index & (ends == _NEVER), "end of data missing or not a date (data error)")
+    drop_persons(has_index & (births != _NEVER) & (births > idx_day), "birth date after index date (data error)")
+    drop_persons(has_index & end_unreadable, "end of data not readable as a date (data error; see date_format=)")
+    drop_persons(has_index & (ends == _NEVER), "end of data missing (data error)")
     drop_persons(has_index & (ends < idx_day), "index date after the person's end of data (data error)")
     flow.add("persons analysed", "persons", persons_left, lab_rows_left)
 
     # Persons in the table without any lab row: outside the flow, but counted.
     record_notes.insert(0, ("persons in the persons table without lab rows (not in the flow)", "persons",
                             int((~red.with_labs).sum())))
+    record_notes.insert(1, ("analysed persons whose birth date is not readable as a date (age unknown; see "
+                            "date_format=)", "persons", int((birth_unreadable & in_person).sum())))
+    record_notes.insert(2, ("analysed persons without a birth date (age unknown)", "persons",
+                            int(((births == _NEVER) & ~birth_unreadable & in_person).sum())))
 
     analysed = np.flatnonzero(in_person)  # persons order
     i_day = idx_day[analysed]
@@ -491,8 +588,8 @@ def build_cohort(
     table["end_of_data"] = i_end.astype("datetime64[D]").astype("datetime64[ns]")
 
     dx_notes = _outcome_columns(
-        table, diagnoses, person_index, person, diagnosis_date, diagnosis_code, code_sets,
-        analysed, i_day, i_death, i_end, death_day, window_days,
+        table, diagnoses, person_index, person, read_dates("diagnoses", diagnoses, diagnosis_date),
+        diagnosis_code, code_sets, analysed, i_day, i_death, i_end, death_day, window_days,
     )
     record_notes += dx_notes
     died = (i_death != _NEVER) & (i_death <= i_end)
@@ -565,7 +662,8 @@ class _LabReduction:
 
 
 _UNKNOWN_PERSONS_STEP = "lab rows of persons not in the persons table (data error)"
-_TIME_STEP = "sample time missing or not a date"
+_TIME_STEP = "sample time missing"
+_UNREADABLE_TIME_STEP = "sample time not readable as a date (see date_format=)"
 _REPEAT_STEP = "repeat ANC at the same sample time (lowest kept)"
 #: The lab flow's row steps in flow order; a step's position is its code in
 #: the SQL path (the ANC flag codes, then time, then repeat).
@@ -745,12 +843,13 @@ def _check_window(index_window, fn):
     return out[0], out[1]
 
 
-def _outcome_columns(table, diagnoses, person_index, person, diagnosis_date, diagnosis_code, code_sets,
+def _outcome_columns(table, diagnoses, person_index, person, dx_dates, diagnosis_code, code_sets,
                      analysed, i_day, i_death, i_end, death_day, window_days):
-    """Add the outcome columns to ``table``; return data-error notes."""
+    """Add the outcome columns to ``table``; return data-error notes (``dx_dates``: the read dates)."""
     n_all = len(person_index)
     dp = person_index.get_indexer(diagnoses[person])
-    dday = _days(_dates(diagnoses[diagnosis_date]))
+    dday = _days(dx_dates)
+    dx_unreadable = dx_dates.attrs["unreadable"]
     fcodes, uniques = pd.factorize(diagnoses[diagnosis_code], use_na_sentinel=True)
     folded = pd.Series([normalize_icd10(u) or "" for u in uniques], dtype=object)
     no_code = np.append(folded.to_numpy() == "", True)[fcodes]
@@ -760,7 +859,9 @@ def _outcome_columns(table, diagnoses, person_index, person, diagnosis_date, dia
     ok = ~unknown & ~no_date & ~no_code & ~after_death
     notes = [
         ("diagnoses of persons not in the persons table (ignored)", "diagnoses", int(unknown.sum())),
-        ("diagnoses without a valid date (ignored)", "diagnoses", int(no_date.sum())),
+        ("diagnoses without a date (ignored)", "diagnoses", int((no_date & ~dx_unreadable).sum())),
+        ("diagnoses whose date is not readable as a date (ignored; see date_format=)", "diagnoses",
+         int((no_date & dx_unreadable).sum())),
         ("diagnoses without a code (ignored)", "diagnoses", int((no_code & ~unknown & ~no_date).sum())),
         ("diagnoses dated after death (data error, ignored)", "diagnoses",
          int((after_death & ~no_code).sum())),
