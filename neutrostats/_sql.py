@@ -398,10 +398,9 @@ class _Spark:
             return f"CAST({q} AS TIMESTAMP)"
         if t.startswith("timestamp"):
             if timezone is not None:
-                # The wall clock in ``timezone`` of the instant, shown in the session zone.
-                return (f"CAST(convert_timezone({_sql_text(timezone)}, current_timezone(), "
-                        f"convert_timezone(current_timezone(), {_sql_text(timezone)}, CAST({q} AS TIMESTAMP_NTZ))) "
-                        "AS TIMESTAMP)")
+                # The instant's wall clock in ``timezone`` (a TIMESTAMP_NTZ: days
+                # and the values returned are that wall clock).
+                return f"convert_timezone(current_timezone(), {_sql_text(timezone)}, CAST({q} AS TIMESTAMP_NTZ))"
             return f"CAST({q} AS TIMESTAMP)"
         if date_format is not None:
             raise NeutrostatsError(

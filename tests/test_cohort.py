@@ -358,7 +358,7 @@ values = st.one_of(st.sampled_from(["0.4", "0.9", "1.2", "1.6", "2.5", "clotted"
 @settings(max_examples=60, deadline=None)
 @given(
     rows=st.lists(st.tuples(st.integers(0, 8), st.integers(0, 3000), values), min_size=1, max_size=40),
-    known=st.sets(st.integers(0, 8), max_size=9),
+    known=st.sets(st.integers(0, 8), min_size=1, max_size=9),
     deaths=st.lists(st.tuples(st.integers(0, 10), st.integers(-500, 4000)), max_size=6),
     index=st.sampled_from(["first", "first_neutropenic"]),
 )

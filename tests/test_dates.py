@@ -280,3 +280,28 @@ def test_polars_and_arrow_tables_give_the_same_cohort():
         got = build_cohort(convert(labs), convert(persons), dx, code=None, outcomes=OUT)
         pd.testing.assert_frame_equal(got.table, ref.table)
         pd.testing.assert_frame_equal(got.attrition, ref.attrition)
+
+
+@pytest.mark.spark
+@pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.parametrize("timezone", [None, "UTC"])
+def test_spark_midnight_sample_day(timezone, tmp_path):
+    import shutil
+
+    pytest.importorskip("pyspark")
+    if shutil.which("java") is None:
+        pytest.skip("Spark needs Java")
+    from pyspark.sql import SparkSession
+
+    spark = (SparkSession.builder.master("local[2]").appName("neutrostats-tests")
+             .config("spark.sql.session.timeZone", "UTC").config("spark.ui.enabled", "false")
+             .config("spark.ui.showConsoleProgress", "false").getOrCreate())
+    labs, persons, dx = _midnight_tables()
+    labs.to_parquet(tmp_path / "labs.parquet", coerce_timestamps="us")
+    sdf = spark.read.parquet(str(tmp_path / "labs.parquet"))  # an instant (TIMESTAMP) in Spark
+    # Spark does not keep the recorded zone: with timezone= the day is Copenhagen's
+    # (prevalent), in UTC the previous one.
+    c = build_cohort(sdf, persons, dx, code=None, outcomes=OUT,
+                     timezone="Europe/Copenhagen" if timezone is None else timezone)
+    _midnight_check(c, local=timezone is None)
