@@ -45,11 +45,15 @@ from .severity import (
     _UNIT_FLAG_WIDE,
     ANC_FLAGS,
     IMPLAUSIBLE_ABOVE,
+    UNIT_SUSPECT_BELOW,
+    _check_suspect_below,
     _Default,
     _role_of,
+    no_known_codes_message,
     _unit_factor_state,
 )
-from .units import NO_FLAG, _parse_uniques, _unknown_unit_message
+from .codes import lab_code_key, read_code_map
+from .units import AMB_DECIMAL, AMB_NONE_READABLE, NO_FLAG, _check_separators, _parse_uniques, _unknown_unit_message
 
 __all__ = ["is_lazy_source", "reduce_labs_sql", "ENGINES"]
 
@@ -311,7 +315,8 @@ class _DuckDB:
         else:
             has_offset = self.query(
                 f"SELECT count(CASE WHEN regexp_matches(trim({text}), '{_OFFSET_RE}') THEN 1 END) AS a, "
-                f"count(CASE WHEN NOT regexp_matches(trim({text}), '{_OFFSET_RE}') AND trim({text}) <> '' THEN 1 END) "
+                f"count(CASE WHEN NOT regexp_matches(trim({text}), '{_OFFSET_RE}') AND trim({text}) <> '' "
+                f"AND NOT regexp_matches(trim({text}), '{_DATE_ONLY_RE}') THEN 1 END) "
                 f"AS b FROM ns_labs"
             )
             aware, naive = int(has_offset["a"].iloc[0]), int(has_offset["b"].iloc[0])
@@ -322,9 +327,13 @@ class _DuckDB:
                     "wall-clock times"
                 )
             if aware and timezone is not None:
-                expr = f"CAST(timezone({_sql_text(timezone)}, TRY_CAST(trim({text}) AS TIMESTAMPTZ)) AS TIMESTAMP)"
+                # A date alone is a day already (no zone to convert from).
+                expr = (f"CASE WHEN regexp_matches(trim({text}), '{_DATE_ONLY_RE}') THEN TRY_CAST(trim({text}) AS "
+                        f"TIMESTAMP) ELSE CAST(timezone({_sql_text(timezone)}, TRY_CAST(trim({text}) AS TIMESTAMPTZ)) "
+                        "AS TIMESTAMP) END")
             elif aware:
-                expr = f"TRY_CAST(regexp_replace(trim({text}), '{_OFFSET_TAIL_RE}', '') AS TIMESTAMP)"
+                expr = (f"TRY_CAST(CASE WHEN regexp_matches(trim({text}), '{_OFFSET_RE}') THEN "
+                        f"regexp_replace(trim({text}), '{_OFFSET_TAIL_RE}', '') ELSE trim({text}) END AS TIMESTAMP)")
             else:
                 expr = f"TRY_CAST(trim({text}) AS TIMESTAMP)"
         self._require_readable(column, text, expr, date_format, fn)
@@ -421,6 +430,8 @@ class _Spark:
 
 #: An ISO 8601 UTC offset at the end of a text time (DuckDB regular expression).
 _OFFSET_RE = r"[0-9]:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)?\s*(Z|[+-][0-9]{2}(:?[0-9]{2})?)$"
+#: A date without a time (a day: it needs no zone, so it may stand beside aware times).
+_DATE_ONLY_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 #: The offset itself, removed to keep the wall-clock time as recorded.
 _OFFSET_TAIL_RE = r"\s*(Z|[+-][0-9]{2}(:?[0-9]{2})?)$"
 
@@ -462,33 +473,43 @@ def _backend(labs: Any, engine: Any, fn: str):
 # Look-up tables built in Python from distinct values
 # --------------------------------------------------------------------------
 
-def _unit_code_lookup(pairs: pd.DataFrame, long_format: bool, assume_unit: str | None) -> tuple[pd.DataFrame, bool]:
-    """Factor to cells/µL, unit flag and LOINC role of every (unit, code) pair seen.
+def _unit_code_lookup(pairs: pd.DataFrame, long_format: bool, assume_unit: str | None,
+                      code_map: dict[str, str] | None = None,
+                      unit_suspect_below: float | None = None) -> tuple[pd.DataFrame, bool]:
+    """Factor to cells/µL, unit flag and LOINC role (after ``code_map``) of every (unit, code) pair seen.
 
-    The same tables as :func:`classify_anc` (``_UNIT_FLAG_LONG``/``_WIDE``).
+    The same tables as :func:`classify_anc` (``_UNIT_FLAG_LONG``/``_WIDE``),
+    and what ``severity._flag_numbers`` applies to ANC and WBC rows in a
+    count unit: ``amb``, the least ambiguity code of a value (``units.AMB_*``)
+    refused as ``ambiguous_number`` (NULL: none is), and ``sus``, the
+    ``unit_suspect`` limit (NULL: no such rule).
     """
-    factors, uflags, roles = [], [], []
+    factors, uflags, roles, ambs, sus = [], [], [], [], []
     for u, c in zip(pairs["u"], pairs["c"]):
         f, state = _unit_factor_state(u, assume_unit)
-        role = _role_of(c) if long_format else _ROLE["anc"]
+        role = _role_of(c, code_map) if long_format else _ROLE["anc"]
         flag = _UNIT_FLAG_LONG[role, state] if long_format else _UNIT_FLAG_WIDE[state]
+        count = state == 0 and role in (_ROLE["anc"], _ROLE["wbc"])
         factors.append(f)
         uflags.append(int(flag))
         roles.append(role)
+        ambs.append((AMB_DECIMAL if f == 1.0 else AMB_NONE_READABLE) if count else None)
+        sus.append(unit_suspect_below if count and f == 1.0 and unit_suspect_below is not None else None)
     out = pd.DataFrame({
         "u": pairs["u"].astype(object), "c": pairs["c"].astype(object),
         "factor": np.asarray(factors, dtype=float), "uflag": np.asarray(uflags, dtype=np.int64),
         "role": np.asarray(roles, dtype=np.int64),
+        "amb": pd.array(ambs, dtype="Int64"), "sus": pd.array(sus, dtype="Float64"),
     })
     known = out["factor"].dropna()
     return out, bool((known != 1.0).any())
 
 
-def _value_lookup(values: pd.Series, decimal: str) -> pd.DataFrame:
-    num, cens, flag = _parse_uniques(values.tolist(), decimal)
+def _value_lookup(values: pd.Series, decimal: str, thousands: str | None = None) -> pd.DataFrame:
+    num, cens, flag, amb = _parse_uniques(values.tolist(), decimal, thousands)
     return pd.DataFrame({
         "v": values.astype(object).to_numpy(), "num": num, "cens": cens.astype(np.int64),
-        "vflag": flag.astype(np.int64),
+        "vflag": flag.astype(np.int64), "amb": amb.astype(np.int64),
     })
 
 
@@ -561,6 +582,13 @@ def _pipeline(d: _Dialect, *, src_cols: dict[str, str], order: str, value_kind: 
         value_join = ""
     scaled = d.round6("(num * factor)") if any_scaled else "(num * factor)"
     not_anc = f"WHEN role = 4 THEN {F['not_anc_test']}" if long_format else ""
+    # ambiguous_number and unit_suspect, as severity._flag_numbers: ns_units
+    # says per (unit, code) from which ambiguity code a value is refused
+    # (k.amb) and below which non-integer count it is suspect (k.sus).
+    if value_kind == "text":
+        vflag = f"CASE WHEN x.amb >= k.amb THEN {F['ambiguous_number']} ELSE {vflag} END"
+    suspect = (f"CASE WHEN {num} >= 0 AND {num} < k.sus AND {num} <> floor({num}) "
+               f"THEN {F['unit_suspect']} ELSE {NO} END")
 
     # Stage 1: rows. rf is the row's own step code; NULL for a usable direct
     # ANC (kept or a repeat) and for a component without a flag of its own,
@@ -573,7 +601,7 @@ src AS (
 ),
 j AS (
   SELECT s.p, s.t, s.rn, ps.pidx, {birth} AS birth_day, {lim} AS lim, k.factor, k.role,
-         {num} AS num, {cens} AS cens, least({vflag}, k.uflag) AS f0
+         {num} AS num, {cens} AS cens, least({vflag}, k.uflag, {suspect}) AS f0
   FROM src s
   LEFT JOIN ns_persons ps ON ps.p = s.p
   LEFT JOIN ns_units k ON k.u = coalesce(CAST(s.u AS {text}), '') AND k.c = coalesce(CAST(s.c AS {text}), '')
@@ -621,7 +649,7 @@ r AS (
     parts.append(f"""
 s0 AS (
   SELECT pidx, t,
-    max(CASE WHEN role = 0 THEN 1 ELSE 0 END) AS hd,
+    max(CASE WHEN role = 0 AND (rf IS NULL OR rf >= {len(ANC_FLAGS)}) THEN 1 ELSE 0 END) AS hd,
     count(CASE WHEN {cand} THEN 1 END) AS ncand,
     min(CASE WHEN {cand} THEN anc END) AS amin,
     min(CASE WHEN {cand} AND {exact} THEN {key} END) AS kmin,
@@ -662,7 +690,7 @@ sm AS (
 sm AS (SELECT * FROM s0),""")
 
     if derive:
-        # A sample with any direct ANC row derives nothing; else the first
+        # A sample with a usable direct ANC row (no flag of its own) derives nothing; else the first
         # neutrophil % row carries the derived ANC (the "anchor").
         fc = {r: f"(CASE WHEN {c}_f0 = {NO} AND k{r} > 0 THEN 1 ELSE 0 END)"
               for r, c in ((1, "ne"), (2, "bd"), (3, "wb"))}
@@ -891,7 +919,8 @@ FROM w WHERE kept""" if measurements else "")
 
 def reduce_labs_sql(labs, persons, births, *, engine, keep_measurements, scheme, index, age_range, index_window,
                     duffy_null, duffy_null_limit, chronic_months, person, time, value, unit, code,
-                    on_unknown_unit, decimal, timezone=None, date_format=None):
+                    on_unknown_unit, decimal, timezone=None, date_format=None, thousands=None,
+                    unit_suspect_below=UNIT_SUSPECT_BELOW, code_map=None):
     """The SQL counterpart of ``cohort._reduce_labs``; returns a ``_LabReduction``."""
     from .cohort import _ROW_STEPS, _UNKNOWN_PERSONS_STEP, _dates, _empty_index, _LabReduction, _summary_columns
     from .severity import _normal_limits
@@ -953,20 +982,30 @@ def reduce_labs_sql(labs, persons, births, *, engine, keep_measurements, scheme,
     del ps
 
     # Distinct units and codes (with their row counts), then distinct values.
+    _check_separators(decimal, thousands, fn)
+    below = _check_suspect_below(unit_suspect_below, fn)
+    cmap = None if code_map is None else read_code_map(code_map, function=fn)
     code_expr = f"coalesce(CAST({qc(code)} AS {d.text}), '')" if long_format else "''"
     pairs = be.query(
         f"SELECT coalesce(CAST({qc(unit)} AS {d.text}), '') AS u, {code_expr} AS c, count(*) AS n "
         f"FROM ns_labs GROUP BY 1, 2"
     )
-    lookup, any_scaled = _unit_code_lookup(pairs, long_format, None)
+    lookup, any_scaled = _unit_code_lookup(pairs, long_format, None, cmap, below)
+    if long_format and len(pairs) and not (lookup["role"].to_numpy() < _ROLE["other"]).any():
+        by_code: dict[str, int] = {}
+        for c, n in zip(pairs["c"], pairs["n"]):
+            k = lab_code_key(c) if c != "" else "<missing>"
+            by_code[k] = by_code.get(k, 0) + int(n)
+        raise NeutrostatsError(no_known_codes_message(
+            fn, code, sorted(by_code.items(), key=lambda kv: (-kv[1], kv[0]))))
     bad = lookup["uflag"].to_numpy() == _FLAG["unknown_unit"]
     if on_unknown_unit == "raise" and bad.any():
         counts = pairs.loc[bad].groupby("u")["n"].sum()
         raise NeutrostatsError(_unknown_unit_message(fn, unit, {str(u): int(n) for u, n in counts.items()}))
-    be.register("ns_units", lookup[["u", "c", "factor", "uflag", "role"]])
+    be.register("ns_units", lookup[["u", "c", "factor", "uflag", "role", "amb", "sus"]])
     if value_kind == "text":
         vals = be.query(f"SELECT DISTINCT CAST({qc(value)} AS {d.text}) AS v FROM ns_labs WHERE {qc(value)} IS NOT NULL")
-        be.register("ns_values", _value_lookup(vals["v"], decimal))
+        be.register("ns_values", _value_lookup(vals["v"], decimal, thousands))
     derive = long_format and bool(np.isin(lookup["role"], [1, 2, 3]).any())
 
     head = _pipeline(

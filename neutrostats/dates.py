@@ -80,6 +80,7 @@ _DMY = re.compile(
     r"^(\d{1,2})([./-])(\d{1,2})\2(\d{4}|\d{2})"
     r"(?:[ T]+(\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,6}))?)?\s*([AaPp]\.?[Mm]\.?)?)?$"
 )
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _MONTH_NAME = re.compile(r"[A-Za-z]{3,}")
 _YEAR4 = re.compile(r"(?<!\d)\d{4}(?!\d)")
 
@@ -353,7 +354,10 @@ def _parse_uniques(u: np.ndarray, date_format, tz, table, column, function, fast
         bad_local[rest] = other_bad
     else:
         bad_local = np.zeros(text.size, dtype=bool)
-    naive_read = ~has_off & ~np.isnat(vals)
+    # A date alone names a day and needs no zone: it may stand beside aware
+    # times (FHIR's recordedDate next to an onsetDateTime with an offset).
+    date_only = np.array([bool(_DATE_ONLY.match(t)) for t in text], dtype=bool) if has_off.any() else has_off
+    naive_read = ~has_off & ~np.isnat(vals) & ~date_only
     if has_off.any() and naive_read.any():
         a = text[np.flatnonzero(has_off)[0]]
         b = text[np.flatnonzero(naive_read)[0]]

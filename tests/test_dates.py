@@ -305,3 +305,20 @@ def test_spark_midnight_sample_day(timezone, tmp_path):
     c = build_cohort(sdf, persons, dx, code=None, outcomes=OUT,
                      timezone="Europe/Copenhagen" if timezone is None else timezone)
     _midnight_check(c, local=timezone is None)
+
+
+@pytest.mark.parametrize("timezone", [None, "UTC"])
+def test_dates_without_time_may_stand_beside_aware_times(timezone, tmp_path):
+    # FHIR: recordedDate "2012-03-01" beside onsetDateTime "2012-03-05T00:30:00+01:00".
+    text = ["2012-03-05T00:30:00+01:00", "2012-03-01"]
+    want = {None: ["2012-03-05 00:30", "2012-03-01 00:00"], "UTC": ["2012-03-04 23:30", "2012-03-01 00:00"]}
+    assert _ymd(parse_dates(text, timezone=timezone)) == want[timezone]
+    labs, persons, dx = _midnight_tables()
+    labs = pd.concat([labs.assign(sampled_at="2020-03-01T00:30:00+01:00"),
+                      labs.assign(sampled_at="2020-02-01", value="2.5")], ignore_index=True)
+    labs.to_parquet(tmp_path / "labs.parquet")
+    a = build_cohort(labs, persons, dx, code=None, outcomes=OUT, timezone=timezone, index="first_neutropenic")
+    b = build_cohort(str(tmp_path / "labs.parquet"), persons, dx, code=None, outcomes=OUT, timezone=timezone,
+                     index="first_neutropenic")
+    _midnight_check(a, local=timezone is None)
+    pd.testing.assert_frame_equal(a.table, b.table)
