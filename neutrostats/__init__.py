@@ -42,6 +42,9 @@ from .severity import (
     get_scheme,
     tier_summary,
 )
+from .dates import parse_dates
+from .fhir import FhirData, read_fhir
+from .mimic import MimicData, read_mimic_iv
 from .omop import OmopData, read_omop
 from .tableone import TableOne, table_one
 from .survival import (
@@ -63,9 +66,11 @@ __all__ = [
     "Cohort",
     "CoxFit",
     "DataQualityWarning",
+    "FhirData",
     "ImmortalTimeWarning",
     "LogrankTest",
     "MantelHaenszel",
+    "MimicData",
     "NeutrostatsError",
     "NeutrostatsWarning",
     "OddsRatio",
@@ -90,11 +95,14 @@ __all__ = [
     "odds_ratio",
     "odds_ratio_table",
     "odds_ratios_by_tier",
+    "parse_dates",
     "parse_lab_values",
     "plot_cumulative_incidence",
     "plot_forest",
     "plot_km",
     "proportional_hazards_test",
+    "read_fhir",
+    "read_mimic_iv",
     "read_omop",
     "restricted_mean_survival",
     "survival_at",

@@ -9,20 +9,17 @@ every row not passed on.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
-from dataclasses import dataclass, field
-from html import escape
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ._export import ExportData
 from ._validate import is_text
 from .codes import _CODE, LOINC_ROLES, normalize_icd10
-from .cohort import Cohort, build_cohort
 from .errors import NeutrostatsError
 
 __all__ = ["OmopData", "read_omop", "OMOP_MEASUREMENT_CONCEPTS", "OMOP_UNIT_CONCEPTS", "OMOP_OPERATOR_CONCEPTS",
@@ -59,36 +56,13 @@ _ATTRITION = ["description", "table", "excluded_persons", "excluded_lab_rows", "
 _INT_TEXT = re.compile(r"-?(0|[1-9][0-9]{0,17})")  # fits in int64
 
 
-@dataclass(frozen=True)
-class OmopData:
+class OmopData(ExportData):
     """Result of :func:`read_omop`; ``labs``, ``persons``, ``diagnoses`` and
     ``deaths`` are the inputs of :func:`~neutrostats.build_cohort`, ``attrition``
     counts the OMOP rows not passed on, ``settings`` holds the maps and rules
-    used (JSON-serialisable). Columns are listed in :func:`read_omop`."""
-
-    labs: pd.DataFrame
-    persons: pd.DataFrame
-    diagnoses: pd.DataFrame
-    deaths: pd.DataFrame
-    attrition: pd.DataFrame
-    settings: dict = field(repr=False)
-
-    def __repr__(self) -> str:
-        return (f"OmopData({len(self.labs):,} lab rows, {len(self.persons):,} persons, {len(self.diagnoses):,} "
-                f"diagnoses, {len(self.deaths):,} deaths; end of data: {self.settings['end_of_data']['rule']})")
-
-    def _repr_html_(self) -> str:
-        """Jupyter: the summary line and the attrition table."""
-        return f"<p>{escape(repr(self))}</p>" + self.attrition.to_html(index=False, escape=True)
-
-    def build_cohort(self, **kwargs: Any) -> Cohort:
-        """:func:`~neutrostats.build_cohort` on these tables (keyword arguments
-        passed on); its ``attrition`` starts with this object's rows, ``step``
-        renumbered from 0."""
-        cohort = build_cohort(self.labs, self.persons, self.diagnoses, self.deaths, **kwargs)
-        combined = pd.concat([self.attrition, cohort.attrition], ignore_index=True)
-        combined["step"] = np.arange(len(combined))
-        return dataclasses.replace(cohort, attrition=combined)
+    used (JSON-serialisable). Columns are listed in :func:`read_omop`; the
+    methods (``build_cohort``, ``_repr_html_``) are those of the shared
+    :class:`neutrostats._export.ExportData`."""
 
 
 def read_omop(source: Any, *, schema: str | None = None, end_of_data: Any = None,
