@@ -43,6 +43,7 @@ from .severity import (
     tier_summary,
 )
 from .dates import parse_dates
+from .io import cbc_to_long
 from .fhir import FhirData, read_fhir
 from .mimic import MimicData, read_mimic_iv
 from .omop import OmopData, read_omop
@@ -81,6 +82,7 @@ __all__ = [
     "TableOne",
     "at_risk_table",
     "build_cohort",
+    "cbc_to_long",
     "classify_anc",
     "cox_fit",
     "cox_hazard_ratios",

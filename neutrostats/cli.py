@@ -7,12 +7,36 @@ with a one-line message on stderr and exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 
 from .errors import NeutrostatsError
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "cli_message"]
+
+
+def _reading_options(parser: argparse.ArgumentParser) -> None:
+    """Options naming the input columns and how their values are written (classify and report)."""
+    parser.add_argument(
+        "--columns", action="append", default=None, metavar="TABLE.KEY=COLUMN,...",
+        help="name the input columns, e.g. labs.value=result,labs.time=collected,persons.birth_date=dob "
+             "(keys: labs.person/time/value/unit/code, persons.person/sex/birth_date/end_of_data, "
+             "diagnoses.person/diagnosis_date/diagnosis_code, deaths.person/death_date; classify reads "
+             "labs keys only, and with --wide also labs.anc/wbc/neutrophil_pct/band_pct)",
+    )
+    parser.add_argument("--date-format", default=None, metavar="PATTERN|TABLE=PATTERN,...",
+                        help="strftime pattern of every date column (e.g. %%d.%%m.%%Y), or per table or "
+                             "column: persons=%%d.%%m.%%Y,labs.sampled_at=%%m/%%d/%%Y %%I:%%M %%p "
+                             "(default: ISO 8601 and other unambiguous forms only)")
+    parser.add_argument("--timezone", default=None, metavar="ZONE",
+                        help="IANA time zone (e.g. Europe/Copenhagen): times with an offset are converted "
+                             "to it before the calendar day is taken (default: their own offset)")
+    parser.add_argument("--thousands", default=None, choices=[",", "."],
+                        help="thousands separator of text results (default: none; ambiguous values are flagged)")
+    parser.add_argument("--code-map", default=None, metavar="FILE|mimic-iv",
+                        help="two-column CSV (local code, LOINC code) mapping local lab codes to LOINC, or "
+                             "mimic-iv for the built-in MIMIC-IV item id map")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,7 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--unit-column", default="unit", help="column of units (default: unit)")
     c.add_argument("--code-column", default=None,
                    help="column of LOINC codes, long format (default: 'code' when the table has it)")
-    c.add_argument("--wide", action="store_true", help="read every row as an ANC result, ignoring any code column")
+    c.add_argument("--wide", action="store_true",
+                   help="wide table: one sample per row, with ANC and/or WBC, NEUT%%, BAND%% columns (found by "
+                        "their headers or named with --columns labs.anc=...), or a value column of ANC results; "
+                        "any code column is ignored")
+    c.add_argument("--units", default=None, metavar="ROLE=UNIT,...",
+                   help="--wide: units of columns whose header has none, e.g. anc=10^9/L,wbc=10^9/L")
     c.add_argument("--person-column", default="person_id", help="person id column, long format (default: person_id)")
     c.add_argument("--time-column", default="sampled_at", help="sample time column, long format (default: sampled_at)")
     c.add_argument("--assume-unit", default=None, help="unit for rows without one, e.g. 10^9/L")
@@ -58,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--min-cell-count", type=int, default=0,
                    help="hide summary counts below this (e.g. 5 or 10 for registry data); default 0 (off)")
     c.add_argument("--summary-format", default="text", choices=["text", "csv", "json"], help="how to print the summary")
+    _reading_options(c)
     c.set_defaults(func=_classify)
 
     y = sub.add_parser(
@@ -90,6 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--persons", help="persons table file")
     r.add_argument("--diagnoses", help="diagnoses table file")
     r.add_argument("--deaths", help="deaths table file (optional: without it nobody dies)")
+    r.add_argument("--from", dest="source", nargs=2, metavar=("FORMAT", "PATH"), default=None,
+                   help="read an export instead of --labs/--persons/...: mimic-iv FOLDER (the hosp module), "
+                        "fhir PATH (Bulk Data NDJSON) or omop FOLDER|DATABASE")
+    r.add_argument("--end-of-data", default=None, metavar="DATE",
+                   help="with --from: end of data for persons without one in the export")
     r.add_argument("--scheme", choices=sorted(SCHEMES), help="severity scheme (default: andersen2016)")
     r.add_argument("--index", choices=["first", "first_neutropenic", "nadir"],
                    help="index measurement (default: first)")
@@ -99,8 +134,72 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--config", help="TOML file with any of these options (paths relative to the file)")
     r.add_argument("--out", help="folder to write the report into (created if needed)")
     r.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    r.add_argument("--decimal", default=None, choices=[".", ","], help="decimal separator of text results")
+    _reading_options(r)
     r.set_defaults(func=_report)
     return parser
+
+
+def _pairs(values: Sequence[str] | None, flag: str) -> dict[str, str]:
+    """``KEY=VALUE,KEY=VALUE`` (the flag may be repeated) as a dict; later pairs win."""
+    out: dict[str, str] = {}
+    for text in values or []:
+        for part in text.split(","):
+            if not part.strip():
+                continue
+            key, sep, value = part.partition("=")
+            if not sep or not key.strip() or not value.strip():
+                raise NeutrostatsError(f"{flag}: expected KEY=VALUE pairs separated by commas, found {part!r}")
+            out[key.strip()] = value.strip()
+    return out
+
+
+def _columns(values: Sequence[str] | None, extra_keys: Sequence[str] = ()) -> dict[str, dict[str, str]]:
+    """``--columns labs.value=result,...`` as {table: {key: column}}; a key without a table is a labs key."""
+    from .report import COLUMN_KEYS
+
+    out: dict[str, dict[str, str]] = {}
+    for key, column in _pairs(values, "--columns").items():
+        table, dot, name = key.partition(".")
+        if not dot:
+            table, name = "labs", key
+        known = [*COLUMN_KEYS.get(table, {}), *(extra_keys if table == "labs" else ())]
+        if table not in COLUMN_KEYS or name not in known:
+            raise NeutrostatsError(
+                f"--columns: unknown key {key!r}; use TABLE.KEY=COLUMN with "
+                + "; ".join(f"{t}.{'/'.join([*k, *(extra_keys if t == 'labs' else ())])}"
+                            for t, k in COLUMN_KEYS.items())
+            )
+        out.setdefault(table, {})[name] = column
+    return out
+
+
+def _date_format(text: str) -> str | dict[str, str]:
+    """One strftime pattern, or ``TABLE=PATTERN,TABLE.COLUMN=PATTERN`` pairs (patterns have no '=')."""
+    return _pairs([text], "--date-format") if "=" in text else text
+
+
+def _read_export(fmt: str, path: str, end_of_data: str | None) -> object:
+    """The reader's result for ``--from FORMAT PATH``."""
+    from pathlib import Path
+
+    from .report import READERS
+
+    if fmt not in READERS:
+        raise NeutrostatsError(f"--from: unknown format {fmt!r}; use one of {', '.join(READERS)}")
+    if not Path(path).exists():
+        raise NeutrostatsError(f"--from {fmt}: {str(path)!r} not found; give the export's folder"
+                               f"{' or NDJSON file' if fmt == 'fhir' else ''}")
+    try:
+        if fmt == "mimic-iv":
+            from .mimic import read_mimic_iv as reader
+        elif fmt == "fhir":
+            from .fhir import read_fhir as reader
+        else:
+            from .omop import read_omop as reader
+    except ImportError:
+        raise NeutrostatsError(f"--from {fmt}: this version of neutrostats has no {fmt} reader") from None
+    return reader(path, end_of_data=end_of_data)
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -119,23 +218,43 @@ def _report(args: argparse.Namespace) -> int:
 
     config = load_config(args.config) if args.config else {"settings": {}}
     options = dict(config["settings"])
-    for name in ("scheme", "index", "followup_years", "min_cell_count"):
+    for name in ("scheme", "index", "followup_years", "min_cell_count", "timezone", "thousands", "decimal",
+                 "code_map"):
         value = getattr(args, name)
         if value is not None:
             options[name] = value
+    if args.date_format is not None:
+        options["date_format"] = _date_format(args.date_format)
+    if args.columns:
+        merged = {t: dict(v) for t, v in (options.get("columns") or {}).items()}
+        for table, cols in _columns(args.columns).items():
+            merged.setdefault(table, {}).update(cols)
+        options["columns"] = merged
     settings = ReportSettings.from_mapping(options, source=args.config or "options")
     paths = {name: config.get(name) for name in INPUT_TABLES}
     for name in INPUT_TABLES:
         if getattr(args, name) is not None:
             paths[name] = Path(getattr(args, name))
+    source = tuple(args.source) if args.source else (
+        (config["from"]["format"], str(config["from"]["path"])) if "from" in config else None)
+    given = [f"--{name}" for name in INPUT_TABLES if paths[name] is not None]
     if args.demo:
-        given = [name for name in INPUT_TABLES if paths[name] is not None]
-        if given:
-            raise NeutrostatsError(f"--demo analyses the bundled sample; do not also give {given}")
+        if given or source:
+            raise NeutrostatsError(f"--demo analyses the bundled sample; do not also give "
+                                   f"{given + (['--from'] if source else [])}")
         paths = {name: sample_dir() / f"{name}.csv.gz" for name in INPUT_TABLES}
-    missing = [f"--{name}" for name in INPUT_TABLES[:3] if paths[name] is None]
-    if missing:
-        raise NeutrostatsError(f"report needs {', '.join(missing)} (or --demo for the bundled sample)")
+    elif source:
+        if given:
+            raise NeutrostatsError(f"--from {source[0]} reads every table from the export; do not also give "
+                                   f"{', '.join(given)}")
+    else:
+        missing = [f"--{name}" for name in INPUT_TABLES[:3] if paths[name] is None]
+        if missing:
+            raise NeutrostatsError(f"report needs {', '.join(missing)} (or --from FORMAT PATH for a MIMIC-IV, "
+                                   "FHIR or OMOP export, or --demo for the bundled sample)")
+    if args.end_of_data is not None and not source:
+        raise NeutrostatsError("--end-of-data goes with --from; for table files name the column with "
+                               "--columns persons.end_of_data=COLUMN")
     out = Path(args.out) if args.out else config.get("out")
     if out is None:
         raise NeutrostatsError("report needs --out DIR (the folder to write into)")
@@ -143,12 +262,16 @@ def _report(args: argparse.Namespace) -> int:
         print("neutrostats report with settings:")
         for key, value in settings.to_dict().items():
             print(f"  {key} = {json.dumps(value, ensure_ascii=False)}")
-        for name in INPUT_TABLES:
-            print(f"  {name} = {paths[name]}")
+        if source:
+            print(f"  from = {source[0]} {source[1]}")
+        else:
+            for name in INPUT_TABLES:
+                print(f"  {name} = {paths[name]}")
     start = time.monotonic()
     started = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
-    report = run_report(paths["labs"], paths["persons"], paths["diagnoses"], paths["deaths"], out=out,
-                        settings=settings, progress=False if args.quiet else None,
+    inputs = ((_read_export(*source, args.end_of_data),) if source
+              else (paths["labs"], paths["persons"], paths["diagnoses"], paths["deaths"]))
+    report = run_report(*inputs, out=out, settings=settings, progress=False if args.quiet else None,
                         run_info={"run at": started})
     import matplotlib.pyplot as plt
 
@@ -170,14 +293,20 @@ def _synth(args: argparse.Namespace) -> int:
     )
     out = synthetic.write_cohort(cohort, args.out, format=args.format)
     if not args.quiet:
-        sizes = ", ".join(f"{name} {len(df):,}" for name, df in cohort.tables().items())
+        sizes = ", ".join(f"{name} {len(df):,}" for name, df in cohort.tables.items())
         print(f"wrote {out} (seed {seed}): {sizes} rows, and truth.json")
     return 0
 
 
+_CBC_ROLES = ("anc", "wbc", "neutrophil_pct", "band_pct")
+
+
 def _classify(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from ._validate import is_text
-    from .io import read_table, write_table
+    from .io import CATEGORY_COLUMNS, _CBC_NAMES, _header_key, cbc_to_long, check_output_path, read_table
+    from .io import write_table
     from .severity import DUFFY_NULL_LIMIT, classify_anc, get_scheme, tier_summary
 
     options = {}
@@ -186,27 +315,86 @@ def _classify(args: argparse.Namespace) -> int:
     if args.lln is not None:
         options["lln"] = args.lln
     scheme = get_scheme(args.scheme, **options)
-    code = args.code_column or "code"
-    labs = read_table(args.labs, text_columns=(args.value_column, args.unit_column, code))
-    for col in (args.unit_column, code):
-        # read_table makes 'unit'/'code' categorical; renamed columns too.
-        if col in labs.columns and is_text(labs[col].dtype):
-            labs[col] = labs[col].astype("category")
-    if args.wide or (args.code_column is None and code not in labs.columns):
-        code = None
+    columns = _columns(args.columns, extra_keys=_CBC_ROLES)
+    unknown = sorted(set(columns) - {"labs"})
+    if unknown:
+        raise NeutrostatsError(f"--columns: classify reads one lab table; use labs.KEY=COLUMN keys, not {unknown}")
+    lab_cols = columns.get("labs", {})
+    names = {"value": args.value_column, "unit": args.unit_column, "code": args.code_column,
+             "person": args.person_column, "time": args.time_column}
+    flags = {"value": "--value-column", "unit": "--unit-column", "code": "--code-column",
+             "person": "--person-column", "time": "--time-column"}
+    parser_defaults = {"value": "value", "unit": "unit", "code": None, "person": "person_id", "time": "sampled_at"}
+    for key in names:
+        if key in lab_cols:
+            if names[key] != parser_defaults[key]:
+                raise NeutrostatsError(f"give the {key} column once: --columns labs.{key}=... or {flags[key]}")
+            names[key] = lab_cols[key]
+    roles = {r: lab_cols[r] for r in _CBC_ROLES if r in lab_cols}
+    if roles and not args.wide:
+        raise NeutrostatsError(f"--columns labs.{next(iter(roles))}=... names a wide CBC column; add --wide")
+    if args.units and not args.wide:
+        raise NeutrostatsError("--units gives the units of wide CBC columns; add --wide")
+    if args.out:
+        check_output_path(args.out, "--out")
+    extra = {}
+    if args.thousands is not None:
+        extra["thousands"] = args.thousands
+    if args.code_map is not None:
+        from .codes import MIMIC_IV_LAB_CODES
+
+        extra["code_map"] = dict(MIMIC_IV_LAB_CODES) if args.code_map.lower() == "mimic-iv" else args.code_map
+    code = names["code"] or "code"
+    cbc = False
+    if args.wide:
+        labs = read_table(args.labs, text_columns="all", allow_empty=False, name="labs")
+        found = [c for c in labs.columns if c not in (names["person"], names["time"])
+                 and any(_header_key(str(c))[0] in spellings for spellings in _CBC_NAMES.values())]
+        cbc = bool(roles or found)
+        if cbc:
+            n_samples = len(labs)
+            labs = cbc_to_long(labs, person=names["person"], time=names["time"], columns=roles,
+                               units=_pairs([args.units] if args.units else None, "--units"))
+            names.update(value="value", unit="unit")
+        else:
+            code = None
+            for col in (names["unit"],):
+                if col in labs.columns:
+                    labs[col] = labs[col].astype("category")
+    else:
+        labs = read_table(args.labs, text_columns=(names["value"], names["unit"], code), allow_empty=False,
+                          name="labs")
+        for col in (names["unit"], code):
+            # read_table makes 'unit'/'code' categorical; renamed columns too.
+            if col not in CATEGORY_COLUMNS and col in labs.columns and is_text(labs[col].dtype):
+                labs[col] = labs[col].astype("category")
+        if names["code"] is None and code not in labs.columns:
+            code = None
+    unreadable = 0
+    if args.date_format is not None or args.timezone is not None:
+        from .dates import parse_dates, resolve_date_format
+
+        if names["time"] in labs.columns:
+            fmt = None if args.date_format is None else resolve_date_format(
+                _date_format(args.date_format), "labs", names["time"], "classify")
+            times = parse_dates(labs[names["time"]], date_format=fmt, timezone=args.timezone, table="labs",
+                                column=names["time"], function="classify")
+            unreadable = int(times.attrs.get("unreadable", np.zeros(0, dtype=bool)).sum())
+            labs = labs.assign(**{names["time"]: times})
     classified = classify_anc(
         labs,
         scheme,
-        value=args.value_column,
-        unit=args.unit_column,
+        value=names["value"],
+        unit=names["unit"],
         assume_unit=args.assume_unit,
         code=code,
-        person=args.person_column,
-        time=args.time_column,
+        person=names["person"],
+        time=names["time"],
         duffy_null=args.duffy_column,
         duffy_null_limit=DUFFY_NULL_LIMIT if args.duffy_limit is None else args.duffy_limit,
         on_unknown_unit=args.on_unknown_unit,
         decimal=args.decimal,
+        **extra,
     )
     summary = tier_summary(classified, min_cell_count=args.min_cell_count)
     if args.out:
@@ -216,13 +404,99 @@ def _classify(args: argparse.Namespace) -> int:
     elif args.summary_format == "json":
         sys.stdout.write(summary.to_json(orient="records", indent=1) + "\n")
     else:
-        print(f"{args.labs}: {len(labs):,} rows, scheme {scheme.name} "
+        rows = f"{n_samples:,} samples as {len(labs):,} lab rows" if cbc else f"{len(labs):,} rows"
+        print(f"{args.labs}: {rows}, scheme {scheme.name} "
               f"(tiers {', '.join(scheme.tiers)}; cuts {', '.join(f'{c:g}' for c in scheme.cuts)} cells/µL)")
         shown = summary.round({"percent": 2, "percent_classified": 2})
         print(shown.to_string(index=False, na_rep="<suppressed>"))
         if args.out:
             print(f"classified table written to {args.out}")
+    if unreadable:
+        # Kept (time empty), never dropped: say how many.
+        print(f"neutrostats: note: {unreadable:,} sample time(s) in {names['time']!r} could not be read and are "
+              "empty in the output; check --date-format", file=sys.stderr)
     return 0
+
+
+# Python keyword arguments named in library messages -> the CLI's words (flags) and the TOML keys of
+# ``report --config``. A message "pass date_format='%d.%m.%Y'" is shown as "pass --date-format '%d.%m.%Y'".
+_CLI_WORDS: dict[str, tuple[str, str]] = {
+    "date_format": ("--date-format ", "date_format"),
+    "timezone": ("--timezone ", "timezone"),
+    "thousands": ("--thousands ", "thousands"),
+    "decimal": ("--decimal ", "decimal"),
+    "code_map": ("--code-map ", "code_map"),
+    "on_unknown_unit": ("--on-unknown-unit ", ""),
+    "assume_unit": ("--assume-unit ", ""),
+    "min_cell_count": ("--min-cell-count ", "min_cell_count"),
+    "followup_years": ("--followup-years ", "followup_years"),
+    "duffy_null_limit": ("--duffy-limit ", ""),
+    "units": ("--units ", ""),
+    "columns": ("--columns ", "[columns.TABLE]"),
+    "person": ("--columns TABLE.person=", "[columns.TABLE] person"),
+    "time": ("--columns labs.time=", "[columns.labs] time"),
+    "value": ("--columns labs.value=", "[columns.labs] value"),
+    "unit": ("--columns labs.unit=", "[columns.labs] unit"),
+    "code": ("--columns labs.code=", "[columns.labs] code"),
+    "sex": ("--columns persons.sex=", "[columns.persons] sex"),
+    "birth_date": ("--columns persons.birth_date=", "[columns.persons] birth_date"),
+    "end_of_data": ("--columns persons.end_of_data=", "[columns.persons] end_of_data"),
+    "diagnosis_date": ("--columns diagnoses.diagnosis_date=", "[columns.diagnoses] diagnosis_date"),
+    "diagnosis_code": ("--columns diagnoses.diagnosis_code=", "[columns.diagnoses] diagnosis_code"),
+    "death_date": ("--columns deaths.death_date=", "[columns.deaths] death_date"),
+}
+_KEYWORD = re.compile(r"(?<![\w.\-'\"%])(" + "|".join(sorted(_CLI_WORDS, key=len, reverse=True)) + r")=(?!=)")
+
+
+_DICT = re.compile(r"\{\s*'[^']*'\s*:\s*'[^']*'(?:\s*,\s*'[^']*'\s*:\s*'[^']*')*\s*\}")
+
+
+def cli_message(message: str, *, config: bool = False) -> str:
+    """A library message in the CLI's words: ``date_format=`` becomes ``--date-format`` and so on.
+
+    Parameters
+    ----------
+    message : str
+        The text of a :class:`~neutrostats.errors.NeutrostatsError`.
+    config : bool, default False
+        The command read a TOML file (``report --config``): the TOML keys
+        are named too.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> cli_message("dates are ambiguous; pass date_format='%d.%m.%Y'")
+    "dates are ambiguous; pass --date-format '%d.%m.%Y'"
+    >>> cli_message("ambiguous; pass date_format={'persons.birth_date': '...'}")
+    'ambiguous; pass --date-format persons.birth_date=...'
+    >>> cli_message("column 'result' not found; pass value='result'", config=True)
+    "column 'result' not found; pass --columns labs.value='result' (in the --config file: [columns.labs] value)"
+    """
+    used: list[str] = []
+
+    def flag(m: re.Match) -> str:
+        key = m.group(1)
+        used.append(key)
+        pairs = _DICT.match(message, m.end())
+        if pairs is None:
+            return _CLI_WORDS[key][0]
+        # A Python dict of strings is written the CLI's way: --date-format persons.birth_date=...
+        items = re.findall(r"'([^']*)'\s*:\s*'([^']*)'", pairs.group(0))
+        if key == "code_map":
+            return "--code-map FILE (a CSV of local code,LOINC code rows, e.g. " + \
+                "; ".join(f"{a},{b}" for a, b in items) + ")\x00"
+        return _CLI_WORDS[key][0] + ",".join(f"{a}={b}" for a, b in items) + "\x00"
+
+    out = _KEYWORD.sub(flag, message)
+    # Drop the dict literal that followed a translated keyword (marked by NUL).
+    out = re.sub(r"\x00" + _DICT.pattern, "", out).replace("\x00", "")
+    toml = list(dict.fromkeys(_CLI_WORDS[k][1] for k in used if _CLI_WORDS[k][1]))
+    if config and toml:
+        out += f" (in the --config file: {', '.join(toml)})"
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -252,7 +526,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except NeutrostatsError as exc:
-        print(f"neutrostats: error: {exc}", file=sys.stderr)
+        message = cli_message(str(exc), config=bool(getattr(args, "config", None)))
+        print(f"neutrostats: error: {message}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         return 0

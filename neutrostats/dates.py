@@ -321,6 +321,12 @@ def _parse_uniques(u: np.ndarray, date_format, tz, table, column, function, fast
             else:
                 parsed = parsed.dt.tz_convert(tz).dt.tz_localize(None)
         vals = parsed.to_numpy(dtype="datetime64[ns]")
+        if np.isnat(vals).all():
+            # A pattern that reads nothing was meant for another column.
+            raise NeutrostatsError(
+                f"{function}: date_format {date_format!r} reads none of the {vals.size} distinct values of {where} "
+                f"(e.g. {text[0]!r}); give this column its own pattern, e.g. {_hint(table, column)}"
+            )
         out[idx] = vals
         bad[idx] = np.isnat(vals)
         return out, bad, rule

@@ -72,6 +72,19 @@ SCHEMA_VERSION = "1.0"
 #: Input tables of a report, in order; ``deaths`` is optional.
 INPUT_TABLES = ("labs", "persons", "diagnoses", "deaths")
 
+#: ``columns`` keys of :class:`ReportSettings`: table -> key -> the
+#: :func:`~neutrostats.build_cohort` keyword naming that column.
+COLUMN_KEYS: Mapping[str, Mapping[str, str]] = {
+    "labs": {"person": "person", "time": "time", "value": "value", "unit": "unit", "code": "code"},
+    "persons": {"person": "person", "sex": "sex", "birth_date": "birth_date", "end_of_data": "end_of_data"},
+    "diagnoses": {"person": "person", "diagnosis_date": "diagnosis_date", "date": "diagnosis_date",
+                  "diagnosis_code": "diagnosis_code", "code": "diagnosis_code"},
+    "deaths": {"person": "person", "death_date": "death_date", "date": "death_date"},
+}
+
+#: Input readers of ``neutrostats report --from`` (and ``[from] format`` in TOML).
+READERS = ("mimic-iv", "fhir", "omop")
+
 
 @dataclass(frozen=True)
 class ReportSettings:
@@ -100,11 +113,29 @@ class ReportSettings:
     age_range : (float, float), optional
     index_window : (str, str), optional
         As in :func:`~neutrostats.build_cohort`.
+    columns : mapping, optional
+        How the input tables name their columns: table (``labs``,
+        ``persons``, ``diagnoses``, ``deaths``) -> key -> column, with keys
+        ``person``, ``time``, ``value``, ``unit``, ``code`` (labs), ``sex``,
+        ``birth_date``, ``end_of_data`` (persons), ``diagnosis_date``,
+        ``diagnosis_code`` (diagnoses; also ``date``, ``code``),
+        ``death_date`` (deaths; also ``date``); e.g. ``{"labs": {"value":
+        "result"}}`` (TOML ``[columns.labs] value = "result"``). A person
+        column named differently per table is renamed to the labs' name.
+    date_format, timezone, thousands : optional
+        How dates, time zones and numbers are read, as in
+        :func:`~neutrostats.build_cohort`.
+    decimal : {".", ","}, default "."
+    code_map : str or mapping, optional
+        Local lab code -> LOINC code, or the path of a two-column CSV, or
+        ``"mimic-iv"`` for :data:`~neutrostats.codes.MIMIC_IV_LAB_CODES`.
 
     Examples
     --------
     >>> ReportSettings(followup_years=2).horizons
     (1.0, 2.0)
+    >>> ReportSettings(columns={"labs": {"value": "result"}}, thousands=",").build_options()
+    {'value': 'result', 'thousands': ','}
     """
 
     scheme: str = "andersen2016"
@@ -117,6 +148,12 @@ class ReportSettings:
     duffy_null: str | None = None
     age_range: tuple[float, float] | None = None
     index_window: tuple[Any, Any] | None = None
+    columns: Mapping[str, Mapping[str, str]] | None = None
+    date_format: str | Mapping[str, str] | None = None
+    timezone: str | None = None
+    thousands: str | None = None
+    decimal: str = "."
+    code_map: str | Mapping[str, str] | None = None
 
     def __post_init__(self) -> None:
         from .cohort import INDEX_STRATEGIES
@@ -139,12 +176,104 @@ class ReportSettings:
                 f"ReportSettings: competing_outcome {self.competing_outcome!r} is not one of the outcomes "
                 f"{sorted(self.outcome_codes)}; name one of them or add its codes to outcomes"
             )
+        self._check_reading()
         object.__setattr__(self, "adjust", tuple(self.adjust))
         object.__setattr__(self, "followup_years", float(self.followup_years))
         for name in ("age_range", "index_window"):
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, tuple(value))
+
+    def _check_reading(self) -> None:
+        """Validate the input-reading settings (columns, dates, numbers, code map)."""
+        fn = "ReportSettings"
+        if self.columns is not None:
+            if not isinstance(self.columns, Mapping):
+                raise NeutrostatsError(f"{fn}: columns must map a table to its column names, e.g. "
+                                       f"{{'labs': {{'value': 'result'}}}}; found {self.columns!r}")
+            plain = {}
+            for table, cols in self.columns.items():
+                if table not in COLUMN_KEYS:
+                    raise NeutrostatsError(f"{fn}: columns: unknown table {table!r}; the tables are "
+                                           f"{list(COLUMN_KEYS)}")
+                if not isinstance(cols, Mapping):
+                    raise NeutrostatsError(f"{fn}: columns.{table} must map keys to column names, e.g. "
+                                           f"{{'{next(iter(COLUMN_KEYS[table]))}': 'name'}}; found {cols!r}")
+                for key, col in cols.items():
+                    if key not in COLUMN_KEYS[table]:
+                        raise NeutrostatsError(f"{fn}: columns: unknown key {table}.{key}; {table} has the keys "
+                                               f"{list(COLUMN_KEYS[table])}")
+                    if not isinstance(col, str) or not col:
+                        raise NeutrostatsError(f"{fn}: columns.{table}.{key} must be a column name, found {col!r}")
+                plain[table] = dict(cols)
+            object.__setattr__(self, "columns", plain)
+        if self.date_format is not None:
+            ok = isinstance(self.date_format, str) or (
+                isinstance(self.date_format, Mapping)
+                and all(isinstance(k, str) and isinstance(v, str) for k, v in self.date_format.items()))
+            if not ok:
+                raise NeutrostatsError(f"{fn}: date_format must be a strftime pattern such as '%d.%m.%Y' or a "
+                                       f"mapping table (or table.column) -> pattern; found {self.date_format!r}")
+            if isinstance(self.date_format, Mapping):
+                object.__setattr__(self, "date_format", dict(self.date_format))
+        if self.timezone is not None:
+            import zoneinfo
+
+            try:
+                zoneinfo.ZoneInfo(str(self.timezone))
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                raise NeutrostatsError(f"{fn}: timezone {self.timezone!r} is not an IANA time zone name; "
+                                       "use e.g. 'Europe/Copenhagen' or 'America/New_York'") from None
+        if self.decimal not in (".", ","):
+            raise NeutrostatsError(f"{fn}: decimal must be '.' or ',', found {self.decimal!r}")
+        if self.thousands is not None and (self.thousands not in (",", ".") or self.thousands == self.decimal):
+            raise NeutrostatsError(f"{fn}: thousands must be ',' or '.' and differ from decimal "
+                                   f"({self.decimal!r}); found {self.thousands!r}")
+        if self.code_map is not None:
+            if isinstance(self.code_map, Mapping):
+                object.__setattr__(self, "code_map", {str(k): str(v) for k, v in self.code_map.items()})
+            elif not isinstance(self.code_map, (str, Path)):
+                raise NeutrostatsError(f"{fn}: code_map must be a mapping local code -> LOINC code, the path of "
+                                       f"a two-column CSV, or 'mimic-iv'; found {self.code_map!r}")
+            else:
+                object.__setattr__(self, "code_map", str(self.code_map))
+
+    def table_columns(self, table: str) -> dict[str, str]:
+        """Column names of one input table by key (defaults filled in), e.g. ``{"person": "person_id", ...}``."""
+        defaults = {"person": "person_id", "time": "sampled_at", "value": "value", "unit": "unit", "code": "code",
+                    "sex": "sex", "birth_date": "birth_date", "end_of_data": "end_of_data",
+                    "diagnosis_date": "diagnosed_at", "diagnosis_code": "code", "death_date": "died_at"}
+        given = (self.columns or {}).get(table, {})
+        out = {}
+        for key, keyword in COLUMN_KEYS[table].items():
+            if keyword == key:
+                out[key] = given.get(key, next((v for k, v in given.items() if COLUMN_KEYS[table][k] == keyword),
+                                               defaults[keyword]))
+        return out
+
+    def build_options(self) -> dict[str, Any]:
+        """The keyword arguments of :func:`~neutrostats.build_cohort` these settings set (only those given)."""
+        out: dict[str, Any] = {}
+        columns = self.columns or {}
+        # build_cohort takes one person column: the labs' (analyse renames the others' to it).
+        if "person" in columns.get("labs", {}):
+            out["person"] = columns["labs"]["person"]
+        for table, cols in columns.items():
+            for key, col in cols.items():
+                keyword = COLUMN_KEYS[table][key]
+                if keyword != "person":
+                    out[keyword] = col
+        for name in ("date_format", "timezone", "thousands"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
+        if self.decimal != ".":
+            out["decimal"] = self.decimal
+        if self.code_map is not None:
+            from .codes import MIMIC_IV_LAB_CODES
+
+            out["code_map"] = (dict(MIMIC_IV_LAB_CODES) if isinstance(self.code_map, str)
+                               and self.code_map.lower() == "mimic-iv" else self.code_map)
+        return out
 
     @property
     def outcome_codes(self) -> dict[str, list[str]]:
@@ -192,7 +321,11 @@ def load_config(path: str | Path) -> dict[str, Any]:
     -------
     dict
         ``labs``, ``persons``, ``diagnoses``, ``deaths``, ``out`` (those
-        present, as paths) and ``settings`` (a dict of the remaining keys).
+        present, as paths), ``from`` (a ``[from]`` table: ``format``, one of
+        :data:`READERS`, and ``path``) and ``settings`` (a dict of the
+        remaining keys: :class:`ReportSettings`, including ``[columns.labs]``
+        tables, ``date_format``, ``timezone``, ``thousands``, ``decimal`` and
+        ``code_map``, a path relative to the file or ``"mimic-iv"``).
 
     Raises
     ------
@@ -223,12 +356,24 @@ def load_config(path: str | Path) -> dict[str, Any]:
             if not isinstance(value, str):
                 raise NeutrostatsError(f"config file {str(p)!r}: {key} must be a path (a string), found {value!r}")
             out[key] = p.parent / value
+    if "from" in data:
+        source = data.pop("from")
+        if not (isinstance(source, dict) and set(source) == {"format", "path"}
+                and source["format"] in READERS and isinstance(source["path"], str)):
+            raise NeutrostatsError(
+                f"config file {str(p)!r}: [from] needs format = one of {list(READERS)} and path = the export's "
+                f'folder or file, e.g. [from] format = "mimic-iv" path = "mimic/hosp"; found {source!r}'
+            )
+        out["from"] = {"format": source["format"], "path": p.parent / source["path"]}
+    code_map = data.get("code_map")
+    if isinstance(code_map, str) and code_map.lower() != "mimic-iv":
+        data["code_map"] = str(p.parent / code_map)
     known = {f.name for f in fields(ReportSettings)}
     unknown = sorted(set(data) - known)
     if unknown:
         raise NeutrostatsError(
             f"config file {str(p)!r}: unknown key(s) {unknown}; expected input paths "
-            f"{list(INPUT_TABLES)}, out, or settings {sorted(known)}"
+            f"{list(INPUT_TABLES)}, out, [from], or settings {sorted(known)}"
         )
     out["settings"] = data
     return out
@@ -360,9 +505,9 @@ _STEPS = ("cohort", "table 1", "odds ratios", "survival", "cox", "competing risk
 
 
 def analyse(
-    labs: pd.DataFrame,
-    persons: pd.DataFrame,
-    diagnoses: pd.DataFrame,
+    labs: pd.DataFrame | Any,
+    persons: pd.DataFrame | None = None,
+    diagnoses: pd.DataFrame | None = None,
     deaths: pd.DataFrame | None = None,
     settings: ReportSettings | None = None,
     *,
@@ -374,7 +519,11 @@ def analyse(
     Parameters
     ----------
     labs, persons, diagnoses, deaths : pandas.DataFrame
-        As for :func:`~neutrostats.build_cohort` (default column names).
+        As for :func:`~neutrostats.build_cohort` (column names as in
+        ``settings.columns``). ``labs`` may instead be the result of
+        :func:`~neutrostats.omop.read_omop`, ``read_mimic_iv`` or
+        ``read_fhir`` (then give no other table): its ``build_cohort``
+        builds the cohort, so the reader's own flow rows come first.
     settings : ReportSettings, optional
         Defaults: :class:`ReportSettings()`.
     progress : bool or None, default None
@@ -393,29 +542,74 @@ def analyse(
         For invalid input (as :func:`~neutrostats.build_cohort`), an
         adjustment column the cohort lacks, or a cohort with no deaths.
     """
+    from .cohort import build_cohort
+
     settings = ReportSettings() if settings is None else settings
-    for name, df in (("labs", labs), ("persons", persons), ("diagnoses", diagnoses)):
-        require_dataframe(df, "analyse", name)
+    if _is_reader(labs):
+        given = [n for n, df in (("persons", persons), ("diagnoses", diagnoses), ("deaths", deaths)) if df is not None]
+        if given:
+            raise NeutrostatsError(f"analyse: labs is a {type(labs).__name__} (it holds every table); do not also "
+                                   f"give {given}")
+        build = labs.build_cohort
+    else:
+        frames = {}
+        for name, df in (("labs", labs), ("persons", persons), ("diagnoses", diagnoses)):
+            frames[name] = require_dataframe(df, "analyse", name)
+        frames["deaths"] = None if deaths is None else require_dataframe(deaths, "analyse", "deaths")
+        frames = _same_person_column(frames, settings)
+        build = lambda **kw: build_cohort(*frames.values(), **kw)  # noqa: E731
     k = settings.min_cell_count
     steps = _Steps(_STEPS, progress, k)
     try:
-        return _analyse(steps, labs, persons, diagnoses, deaths, settings, build_options)
+        return _analyse(steps, build, settings, {**settings.build_options(), **build_options})
     finally:
         steps.close()
 
 
-def _analyse(steps, labs, persons, diagnoses, deaths, settings, build_options) -> Report:
-    from .cohort import build_cohort
+def _is_reader(obj: Any) -> bool:
+    """An export reader's result (read_omop, read_mimic_iv, read_fhir): tables, attrition, build_cohort."""
+    return not isinstance(obj, pd.DataFrame) and all(
+        hasattr(obj, a) for a in ("labs", "persons", "diagnoses", "attrition", "build_cohort"))
+
+
+def _same_person_column(frames: dict[str, Any], settings: ReportSettings) -> dict[str, Any]:
+    """Rename the person column of tables that name it differently from the labs (build_cohort takes one name)."""
+    person = settings.build_options().get("person", "person_id")
+    out = dict(frames)
+    for name, df in frames.items():
+        col = (settings.columns or {}).get(name, {}).get("person", "person_id")
+        if df is None or col == person:
+            continue
+        if col not in df.columns:
+            raise NeutrostatsError(f"analyse: {name} has no person column {col!r} (columns.{name}.person); its "
+                                   f"columns are {[str(c) for c in df.columns][:20]}")
+        if person in df.columns:
+            raise NeutrostatsError(f"analyse: {name} has both {col!r} (columns.{name}.person) and {person!r}, the "
+                                   f"person column of the other tables; rename one of them")
+        out[name] = df.rename(columns={col: person})
+    return out
+
+
+def _analyse(steps, build, settings, build_options) -> Report:
     from .cox import COX_COLUMNS, PH_TEST_COLUMNS
     from .tableone import table_one
 
     k = settings.min_cell_count
     cohort = steps.run(
-        "cohort", build_cohort, labs, persons, diagnoses, deaths, scheme=settings.scheme, index=settings.index,
+        "cohort", build, scheme=settings.scheme, index=settings.index,
         followup_years=settings.followup_years, outcomes=settings.outcome_codes, age_range=settings.age_range,
         index_window=settings.index_window, duffy_null=settings.duffy_null, **build_options,
     )
     t = cohort.table
+    if len(t) == 0:
+        flow = cohort.attrition
+        worst = flow.loc[flow["excluded_persons"].idxmax()] if len(flow) else None
+        raise NeutrostatsError(
+            "analyse: no person is left to analyse after the flow"
+            + (f"; most were excluded at {worst['description']!r} ({int(worst['excluded_persons'])} persons)"
+               if worst is not None and worst["excluded_persons"] > 0 else "")
+            + ". Check the inputs and options against the flow table (build_cohort(...).attrition)"
+        )
     missing = [c for c in settings.adjust if c not in t.columns]
     if missing:
         raise NeutrostatsError(
@@ -773,9 +967,9 @@ def _sha256(path: Path) -> str:
 
 
 def run_report(
-    labs: str | Path,
-    persons: str | Path,
-    diagnoses: str | Path,
+    labs: str | Path | Any,
+    persons: str | Path | None = None,
+    diagnoses: str | Path | None = None,
     deaths: str | Path | None = None,
     *,
     out: str | Path,
@@ -788,10 +982,15 @@ def run_report(
     Parameters
     ----------
     labs, persons, diagnoses, deaths : str or Path
-        CSV (optionally compressed) or Parquet files.
+        CSV (optionally compressed) or Parquet files (``deaths`` optional).
+        ``labs`` may instead be an export reader's result
+        (:func:`~neutrostats.omop.read_omop`, ``read_mimic_iv``,
+        ``read_fhir``), with no other table given.
     out : str or Path
         Folder to write into (created if needed).
     settings : ReportSettings, optional
+        Its ``columns`` name the input columns; the named result, unit and
+        code columns are read as text, exactly as written.
     progress : bool or None
         As in :func:`analyse`.
     run_info : mapping, optional
@@ -800,32 +999,54 @@ def run_report(
     Returns
     -------
     Report
-        With an ``inputs`` table: file name, rows and SHA-256 of each input.
+        With an ``inputs`` table: file name, rows and SHA-256 of each input
+        (for a reader: ``file`` names the reader, ``sha256`` is empty).
 
     Raises
     ------
     NeutrostatsError
-        For a missing or unreadable file and any error of :func:`analyse`.
+        For a missing, empty or unreadable file and any error of :func:`analyse`.
     """
-    from .io import read_table
+    from .io import TEXT_COLUMNS, read_table
 
     settings = ReportSettings() if settings is None else settings
-    paths = {"labs": labs, "persons": persons, "diagnoses": diagnoses, "deaths": deaths}
-    frames: dict[str, pd.DataFrame | None] = {}
     inputs = []
     start = time.perf_counter()
-    for name, path in paths.items():
-        if path is None:
-            frames[name] = None
-            continue
-        p = Path(path)
-        if not p.is_file():
-            raise NeutrostatsError(f"{name} file {str(p)!r} not found; check the path")
-        frames[name] = read_table(p)
-        inputs.append({"table": name, "file": p.name, "rows": len(frames[name]), "sha256": _sha256(p)})
+    if _is_reader(labs):
+        for name in INPUT_TABLES:
+            df = getattr(labs, name, None)
+            if df is not None:
+                inputs.append({"table": name, "file": f"{type(labs).__name__}.{name}", "rows": len(df),
+                               "sha256": ""})
+        source: Any = labs
+        frames: dict[str, pd.DataFrame | None] = {}
+    else:
+        paths = {"labs": labs, "persons": persons, "diagnoses": diagnoses, "deaths": deaths}
+        missing = [name for name in INPUT_TABLES[:3] if paths[name] is None]
+        if missing:
+            raise NeutrostatsError(f"run_report: give the {', '.join(missing)} file(s) (or an export reader's "
+                                   "result as labs)")
+        frames = {}
+        for name, path in paths.items():
+            if path is None:
+                frames[name] = None
+                continue
+            p = Path(path)
+            if not p.exists():
+                raise NeutrostatsError(f"{name} file {str(p)!r} not found; check the path")
+            cols = settings.table_columns(name)
+            # The named result, unit and code columns keep their text ("1,200", "<0.1", "0001").
+            text = tuple(dict.fromkeys([*TEXT_COLUMNS, *(cols[k] for k in ("value", "unit", "code",
+                                                                             "diagnosis_code") if k in cols)]))
+            frames[name] = read_table(p, text_columns=text, allow_empty=name not in ("labs", "persons"), name=name)
+            inputs.append({"table": name, "file": p.name, "rows": len(frames[name]), "sha256": _sha256(p)})
+        source = frames["labs"]
     read = time.perf_counter() - start
-    report = analyse(frames["labs"], frames["persons"], frames["diagnoses"], frames["deaths"], settings,
-                     progress=progress)
+    if frames:
+        report = analyse(frames["labs"], frames["persons"], frames["diagnoses"], frames["deaths"], settings,
+                         progress=progress)
+    else:
+        report = analyse(source, settings=settings, progress=progress)
     k = settings.min_cell_count
     table = pd.DataFrame(inputs, columns=["table", "file", "rows", "sha256"])
     table = suppress_counts(table, min_cell_count=k, count="rows", group=["table"])

@@ -322,3 +322,8 @@ def test_dates_without_time_may_stand_beside_aware_times(timezone, tmp_path):
                      index="first_neutropenic")
     _midnight_check(a, local=timezone is None)
     pd.testing.assert_frame_equal(a.table, b.table)
+
+
+def test_a_pattern_that_reads_nothing_names_the_column():
+    with pytest.raises(NeutrostatsError, match="reads none of the 1 distinct values of column 'end_of_data'"):
+        parse_dates(["2016-12-31"], date_format="%d.%m.%Y", table="persons", column="end_of_data")
