@@ -551,7 +551,7 @@ def _pipeline(d: _Dialect, *, src_cols: dict[str, str], order: str, value_kind: 
        its sample decides);
     2. samples (``sp``): one ``GROUP BY (person, time)`` over every row of a
        known person, and one over the components only, joined. What depends
-       on the other rows of a sample — a direct ANC beats the components, the
+       on the other rows of a sample — a usable direct ANC beats the components, the
        first row of a component wins, the derived ANC, the lowest repeat is
        kept — is decided from these aggregates; each sample keeps the number
        of its rows that went to each such step;

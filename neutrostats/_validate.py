@@ -120,3 +120,118 @@ def is_text(dtype: Any) -> bool:
     return pd.api.types.is_object_dtype(dtype) or (
         pd.api.types.is_string_dtype(dtype) and not isinstance(dtype, pd.CategoricalDtype)
     )
+
+
+def _looks_numeric(v: Any) -> bool:
+    """A real number (not a boolean), or text that reads as one ("45", " 67.5")."""
+    if isinstance(v, bool) or type(v).__name__ == "bool_":
+        return False
+    if isinstance(v, (int, float)) or pd.api.types.is_number(v) and not isinstance(v, complex):
+        return True
+    if isinstance(v, str):
+        try:
+            float(v.strip())
+        except ValueError:
+            return False
+        return True
+    return False
+
+
+def _distinct_examples(values: Iterable[Any], k: int = 5) -> list:
+    out: list = []
+    for v in values:
+        if v not in out:
+            out.append(v)
+            if len(out) == k:
+                break
+    return out
+
+
+def covariate_kinds(df: pd.DataFrame, columns: Iterable[str], function: str, *,
+                    categorical: Iterable[str] | None = None, argument: str = "adjust") -> dict[str, str]:
+    """How each covariate enters a model: ``"numeric"``, ``"boolean"`` or ``"categorical"``, else raise.
+
+    One rule for every model (logistic, Firth, Cox) and Table 1:
+
+    * a column named in ``categorical`` is categorical (numeric-looking values are levels);
+    * a boolean column (or an object column of True/False) is boolean;
+    * a numeric column is numeric, a Categorical column categorical;
+    * a text column is categorical only when none of its values reads as a number.
+
+    A text column that is numeric except for some strings ("old" among ages),
+    one whose values are all numbers written as text ("45", "67.5"), and a
+    date column raise :class:`NeutrostatsError` naming the column and the
+    values: guessing would silently turn the column into a many-level factor.
+    """
+    cat = [] if categorical is None else ([categorical] if isinstance(categorical, str) else list(categorical))
+    columns = list(columns)
+    unknown = [c for c in cat if c not in columns]
+    if unknown:
+        raise NeutrostatsError(
+            f"{function}: categorical= names {unknown}, which are not in {argument}={columns}; "
+            f"name covariates of {argument}= only"
+        )
+    import numpy as np  # local: the checks above this file's end need no numpy
+
+    kinds: dict[str, str] = {}
+    for col in columns:
+        x = df[col]
+        dt = x.dtype
+        if col in cat:
+            kinds[col] = "categorical"
+        elif pd.api.types.is_bool_dtype(dt):
+            kinds[col] = "boolean"
+        elif isinstance(dt, pd.CategoricalDtype):
+            kinds[col] = "categorical"
+        elif pd.api.types.is_datetime64_any_dtype(dt) or pd.api.types.is_timedelta64_dtype(dt):
+            raise NeutrostatsError(
+                f"{function}: covariate {col!r} holds dates or time spans (dtype {dt}); pass a number derived "
+                f"from it (e.g. the calendar year, df[{col!r}].dt.year) or name that column in categorical="
+            )
+        elif pd.api.types.is_numeric_dtype(dt):
+            kinds[col] = "numeric"
+        else:
+            present = x[x.notna()]
+            # Judge each distinct value once (a million-row text column has a handful of them),
+            # keeping the first-seen order for the examples.
+            codes, uniq = pd.factorize(present)
+            vals = np.asarray(uniq, dtype=object)
+            if vals.size and all(isinstance(v, bool) or type(v).__name__ == "bool_" for v in vals):
+                kinds[col] = "boolean"
+                continue
+            u_num = np.fromiter((_looks_numeric(v) for v in vals), dtype=bool, count=vals.size)
+            u_text = np.fromiter((isinstance(v, str) for v in vals), dtype=bool, count=vals.size)
+            num, text = u_num[codes], u_text[codes]
+            vals = vals[codes]
+            if not num.any():
+                kinds[col] = "categorical"
+            elif num.all() and not text.any():
+                kinds[col] = "numeric"  # an object column of genuine numbers: nothing to guess
+            elif num.all():
+                raise NeutrostatsError(
+                    f"{function}: covariate {col!r} holds numbers written as text (dtype {dt}, e.g. "
+                    f"{_distinct_examples(vals[text], 5)!r}); convert it with pandas.to_numeric(df[{col!r}]) "
+                    "to enter it as a number, or name it in categorical= to use every value as a level"
+                )
+            else:
+                other = vals[~num]
+                raise NeutrostatsError(
+                    f"{function}: covariate {col!r} mixes numbers and text: {int((~num).sum())} of {vals.size} "
+                    f"non-missing values are not numbers ({_distinct_examples(other, 5)!r}) and {int(num.sum())} are "
+                    f"(e.g. {_distinct_examples(vals[num], 3)!r}); fix or remove those values (pandas.to_numeric("
+                    f"df[{col!r}], errors='coerce') makes them missing, and the rows are left out as incomplete), "
+                    "or name the column in categorical= to use every value as a level"
+                )
+    return kinds
+
+
+def factor_levels(x: pd.Series) -> list:
+    """Levels of a categorical covariate, reference first: a Categorical's categories (those present),
+    numbers in numeric order, else the values sorted as text."""
+    present = pd.unique(x.dropna())
+    if isinstance(x.dtype, pd.CategoricalDtype):
+        have = set(present)
+        return [c for c in x.cat.categories if c in have]
+    if all(_looks_numeric(v) and not isinstance(v, str) for v in present):
+        return sorted(present)
+    return sorted(present, key=str)

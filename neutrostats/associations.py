@@ -48,8 +48,17 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
 
-from ._validate import is_text, require_choice, require_columns, require_conf_level, require_dataframe
-from .errors import NeutrostatsError, SeparationWarning, SmallCellWarning
+from ._validate import (
+    covariate_kinds,
+    factor_levels,
+    is_text,
+    require_choice,
+    require_columns,
+    require_conf_level,
+    require_dataframe,
+)
+from ._tte import missing_message
+from .errors import DataQualityWarning, NeutrostatsError, SeparationWarning, SmallCellWarning
 
 __all__ = [
     "OddsRatio",
@@ -299,7 +308,7 @@ def _conditional(a, b, c, d, level, method) -> OddsRatio:
 
 
 def _outcome_frame(cohort_table, outcome, tier, fn, covariates=()):
-    require_dataframe(cohort_table, fn, "cohort_table")
+    cohort_table = require_dataframe(cohort_table, fn, "cohort_table", allow_empty=False)
     require_columns(cohort_table, [outcome, tier], fn, "Pass the cohort table of build_cohort and an outcome column.")
     t = cohort_table[tier]
     if not isinstance(t.dtype, pd.CategoricalDtype):
@@ -349,6 +358,7 @@ def odds_ratios_by_tier(
     spline: dict[str, int] | None = None,
     conf_level: float = 0.95,
     correction: str = "none",
+    categorical: list[str] | None = None,
 ) -> pd.DataFrame:
     """Odds ratio of an outcome in every tier against the reference tier.
 
@@ -369,14 +379,25 @@ def odds_ratios_by_tier(
         model with tier as a categorical term (plus ``adjust``).
     adjust : list of str, optional
         Covariates for ``logistic``/``firth``: numeric columns enter as they
-        are, other columns as indicator terms (first sorted level as
-        reference). Rows missing any of them are left out (complete cases).
+        are, boolean ones as one indicator, categorical ones (a
+        Categorical, a text column none of whose values reads as a number,
+        or a column named in ``categorical``) as indicator terms (the first
+        category of a Categorical, else the first sorted level, is the
+        reference). A text column of numbers, or of numbers with some
+        text (``"old"`` among ages), raises. Rows missing the tier or any
+        covariate are left out (complete cases), counted in
+        ``attrs["n_missing"]`` (per column in ``attrs["missing"]``) and
+        announced with a :class:`~neutrostats.errors.DataQualityWarning`.
     spline : dict of str to int, optional
         Covariates of ``adjust`` to enter as natural cubic splines with the
         given degrees of freedom (knots at quantiles, as R's ``splines::ns``).
     conf_level : float, default 0.95
     correction : {"none", "haldane"}, default "none"
         For ``wald`` only.
+    categorical : list of str, optional
+        Columns of ``adjust`` to enter as factors whatever their values (a
+        numeric code such as 1/2/3 becomes one indicator per level but the
+        first).
 
     Returns
     -------
@@ -391,8 +412,11 @@ def odds_ratios_by_tier(
     Raises
     ------
     NeutrostatsError
-        For missing columns, a tier column that is not Categorical, an
-        outcome that is not 0/1, an unknown reference, method or covariate.
+        For an empty table, missing columns, a tier column that is not
+        Categorical, an outcome that is not 0/1, an unknown reference,
+        method or covariate, a covariate mixing numbers and text or holding
+        numbers written as text, ``categorical`` naming a column not in
+        ``adjust``.
 
     Warns
     -----
@@ -416,7 +440,28 @@ def odds_ratios_by_tier(
     fn = "odds_ratios_by_tier"
     require_choice(method, OR_METHODS, fn, "method")
     level = require_conf_level(conf_level, fn)
+    cohort_table = require_dataframe(cohort_table, fn, "cohort_table", allow_empty=False)
+    if adjust is not None and isinstance(adjust, str):
+        adjust = [adjust]
+    if categorical and not adjust:
+        raise NeutrostatsError(f"{fn}: categorical= names covariates of adjust=, but adjust= is empty")
+    kinds = {}
+    if adjust:
+        require_columns(cohort_table, adjust, fn, "Name covariates that are columns of the cohort table.")
+        # Judged on the whole column, so that a stray text value is reported wherever it sits.
+        kinds = covariate_kinds(cohort_table, adjust, fn, categorical=categorical)
     data, y = _outcome_frame(cohort_table, outcome, tier, fn, covariates=adjust or [])
+    # Complete cases over the tier and the covariates, counted and announced
+    # as in the time-to-event functions (persons with a prevalent outcome are
+    # not at risk, not missing).
+    used = [c for c in dict.fromkeys([tier, *(adjust or [])]) if c in data.columns]
+    absent = data[used].isna()
+    missing = {c: int(k) for c, k in absent.sum().items() if k}
+    incomplete = absent.any(axis=1).to_numpy()
+    n_missing = int(incomplete.sum())
+    if n_missing:
+        warnings.warn(missing_message(fn, n_missing, len(data), missing), DataQualityWarning, stacklevel=2)
+        data, y = data.loc[~incomplete], y[~incomplete]
     cats = data[tier].cat.categories
     ref = cats[0] if reference is None else reference
     if ref not in cats:
@@ -426,7 +471,7 @@ def odds_ratios_by_tier(
             f"{fn}: adjust= needs method='logistic' or 'firth' (a 2x2 method cannot adjust), found method={method!r}"
         )
     if method in ("logistic", "firth"):
-        rows = _model_rows(data, y, outcome, tier, ref, method, adjust or [], spline or {}, level, fn)
+        rows = _model_rows(data, y, outcome, tier, ref, method, adjust or [], spline or {}, level, fn, kinds)
     else:
         cats, n, events = _counts_by_tier(data, y, tier)
         r = list(cats).index(ref)
@@ -451,7 +496,10 @@ def odds_ratios_by_tier(
     out = pd.DataFrame(rows)
     out.insert(0, "outcome", outcome)
     out["tier"] = pd.Categorical(out["tier"], dtype=data[tier].dtype)
-    return out[OR_COLUMNS]
+    out = out[OR_COLUMNS]
+    out.attrs["n_missing"] = n_missing
+    out.attrs["missing"] = missing
+    return out
 
 
 def natural_spline_basis(x: Any, df: int, knots: Any = None, boundary_knots: Any = None) -> np.ndarray:
@@ -496,7 +544,7 @@ def natural_spline_basis(x: Any, df: int, knots: Any = None, boundary_knots: Any
     return np.column_stack(cols)
 
 
-def _design(data, tier, ref, adjust, spline, fn):
+def _design(data, tier, ref, adjust, spline, fn, kinds):
     """Design matrix: intercept, tier indicators, covariates; names of the tier columns."""
     cats = list(data[tier].cat.categories)
     codes = data[tier].cat.codes.to_numpy()
@@ -512,18 +560,21 @@ def _design(data, tier, ref, adjust, spline, fn):
     for cov in adjust:
         v = data[cov]
         if cov in spline:
-            basis = natural_spline_basis(v.astype(float).to_numpy(), int(spline[cov]))
+            if kinds[cov] != "numeric":
+                raise NeutrostatsError(f"{fn}: spline= names {cov!r}, which is {kinds[cov]}, not numeric; "
+                                       "splines need a numeric covariate")
+            basis = natural_spline_basis(pd.to_numeric(v).to_numpy(dtype=float), int(spline[cov]))
             for j in range(basis.shape[1]):
                 cols.append(basis[:, j])
                 names.append(f"ns({cov})[{j + 1}]")
-        elif pd.api.types.is_bool_dtype(v.dtype):
-            cols.append(v.astype(float).to_numpy())
+        elif kinds[cov] == "boolean":
+            cols.append(v.to_numpy(dtype=float))
             names.append(f"{cov}[True]")
-        elif pd.api.types.is_numeric_dtype(v.dtype):
-            cols.append(v.astype(float).to_numpy())
+        elif kinds[cov] == "numeric":
+            cols.append(pd.to_numeric(v).to_numpy(dtype=float))
             names.append(cov)
         else:
-            levels = sorted(pd.unique(v.dropna()), key=str)
+            levels = factor_levels(v)
             for lev in levels[1:]:
                 cols.append((v == lev).to_numpy(dtype=float))
                 names.append(f"{cov}[{lev}]")
@@ -533,12 +584,12 @@ def _design(data, tier, ref, adjust, spline, fn):
     return np.column_stack(cols), names, tier_cols
 
 
-def _model_rows(data, y, outcome, tier, ref, method, adjust, spline, level, fn):
+def _model_rows(data, y, outcome, tier, ref, method, adjust, spline, level, fn, kinds):
     require_columns(data, adjust, fn, "Name covariates that are columns of the cohort table.")
     complete = data[adjust].notna().all(axis=1).to_numpy() & (data[tier].cat.codes.to_numpy() >= 0)
     data, y = data.loc[complete], y[complete]
     cats, n, events = _counts_by_tier(data, y, tier)
-    X, names, tier_cols = _design(data, tier, ref, adjust, spline, fn)
+    X, names, tier_cols = _design(data, tier, ref, adjust, spline, fn, kinds)
     # Tiers without persons cannot be estimated; drop their empty columns.
     empty = [c for c in tier_cols if n[list(cats).index(c)] == 0]
     separated = [c for c in tier_cols if c not in empty and events[list(cats).index(c)] in (0, n[list(cats).index(c)])]
@@ -634,7 +685,7 @@ def odds_ratio_table(
         Outcome columns, e.g. viral infection, HIV, haematological
         malignancy and the negative controls.
     **kwargs
-        Passed to :func:`odds_ratios_by_tier` (method, adjust, ...).
+        Passed to :func:`odds_ratios_by_tier` (method, adjust, categorical, ...).
 
     Returns
     -------
@@ -652,6 +703,7 @@ def odds_ratio_table(
     """
     if isinstance(outcomes, str) or not outcomes:
         raise NeutrostatsError(f"odds_ratio_table: outcomes must be a non-empty list of columns, found {outcomes!r}")
+    cohort_table = require_dataframe(cohort_table, "odds_ratio_table", "cohort_table", allow_empty=False)
     return pd.concat([odds_ratios_by_tier(cohort_table, o, **kwargs) for o in outcomes], ignore_index=True)
 
 
@@ -818,7 +870,7 @@ def mantel_haenszel(
     fn = "mantel_haenszel"
     level = require_conf_level(conf_level, fn)
     strata = [strata] if isinstance(strata, str) else list(strata)
-    require_dataframe(cohort_table, fn, "cohort_table")
+    cohort_table = require_dataframe(cohort_table, fn, "cohort_table", allow_empty=False)
     require_columns(cohort_table, [outcome, exposure, *strata], fn)
     keep = cohort_table[outcome].notna() & cohort_table[exposure].notna() & cohort_table[strata].notna().all(axis=1)
     prevalent = f"{outcome}_prevalent"

@@ -48,6 +48,8 @@ __all__ = [
     "LOINC_ROLES",
     "loinc_role",
     "MIMIC_IV_LAB_CODES",
+    "lab_code_key",
+    "read_code_map",
 ]
 
 #: Absolute neutrophil count: automated (751-8), manual (753-4), method not
@@ -257,3 +259,108 @@ def _match_folded(folded: pd.Series, patterns: Sequence[str], name: str) -> np.n
         head = folded.str.slice(0, len(low))
         hit |= ((head >= low) & (head <= high) & (folded.str.len() >= len(low))).to_numpy()
     return hit
+
+
+def lab_code_key(code: Any) -> str:
+    """The text a lab code is compared by: ``str(code).strip()``, integral floats as integers.
+
+    So that an item id stored as an integer (``52075``), as text
+    (``" 52075"``) or as a float of a column with gaps (``52075.0``) is one
+    code.
+
+    Examples
+    --------
+    >>> lab_code_key(52075), lab_code_key(" 52075.0 "), lab_code_key("751-8")
+    ('52075', '52075', '751-8')
+    """
+    text = str(code).strip()
+    m = _INTEGRAL.match(text)
+    return m.group(1) if m else text
+
+
+_INTEGRAL = re.compile(r"^([+-]?\d+)\.0*$")
+
+
+def read_code_map(code_map: Any, *, function: str = "read_code_map") -> dict[str, str]:
+    """Check a map of local lab codes to LOINC codes, or read it from a CSV file.
+
+    Parameters
+    ----------
+    code_map : mapping or path
+        Local code -> LOINC code (``{"NEUT%": "770-8", 52075: "751-8"}``),
+        or the path of a CSV file with two columns (local code, LOINC code)
+        and a header row (names free). Keys are compared by
+        :func:`lab_code_key`, so integer item ids match text ones.
+        :data:`MIMIC_IV_LAB_CODES` is the built-in MIMIC-IV map.
+    function : str
+        Name of the calling function, for messages.
+
+    Returns
+    -------
+    dict
+        Folded local code -> LOINC code.
+
+    Raises
+    ------
+    NeutrostatsError
+        If a target is not a LOINC code neutrostats knows (:data:`LOINC_ROLES`),
+        a local code maps to two different LOINC codes, or the file is missing
+        or not a two-column CSV.
+
+    Examples
+    --------
+    >>> read_code_map({52075: "751-8", " NEUT% ": "770-8"})
+    {'52075': '751-8', 'NEUT%': '770-8'}
+    >>> read_code_map({"HGB": "718-7"})
+    Traceback (most recent call last):
+    ...
+    neutrostats.errors.NeutrostatsError: read_code_map: code_map maps 1 local codes to codes that are not ...
+    """
+    import os
+
+    if isinstance(code_map, (str, os.PathLike)):
+        path = os.fspath(code_map)
+        if not os.path.isfile(path):
+            raise NeutrostatsError(
+                f"{function}: code_map file {path!r} not found; pass the path of a CSV file with two columns "
+                "(local code, LOINC code) and a header row, or a mapping such as code_map={'52075': '751-8'}"
+            )
+        try:
+            table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        except (ValueError, OSError, UnicodeDecodeError) as exc:
+            raise NeutrostatsError(f"{function}: code_map file {path!r} is not a readable CSV file ({exc})") from None
+        if table.shape[1] != 2:
+            raise NeutrostatsError(
+                f"{function}: code_map file {path!r} must have two columns (local code, LOINC code), found "
+                f"{table.shape[1]}: {list(table.columns)}"
+            )
+        pairs = list(zip(table.iloc[:, 0], table.iloc[:, 1]))
+    elif isinstance(code_map, Mapping):
+        pairs = list(code_map.items())
+    else:
+        raise NeutrostatsError(
+            f"{function}: code_map must be a mapping local code -> LOINC code or the path of a two-column "
+            f"CSV file, found {type(code_map).__name__}; e.g. code_map={{'52075': '751-8'}}"
+        )
+    out: dict[str, str] = {}
+    unknown: dict[str, str] = {}
+    for local, target in pairs:
+        key, loinc = lab_code_key(local), str(target).strip()
+        if not key:
+            raise NeutrostatsError(f"{function}: code_map has an empty local code (mapped to {target!r})")
+        if loinc not in LOINC_ROLES:
+            unknown[key] = loinc
+            continue
+        if out.get(key, loinc) != loinc:
+            raise NeutrostatsError(
+                f"{function}: code_map maps local code {key!r} to two LOINC codes, {out[key]!r} and {loinc!r}"
+            )
+        out[key] = loinc
+    if unknown:
+        shown = ", ".join(f"{k!r} -> {v!r}" for k, v in list(unknown.items())[:5])
+        raise NeutrostatsError(
+            f"{function}: code_map maps {len(unknown)} local codes to codes that are not LOINC codes of an "
+            f"ANC, WBC or differential count: {shown}; known LOINC codes: {', '.join(sorted(LOINC_ROLES))}. "
+            "Map only the neutrophil, band and leukocyte tests (other tests need no entry)"
+        )
+    return out

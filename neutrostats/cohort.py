@@ -34,15 +34,21 @@ from ._validate import as_pandas, is_text, require_choice, require_columns, requ
 from .codes import DEFAULT_OUTCOMES, _match_folded, normalize_icd10, validate_code_sets
 from .dates import _check_zone, parse_dates, resolve_date_format
 from .errors import ImmortalTimeWarning, NeutrostatsError
+from .codes import read_code_map
 from .severity import (
     _CENSOR_DTYPE,
+    _FLAG,
     _SOURCE_DTYPE,
     ANC_FLAGS,
     DUFFY_NULL_LIMIT,
+    FLAG_DESCRIPTIONS,
+    UNIT_SUSPECT_BELOW,
     Scheme,
+    _classify_anc,
     _Default,
-    classify_anc,
+    _roles,
     get_scheme,
+    require_known_codes,
 )
 
 __all__ = ["Cohort", "build_cohort", "INDEX_STRATEGIES", "DAYS_PER_YEAR"]
@@ -211,6 +217,9 @@ def build_cohort(
     death_date: str = "died_at",
     on_unknown_unit: str = "raise",
     decimal: str = ".",
+    thousands: str | None = None,
+    unit_suspect_below: float | None = UNIT_SUSPECT_BELOW,
+    code_map: Any = None,
     engine: str | None = None,
     keep_measurements: bool | None = None,
     date_format: str | dict[str, str] | None = None,
@@ -279,8 +288,17 @@ def build_cohort(
         Column names in ``diagnoses``.
     death_date : str
         Column name in ``deaths``.
-    on_unknown_unit, decimal
-        Passed to :func:`~neutrostats.classify_anc`.
+    on_unknown_unit, decimal, thousands, unit_suspect_below
+        Passed to :func:`~neutrostats.classify_anc` (both engines):
+        separators of text results (``"1,200"``/``"1.200"`` in a cells/µL
+        unit without ``thousands`` is flagged ``ambiguous_number``), and the
+        ``unit_suspect`` rule (a non-integer below 20 in cells/µL).
+    code_map : mapping or path, optional
+        Local lab code -> LOINC code, or a two-column CSV (see
+        :func:`~neutrostats.classify_anc`); e.g.
+        ``code_map=neutrostats.codes.MIMIC_IV_LAB_CODES``. A long table with
+        no known ANC, WBC or differential code raises, listing its most
+        frequent codes.
     engine : {None, "numpy", "duckdb", "spark"} or DuckDB connection, optional
         Where the lab table is reduced to one row per person. One SQL query
         does it on every source: ``None`` runs it in DuckDB for a pandas
@@ -453,6 +471,7 @@ def build_cohort(
         index_window=(win_lo, win_hi) if index_window is not None else None, duffy_null=duffy_null,
         duffy_null_limit=duffy_null_limit, chronic_months=int(chronic_months), person=person, time=time,
         value=value, unit=unit, code=code, on_unknown_unit=on_unknown_unit, decimal=decimal,
+        thousands=thousands, unit_suspect_below=unit_suspect_below, code_map=code_map,
     )
     if engine == "numpy" and not isinstance(labs, pd.DataFrame):
         raise NeutrostatsError(
@@ -667,7 +686,7 @@ _UNREADABLE_TIME_STEP = "sample time not readable as a date (see date_format=)"
 _REPEAT_STEP = "repeat ANC at the same sample time (lowest kept)"
 #: The lab flow's row steps in flow order; a step's position is its code in
 #: the SQL path (the ANC flag codes, then time, then repeat).
-_ROW_STEPS = tuple(f"no usable ANC: {name}" for name in ANC_FLAGS) + (_TIME_STEP, _REPEAT_STEP)
+_ROW_STEPS = tuple(FLAG_DESCRIPTIONS[name] for name in ANC_FLAGS) + (_TIME_STEP, _REPEAT_STEP)
 
 
 def _empty_index(n: int) -> dict:
@@ -683,7 +702,7 @@ def _empty_index(n: int) -> dict:
 
 def _reduce_labs(labs, persons, person_index, births, *, scheme, index, age_range, index_window, duffy_null,
                  duffy_null_limit, chronic_months, person, time, value, unit, code, on_unknown_unit, decimal,
-                 keep_measurements):
+                 keep_measurements, thousands=None, unit_suspect_below=UNIT_SUSPECT_BELOW, code_map=None):
     """In-memory lab reduction with :func:`classify_anc` (numpy)."""
     n_persons = len(person_index)
     lab_person = person_index.get_indexer(labs[person])
@@ -697,12 +716,20 @@ def _reduce_labs(labs, persons, person_index, births, *, scheme, index, age_rang
     lab_codes = lab_person[known]
     if duffy_null is not None:
         lab_view = lab_view.assign(**{"__duffy_null": persons[duffy_null].to_numpy()[lab_codes]})
-    classified = classify_anc(
-        lab_view, scheme, value=value, unit=unit, code=code, person=person, time=time,
+    cmap = None if code_map is None else read_code_map(code_map, function="build_cohort")
+    classified = _classify_anc(
+        lab_view, scheme, value=value, unit=unit, assume_unit=None, code=code, person=person, time=time,
         duffy_null="__duffy_null" if duffy_null is not None else None, duffy_null_limit=duffy_null_limit,
-        on_unknown_unit=on_unknown_unit, decimal=decimal,
+        on_unknown_unit=on_unknown_unit, decimal=decimal, thousands=thousands,
+        unit_suspect_below=unit_suspect_below, code_map=cmap, check_codes=False,
     )
     flags = classified["anc_flag"].cat.codes.to_numpy()
+    if code is not None and (code in labs.columns or not isinstance(code, _Default)):
+        # Rows of a known code never end in these flags: only then can the
+        # table lack one, which is checked on every row (as the SQL path does).
+        if not np.isin(flags, [_FLAG["missing_value"], _FLAG["non_numeric"], _FLAG["not_anc_test"]],
+                       invert=True).any():
+            require_known_codes(_roles(labs[code], cmap), labs[code], "build_cohort", code)
     alive_rows = np.ones(len(classified), dtype=bool)
     # Rows left per person, so that each step counts the persons it empties.
     left_per_person = np.bincount(lab_codes, minlength=n_persons)

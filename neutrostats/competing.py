@@ -56,6 +56,7 @@ import numpy as np
 import pandas as pd
 from scipy import linalg, stats
 
+from ._tte import check_tte, with_missing
 from ._validate import require_columns, require_conf_level, require_dataframe
 from .errors import NeutrostatsError
 
@@ -83,37 +84,6 @@ ALL_GROUP = "all"
 
 
 
-def _examples(values: pd.Series, bad: np.ndarray) -> str:
-    return f"{int(bad.sum())} of {bad.size} rows, e.g. {values[bad].iloc[:3].tolist()}"
-
-
-def _numeric(df: pd.DataFrame, col: str, fn: str, what: str) -> np.ndarray:
-    s = df[col]
-    if s.isna().any():
-        bad = s.isna().to_numpy()
-        raise NeutrostatsError(
-            f"{fn}: column {col!r} ({what}) has missing values in {int(bad.sum())} of {bad.size} rows; "
-            "drop those rows (and count them in your attrition table) or fill them in first"
-        )
-    if s.dtype == bool:
-        return s.to_numpy(dtype=float)
-    try:
-        x = pd.to_numeric(s).to_numpy(dtype=float)
-    except (TypeError, ValueError):
-        conv = pd.to_numeric(s, errors="coerce")
-        bad = conv.isna().to_numpy()
-        raise NeutrostatsError(
-            f"{fn}: column {col!r} ({what}) must be numeric, found non-numeric values in "
-            f"{_examples(s, bad)}; convert the column to numbers first"
-        ) from None
-    if not np.all(np.isfinite(x)):
-        bad = ~np.isfinite(x)
-        raise NeutrostatsError(
-            f"{fn}: column {col!r} ({what}) must be finite, found {_examples(s, bad)}; drop or fix those rows"
-        )
-    return x
-
-
 def _cause_code(cause: Any, fn: str) -> int:
     if isinstance(cause, bool) or not isinstance(cause, (int, np.integer)) or cause < 1:
         raise NeutrostatsError(
@@ -123,57 +93,22 @@ def _cause_code(cause: Any, fn: str) -> int:
     return int(cause)
 
 
-def _prepare(df, duration, event, group, entry, fn, extra=()):
-    """Validated float time, integer event code, group codes/labels, entry (or None)."""
-    require_dataframe(df, fn, "df")
-    cols = [duration, event] + ([group] if group is not None else []) + ([entry] if entry is not None else [])
-    cols += [c for c in extra if c is not None]
-    require_columns(
-        df, cols, fn,
-        "Pass the duration and event column names (event coded 0 = censored, 1 = event of interest, "
-        "2.. = competing events).",
+def _prepare(df, duration, event, group, entry, fn, strata=None, stacklevel=4):
+    """Complete cases (see :func:`neutrostats._tte.check_tte`): the checked data, float time, integer
+    event code, group codes and labels, entry (or None)."""
+    chk = check_tte(
+        df, fn, duration=duration, event=event, events="codes", group=group, entry=entry, strata=strata,
+        hint="Pass the duration and event column names (event coded 0 = censored, 1 = event of interest, "
+             "2.. = competing events).",
+        stacklevel=stacklevel,
     )
-    if len(df) == 0:
-        raise NeutrostatsError(f"{fn}: the table has no rows; expected at least one person")
-    t = _numeric(df, duration, fn, "duration")
-    if np.any(t < 0):
-        raise NeutrostatsError(
-            f"{fn}: column {duration!r} (duration) must be >= 0, found negative values in "
-            f"{_examples(df[duration], t < 0)}; check how follow-up time was computed"
-        )
-    e = _numeric(df, event, fn, "event code")
-    bad = (e < 0) | (e != np.floor(e))
-    if bad.any():
-        raise NeutrostatsError(
-            f"{fn}: column {event!r} must hold event codes 0 = censored, 1 = event of interest, "
-            f"2, 3, ... = competing events; found {_examples(df[event], bad)}; recode the column"
-        )
-    e = e.astype(np.int64)
-    s = None
-    if entry is not None:
-        s = _numeric(df, entry, fn, "entry time")
-        bad = (s < 0) | (s >= t)
-        if bad.any():
-            raise NeutrostatsError(
-                f"{fn}: column {entry!r} (entry) must be >= 0 and before the duration (entry < duration), "
-                f"found {int(bad.sum())} of {bad.size} rows that are not, e.g. entry "
-                f"{df[entry][bad].iloc[:3].tolist()} with duration {df[duration][bad].iloc[:3].tolist()}; "
-                "drop or fix them"
-            )
     if group is None:
-        codes = np.zeros(len(t), dtype=np.int64)
+        codes = np.zeros(chk.time.size, dtype=np.int64)
         labels: Any = pd.Index([ALL_GROUP], dtype=object)
     else:
-        g = df[group]
-        if g.isna().any():
-            bad = g.isna().to_numpy()
-            raise NeutrostatsError(
-                f"{fn}: column {group!r} (group) has missing values in {int(bad.sum())} of {bad.size} rows; "
-                "give them their own label (e.g. 'unknown') or drop them first"
-            )
-        codes, labels = pd.factorize(g, sort=True)
+        codes, labels = pd.factorize(chk.data[group], sort=True)
         codes = codes.astype(np.int64)
-    return t, e, s, codes, labels
+    return chk, chk.time, chk.event, chk.entry, codes, labels
 
 
 def _blocks(t: np.ndarray, codes: np.ndarray):
@@ -358,12 +293,24 @@ def cumulative_incidence(
         * ``n_competing``: competing events at ``time``;
         * ``n_censor``: censored at ``time``.
 
+        Complete cases: rows with a missing duration, event, group or entry
+        are left out; ``attrs["n_missing"]`` is their number (0 when none)
+        and ``attrs["missing"]`` the missing values per column.
+
     Raises
     ------
     NeutrostatsError
-        For a missing column, missing or non-numeric values, negative
-        durations, event codes that are not 0, 1, 2, ..., entry times not
-        before the duration, a bad ``cause`` or ``conf_level``.
+        For an empty table or one without a complete row, a missing column,
+        durations or event codes that are not numbers (text, dates,
+        timedeltas), infinite or negative durations, event codes that are
+        not 0, 1, 2, ..., entry times not before the duration, a bad
+        ``cause`` or ``conf_level``.
+
+    Warns
+    -----
+    DataQualityWarning
+        When rows are left out for missing values: the function, the count
+        and the missing values per column.
 
     Notes
     -----
@@ -411,7 +358,7 @@ def cumulative_incidence(
     fn = "cumulative_incidence"
     level = require_conf_level(conf_level, fn)
     k = _cause_code(cause, fn)
-    t, e, s, codes, labels = _prepare(df, duration, event, group, entry, fn)
+    chk, t, e, s, codes, labels = _prepare(df, duration, event, group, entry, fn)
     order, ts, gs, starts = _blocks(t, codes)
     es = e[order]
     n = ts.size
@@ -459,7 +406,7 @@ def cumulative_incidence(
     group_codes = np.repeat([g for g, _ in frames], lengths)
     out = pd.DataFrame({c: np.concatenate([f[c] for _, f in frames]) for c in CI_COLUMNS[1:]})
     out.insert(0, "group", labels.take(group_codes))
-    return out[CI_COLUMNS]
+    return with_missing(out[CI_COLUMNS], chk)
 
 
 # --- Gray's test ---------------------------------------------------------------------------
@@ -577,13 +524,20 @@ def gray_test(
         (chi-square); ``df`` (number of groups - 1); ``p_value`` (upper tail
         of the chi-square). Where the variance matrix is singular (e.g. no
         event of that cause) ``statistic`` and ``p_value`` are NaN
-        (``cuminc`` reports -1).
+        (``cuminc`` reports -1). ``attrs["n_missing"]`` and
+        ``attrs["missing"]``: rows left out because the duration, event,
+        group or strata is missing (complete cases).
 
     Raises
     ------
     NeutrostatsError
-        For the input problems :func:`cumulative_incidence` rejects, a
-        missing ``group`` or ``strata`` value, or fewer than two groups.
+        For the input problems :func:`cumulative_incidence` rejects, no
+        ``group``, or fewer than two groups.
+
+    Warns
+    -----
+    DataQualityWarning
+        When rows are left out for missing values.
 
     Notes
     -----
@@ -611,9 +565,9 @@ def gray_test(
     (['cause', 'statistic', 'df', 'p_value'], [1, 2], [1, 1])
     """
     fn = "gray_test"
-    t, e, _, codes, labels = _prepare(df, duration, event, group, None, fn, extra=[strata])
     if group is None:
         raise NeutrostatsError(f"{fn}: group is required, the column whose values are compared")
+    chk, t, e, _, codes, labels = _prepare(df, duration, event, group, None, fn, strata=strata)
     ng = len(labels)
     if ng < 2:
         raise NeutrostatsError(
@@ -633,13 +587,7 @@ def gray_test(
     if strata is None:
         st_codes = np.zeros(len(t), dtype=np.int64)
     else:
-        sv = df[strata]
-        if sv.isna().any():
-            raise NeutrostatsError(
-                f"{fn}: column {strata!r} (strata) has missing values in {int(sv.isna().sum())} rows; "
-                "give them their own label or drop them first"
-            )
-        st_codes = pd.factorize(sv, sort=True)[0]
+        st_codes = pd.factorize(chk.data[strata], sort=True)[0]
     rows = []
     for k in causes:
         m = np.where(e == 0, 0, np.where(e == k, 1, 2))
@@ -655,8 +603,9 @@ def gray_test(
         else:
             stat, p = np.nan, np.nan
         rows.append({"cause": k, "statistic": stat, "df": ng - 1, "p_value": p})
-    return pd.DataFrame(rows, columns=GRAY_COLUMNS).astype(
+    out = pd.DataFrame(rows, columns=GRAY_COLUMNS).astype(
         {"cause": np.int64, "statistic": float, "df": np.int64, "p_value": float})
+    return with_missing(out, chk)
 
 
 # --- plot ------------------------------------------------------------------------------------
@@ -696,6 +645,7 @@ def plot_cumulative_incidence(ci_table: pd.DataFrame, ax: Any = None, *, conf_in
     """
     import matplotlib.pyplot as plt
 
+    ci_table = require_dataframe(ci_table, "plot_cumulative_incidence", "ci_table")
     require_columns(ci_table, CI_COLUMNS[:7], "plot_cumulative_incidence",
                     "Pass the output of cumulative_incidence.")
     if ax is None:

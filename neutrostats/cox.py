@@ -29,15 +29,23 @@ Examples
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ._validate import is_text, require_choice, require_columns, require_conf_level, require_dataframe
-from .errors import CoxConvergenceWarning, InfiniteHazardRatioWarning, NeutrostatsError
+from ._tte import check_tte, missing_message
+from ._validate import (
+    covariate_kinds,
+    factor_levels,
+    require_choice,
+    require_columns,
+    require_conf_level,
+    require_dataframe,
+)
+from .errors import CoxConvergenceWarning, DataQualityWarning, InfiniteHazardRatioWarning, NeutrostatsError
 
 __all__ = [
     "COX_COLUMNS",
@@ -99,6 +107,13 @@ class CoxFit:
     n, n_events : int
         Rows used and events (unweighted).
     ties : str
+    n_missing : int
+        Rows left out because a value of ``time``, ``event``, ``X``,
+        ``entry``, ``strata`` or ``weights`` is missing (NaN/None; complete
+        cases); 0 when none.
+    missing : dict of str to int
+        Missing values per input (``"time"``, ``"X[:, j]"``, ...), for the
+        inputs that have any.
     """
 
     coef: np.ndarray
@@ -114,6 +129,8 @@ class CoxFit:
     n: int
     n_events: int
     ties: str
+    n_missing: int = 0
+    missing: dict = field(default_factory=dict)
 
     @property
     def std_error(self) -> np.ndarray:
@@ -395,14 +412,22 @@ def cox_fit(
     Returns
     -------
     CoxFit
+        Fitted to the complete rows: a row with a missing value (NaN or
+        None) in ``time``, ``event``, ``X``, ``entry``, ``strata`` or
+        ``weights`` is left out and counted in ``n_missing``.
 
     Raises
     ------
     NeutrostatsError
-        For inputs of different lengths, non-finite or negative times, an
+        For inputs of different lengths, no complete row, infinite or negative times, an
         entry not before its time, an event that is not 0/1, no events, a
         column of ``X`` that is constant or collinear with others, an
         unknown ``ties``.
+
+    Warns
+    -----
+    DataQualityWarning
+        Rows left out for missing values: the count and the inputs.
 
     References
     ----------
@@ -430,6 +455,38 @@ def cox_fit(
     if e.shape != (n,):
         raise NeutrostatsError(f"{fn}: event must have length {n} like time, found shape {e.shape}")
     e = _as_float(e, "event", fn)
+    ent = None if entry is None else _as_float(entry, "entry", fn).ravel()
+    if ent is not None and ent.shape != (n,):
+        raise NeutrostatsError(f"{fn}: entry must be {n} finite numbers like time")
+    sv = None if strata is None else np.asarray(strata)
+    if sv is not None and sv.shape != (n,):
+        raise NeutrostatsError(f"{fn}: strata must have length {n} like time, found shape {sv.shape}")
+    w = None if weights is None else _as_float(weights, "weights", fn).ravel()
+    if w is not None and w.shape != (n,):
+        raise NeutrostatsError(f"{fn}: weights must be {n} finite numbers > 0")
+    # Complete cases, as every time-to-event function: missing values are left out, counted and announced.
+    isna = {"time": np.isnan(t), "event": np.isnan(e)}
+    isna |= {f"X[:, {j}]": np.isnan(Xa[:, j]) for j in range(Xa.shape[1])}
+    if ent is not None:
+        isna["entry"] = np.isnan(ent)
+    if sv is not None:
+        isna["strata"] = pd.isna(pd.Series(sv)).to_numpy()
+    if w is not None:
+        isna["weights"] = np.isnan(w)
+    miss = np.logical_or.reduce(list(isna.values()))
+    n_missing = int(miss.sum())
+    missing = {k: int(v.sum()) for k, v in isna.items() if v.any()}
+    if n_missing:
+        if n_missing == n:
+            raise NeutrostatsError(f"{fn}: every one of the {n} rows has a missing value (missing per input: "
+                                   f"{missing}); a Cox model needs complete rows")
+        warnings.warn(missing_message(fn, n_missing, n, missing), DataQualityWarning, stacklevel=2)
+        keep = ~miss
+        t, e, Xa = t[keep], e[keep], Xa[keep]
+        ent = None if ent is None else ent[keep]
+        sv = None if sv is None else sv[keep]
+        w = None if w is None else w[keep]
+        n = t.size
     if np.any((e != 0) & (e != 1)):
         raise NeutrostatsError(f"{fn}: event must be 0/1 or boolean, found values such as "
                                f"{np.unique(e[(e != 0) & (e != 1)])[:3].tolist()}")
@@ -443,32 +500,23 @@ def cox_fit(
     if not np.all(np.isfinite(Xa)):
         raise NeutrostatsError(f"{fn}: X has {int((~np.isfinite(Xa)).sum())} non-finite values; "
                                "use complete cases")
-    ent = None
-    if entry is not None:
-        ent = _as_float(entry, "entry", fn).ravel()
-        if ent.shape != (n,) or not np.all(np.isfinite(ent)):
+    if ent is not None:
+        if not np.all(np.isfinite(ent)):
             raise NeutrostatsError(f"{fn}: entry must be {n} finite numbers like time")
         _require_entry_before_end(ent, t, fn, "entry", "time")
     s = None
-    if strata is not None:
-        sv = np.asarray(strata)
-        if sv.shape != (n,):
-            raise NeutrostatsError(f"{fn}: strata must have length {n} like time, found shape {sv.shape}")
+    if sv is not None:
         s = pd.factorize(pd.Series(sv), sort=True)[0].astype(np.int64)
-        if np.any(s < 0):
-            raise NeutrostatsError(f"{fn}: strata has missing values; use complete cases")
-    if weights is None:
+    if w is None:
         w = np.ones(n)
-    else:
-        w = _as_float(weights, "weights", fn).ravel()
-        if w.shape != (n,) or not np.all(np.isfinite(w)) or np.any(w <= 0):
-            raise NeutrostatsError(f"{fn}: weights must be {n} finite numbers > 0")
+    elif not np.all(np.isfinite(w)) or np.any(w <= 0):
+        raise NeutrostatsError(f"{fn}: weights must be {n} finite numbers > 0")
     n_events = int(e.sum())
     if n_events == 0:
         raise NeutrostatsError(f"{fn}: no events among {n} rows; a Cox model needs events")
     _check_design(Xa, fn)
     risk = _Risk(t, e.astype(bool), Xa, ent, s, w, ties)
-    return _finish(risk, max_iter, eps, n, n_events, ties, fn)
+    return _finish(risk, max_iter, eps, n, n_events, ties, fn, n_missing, missing)
 
 
 def _check_design(X, fn, names=None):
@@ -489,7 +537,7 @@ def _check_design(X, fn, names=None):
                                "singular); drop a redundant covariate")
 
 
-def _finish(risk, max_iter, eps, n, n_events, ties, fn):
+def _finish(risk, max_iter, eps, n, n_events, ties, fn, n_missing=0, missing=None):
     beta, ll, ll0, score, u, imat, it, converged = _newton(risk, max_iter, eps)
     var = np.linalg.inv(imat)
     var = (var + var.T) / 2
@@ -509,7 +557,7 @@ def _finish(risk, max_iter, eps, n, n_events, ties, fn):
         wald_test=ChiSquareTest(wald, p, float(stats.chi2.sf(wald, p))),
         lr_test=ChiSquareTest(float(lr), p, float(stats.chi2.sf(lr, p))),
         iterations=int(it), converged=bool(converged), score=u, infinite=infinite,
-        n=int(n), n_events=int(n_events), ties=ties,
+        n=int(n), n_events=int(n_events), ties=ties, n_missing=int(n_missing), missing=dict(missing or {}),
     )
 
 
@@ -538,10 +586,12 @@ class _Model:
     n: int
     n_events: int
     dropped_tiers: list[Any]
+    n_missing: int = 0
+    missing: dict = field(default_factory=dict)
 
 
-def _prepare(df, duration, event, tier, reference, adjust, entry, strata, fn) -> _Model:
-    require_dataframe(df, fn, "df")
+def _prepare(df, duration, event, tier, reference, adjust, entry, strata, fn, categorical=None) -> _Model:
+    df = require_dataframe(df, fn, "df", allow_empty=False)
     adjust = _listify(adjust)
     strata = _listify(strata)
     if tier is None and not adjust:
@@ -556,38 +606,10 @@ def _prepare(df, duration, event, tier, reference, adjust, entry, strata, fn) ->
             f"{fn}: column {tier!r} must be an ordered Categorical of tiers (as build_cohort makes), found "
             f"{df[tier].dtype}; convert it with pandas.Categorical(values, categories=[...], ordered=True)"
         )
-    data = df.loc[:, list(dict.fromkeys(used))]
-    complete = data.notna().all(axis=1).to_numpy()
-    data = data.loc[complete]
-    if len(data) == 0:
-        raise NeutrostatsError(f"{fn}: no row has all of {list(dict.fromkeys(used))} (complete cases)")
-    t = data[duration]
-    if not pd.api.types.is_numeric_dtype(t.dtype) or pd.api.types.is_bool_dtype(t.dtype):
-        raise NeutrostatsError(f"{fn}: duration {duration!r} must be numeric (time since the index), found {t.dtype}")
-    time = t.to_numpy(dtype=float)
-    if not np.all(np.isfinite(time)):
-        raise NeutrostatsError(f"{fn}: duration {duration!r} has {int((~np.isfinite(time)).sum())} infinite values")
-    neg = time < 0
-    if neg.any():
-        raise NeutrostatsError(
-            f"{fn}: duration {duration!r} has {int(neg.sum())} negative values (e.g. {time[neg][0]}); "
-            "durations count from the index date; check the dates"
-        )
-    y = data[event]
-    if is_text(y.dtype) or isinstance(y.dtype, pd.CategoricalDtype):
-        bad = ~y.isin([0, 1, True, False])
-        if bad.any():
-            raise NeutrostatsError(f"{fn}: event {event!r} must be 0/1 or boolean, found values such as "
-                                   f"{y[bad].iloc[:3].tolist()}")
-    ev = y.to_numpy(dtype=float)
-    if np.any((ev != 0) & (ev != 1)):
-        raise NeutrostatsError(f"{fn}: event {event!r} must be 0/1 or boolean, found values such as "
-                               f"{np.unique(ev[(ev != 0) & (ev != 1)])[:3].tolist()}")
-    ev = ev.astype(bool)
-    ent = None
-    if entry is not None:
-        ent = data[entry].to_numpy(dtype=float)
-        _require_entry_before_end(ent, time, fn, repr(entry), repr(duration))
+    kinds = covariate_kinds(df, adjust, fn, categorical=categorical)
+    chk = check_tte(df, fn, duration=duration, event=event, group=tier, entry=entry, strata=strata,
+                    covariates=adjust, hint="Pass the cohort table and the names of its columns.", stacklevel=4)
+    data, time, ev, ent = chk.data, chk.time, chk.event, chk.entry
     s = None
     if strata:
         s = data.groupby(strata, sort=True, observed=True).ngroup().to_numpy().astype(np.int64)
@@ -629,16 +651,16 @@ def _prepare(df, duration, event, tier, reference, adjust, entry, strata, fn) ->
     for cov in adjust:
         v = data[cov]
         idx = []
-        if pd.api.types.is_bool_dtype(v.dtype):
+        if kinds[cov] == "boolean":
             idx.append(len(cols))
             cols.append(v.to_numpy(dtype=float))
             names.append(f"{cov}[True]")
-        elif pd.api.types.is_numeric_dtype(v.dtype):
+        elif kinds[cov] == "numeric":
             idx.append(len(cols))
-            cols.append(v.to_numpy(dtype=float))
+            cols.append(pd.to_numeric(v).to_numpy(dtype=float))
             names.append(cov)
         else:
-            levels = sorted(pd.unique(v), key=str)
+            levels = factor_levels(v)
             if len(levels) < 2:
                 raise NeutrostatsError(f"{fn}: covariate {cov!r} has a single level {levels} among the complete "
                                        "rows; drop it from adjust=")
@@ -669,7 +691,8 @@ def _prepare(df, duration, event, tier, reference, adjust, entry, strata, fn) ->
     if not np.all(np.isfinite(X)):
         raise NeutrostatsError(f"{fn}: covariates {adjust} have infinite values")
     _check_design(X, fn, names)
-    return _Model(time, ev, ent, s, X, names, terms, tier_cols, tier_rows, n_all, ev_all, dropped)
+    return _Model(time, ev, ent, s, X, names, terms, tier_cols, tier_rows, n_all, ev_all, dropped,
+                  chk.n_missing, dict(chk.missing))
 
 
 def _fit_model(m: _Model, ties, fn):
@@ -688,6 +711,7 @@ def cox_hazard_ratios(
     conf_level: float = 0.95,
     entry: str | None = None,
     strata: str | list[str] | None = None,
+    categorical: list[str] | None = None,
 ) -> pd.DataFrame:
     """Hazard ratios of every tier against the reference tier, by Cox regression.
 
@@ -696,8 +720,9 @@ def cox_hazard_ratios(
     df : pandas.DataFrame
         One row per person, e.g. ``build_cohort(...).table``. Rows missing
         any column used (duration, event, tier, ``adjust``, ``entry``,
-        ``strata``) are left out (complete cases); ``n`` says how many
-        were used.
+        ``strata``) are left out (complete cases), counted in
+        ``attrs["n_missing"]`` and announced by a ``DataQualityWarning``;
+        ``n`` says how many were used.
     duration : str
         Time from the start of follow-up to the event or censoring (>= 0).
     event : str
@@ -709,8 +734,12 @@ def cox_hazard_ratios(
         Reference tier; default the first (mildest) category.
     adjust : list of str, optional
         Covariates: numeric columns enter as they are (linear), boolean
-        ones as ``col[True]``, others as one indicator per level except
-        the first sorted level (``sex[M]``).
+        ones as ``col[True]``, categorical ones (a Categorical, a text
+        column none of whose values reads as a number, or a column named in
+        ``categorical``) as one indicator per level except the first
+        (``sex[M]``; a Categorical's first category, else the first sorted
+        level). A text column of numbers, or of numbers with some text
+        (``"old"`` among ages), raises.
     ties : {"efron", "breslow"}, default "efron"
         Handling of tied event times, exactly as R's ``coxph``.
     conf_level : float, default 0.95
@@ -720,6 +749,9 @@ def cox_hazard_ratios(
     strata : str or list of str, optional
         Column(s) whose combinations get their own baseline hazard (R's
         ``strata()``); they get no hazard ratio.
+    categorical : list of str, optional
+        Columns of ``adjust`` to enter as factors whatever their values
+        (a numeric code such as 1/2/3 becomes ``col[2]``, ``col[3]``).
 
     Returns
     -------
@@ -746,18 +778,25 @@ def cox_hazard_ratios(
 
         A tier without persons has NaN estimates; a tier with persons but
         no events has estimate 0 and NaN interval and p-value (with a
-        warning).
+        warning). ``attrs["n_missing"]`` is the number of rows left out for
+        missing values (0 when none), ``attrs["missing"]`` the missing
+        values per column.
 
     Raises
     ------
     NeutrostatsError
-        For missing columns, a tier column that is not Categorical, an
-        unknown reference or ``ties``, negative durations, entry not before
-        duration, an event column that is not 0/1, no events, a reference
-        tier without events, a constant or collinear covariate.
+        For an empty table or one without a complete row, missing columns,
+        a tier column that is not Categorical, an unknown reference or
+        ``ties``, durations that are not numbers (text, dates, timedeltas),
+        infinite or negative durations, entry not before duration, an
+        event column that is not 0/1, no events, a reference tier without
+        events, a covariate mixing numbers and text or holding numbers as
+        text, a constant or collinear covariate.
 
     Warns
     -----
+    DataQualityWarning
+        Rows left out for missing values: the count and the columns.
     InfiniteHazardRatioWarning
         A tier without events (HR 0) or a coefficient that runs off to
         infinity (reported as 0 or inf without an interval).
@@ -790,7 +829,7 @@ def cox_hazard_ratios(
     fn = "cox_hazard_ratios"
     require_choice(ties, _TIES, fn, "ties")
     level = require_conf_level(conf_level, fn)
-    m = _prepare(df, duration, event, tier, reference, adjust, entry, strata, fn)
+    m = _prepare(df, duration, event, tier, reference, adjust, entry, strata, fn, categorical)
     _, fit = _fit_model(m, ties, fn)
     z = stats.norm.ppf(0.5 + level / 2)
     coef, se = fit.coef, fit.std_error
@@ -828,7 +867,8 @@ def cox_hazard_ratios(
     for j in range(first_cov, len(m.names)):
         rows.append(dict(term=m.names[j], is_reference=False, n=m.n, events=m.n_events, **est_row(j)))
     out = pd.DataFrame(rows, columns=COX_COLUMNS)
-    return out.astype({"term": object, "is_reference": bool, "n": np.int64, "events": np.int64})
+    out = out.astype({"term": object, "is_reference": bool, "n": np.int64, "events": np.int64})
+    return _with_missing(out, m)
 
 
 # --- proportional hazards ----------------------------------------------------------------
@@ -858,6 +898,7 @@ def proportional_hazards_test(
     entry: str | None = None,
     transform: str = "km",
     strata: str | list[str] | None = None,
+    categorical: list[str] | None = None,
 ) -> pd.DataFrame:
     """Test of proportional hazards per model term and globally (R survival 3.x ``cox.zph``).
 
@@ -870,7 +911,7 @@ def proportional_hazards_test(
 
     Parameters
     ----------
-    df, duration, event, tier, adjust, ties, entry, strata
+    df, duration, event, tier, adjust, ties, entry, strata, categorical
         As in :func:`cox_hazard_ratios` (complete cases; the reference tier
         does not change the tests).
     transform : {"km", "rank", "identity"}, default "km"
@@ -885,7 +926,8 @@ def proportional_hazards_test(
         (chi-square), ``df`` (number of coefficients of the term; the
         tier term has one per non-reference tier with events) and
         ``p_value``. A small p-value suggests the hazard ratio of that term
-        changes with time.
+        changes with time. ``attrs["n_missing"]`` and ``attrs["missing"]``:
+        rows left out for missing values, as :func:`cox_hazard_ratios`.
 
     Raises
     ------
@@ -894,6 +936,8 @@ def proportional_hazards_test(
 
     Warns
     -----
+    DataQualityWarning
+        Rows left out for missing values.
     InfiniteHazardRatioWarning
         A tier without events (left out of the test).
 
@@ -918,7 +962,7 @@ def proportional_hazards_test(
     fn = "proportional_hazards_test"
     require_choice(ties, _TIES, fn, "ties")
     require_choice(transform, _TRANSFORMS, fn, "transform")
-    m = _prepare(df, duration, event, tier, None, adjust, entry, strata, fn)
+    m = _prepare(df, duration, event, tier, None, adjust, entry, strata, fn, categorical)
     risk, fit = _fit_model(m, ties, fn)
     time, ev = m.time, m.event
     if transform == "km":
@@ -945,4 +989,10 @@ def proportional_hazards_test(
     stat = float(np.linalg.solve(imat, uu) @ uu)
     rows.append(("GLOBAL", stat, p, float(stats.chi2.sf(stat, p))))
     out = pd.DataFrame(rows, columns=PH_TEST_COLUMNS)
-    return out.astype({"term": object, "df": np.int64})
+    return _with_missing(out.astype({"term": object, "df": np.int64}), m)
+
+
+def _with_missing(out: pd.DataFrame, m: _Model) -> pd.DataFrame:
+    out.attrs["n_missing"] = int(m.n_missing)
+    out.attrs["missing"] = dict(m.missing)
+    return out

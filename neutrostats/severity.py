@@ -40,14 +40,16 @@ import numpy as np
 import pandas as pd
 
 from ._validate import require_choice, require_columns, require_dataframe, require_positive
-from .codes import LOINC_ROLES
+from .codes import LOINC_ROLES, lab_code_key, read_code_map
 from .disclosure import suppress_counts
 from .errors import NeutrostatsError
 from .units import (
     KNOWN_COUNT_UNITS,
     NO_FLAG,
     PERCENT_UNITS,
+    _check_separators,
     _parse_arrays,
+    ambiguous_rows,
     _unknown_unit_message,
     derive_anc,
     unit_key,
@@ -57,12 +59,14 @@ __all__ = [
     "Scheme",
     "SCHEMES",
     "ANC_FLAGS",
+    "FLAG_DESCRIPTIONS",
     "ANC_SOURCES",
     "get_scheme",
     "classify_anc",
     "tier_summary",
     "DUFFY_NULL_LIMIT",
     "IMPLAUSIBLE_ABOVE",
+    "UNIT_SUSPECT_BELOW",
 ]
 
 #: Default lower limit of normal (cells/µL) for Duffy-null persons: the lower
@@ -71,6 +75,9 @@ __all__ = [
 DUFFY_NULL_LIMIT = 1200.0
 #: ANC above this many cells/µL is flagged ``implausible``.
 IMPLAUSIBLE_ABOVE = 100_000.0
+#: Default ``unit_suspect_below``: a non-integer count below this many
+#: cells/µL in a cells/µL unit is a 10⁹/L value with the wrong unit.
+UNIT_SUSPECT_BELOW = 20.0
 
 #: Every reason a row can be left without a tier, in the order of precedence.
 ANC_FLAGS = (
@@ -79,6 +86,8 @@ ANC_FLAGS = (
     "missing_unit",
     "unknown_unit",
     "unit_code_mismatch",
+    "ambiguous_number",
+    "unit_suspect",
     "negative",
     "implausible",
     "censored_spans_tiers",
@@ -93,6 +102,30 @@ ANC_FLAGS = (
     "not_anc_test",
 )
 _FLAG = {name: i for i, name in enumerate(ANC_FLAGS)}
+
+#: What each flag means, in words for flow tables (flow step names); the
+#: flag names themselves stay machine names in ``anc_flag``.
+FLAG_DESCRIPTIONS: dict[str, str] = {
+    "missing_value": "no usable ANC: result empty",
+    "non_numeric": "no usable ANC: result not a number (e.g. 'clotted', 'see comment')",
+    "missing_unit": "no usable ANC: unit missing (pass assume_unit= if all rows share one)",
+    "unknown_unit": "no usable ANC: unit is not a count unit",
+    "unit_code_mismatch": "no usable ANC: unit contradicts the lab code (e.g. % on an absolute count)",
+    "ambiguous_number": "ambiguous number (thousands or decimal separator?): pass thousands=",
+    "unit_suspect": "value implausibly low for its unit (a 10^9/L value labelled cells/µL?)",
+    "negative": "no usable ANC: negative count (data error)",
+    "implausible": "no usable ANC: count above 100,000 cells/µL (implausible)",
+    "censored_spans_tiers": "no usable ANC: censored result spans tiers (e.g. '<1.0' x10^9/L)",
+    "missing_component": "ANC not derivable: WBC or neutrophil % missing or unusable",
+    "censored_component": "ANC not derivable: a WBC or differential value is censored (e.g. '<1')",
+    "pct_out_of_range": "ANC not derivable: a percentage outside 0-100",
+    "pct_sum_over_100": "ANC not derivable: neutrophil % + band % over 100",
+    "incomplete_differential": "WBC/differential incomplete: no neutrophil % or no WBC in the sample",
+    "duplicate_component": "repeat WBC/differential row in the same sample (the first is used)",
+    "used_in_derivation": "WBC/band rows used to derive the ANC (counted on the neutrophil % row)",
+    "direct_anc_available": "WBC/differential rows not needed: the sample has a usable direct ANC",
+    "not_anc_test": "other lab tests (not an ANC, WBC or differential code)",
+}
 _FLAG_DTYPE = pd.CategoricalDtype(list(ANC_FLAGS))
 
 #: How the ANC of a row was obtained.
@@ -344,6 +377,9 @@ def classify_anc(
     duffy_null_limit: float = DUFFY_NULL_LIMIT,
     on_unknown_unit: str = "raise",
     decimal: str = ".",
+    thousands: str | None = None,
+    unit_suspect_below: float | None = UNIT_SUSPECT_BELOW,
+    code_map: Any = None,
 ) -> pd.DataFrame:
     """Classify every row of a lab table by ANC severity tier.
 
@@ -355,9 +391,11 @@ def classify_anc(
     Two layouts are accepted:
 
     * **wide**: each row is an ANC result (no ``code`` column);
-    * **long**: a ``code`` column holds LOINC codes (DOMAIN.md section 1).
+    * **long**: a ``code`` column holds LOINC codes (DOMAIN.md section 1),
+      or local codes translated by ``code_map``.
       ANC rows (751-8, 753-4, 26499-4) are classified directly. For a
-      ``person``/``time`` with no direct ANC row, the WBC (6690-2, 26464-8),
+      ``person``/``time`` with no usable direct ANC row (none, or only rows
+      with a flag, e.g. ``clotted``), the WBC (6690-2, 26464-8),
       neutrophil % (770-8, 26511-6, 26505-8) and band % (764-1, 26508-2,
       35332-6) rows are combined by :func:`~neutrostats.units.derive_anc`; the
       derived ANC is carried on the neutrophil % row and the other parts are
@@ -401,6 +439,28 @@ def classify_anc(
         ``anc_flag='unknown_unit'``.
     decimal : {".", ","}, default "."
         Decimal separator of string results.
+    thousands : {",", "."}, optional
+        Thousands separator of string results (well-formed groups of three
+        digits only). Without it, a result of the form ``d{1,3}([.,]ddd)+``
+        (``"1,200"``, ``"1.200"``, ``"12.500"``) in a cells/µL-scale unit of an
+        ANC or WBC row is flagged ``ambiguous_number``, and in a 10⁹/L-scale
+        unit it is read as a decimal when ``decimal`` reads it (``"1.200"``
+        K/uL is 1.2) and flagged otherwise; percentages are never ambiguous.
+        :func:`~neutrostats.units.parse_lab_values` lists every refused
+        pattern.
+    unit_suspect_below : float or None, default 20
+        An ANC or WBC row in a cells/µL-scale unit whose number is not a whole
+        number and lies in ``[0, unit_suspect_below)`` (``0.9`` cells/µL: a
+        10⁹/L value with the wrong unit) is flagged ``unit_suspect``; whole
+        numbers (``0``, ``5``, ``<100``) stay valid, as profound neutropenia
+        is reported so. Censored results are judged by their bound. ``None``
+        turns the rule off.
+    code_map : mapping or path, optional
+        Local lab code -> LOINC code (``{"NEUT%": "770-8", 52075: "751-8"}``)
+        or the path of a two-column CSV (local code, LOINC code, header row);
+        see :func:`~neutrostats.codes.read_code_map`. Codes not in the map
+        are read as LOINC codes. ``neutrostats.codes.MIMIC_IV_LAB_CODES`` is
+        the built-in MIMIC-IV map.
 
     Returns
     -------
@@ -426,9 +486,11 @@ def classify_anc(
     Raises
     ------
     NeutrostatsError
-        If a column is missing, the scheme is unknown, or (with
+        If a column is missing, the scheme is unknown, (with
         ``on_unknown_unit="raise"``) an ANC or WBC row has a unit that is not
-        a count unit.
+        a count unit, or a long table has no row with a known ANC, WBC or
+        differential code (the message lists the most frequent codes found
+        and says to pass ``code_map=``).
 
     See Also
     --------
@@ -468,9 +530,30 @@ def classify_anc(
     1   770-8      1000.0  mild                 NaN    derived
     2   764-1         NaN   NaN  used_in_derivation        NaN
     """
+    return _classify_anc(
+        labs, scheme, value=value, unit=unit, assume_unit=assume_unit, code=code, person=person, time=time,
+        duffy_null=duffy_null, duffy_null_limit=duffy_null_limit, on_unknown_unit=on_unknown_unit,
+        decimal=decimal, thousands=thousands, unit_suspect_below=unit_suspect_below, code_map=code_map,
+        check_codes=True,
+    )
+
+
+def _check_suspect_below(unit_suspect_below: Any, fn: str) -> float | None:
+    if unit_suspect_below is None:
+        return None
+    return require_positive(unit_suspect_below, fn, "unit_suspect_below", "cells/µL")
+
+
+def _classify_anc(labs, scheme, *, value, unit, assume_unit, code, person, time, duffy_null, duffy_null_limit,
+                  on_unknown_unit, decimal, thousands, unit_suspect_below, code_map, check_codes):
+    """:func:`classify_anc`; ``check_codes=False`` skips the "no known code" error (the cohort checks the
+    whole table, of which this is the part of known persons)."""
     fn = "classify_anc"
-    require_dataframe(labs, fn)
+    labs = require_dataframe(labs, fn)
     sch = get_scheme(scheme)
+    _check_separators(decimal, thousands, fn)
+    below = _check_suspect_below(unit_suspect_below, fn)
+    cmap = None if code_map is None else read_code_map(code_map, function=fn)
     require_choice(on_unknown_unit, ("raise", "flag"), fn, "on_unknown_unit")
     require_columns(labs, [value], fn, "Pass value=<column holding the results>.")
     if unit not in labs.columns and assume_unit is None:
@@ -487,12 +570,14 @@ def classify_anc(
         require_columns(labs, [duffy_null], fn)
 
     n = len(labs)
-    num, censor, flag = _parse_arrays(labs[value], decimal)
+    num, censor, flag, amb = _parse_arrays(labs[value], decimal, thousands)
     factors, unit_state, unit_codes, unit_uniques, any_scaled = _row_units(labs, unit, assume_unit)
     limit = _normal_limits(labs, duffy_null, duffy_null_limit, sch, fn)
 
     if long_format:
-        role = _roles(labs[code])
+        role = _roles(labs[code], cmap)
+        if check_codes:
+            require_known_codes(role, labs[code], fn, code)
         unit_flag = _UNIT_FLAG_LONG[role, unit_state]
         checked = role < _ROLE["other"]
     else:
@@ -505,6 +590,7 @@ def classify_anc(
     if on_unknown_unit == "raise" and unknown.any():
         shown = _count_values(unit_uniques, unit_codes[unknown])
         raise NeutrostatsError(_unknown_unit_message(fn, unit, shown))
+    _flag_numbers(flag, num, censor, amb, factors, unit_state, role, below)
 
     # Units that are not count units have factor NaN, so their rows get no
     # number here; the flag above says why.
@@ -517,15 +603,23 @@ def classify_anc(
     if long_format:
         is_measure = role == _ROLE["anc"]
         anc[~is_measure] = np.nan
+        # Direct ANC rows first: whether a sample has a *usable* one (no flag,
+        # range flags included) decides whether its components are needed.
+        tier_codes = _tiers_and_flags(sch, anc, np.where(is_measure, censor, -1), limit, flag, is_measure)
         anc, is_measure, source_derived, censor = _derive_long(
-            labs, value, unit, person, time, role, flag, anc, is_measure, censor, assume_unit, checked
+            labs, unit, person, time, role, flag, anc, is_measure, censor, assume_unit, checked, num
         )
+        anchors = source_derived[0]
+        if anchors.size:
+            sub_flag = flag[anchors]
+            sub_limit = limit if np.ndim(limit) == 0 else limit[anchors]
+            tier_codes[anchors] = _tiers_and_flags(sch, anc[anchors], censor[anchors], sub_limit, sub_flag, None)
+            flag[anchors] = sub_flag
         flag[role == _ROLE["other"]] = np.minimum(flag[role == _ROLE["other"]], _FLAG["not_anc_test"])
     else:
         is_measure = None
         source_derived = None
-
-    tier_codes = _tiers_and_flags(sch, anc, censor, limit, flag, is_measure)
+        tier_codes = _tiers_and_flags(sch, anc, censor, limit, flag, is_measure)
 
     if long_format:
         source = np.where(is_measure, 0, -1).astype(np.int8)
@@ -614,9 +708,71 @@ def _unit_factor_state(unit: Any, assume_unit: str | None) -> tuple[float, int]:
     return np.nan, (1 if k in PERCENT_UNITS else 3)
 
 
-def _role_of(code: Any) -> int:
-    """Role (``_ROLE``) of one lab code: ANC, neutrophil %, band %, WBC or other."""
-    return _ROLE.get(LOINC_ROLES.get(str(code).strip(), "other"), _ROLE["other"])
+def _role_of(code: Any, code_map: dict[str, str] | None = None) -> int:
+    """Role (``_ROLE``) of one lab code (after ``code_map``): ANC, neutrophil %, band %, WBC or other."""
+    key = lab_code_key(code)
+    if code_map:
+        key = code_map.get(key, key)
+    return _ROLE.get(LOINC_ROLES.get(key, "other"), _ROLE["other"])
+
+
+def _flag_numbers(flag, num, censor, amb, factors, unit_state, role, below) -> None:
+    """``ambiguous_number`` and ``unit_suspect`` on ANC and WBC rows with a count unit (in place).
+
+    An ambiguous value's number is set to NaN: it has no reading.
+    """
+    count = unit_state == 0
+    if role is not None:
+        count &= (role == _ROLE["anc"]) | (role == _ROLE["wbc"])
+    if amb is not None:
+        refused = ambiguous_rows(amb, np.where(count, factors, np.nan))
+        # Their only flag so far is the value's own (none, or non_numeric
+        # for a value with no reading by ``decimal``): ambiguity explains it.
+        flag[refused] = _FLAG["ambiguous_number"]
+        num[refused] = np.nan
+        censor[refused] = -1
+    if below is not None:
+        rows = np.flatnonzero((num < below) & (num >= 0))
+        rows = rows[count[rows] & (factors[rows] == 1.0) & (num[rows] != np.floor(num[rows]))]
+        _flag_rows(flag, rows, "unit_suspect")
+
+
+def _code_counts(codes: pd.Series) -> list[tuple[str, int]]:
+    """Distinct codes (folded by ``lab_code_key``) with their row counts, most frequent first."""
+    fcodes, uniques = pd.factorize(codes, use_na_sentinel=True)
+    counts = np.bincount(fcodes + 1, minlength=len(uniques) + 1)
+    out: dict[str, int] = {}
+    if counts[0]:
+        out["<missing>"] = int(counts[0])
+    for u, c in zip(uniques, counts[1:]):
+        if c:
+            k = lab_code_key(u)
+            out[k] = out.get(k, 0) + int(c)
+    return sorted(out.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def no_known_codes_message(fn: str, column: str, counts: list[tuple[str, int]]) -> str:
+    """The error for a long lab table without an ANC, WBC or differential code."""
+    top = counts[:10]
+    shown = ", ".join(f"{c!r} ({n:,} rows)" for c, n in top)
+    known = ", ".join(f"{c} ({r})" for c, r in sorted(LOINC_ROLES.items(), key=lambda kv: (kv[1], kv[0]))
+                      if _ROLE.get(r, 4) < 4)
+    mimic = sum(n for c, n in top if c.isdigit() and len(c) == 5) * 2 > sum(n for _, n in top)
+    hint = ("These look like MIMIC-IV labevents item ids: pass code_map=MIMIC_IV_LAB_CODES "
+            "(from neutrostats.codes import MIMIC_IV_LAB_CODES). " if mimic else "")
+    return (
+        f"{fn}: column {column!r} has no row with a known ANC, WBC or differential code, so no row "
+        f"could be classified; the {len(top)} most frequent codes found: {shown}. Known LOINC codes: "
+        f"{known}. {hint}Map your local codes to LOINC codes with code_map={{'ANC': '751-8', 'NEUT%': '770-8'}} (a "
+        "mapping, or the path of a two-column CSV file: local code, LOINC code), or pass code=None if "
+        "every row is an ANC result"
+    )
+
+
+def require_known_codes(role: np.ndarray, codes: pd.Series, fn: str, column: str) -> None:
+    """Raise when a non-empty long table has no ANC, WBC or differential row."""
+    if role.size and not (role < _ROLE["other"]).any():
+        raise NeutrostatsError(no_known_codes_message(fn, column, _code_counts(codes)))
 
 
 def _normal_limits(labs, duffy_null, duffy_null_limit, sch: Scheme, fn: str):
@@ -634,9 +790,9 @@ def _normal_limits(labs, duffy_null, duffy_null_limit, sch: Scheme, fn: str):
     return np.where(dn, min(dl, sch.normal_limit), sch.normal_limit)
 
 
-def _roles(codes: pd.Series) -> np.ndarray:
+def _roles(codes: pd.Series, code_map: dict[str, str] | None = None) -> np.ndarray:
     fcodes, uniques = pd.factorize(codes, use_na_sentinel=True)
-    lut = np.array([_role_of(u) for u in uniques] + [_ROLE["other"]], dtype=np.int8)
+    lut = np.array([_role_of(u, code_map) for u in uniques] + [_ROLE["other"]], dtype=np.int8)
     return lut[fcodes]
 
 
@@ -693,8 +849,11 @@ def _censored_tier_codes(sch: Scheme, v: np.ndarray, censor: np.ndarray, limit) 
     return np.where(below, np.where(top == m, m, -1), np.where(codes == 0, 0, -1)).astype(np.int8)
 
 
-def _derive_long(labs, value, unit, person, time, role, flag, anc, is_measure, censor, assume_unit, checked):
-    """Combine WBC and differential rows into an ANC where no direct ANC exists.
+def _derive_long(labs, unit, person, time, role, flag, anc, is_measure, censor, assume_unit, checked, num):
+    """Combine WBC and differential rows into an ANC where no usable direct ANC exists.
+
+    ``num`` are the numbers read from the values (with classify_anc's
+    separators), ``censor`` their censoring codes.
 
     ``anc``, ``is_measure``, ``censor`` and ``flag`` are classify_anc's own
     working arrays and are updated in place; returns them with the (rows,
@@ -714,7 +873,10 @@ def _derive_long(labs, value, unit, person, time, role, flag, anc, is_measure, c
     key[rel] = keys
     nkeys = int(keys.max()) + 1
     has_direct = np.zeros(nkeys, dtype=bool)
-    has_direct[key[role == _ROLE["anc"]]] = True
+    # Only a usable direct ANC (no flag: readable, count unit, in range)
+    # makes the components unnecessary; an unusable one keeps its flag and
+    # the sample's ANC is derived.
+    has_direct[key[(role == _ROLE["anc"]) & (flag == NO_FLAG)]] = True
 
     comp = np.flatnonzero((role >= _ROLE["neutrophil_pct"]) & (role <= _ROLE["wbc"]))
     _flag_rows(flag, comp[has_direct[key[comp]]], "direct_anc_available")
@@ -739,7 +901,6 @@ def _derive_long(labs, value, unit, person, time, role, flag, anc, is_measure, c
         rows = first_row[name][~has_neut]
         _flag_rows(flag, rows[rows >= 0], "incomplete_differential")
 
-    values = labs[value].to_numpy(dtype=object)
     units = labs[unit].to_numpy(dtype=object) if unit in labs.columns else np.full(n, assume_unit, dtype=object)
 
     def usable(rows: np.ndarray) -> np.ndarray:
@@ -751,7 +912,11 @@ def _derive_long(labs, value, unit, person, time, role, flag, anc, is_measure, c
         # A part with no row, or whose row is flagged unusable, is missing.
         ok = usable(rows)
         vals = np.full(rows.size, None, dtype=object)
-        vals[ok] = values[rows[ok]]
+        picked = rows[ok]
+        vals[ok] = num[picked]
+        # derive_anc needs to know a censored part only: "<" says so.
+        cens_at = np.flatnonzero(ok)[censor[picked] >= 0]
+        vals[cens_at] = ["<" + repr(float(x)) for x in num[rows[cens_at]]]
         if not with_unit:
             return vals, None
         uts = np.full(rows.size, "10^9/L", dtype=object)
@@ -770,6 +935,8 @@ def _derive_long(labs, value, unit, person, time, role, flag, anc, is_measure, c
         pd.Series(nv, dtype=object),
         pd.Series(bv, dtype=object),
         wbc_unit=pd.Series(wu, dtype=object),
+        # The parts were read and judged by classify_anc already.
+        unit_suspect_below=None,
     )
     anc[anchor] = derived["anc_per_ul"].to_numpy()
     is_measure[anchor] = True

@@ -27,13 +27,14 @@ Examples
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ._tte import check_tte, with_missing
 from ._validate import require_choice, require_columns, require_conf_level, require_dataframe, require_positive
 from .disclosure import suppress_counts
 from .errors import NeutrostatsError
@@ -54,38 +55,18 @@ KM_COLUMNS = ["group", "time", "n_risk", "n_event", "n_censor", "estimate", "std
 CONF_TYPES = ("log-log", "log", "plain")
 
 
-def _survival_data(df, duration, event, group, entry, fn):
-    """Validated arrays: time, event (bool), entry (or None), group labels and the group dtype."""
-    require_dataframe(df, fn, "df")
-    cols = [duration, event] + ([group] if group else []) + ([entry] if entry else [])
-    require_columns(df, cols, fn, "Pass the duration and event columns, e.g. 'death_time' and 'death'.")
-    keep = df[cols].notna().all(axis=1).to_numpy()
-    data = df.loc[keep, cols]
-    t = data[duration].to_numpy(dtype=float)
-    e_raw = data[event]
-    e = e_raw.astype(float).to_numpy()
-    if np.any((e != 0) & (e != 1)):
-        raise NeutrostatsError(
-            f"{fn}: event column {event!r} must be 0/1 or boolean, found values such as "
-            f"{e_raw[(e != 0) & (e != 1)].iloc[:3].tolist()}; for competing events use cumulative_incidence"
-        )
-    if np.any(t < 0) or not np.all(np.isfinite(t)):
-        raise NeutrostatsError(f"{fn}: durations must be finite and >= 0, found {int(np.sum(~(t >= 0)))} that are not")
-    s = None
-    if entry:
-        s = data[entry].to_numpy(dtype=float)
-        if np.any(s >= t) or np.any(s < 0):
-            raise NeutrostatsError(
-                f"{fn}: entry must be >= 0 and before the duration (entry < duration), found "
-                f"{int(np.sum((s >= t) | (s < 0)))} rows that are not; drop or fix them"
-            )
+def _survival_data(df, duration, event, group, entry, fn, strata=None, stacklevel=4):
+    """Complete cases (see :func:`neutrostats._tte.check_tte`): the checked data, time, event (bool),
+    entry (or None), group labels and the group dtype."""
+    chk = check_tte(df, fn, duration=duration, event=event, group=group or None, entry=entry or None,
+                  strata=strata, stacklevel=stacklevel)
     if group:
-        g = data[group]
+        g = chk.data[group]
         dtype = g.dtype if isinstance(g.dtype, pd.CategoricalDtype) else None
         labels = g.to_numpy()
     else:
-        dtype, labels = None, np.full(len(t), "all", dtype=object)
-    return t, e.astype(bool), s, labels, dtype
+        dtype, labels = None, np.full(chk.time.size, "all", dtype=object)
+    return chk, chk.time, chk.event, chk.entry, labels, dtype
 
 
 def _groups(labels, dtype):
@@ -178,14 +159,25 @@ def kaplan_meier(
         :data:`KM_COLUMNS`, one row per distinct time per group plus a row at
         time 0: ``group`` ("all" without ``group``), ``time``, ``n_risk``,
         ``n_event``, ``n_censor``, ``estimate`` (S(t)), ``std_error`` (of
-        S(t), Greenwood), ``conf_low``, ``conf_high``. Rows with a missing
-        value in a used column are left out.
+        S(t), Greenwood), ``conf_low``, ``conf_high``. Complete cases: rows
+        with a missing value in a used column (duration, event, group,
+        entry) are left out; ``attrs["n_missing"]`` is their number (0 when
+        none) and ``attrs["missing"]`` the missing values per column.
 
     Raises
     ------
     NeutrostatsError
-        For missing columns, negative durations, events not 0/1, entry not
-        before the duration, or an unknown ``conf_type``.
+        For an empty table or one without a complete row, missing columns,
+        durations that are not numbers (text such as ``"3.2"``, dates,
+        timedeltas), infinite or negative durations, events not 0/1 (text
+        included), entry not before the duration, or an unknown
+        ``conf_type``.
+
+    Warns
+    -----
+    DataQualityWarning
+        When rows are left out for missing values: the function, the count
+        and the missing values per column.
 
     References
     ----------
@@ -201,9 +193,15 @@ def kaplan_meier(
     [[0.0, 1.0], [2.0, 0.6666666666666667], [3.0, 0.33333333333333337], [8.0, 0.33333333333333337]]
     """
     fn = "kaplan_meier"
+    out, chk = _kaplan_meier(df, duration, event, group, entry, conf_level, conf_type, fn, stacklevel=5)
+    return with_missing(out, chk)
+
+
+def _kaplan_meier(df, duration, event, group, entry, conf_level, conf_type, fn, stacklevel):
+    """The Kaplan-Meier table and the checked data (its complete-case accounting)."""
     require_choice(conf_type, CONF_TYPES, fn, "conf_type")
     level = require_conf_level(conf_level, fn)
-    t, e, s, labels, dtype = _survival_data(df, duration, event, group, entry, fn)
+    chk, t, e, s, labels, dtype = _survival_data(df, duration, event, group, entry, fn, stacklevel=stacklevel)
     frames = []
     for g in _groups(labels, dtype):
         m = labels == g
@@ -226,7 +224,7 @@ def kaplan_meier(
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=KM_COLUMNS)
     if dtype is not None:
         out["group"] = pd.Categorical(out["group"], dtype=dtype)
-    return out[KM_COLUMNS]
+    return out[KM_COLUMNS], chk
 
 
 
@@ -275,7 +273,19 @@ def survival_at(
         risk at the horizon), ``estimate`` (S), ``std_error``, ``conf_low``,
         ``conf_high``, ``mortality`` (1 - S), ``mortality_conf_low``,
         ``mortality_conf_high``. A horizon past a group's last follow-up time
-        has NA estimates.
+        has NA estimates. ``attrs["n_missing"]`` and ``attrs["missing"]``:
+        the rows left out for missing values, as :func:`kaplan_meier`.
+
+    Raises
+    ------
+    NeutrostatsError
+        As :func:`kaplan_meier`, and for horizons that are not finite
+        numbers >= 0.
+
+    Warns
+    -----
+    DataQualityWarning
+        As :func:`kaplan_meier` (rows left out for missing values).
 
     Examples
     --------
@@ -289,7 +299,7 @@ def survival_at(
     times = np.atleast_1d(np.asarray(times, dtype=float))
     if times.size == 0 or np.any(times < 0) or not np.all(np.isfinite(times)):
         raise NeutrostatsError(f"{fn}: times must be finite numbers >= 0, found {times.tolist()}")
-    km = kaplan_meier(df, duration, event, group, entry=entry, conf_level=conf_level, conf_type=conf_type)
+    km, chk = _kaplan_meier(df, duration, event, group, entry, conf_level, conf_type, fn, stacklevel=5)
     at = _step_rows(km, times)
     risk = at_risk_table(km, times)
     at["n_risk"] = risk["n_risk"].to_numpy()
@@ -304,7 +314,7 @@ def survival_at(
         out["group"] = pd.Categorical(out["group"], dtype=km["group"].dtype)
     for c in cols[3:]:
         out[c] = out[c].astype(float)
-    return out
+    return with_missing(out, chk)
 
 
 def restricted_mean_survival(
@@ -336,7 +346,20 @@ def restricted_mean_survival(
     -------
     pandas.DataFrame
         ``group``, ``horizon``, ``rmst``, ``std_error``, ``conf_low``,
-        ``conf_high`` (normal approximation).
+        ``conf_high`` (normal approximation). ``attrs["n_missing"]`` and
+        ``attrs["missing"]``: the rows left out for missing values, as
+        :func:`kaplan_meier`.
+
+    Raises
+    ------
+    NeutrostatsError
+        As :func:`kaplan_meier`, and for a ``horizon`` that is not a
+        positive number.
+
+    Warns
+    -----
+    DataQualityWarning
+        As :func:`kaplan_meier` (rows left out for missing values).
 
     Examples
     --------
@@ -348,7 +371,7 @@ def restricted_mean_survival(
     fn = "restricted_mean_survival"
     h = require_positive(horizon, fn, "horizon")
     level = require_conf_level(conf_level, fn)
-    km = kaplan_meier(df, duration, event, group, entry=entry, conf_level=level)
+    km, chk = _kaplan_meier(df, duration, event, group, entry, level, "log-log", fn, stacklevel=5)
     z = stats.norm.ppf(0.5 + level / 2)
     rows = []
     for g, part in km.groupby("group", sort=False, observed=True):
@@ -373,7 +396,7 @@ def restricted_mean_survival(
     out = pd.DataFrame(rows)
     if isinstance(km["group"].dtype, pd.CategoricalDtype):
         out["group"] = pd.Categorical(out["group"], dtype=km["group"].dtype)
-    return out
+    return with_missing(out, chk)
 
 
 @dataclass(frozen=True)
@@ -391,6 +414,11 @@ class LogrankTest:
         ``logrank``, ``logrank_trend`` or ``logrank_stratified``.
     table : pandas.DataFrame
         Per group: ``group``, ``n``, ``observed`` and ``expected`` events.
+    n_missing : int
+        Rows left out because a used column (duration, event, group,
+        strata) is missing (complete cases); 0 when none.
+    missing : dict of str to int
+        Missing values per used column, for the columns that have any.
     """
 
     statistic: float
@@ -398,6 +426,8 @@ class LogrankTest:
     p_value: float
     method: str
     table: pd.DataFrame
+    n_missing: int = 0
+    missing: dict = field(default_factory=dict)
 
 
 def logrank_test(
@@ -430,6 +460,20 @@ def logrank_test(
     Returns
     -------
     LogrankTest
+        With ``n_missing`` (rows left out because the duration, event,
+        group or strata is missing; complete cases) and ``missing`` (per
+        column).
+
+    Raises
+    ------
+    NeutrostatsError
+        As :func:`kaplan_meier`, and for fewer than two groups or scores
+        that do not match the groups.
+
+    Warns
+    -----
+    DataQualityWarning
+        When rows are left out for missing values.
 
     References
     ----------
@@ -447,18 +491,13 @@ def logrank_test(
     fn = "logrank_test"
     if not group:
         raise NeutrostatsError(f"{fn}: a group column is needed to compare curves")
-    t, e, _, labels, dtype = _survival_data(df, duration, event, group, None, fn)
+    chk, t, e, _, labels, dtype = _survival_data(df, duration, event, group, None, fn, strata=strata)
     groups = _groups(labels, dtype)
     if len(groups) < 2:
         raise NeutrostatsError(f"{fn}: at least two groups with persons are needed, found {len(groups)}")
     gi = pd.Categorical(labels, categories=groups).codes
     if strata is not None:
-        require_columns(df, [strata], fn)
-        keep = df[[duration, event, group]].notna().all(axis=1).to_numpy()
-        sv = df.loc[keep, strata].to_numpy()
-        if pd.isna(sv).any():
-            raise NeutrostatsError(f"{fn}: strata column {strata!r} has missing values; fill or drop them")
-        s_codes = pd.factorize(sv)[0]
+        s_codes = pd.factorize(chk.data[strata].to_numpy())[0]
     else:
         s_codes = np.zeros(t.size, dtype=np.int64)
     k = len(groups)
@@ -496,7 +535,7 @@ def logrank_test(
     if dtype is not None:
         table["group"] = pd.Categorical(table["group"], dtype=dtype)
     p = float(stats.chi2.sf(stat, dof)) if dof > 0 and np.isfinite(stat) else np.nan
-    return LogrankTest(stat, dof, p, method, table)
+    return LogrankTest(stat, dof, p, method, table, chk.n_missing, dict(chk.missing))
 
 
 def _logrank_parts(t, e, gi, k):
@@ -538,7 +577,8 @@ def at_risk_table(km_table: pd.DataFrame, times: Any, *, min_cell_count: int = 0
     pandas.DataFrame
         ``group``, ``time``, ``n_risk`` (persons still at risk at the time:
         the number at risk at the first KM time at or after it, 0 past the
-        last), ``suppressed``.
+        last), ``suppressed``; ``attrs`` keeps the ``n_missing`` and
+        ``missing`` of ``km_table``.
 
     Examples
     --------
@@ -547,6 +587,7 @@ def at_risk_table(km_table: pd.DataFrame, times: Any, *, min_cell_count: int = 0
     >>> at_risk_table(km, [0, 2, 5])["n_risk"].tolist()
     [5, 4, 0]
     """
+    km_table = require_dataframe(km_table, "at_risk_table", "km_table")
     require_columns(km_table, KM_COLUMNS, "at_risk_table", "Pass the output of kaplan_meier.")
     times = np.atleast_1d(np.asarray(times, dtype=float))
     rows = []
@@ -561,7 +602,11 @@ def at_risk_table(km_table: pd.DataFrame, times: Any, *, min_cell_count: int = 0
         out["group"] = pd.Categorical(out["group"], dtype=km_table["group"].dtype)
     # Numbers at risk of different times do not add up to a shown total, so
     # only the small numbers themselves are hidden.
-    return suppress_counts(out, min_cell_count=min_cell_count, count="n_risk")
+    out = suppress_counts(out, min_cell_count=min_cell_count, count="n_risk")
+    for key in ("n_missing", "missing"):
+        if key in km_table.attrs:
+            out.attrs[key] = km_table.attrs[key]
+    return out
 
 
 def plot_km(
@@ -620,6 +665,7 @@ def plot_km(
     import matplotlib.pyplot as plt
     from matplotlib import transforms
 
+    km_table = require_dataframe(km_table, "plot_km", "km_table")
     require_columns(km_table, KM_COLUMNS, "plot_km", "Pass the output of kaplan_meier.")
     groups = list(pd.unique(km_table["group"]))
     created = ax is None

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from ._json import plain
-from ._validate import require_columns, require_dataframe
+from ._validate import covariate_kinds, require_columns, require_dataframe
 from .disclosure import suppress_counts
 from .errors import NeutrostatsError
 
@@ -344,9 +344,11 @@ def table_one(
     Raises
     ------
     NeutrostatsError
-        If a column or ``by`` is missing, ``by`` has missing values or a group
-        named "Overall", ``reference`` is not a group, or ``min_cell_count``
-        is not a whole number >= 0.
+        If the table has no rows, a column or ``by`` is missing, ``by`` has
+        missing values or a group named "Overall", ``reference`` is not a
+        group, ``min_cell_count`` is not a whole number >= 0, or a column
+        mixes numbers and text (``"old"`` among ages) or holds numbers
+        written as text (convert it, or name it in ``categorical``).
 
     Notes
     -----
@@ -378,7 +380,7 @@ def table_one(
     ['normal', 'subnormal', 'mild', 'moderate_severe', 'Overall', 'SMD']
     """
     fn = "table_one"
-    require_dataframe(cohort_table, fn, "cohort_table")
+    cohort_table = require_dataframe(cohort_table, fn, "cohort_table", allow_empty=False)
     if isinstance(min_cell_count, bool) or not isinstance(min_cell_count, (int, np.integer)) or min_cell_count < 0:
         raise NeutrostatsError(f"{fn}: min_cell_count must be a whole number >= 0 (e.g. 5 or 10), "
                                f"found {min_cell_count!r}; use 0 to switch suppression off")
@@ -405,6 +407,10 @@ def table_one(
     ref = names[0] if reference is None else str(reference)
     if ref not in names:
         raise NeutrostatsError(f"{fn}: reference must be one of the groups of {by!r} {names}, found {reference!r}")
+    # The covariate rule of the models: a column of numbers with a stray text value ("old") or of
+    # numbers written as text raises here too, instead of becoming one category per value.
+    covariate_kinds(cohort_table, columns, fn, categorical=[c for c in categorical if c in columns],
+                    argument="columns")
     types = _variable_types(cohort_table, columns, set(categorical))
     label_map = {c: _default_label(c) for c in ["n", *columns]} | {k: v for k, v in _LABELS.items() if "=" in k}
     label_map |= dict(labels or {})

@@ -83,8 +83,9 @@ PERCENT_UNITS = frozenset({"%", "percent", "pct", "/100wbc", "%wbc", "/100leukoc
 #: (``<``, ``<=``) or above (``>``, ``>=``) the reported bound.
 CENSOR_CODES = ("<", "<=", ">", ">=")
 
-#: Flags :func:`parse_lab_values` can set.
-VALUE_FLAGS = ("missing_value", "non_numeric")
+#: Flags :func:`parse_lab_values` can set (``ambiguous_number`` only when
+#: ``unit=`` is given).
+VALUE_FLAGS = ("missing_value", "non_numeric", "ambiguous_number")
 
 _SUPERSCRIPTS = str.maketrans({"³": "3", "⁹": "9", "⁶": "6", "µ": "u", "μ": "u", "×": "x"})
 _SPACE = re.compile(r"\s+")
@@ -270,7 +271,9 @@ _NUMBER = re.compile(
 _OPS = {"<": "<", "<=": "<=", "=<": "<=", "≤": "<=", ">": ">", ">=": ">=", "=>": ">=", "≥": ">="}
 
 
-def parse_lab_values(values: Any, *, decimal: str = ".") -> pd.DataFrame:
+def parse_lab_values(
+    values: Any, *, decimal: str = ".", thousands: str | None = None, unit: Any = None,
+) -> pd.DataFrame:
     """Parse lab results that may be strings into number, censoring and flag.
 
     Parameters
@@ -280,8 +283,36 @@ def parse_lab_values(values: Any, *, decimal: str = ".") -> pd.DataFrame:
         ``"<0.1"``, ``"< 0.10"``, ``">100"``, ``"≤0.5"``, ``"see comment"``,
         ``""``).
     decimal : {".", ","}, default "."
-        Decimal separator of the strings. Use ``","`` for exports with a
-        decimal comma (``"1,5"``); thousands separators are not accepted.
+        Decimal separator of the strings. With ``"."`` a comma is never a
+        decimal point (``"1,5"`` is ``non_numeric``); with ``","``
+        (``"1,5"``) a ``"."`` is read as one too (``"0.5"``), except in the
+        grouped form ``d{1,3}(.ddd)+`` (``"1.200"``, see ``unit``).
+    thousands : {",", "."}, optional
+        Thousands separator of the strings (must differ from ``decimal``).
+        Only well-formed groups of three digits are read: with
+        ``thousands=","`` ``"1,200"`` and ``"1,234,567.5"`` are numbers,
+        ``"1,20"`` and ``",200"`` are ``non_numeric``. Without it a
+        thousands separator is never read as one (see ``unit``).
+    unit : str or array-like of str, optional
+        The unit of each value (one for all, or one per value). When given
+        and ``thousands`` is not, a value whose reading depends on the
+        separator is read only where its unit leaves one plausible reading,
+        and otherwise flagged ``ambiguous_number``; without ``unit`` every
+        value is read with ``decimal`` alone. The refused patterns (the
+        number part, after a ``<``/``>``):
+
+        * ``d{1,3}([.,]ddd)+`` with a first group not ``0`` (``"1,200"``,
+          ``"1.200"``, ``"12.500"``, ``"1,234,567"``) in a cells/µL-scale
+          unit (factor 1: ``cells/uL``, ``/mm3`` ...): 1.2 cells/µL is not a
+          plausible count, 1200 is a guess;
+        * in a 10⁹/L-scale unit (``K/uL``, ``10^9/L`` ...) such a value is a
+          plain decimal when ``decimal`` reads it (``"1.200"`` is 1.2 with
+          ``decimal="."``, ``"1,200"`` is 1.2 with ``decimal=","``); one
+          that ``decimal`` cannot read (``"1,200"`` or ``"1.234.567"`` with
+          ``decimal="."``, or ``"1,200.5"``) is refused too, as 1200 x 10⁹/L
+          is no count either;
+        * percentages and other units are never ambiguous this way:
+          ``"45.000"`` % is 45.
 
     Returns
     -------
@@ -294,8 +325,15 @@ def parse_lab_values(values: Any, *, decimal: str = ".") -> pd.DataFrame:
             Direction (and inclusiveness) of a censored result; NA if exact.
             ``≤`` and ``=<`` are written ``<=``.
         ``value_flag`` (Categorical)
-            ``missing_value`` (NaN, None, empty or blank) or ``non_numeric``
-            (any other text, e.g. ``"clotted"``); NA when a number was read.
+            ``missing_value`` (NaN, None, empty or blank), ``non_numeric``
+            (any other text, e.g. ``"clotted"``) or ``ambiguous_number`` (see
+            ``unit``; ``value_num`` is then NaN); NA when a number was read.
+
+    Raises
+    ------
+    NeutrostatsError
+        For a separator other than ``","``/``"."``, ``thousands`` equal to
+        ``decimal``, or a ``unit`` that is not a count unit or percentage.
 
     Examples
     --------
@@ -305,13 +343,32 @@ def parse_lab_values(values: Any, *, decimal: str = ".") -> pd.DataFrame:
     1      100.0      >            NaN
     2        NaN    NaN  missing_value
     3        1.5    NaN            NaN
+    >>> parse_lab_values(["1,200", "1,20"], thousands=",")["value_num"].tolist()
+    [1200.0, nan]
+    >>> parse_lab_values(["1.200", "1.200", "45.000"], unit=["cells/uL", "K/uL", "%"])
+       value_num censor        value_flag
+    0        NaN    NaN  ambiguous_number
+    1        1.2    NaN               NaN
+    2       45.0    NaN               NaN
     """
-    if decimal not in (".", ","):
-        raise NeutrostatsError(
-            f"parse_lab_values: decimal must be '.' or ',', found {decimal!r}"
-        )
-    s = _as_series(values, "parse_lab_values")
-    num, cens, flag = _parse_arrays(s, decimal)
+    fn = "parse_lab_values"
+    _check_separators(decimal, thousands, fn)
+    s = _as_series(values, fn)
+    num, cens, flag, amb = _parse_arrays(s, decimal, thousands)
+    if unit is not None and amb is not None:
+        if isinstance(unit, str):
+            key = unit_key(unit)
+            scale = np.full(len(s), _FACTORS.get(key, np.nan) if key else np.nan)
+        else:
+            scale, _, _ = unit_factors(_as_series(unit, fn))
+            if scale.shape != num.shape:
+                raise NeutrostatsError(
+                    f"{fn}: expected one unit per value, found {scale.size} units for {num.size} values"
+                )
+        refused = ambiguous_rows(amb, scale)
+        flag[refused] = AMBIGUOUS_FLAG
+        num[refused] = np.nan
+        cens[refused] = -1
     return pd.DataFrame(
         {
             "value_num": num,
@@ -327,10 +384,46 @@ def parse_lab_values(values: Any, *, decimal: str = ".") -> pd.DataFrame:
 #: Code meaning "no flag" in the uint8 flag arrays used internally: flags are
 #: combined with ``np.minimum``, so the reason with the lowest code wins.
 NO_FLAG = 255
+#: Code of ``ambiguous_number`` in :data:`VALUE_FLAGS`.
+AMBIGUOUS_FLAG = 2
+#: Ambiguity codes of a parsed value (``_parse_arrays``): 0 none; 1 grouped
+#: like ``1.200`` and read by ``decimal`` (refused in cells/µL units only);
+#: 2 grouped but not readable by ``decimal`` (``1,200`` with ``decimal="."``;
+#: refused in every count unit, ``non_numeric`` elsewhere).
+AMB_DECIMAL, AMB_NONE_READABLE = 1, 2
+
+_SEPARATORS = (".", ",")
+# Digit groups of a thousands separator; the first group is not 0 (so that
+# "0.450" is a decimal, never 450).
+_GROUPED = re.compile(r"^[+-]?[1-9]\d{0,2}(?:[.,]\d{3})+$")
 
 
-def _parse_arrays(s: pd.Series, decimal: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Arrays behind :func:`parse_lab_values`: number, censor code (-1 none), flag (NO_FLAG none)."""
+def _check_separators(decimal: str, thousands: str | None, fn: str) -> None:
+    if decimal not in _SEPARATORS:
+        raise NeutrostatsError(f"{fn}: decimal must be '.' or ',', found {decimal!r}")
+    if thousands is not None and thousands not in _SEPARATORS:
+        raise NeutrostatsError(f"{fn}: thousands must be ',', '.' or None, found {thousands!r}")
+    if thousands is not None and thousands == decimal:
+        raise NeutrostatsError(
+            f"{fn}: thousands and decimal separators must differ, found both {decimal!r}; "
+            "pass thousands=',' with decimal='.', or thousands='.' with decimal=','"
+        )
+
+
+def ambiguous_rows(amb: np.ndarray | None, scale: np.ndarray) -> np.ndarray:
+    """Rows refused as ``ambiguous_number``: ambiguity code by factor to cells/µL (NaN: not a count unit)."""
+    if amb is None:
+        return np.zeros(scale.shape, dtype=bool)
+    return ((amb == AMB_NONE_READABLE) & ~np.isnan(scale)) | ((amb == AMB_DECIMAL) & (scale == 1.0))
+
+
+def _parse_arrays(
+    s: pd.Series, decimal: str, thousands: str | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """Arrays behind :func:`parse_lab_values`: number, censor code (-1 none), flag (NO_FLAG none), ambiguity.
+
+    The ambiguity array (``AMB_*`` codes) is None when no value is ambiguous.
+    """
     if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
         num = s.to_numpy(dtype=float, na_value=np.nan)
         flag = np.full(num.shape, NO_FLAG, dtype=np.uint8)
@@ -339,25 +432,40 @@ def _parse_arrays(s: pd.Series, decimal: str) -> tuple[np.ndarray, np.ndarray, n
             # NaN is a missing result; an infinite one is no count at all.
             flag[bad] = np.where(np.isnan(num[bad]), 0, 1)
             num = np.where(bad, np.nan, num)
-        return num, np.full(len(s), -1, dtype=np.int8), flag
+        return num, np.full(len(s), -1, dtype=np.int8), flag, None
     # Lab strings repeat heavily (a few thousand distinct results in millions
     # of rows), so parse each distinct value once and broadcast by code.
     codes, uniques = pd.factorize(s, use_na_sentinel=True)
-    u_num, u_cens, u_flag = _parse_uniques(uniques, decimal)
+    u_num, u_cens, u_flag, u_amb = _parse_uniques(uniques, decimal, thousands)
     u_num = np.append(u_num, np.nan)
     u_cens = np.append(u_cens, np.int8(-1))
     u_flag = np.append(u_flag, np.uint8(0))
-    return u_num[codes], u_cens[codes], u_flag[codes]
+    amb = None
+    if u_amb.any():
+        amb = np.append(u_amb, np.uint8(0))[codes]
+    return u_num[codes], u_cens[codes], u_flag[codes], amb
 
 
-def _parse_uniques(uniques: Iterable[Any], decimal: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Parse distinct values: number, censor code (-1 none) and flag code (-1 none)."""
+def _parse_uniques(
+    uniques: Iterable[Any], decimal: str, thousands: str | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Parse distinct values: number, censor code (-1 none), flag code (NO_FLAG none), ambiguity code."""
     uniques = list(uniques)
     n = len(uniques)
     num = np.full(n, np.nan)
     cens = np.full(n, -1, dtype=np.int8)
     flag = np.full(n, NO_FLAG, dtype=np.uint8)
+    amb = np.zeros(n, dtype=np.uint8)
     op_code = {op: i for i, op in enumerate(CENSOR_CODES)}
+    other = "," if decimal == "." else "."
+    if thousands is not None:
+        t, d = re.escape(thousands), re.escape(decimal)
+        well_formed = re.compile(rf"^[+-]?[1-9]\d{{0,2}}(?:{t}\d{{3}})+(?:{d}\d*)?$")
+    else:
+        # Grouped with the separator that is not the decimal one, then a
+        # decimal part: "1,200.5" with decimal "." (refused, never guessed).
+        o, d = re.escape(other), re.escape(decimal)
+        grouped_decimal = re.compile(rf"^[+-]?[1-9]\d{{0,2}}(?:{o}\d{{3}})+{d}\d*$")
     for i, u in enumerate(uniques):
         if isinstance(u, (int, float, np.integer, np.floating)) and not isinstance(u, bool):
             if np.isnan(u):
@@ -371,24 +479,46 @@ def _parse_uniques(uniques: Iterable[Any], decimal: str) -> tuple[np.ndarray, np
         if not text.strip():
             flag[i] = 0
             continue
+        m = _OPERAND.match(text)
+        op, body = (m.group("op"), m.group("body")) if m else (None, text.strip())
+        if thousands is not None:
+            if thousands in body:
+                body = body.replace(thousands, "") if well_formed.match(body) else "x"
+        elif _GROUPED.match(body) or grouped_decimal.match(body):
+            amb[i] = AMB_DECIMAL
+        if other in body and other != thousands and (decimal == "." or amb[i]):
+            # The separator that is not the decimal one, not declared as
+            # thousands: no reading by decimal. (With decimal "," a "." that
+            # groups no digits, as in "0.5", is read as a decimal point.)
+            body = "x"
         if decimal == ",":
-            text = text.replace(",", ".")
-        m = _NUMBER.match(text)
-        if m is None:
+            body = body.replace(",", ".")
+        m = _NUMBER.match(body)
+        if m is None or m.group("op") or not np.isfinite(float(m.group("num"))):  # "1e999" too
             flag[i] = 1
+            if amb[i]:
+                amb[i] = AMB_NONE_READABLE
             continue
         number = float(m.group("num"))
-        if not np.isfinite(number):  # "1e999"
-            flag[i] = 1
-            continue
         num[i] = number
-        if m.group("op"):
-            cens[i] = op_code[_OPS[m.group("op")]]
-    return num, cens, flag
+        if op:
+            cens[i] = op_code[_OPS[op]]
+    return num, cens, flag, amb
+
+
+_OPERAND = re.compile(r"^\s*(?P<op><=|>=|=<|=>|<|>|≤|≥)?\s*(?P<body>\S.*?)\s*$")
 
 
 #: Flags :func:`derive_anc` can set.
-DERIVE_FLAGS = ("missing_component", "censored_component", "negative", "pct_out_of_range", "pct_sum_over_100")
+DERIVE_FLAGS = ("missing_component", "censored_component", "negative", "pct_out_of_range", "pct_sum_over_100",
+                "ambiguous_number", "unit_suspect")
+
+
+def _suspect(v: np.ndarray, factors: np.ndarray, below: float | None) -> np.ndarray:
+    """``unit_suspect``: a non-integer in [0, below) in a cells/µL-scale unit (factor 1)."""
+    if below is None:
+        return np.zeros(v.shape, dtype=bool)
+    return (factors == 1.0) & (v >= 0) & (v < below) & (v != np.floor(v))
 
 
 def derive_anc(
@@ -397,6 +527,9 @@ def derive_anc(
     band_pct: Any = None,
     *,
     wbc_unit: Any = THOUSANDS_PER_UL,
+    decimal: str = ".",
+    thousands: str | None = None,
+    unit_suspect_below: float | None = 20.0,
 ) -> pd.DataFrame:
     """Derive the absolute neutrophil count from the WBC and the differential.
 
@@ -416,6 +549,14 @@ def derive_anc(
     wbc_unit : str or array-like of str, default "10^9/L"
         Unit of ``wbc``: one for all rows or one per row; any count unit of
         :func:`normalize_units`.
+    decimal, thousands : str
+        Separators of string values, as in :func:`parse_lab_values`; a WBC
+        string whose reading depends on the separator in its unit (``"4.500"``
+        cells/µL) is flagged ``ambiguous_number``.
+    unit_suspect_below : float or None, default 20
+        A WBC in a cells/µL unit that is not a whole number and lies below
+        this (``4.5`` cells/µL: a 10⁹/L value) is flagged ``unit_suspect``;
+        ``None`` turns the rule off.
 
     Returns
     -------
@@ -433,7 +574,10 @@ def derive_anc(
             ``censored_component`` (a component such as ``"<0.1"`` is
             censored), ``negative`` (a negative WBC), ``pct_out_of_range`` (a
             percentage outside 0-100), ``pct_sum_over_100`` (neutrophil % +
-            band % > 100); NA when the ANC was derived.
+            band % > 100), ``ambiguous_number`` or ``unit_suspect`` (the
+            WBC, see ``thousands`` and ``unit_suspect_below``); NA when the
+            ANC was derived. When several apply, the WBC's own flag is
+            reported first, then ``missing_component``.
 
     Raises
     ------
@@ -448,14 +592,15 @@ def derive_anc(
     1       800.0  derived_no_bands               NaN
     2         NaN           derived  pct_sum_over_100
     """
-    w = parse_lab_values(_as_series(wbc, "derive_anc"))
+    seps = {"decimal": decimal, "thousands": thousands}
+    w = parse_lab_values(_as_series(wbc, "derive_anc"), unit=wbc_unit, **seps)
     index = w.index
     n = len(w)
-    neut = parse_lab_values(_as_series(neutrophil_pct, "derive_anc"))
+    neut = parse_lab_values(_as_series(neutrophil_pct, "derive_anc"), **seps)
     if band_pct is None:
         band = parse_lab_values(pd.Series(np.full(n, np.nan)))
     else:
-        band = parse_lab_values(_as_series(band_pct, "derive_anc"))
+        band = parse_lab_values(_as_series(band_pct, "derive_anc"), **seps)
     if not (len(neut) == len(band) == n):
         raise NeutrostatsError(
             f"derive_anc: expected wbc, neutrophil_pct and band_pct of equal length, found "
@@ -464,7 +609,8 @@ def derive_anc(
     wv = w["value_num"].to_numpy()
     nv = neut["value_num"].to_numpy()
     bv = band["value_num"].to_numpy()
-    wbc_ul = _scale(wv, _count_factors(wbc_unit, wv.shape, "derive_anc", "wbc_unit"))
+    wbc_factors = _count_factors(wbc_unit, wv.shape, "derive_anc", "wbc_unit")
+    wbc_ul = _scale(wv, wbc_factors)
     has_band = ~np.isnan(bv)
     pct = nv + np.where(has_band, bv, 0.0)
     anc = np.round(wbc_ul * pct / 100.0, 6)
@@ -479,6 +625,8 @@ def derive_anc(
         # A band result that is present but not a number is unknown, not
         # absent: deriving without it would understate the ANC.
         (0, np.isnan(wv) | np.isnan(nv) | (band["value_flag"] == "non_numeric").to_numpy()),
+        (6, _suspect(wv, wbc_factors, unit_suspect_below)),
+        (5, (w["value_flag"] == "ambiguous_number").to_numpy()),
     ]
     for code, mask in checks:
         flag[mask] = code

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neutrostats import ImmortalTimeWarning, NeutrostatsError, build_cohort
+from neutrostats.severity import FLAG_DESCRIPTIONS
 
 DAY = 1 / 365.25
 X = {"x": ["C92.0"]}
@@ -216,7 +217,7 @@ def test_data_errors_are_counted_never_fatal():
     assert att.loc["lab rows read", "lab_rows"] == 6 and att.loc["lab rows read", "persons"] == 5
     assert att.loc["lab rows of persons not in the persons table (data error)", "excluded_lab_rows"] == 2
     assert att.loc["lab rows of persons not in the persons table (data error)", "excluded_persons"] == 1
-    assert att.loc["no usable ANC: non_numeric", "excluded_persons"] == 1
+    assert att.loc[FLAG_DESCRIPTIONS["non_numeric"], "excluded_persons"] == 1
     assert att.loc["death recorded before the index date (data error)", "excluded_persons"] == 1
     assert att.loc["index date after the person's end of data (data error)", "excluded_persons"] == 1
     assert att.loc["persons analysed", "persons"] == 1 == len(c.table)
