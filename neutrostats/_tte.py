@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ._validate import is_text, require_columns, require_dataframe
+from ._validate import _distinct_examples, is_text, require_columns, require_dataframe
 from .errors import DataQualityWarning, NeutrostatsError
 
 _HOW_TO_TIME = ("pass the time since the index as numbers (e.g. years, as build_cohort's death_time), "
@@ -44,16 +44,6 @@ class TTEData:
     n_input: int
     n_missing: int
     missing: dict[str, int] = field(default_factory=dict)  # per used column with missing values
-
-
-def _distinct(values, k: int = 5) -> list:
-    out = []
-    for v in values:
-        if v not in out:
-            out.append(v)
-        if len(out) == k:
-            break
-    return out
 
 
 def _is_number(v) -> bool:
@@ -75,10 +65,10 @@ def numeric_values(s: pd.Series, col: str, fn: str, what: str, how: str = _HOW_T
             return s.to_numpy(dtype=float, na_value=np.nan)
         raise NeutrostatsError(f"{head}, found a boolean column (dtype {dt}); {how}")
     if pd.api.types.is_datetime64_any_dtype(dt) or isinstance(dt, pd.PeriodDtype):
-        ex = [str(v) for v in _distinct(s.dropna(), 3)]
+        ex = [str(v) for v in _distinct_examples(s.dropna(), 3)]
         raise NeutrostatsError(f"{head}, found dates/times (dtype {dt}, e.g. {ex}); {how}")
     if pd.api.types.is_timedelta64_dtype(dt):
-        ex = [str(v) for v in _distinct(s.dropna(), 3)]
+        ex = [str(v) for v in _distinct_examples(s.dropna(), 3)]
         raise NeutrostatsError(
             f"{head}, found time differences (dtype {dt}, e.g. {ex}); pass numbers, e.g. "
             f"df[{col!r}].dt.days / 365.25 for years"
@@ -92,7 +82,7 @@ def numeric_values(s: pd.Series, col: str, fn: str, what: str, how: str = _HOW_T
     if isinstance(dt, pd.CategoricalDtype):
         if pd.api.types.is_numeric_dtype(dt.categories.dtype) and not pd.api.types.is_bool_dtype(dt.categories.dtype):
             return s.astype(float).to_numpy(dtype=float, na_value=np.nan)
-        ex = [str(v) for v in _distinct(present, 5)]
+        ex = [str(v) for v in _distinct_examples(present, 5)]
         raise NeutrostatsError(f"{head}, found a Categorical with categories such as {ex}; {how}")
     vals = present.to_numpy(dtype=object)
     bad = np.fromiter((not (_is_number(v) or allow_bool and isinstance(v, (bool, np.bool_))) for v in vals),
@@ -102,7 +92,7 @@ def numeric_values(s: pd.Series, col: str, fn: str, what: str, how: str = _HOW_T
         out = np.full(len(s), np.nan)
         out[s.notna().to_numpy()] = vals.astype(float)
         return out
-    ex = _distinct(vals[bad], 5)
+    ex = _distinct_examples(vals[bad], 5)
     as_text = pd.to_numeric(pd.Series([str(v).strip() for v in vals[bad]], dtype=object), errors="coerce")
     if as_text.notna().all():
         tail = f"these are numbers written as text: convert them with pandas.to_numeric(df[{col!r}])"
@@ -128,7 +118,7 @@ def _event_values(s: pd.Series, col: str, fn: str, kind: str) -> np.ndarray:
         text = np.fromiter((isinstance(v, str) for v in vals), dtype=bool, count=vals.size)
         if text.any() or isinstance(s.dtype, pd.CategoricalDtype) and not (
                 pd.api.types.is_numeric_dtype(s.dtype.categories.dtype)):
-            ex = _distinct(vals[text] if text.any() else vals, 5)
+            ex = _distinct_examples(vals[text] if text.any() else vals, 5)
             raise NeutrostatsError(
                 f"{fn}: column {col!r} ({what}) must be numeric, found dtype {s.dtype} with text values such as "
                 f"{ex!r} ({int(text.sum())} of {len(s)} rows); {how}"
@@ -217,7 +207,7 @@ def check_tte(
         if bad.any():
             raise NeutrostatsError(
                 f"{fn}: column {event!r} (event) must be 0/1 or boolean, found {int(bad.sum())} values such as "
-                f"{_distinct(e[bad].tolist(), 3)}; for competing events use cumulative_incidence"
+                f"{_distinct_examples(e[bad].tolist(), 3)}; for competing events use cumulative_incidence"
             )
         ev = e.astype(bool)
     else:
@@ -226,7 +216,7 @@ def check_tte(
             raise NeutrostatsError(
                 f"{fn}: column {event!r} must hold event codes 0 = censored, 1 = event of interest, "
                 f"2, 3, ... = competing events; found {int(bad.sum())} of {e.size} rows that are not, e.g. "
-                f"{_distinct(e[bad].tolist(), 3)}; recode the column"
+                f"{_distinct_examples(e[bad].tolist(), 3)}; recode the column"
             )
         ev = e.astype(np.int64)
     s = None

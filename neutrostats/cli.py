@@ -472,6 +472,8 @@ def cli_message(message: str, *, config: bool = False) -> str:
     "dates are ambiguous; pass --date-format '%d.%m.%Y'"
     >>> cli_message("ambiguous; pass date_format={'persons.birth_date': '...'}")
     'ambiguous; pass --date-format persons.birth_date=...'
+    >>> cli_message("no known code; pass code_map=MIMIC_IV_LAB_CODES")
+    'no known code; pass --code-map mimic-iv'
     >>> cli_message("column 'result' not found; pass value='result'", config=True)
     "column 'result' not found; pass --columns labs.value='result' (in the --config file: [columns.labs] value)"
     """
@@ -490,6 +492,8 @@ def cli_message(message: str, *, config: bool = False) -> str:
                 "; ".join(f"{a},{b}" for a, b in items) + ")\x00"
         return _CLI_WORDS[key][0] + ",".join(f"{a}={b}" for a, b in items) + "\x00"
 
+    # The built-in MIMIC-IV map is a word of its own on the command line.
+    message = message.replace("code_map=MIMIC_IV_LAB_CODES", "--code-map mimic-iv")
     out = _KEYWORD.sub(flag, message)
     # Drop the dict literal that followed a translated keyword (marked by NUL).
     out = re.sub(r"\x00" + _DICT.pattern, "", out).replace("\x00", "")

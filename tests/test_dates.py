@@ -327,3 +327,24 @@ def test_dates_without_time_may_stand_beside_aware_times(timezone, tmp_path):
 def test_a_pattern_that_reads_nothing_names_the_column():
     with pytest.raises(NeutrostatsError, match="reads none of the 1 distinct values of column 'end_of_data'"):
         parse_dates(["2016-12-31"], date_format="%d.%m.%Y", table="persons", column="end_of_data")
+
+
+@pytest.mark.parametrize("engine", ["numpy", None, "parquet"])
+@pytest.mark.parametrize("timezone", [None, "UTC"])
+def test_across_the_dst_change(engine, timezone, tmp_path):
+    # Copenhagen springs forward at 02:00 on 29 March 2020. 01:30+01:00 and 03:30+02:00 are two
+    # hours apart on the wall clock (the times as recorded) and one hour apart in UTC. A fall
+    # from 2.0 to 1.0 x10^9/L is 1,000 cells/µL: 1,000 / (2/24) = 12,000 per day as recorded,
+    # 1,000 / (1/24) = 24,000 per day in UTC.
+    labs = pd.DataFrame({"person_id": [1, 1], "sampled_at": ["2020-03-29T01:30:00+01:00", "2020-03-29T03:30:00+02:00"],
+                         "value": ["2.0", "1.0"], "unit": "10^9/L"})
+    persons = pd.DataFrame({"person_id": [1], "sex": ["F"], "birth_date": ["1950-01-01"],
+                            "end_of_data": ["2022-12-31"]})
+    dx = pd.DataFrame({"person_id": [1], "diagnosed_at": ["2020-03-29"], "code": ["C92.0"]})
+    source = labs
+    if engine == "parquet":
+        labs.to_parquet(tmp_path / "labs.parquet")
+        source, engine = str(tmp_path / "labs.parquet"), None
+    row = build_cohort(source, persons, dx, code=None, outcomes=OUT, engine=engine, timezone=timezone).table.iloc[0]
+    assert row["steepest_decline_per_day"] == pytest.approx(12_000.0 if timezone is None else 24_000.0)
+    assert row["index_date"] == pd.Timestamp("2020-03-29")  # 01:30+01:00 is 00:30 UTC: the same day either way
