@@ -165,7 +165,33 @@ def parquet_files(path: Any, fn: str = "build_cohort") -> list[str]:
             f"{fn}: expected Parquet files (*.parquet), found {len(bad)} other files such as {bad[0]!r}; "
             "read CSV files with neutrostats.io.read_table, or convert them to Parquet"
         )
+    _check_parquet_footers(files, fn)
     return files
+
+
+def _check_parquet_footers(files: list[str], fn: str) -> None:
+    """Every file is readable Parquet (its footer, not its data), and the files hold rows.
+
+    DuckDB would report a broken file with the generated query in its message.
+    """
+    import pyarrow.parquet as pq
+
+    rows = 0
+    for f in files:
+        try:
+            rows += pq.read_metadata(f).num_rows
+        except Exception as exc:  # pyarrow raises several classes for broken files
+            size = os.path.getsize(f) if os.path.exists(f) else 0
+            raise NeutrostatsError(
+                f"{fn}: lab file {f!r} is not a readable Parquet file ({size:,} bytes"
+                f"{': empty' if size == 0 else ''}; {str(exc).splitlines()[0]}); re-export it or remove it from "
+                "the folder"
+            ) from None
+    if rows == 0:
+        raise NeutrostatsError(
+            f"{fn}: table labs has no rows ({len(files)} Parquet file(s), e.g. {files[0]!r}); check that the "
+            "right files were given"
+        )
 
 
 def _import_duckdb(fn: str):
@@ -922,8 +948,7 @@ def reduce_labs_sql(labs, persons, births, *, engine, keep_measurements, scheme,
                     on_unknown_unit, decimal, timezone=None, date_format=None, thousands=None,
                     unit_suspect_below=UNIT_SUSPECT_BELOW, code_map=None):
     """The SQL counterpart of ``cohort._reduce_labs``; returns a ``_LabReduction``."""
-    from .cohort import _ROW_STEPS, _UNKNOWN_PERSONS_STEP, _dates, _empty_index, _LabReduction, _summary_columns
-    from .severity import _normal_limits
+    from .cohort import _dates
 
     fn = "build_cohort"
     require_choice(decimal, (".", ","), fn, "decimal")
@@ -931,6 +956,33 @@ def reduce_labs_sql(labs, persons, births, *, engine, keep_measurements, scheme,
         # Text times are read as pandas reads them (any format), not by the
         # engine's ISO cast, so a pandas table gives the same dates either way.
         labs = labs.assign(**{time: _dates(labs[time])})
+    try:
+        return _reduce(labs, persons, births, fn, engine=engine, keep_measurements=keep_measurements, scheme=scheme,
+                       index=index, age_range=age_range, index_window=index_window, duffy_null=duffy_null,
+                       duffy_null_limit=duffy_null_limit, chronic_months=chronic_months, person=person, time=time,
+                       value=value, unit=unit, code=code, on_unknown_unit=on_unknown_unit, decimal=decimal,
+                       timezone=timezone, date_format=date_format, thousands=thousands,
+                       unit_suspect_below=unit_suspect_below, code_map=code_map)
+    except NeutrostatsError:
+        raise
+    except Exception as exc:
+        # An engine error (DuckDB, Spark) carries the generated query: keep its first line only.
+        if not (_from_duckdb(exc) or type(exc).__module__.startswith(("pyspark", "py4j"))):
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise NeutrostatsError(
+            f"{fn}: the {'Spark' if 'spark' in type(exc).__module__ or 'py4j' in type(exc).__module__ else 'DuckDB'} "
+            f"engine could not reduce the lab table: {first}. Check the lab files and columns; with a memory limit, "
+            "give the engine more memory or a temp_directory to spill to"
+        ) from None
+
+
+def _reduce(labs, persons, births, fn, *, engine, keep_measurements, scheme, index, age_range, index_window,
+            duffy_null, duffy_null_limit, chronic_months, person, time, value, unit, code, on_unknown_unit, decimal,
+            timezone, date_format, thousands, unit_suspect_below, code_map):
+    from .cohort import _ROW_STEPS, _UNKNOWN_PERSONS_STEP, _empty_index, _LabReduction, _summary_columns
+    from .severity import _normal_limits
+
     be = _backend(labs, engine, fn)
     cols = be.columns
     # The same checks and messages as for a pandas table, on the column names.

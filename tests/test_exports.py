@@ -251,3 +251,19 @@ def test_one_line_errors_in_the_cli(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1
     assert "birth_date" in err and "--date-format" in err and "date_format=" not in err
+
+
+def test_broken_parquet_lab_files_are_named_without_engine_text(tmp_path):
+    persons = pd.DataFrame({"person_id": [1], "sex": ["F"], "birth_date": ["1950-01-01"],
+                            "end_of_data": ["2020-01-01"]})
+    dx = pd.DataFrame({"person_id": [1], "diagnosed_at": ["2010-01-01"], "code": ["C92.0"]})
+    (tmp_path / "empty.parquet").write_bytes(b"")
+    (tmp_path / "bad.parquet").write_bytes(b"PAR1 not really")
+    pd.DataFrame({"person_id": pd.Series([], dtype="int64"), "sampled_at": pd.Series([], dtype="datetime64[ns]"),
+                  "value": pd.Series([], dtype=object), "unit": pd.Series([], dtype=object)}).to_parquet(
+        tmp_path / "norows.parquet")
+    for name, words in (("empty", "0 bytes: empty"), ("bad", "not a readable Parquet file"),
+                        ("norows", "table labs has no rows")):
+        with pytest.raises(NeutrostatsError, match=words) as err:
+            build_cohort(str(tmp_path / f"{name}.parquet"), persons, dx, outcomes=OUT)
+        assert "SELECT" not in str(err.value) and "LINE" not in str(err.value)
