@@ -734,7 +734,8 @@ se AS (
   SELECT sd.*,
     CASE WHEN wb_factor = 1 THEN wv ELSE {d.round6('wv * wb_factor')} END AS wul,
     nv + coalesce(bv, 0) AS pct,
-    CASE WHEN wv IS NULL OR nv IS NULL THEN {F['missing_component']}
+    CASE WHEN wv IS NULL OR nv IS NULL OR (bd_f0 IS NOT NULL AND bd_f0 <> {NO} AND bd_f0 <> {F['missing_value']})
+              THEN {F['missing_component']}
          WHEN dcens THEN {F['censored_component']}
          WHEN wv < 0 THEN {F['negative']}
          WHEN nv < 0 OR nv > 100 OR bv < 0 OR bv > 100 THEN {F['pct_out_of_range']}

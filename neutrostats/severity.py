@@ -929,6 +929,14 @@ def _derive_long(labs, unit, person, time, role, flag, anc, is_measure, censor, 
     band_rows = first_row["band_pct"][anchor_keys]
     wv, wu = part(wbc_rows, True)
     bv, _ = part(band_rows, False)
+    # A band row that is there but unusable (not a number, a wrong unit ...)
+    # is unknown, not absent: deriving without it would understate the ANC.
+    # Only an empty band result counts as "bands not reported".
+    has_band = band_rows >= 0
+    band_flag = flag[band_rows[has_band]]
+    unusable_band = np.zeros(band_rows.size, dtype=bool)
+    unusable_band[has_band] = (band_flag != NO_FLAG) & (band_flag != _FLAG["missing_value"])
+    bv[unusable_band] = "unusable"
     nv, _ = part(anchor, False)
     derived = derive_anc(
         pd.Series(wv, dtype=object),

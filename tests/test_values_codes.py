@@ -388,3 +388,21 @@ def test_decimal_comma_in_a_derivation_on_both_engines():
     # Person 2: 4.0 x 10^9/L x 45.5 / 100 = 1.82 x 10^9/L = 1820 /µL.
     assert index_anc(c) == {2: 1820.0}
     assert step_rows(c, "censored_component") == 1
+
+
+def test_an_unusable_band_result_is_unknown_not_absent():
+    # Person 1: WBC 4.0, neutrophils 50 %, bands "see comment": the ANC is somewhere in
+    # 4,000 x [50, 100] % and must not be derived as 4.0 x 50 % = 2,000 (too low by the bands).
+    # Person 2: an empty band result is "not reported": 4.0 x 1000 x 50 / 100 = 2,000, no bands.
+    labs = labs_of([
+        (1, "2010-01-01", "6690-2", "4.0", "10^9/L"), (1, "2010-01-01", "770-8", "50", "%"),
+        (1, "2010-01-01", "764-1", "see comment", "%"),
+        (2, "2010-01-01", "6690-2", "4.0", "10^9/L"), (2, "2010-01-01", "770-8", "50", "%"),
+        (2, "2010-01-01", "764-1", "", "%"),
+    ])
+    c = both(labs)
+    assert index_anc(c) == {2: 2000.0}
+    assert c.table["index_anc_source"].tolist() == ["derived_no_bands"]
+    assert step_rows(c, "missing_component") == 1 and step_rows(c, "non_numeric") == 1
+    classified = classify_anc(labs)
+    assert classified["anc_flag"].tolist()[1] == "missing_component"
