@@ -21,7 +21,10 @@ def as_pandas(obj: Any) -> Any:
 
     Data teams hold Polars and Arrow tables; every public function takes
     them as it takes pandas. Nothing is imported unless such a table is
-    passed.
+    passed. A Polars ``Enum`` becomes an ordered pandas Categorical in its
+    declared order; a Polars ``Categorical``, which has no order, becomes
+    text (a tier column must be a ``pl.Enum`` of the scheme's tiers, mildest
+    first, so that its first tier stays the reference).
     """
     if isinstance(obj, pd.DataFrame):
         return obj
@@ -29,7 +32,15 @@ def as_pandas(obj: Any) -> Any:
     if module.startswith("polars"):
         if hasattr(obj, "collect") and not hasattr(obj, "to_pandas"):  # a LazyFrame
             obj = obj.collect()
-        return obj.to_pandas()
+        out = obj.to_pandas()
+        # A Polars Categorical has no category order (its categories come in
+        # the order first seen): as a pandas Categorical it would make the
+        # first value seen the reference tier. It arrives as text instead;
+        # a pl.Enum keeps its declared order.
+        unordered = [name for name, dtype in obj.schema.items() if type(dtype).__name__ == "Categorical"]
+        if unordered:
+            out = out.assign(**{name: out[name].astype(object).where(out[name].notna(), None) for name in unordered})
+        return out
     if module.startswith("pyarrow") and hasattr(obj, "to_pandas") and hasattr(obj, "schema"):
         return obj.to_pandas()
     return obj

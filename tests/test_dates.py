@@ -348,3 +348,19 @@ def test_across_the_dst_change(engine, timezone, tmp_path):
     row = build_cohort(source, persons, dx, code=None, outcomes=OUT, engine=engine, timezone=timezone).table.iloc[0]
     assert row["steepest_decline_per_day"] == pytest.approx(12_000.0 if timezone is None else 24_000.0)
     assert row["index_date"] == pd.Timestamp("2020-03-29")  # 01:30+01:00 is 00:30 UTC: the same day either way
+
+
+def test_polars_tier_order_is_kept_by_enum_and_never_invented():
+    pl = pytest.importorskip("polars")
+    from neutrostats import odds_ratios_by_tier
+    from neutrostats.synthetic import load_sample
+
+    s = load_sample()
+    table = build_cohort(s.labs, s.persons, s.diagnoses, s.deaths).table.sample(frac=1.0, random_state=1)
+    ref = odds_ratios_by_tier(table, "viral_infection")
+    # A pl.Categorical has no order (categories as first seen): refused, not read with another reference.
+    with pytest.raises(NeutrostatsError, match="ordered Categorical"):
+        odds_ratios_by_tier(pl.from_pandas(table), "viral_infection")
+    tiers = list(table["tier"].cat.categories)
+    as_enum = pl.from_pandas(table).with_columns(pl.col("tier").cast(pl.String).cast(pl.Enum(tiers)))
+    pd.testing.assert_frame_equal(odds_ratios_by_tier(as_enum, "viral_infection"), ref)
