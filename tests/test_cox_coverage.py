@@ -36,7 +36,8 @@ def test_cox_intervals_cover_the_true_hazard_ratios():
     hits: dict[str, list[bool]] = {t: [] for t in TIERS}
     for r in range(REPLICATES):
         s = generate_cohort(n_persons=PERSONS, seed=20_000 + r, progress=False)
-        c = ns.build_cohort(s.labs, s.persons, s.diagnoses, s.deaths)
+        # The in-memory reduction (held equal to the SQL one in test_backends): twice as fast.
+        c = ns.build_cohort(s.labs, s.persons, s.diagnoses, s.deaths, engine="numpy")
         with warnings.catch_warnings():
             # A replicate's rarest tier may lack deaths: it has no interval
             # and counts as not covering.
