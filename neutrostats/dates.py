@@ -237,8 +237,7 @@ def parse_dates(values: Any, *, date_format: str | None = None, timezone: str | 
 def _via_uniques(s: pd.Series, date_format, tz, table, column, function) -> pd.Series:
     """Parse each distinct value once and broadcast."""
     codes, uniques = pd.factorize(s, use_na_sentinel=True)
-    u_val, u_bad, rule = _parse_uniques(np.asarray(uniques, dtype=object), date_format, tz, table, column, function,
-                                        fast=False)
+    u_val, u_bad, rule = _parse_uniques(np.asarray(uniques, dtype=object), date_format, tz, table, column, function)
     arr = np.append(u_val, np.datetime64("NaT", "ns"))[codes]
     bad = np.append(u_bad, False)[codes]
     return _finish(pd.Series(arr, index=s.index), bad, rule)
@@ -264,7 +263,7 @@ def _check_zone(timezone: str | None, function: str):
     return timezone
 
 
-def _parse_uniques(u: np.ndarray, date_format, tz, table, column, function, fast: bool = True):
+def _parse_uniques(u: np.ndarray, date_format, tz, table, column, function):
     """Distinct values -> (datetime64[ns] values, unreadable mask, rule)."""
     n = u.size
     out = np.full(n, np.datetime64("NaT", "ns"), dtype="datetime64[ns]")
@@ -272,22 +271,6 @@ def _parse_uniques(u: np.ndarray, date_format, tz, table, column, function, fast
     where = _where(table, column)
     if n == 0:
         return out, bad, "no values"
-    if fast and date_format is None and pd.api.types.infer_dtype(u, skipna=True) == "string":
-        got = _iso_fast(u, tz)
-        if got is not None:
-            vals, rule = got
-            rest = np.flatnonzero(np.isnat(vals))
-            if rest.size == 0:
-                return vals, bad, rule
-            # Only the values ISO 8601 did not read go the slow way, unless
-            # they mix aware and naive with the rest: the full path names that.
-            r_vals, r_bad, r_rule = _parse_uniques(u[rest], None, tz, table, column, function, fast=False)
-            aware_fast = "offsets" in rule
-            aware_rest = "offsets" in r_rule
-            if aware_fast == aware_rest or np.isnat(r_vals).all():
-                vals[rest] = r_vals
-                bad[rest] = r_bad
-                return vals, bad, r_rule if r_rule not in ("no values",) else rule
     is_str = np.array([isinstance(x, str) for x in u], dtype=bool)
     objs = np.flatnonzero(~is_str)
     if objs.size:
@@ -391,10 +374,6 @@ def _iso_fast(u: np.ndarray, tz):
         rule = f"ISO 8601, offsets {'kept as recorded (own wall-clock time)' if tz is None else 'converted to ' + tz}"
         return local.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]"), rule
     return parsed.to_numpy(dtype="datetime64[ns]"), "ISO 8601"
-
-
-def _has_naive(vals: np.ndarray, rule: str) -> bool:
-    return bool((~np.isnat(vals)).any()) and "offsets" not in rule
 
 
 def _maybe_offsets(text: np.ndarray) -> bool:
