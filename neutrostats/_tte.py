@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ._validate import _distinct_examples, is_text, require_columns, require_dataframe
+from ._validate import _distinct_examples, is_number, is_text, require_columns, require_dataframe
 from .errors import DataQualityWarning, NeutrostatsError
 
 _HOW_TO_TIME = ("pass the time since the index as numbers (e.g. years, as build_cohort's death_time), "
@@ -44,10 +44,6 @@ class TTEData:
     n_input: int
     n_missing: int
     missing: dict[str, int] = field(default_factory=dict)  # per used column with missing values
-
-
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
 
 
 def numeric_values(s: pd.Series, col: str, fn: str, what: str, how: str = _HOW_TO_TIME,
@@ -85,7 +81,7 @@ def numeric_values(s: pd.Series, col: str, fn: str, what: str, how: str = _HOW_T
         ex = [str(v) for v in _distinct_examples(present, 5)]
         raise NeutrostatsError(f"{head}, found a Categorical with categories such as {ex}; {how}")
     vals = present.to_numpy(dtype=object)
-    bad = np.fromiter((not (_is_number(v) or allow_bool and isinstance(v, (bool, np.bool_))) for v in vals),
+    bad = np.fromiter((not (is_number(v) or allow_bool and isinstance(v, (bool, np.bool_))) for v in vals),
                       dtype=bool, count=vals.size)
     if not bad.any():
         # An object column of genuine numbers (or of True/False with gaps): nothing to guess.

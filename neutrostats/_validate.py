@@ -11,6 +11,7 @@ import difflib
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .errors import NeutrostatsError
@@ -133,11 +134,18 @@ def is_text(dtype: Any) -> bool:
     )
 
 
+def is_number(v: Any) -> bool:
+    """A real number (Python or numpy), not a boolean."""
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+
+
 def _looks_numeric(v: Any) -> bool:
     """A real number (not a boolean), or text that reads as one ("45", " 67.5")."""
-    if isinstance(v, bool) or type(v).__name__ == "bool_":
+    if is_number(v):
+        return True
+    if isinstance(v, (bool, np.bool_)):
         return False
-    if isinstance(v, (int, float)) or pd.api.types.is_number(v) and not isinstance(v, complex):
+    if pd.api.types.is_number(v) and not isinstance(v, complex):  # e.g. decimal.Decimal
         return True
     if isinstance(v, str):
         try:
@@ -182,8 +190,6 @@ def covariate_kinds(df: pd.DataFrame, columns: Iterable[str], function: str, *,
             f"{function}: categorical= names {unknown}, which are not in {argument}={columns}; "
             f"name covariates of {argument}= only"
         )
-    import numpy as np  # local: the checks above this file's end need no numpy
-
     kinds: dict[str, str] = {}
     for col in columns:
         x = df[col]
