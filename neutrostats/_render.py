@@ -226,23 +226,30 @@ def render_html(report, *, standalone: bool = True, run_info: Mapping[str, str] 
 
 
 def write_outputs(report, out_dir: Path, *, run_info: Mapping[str, str] | None = None) -> Path:
-    """Write every output file of ``report`` into ``out_dir``."""
-    try:
-        (out_dir / "tables").mkdir(parents=True, exist_ok=True)
-        (out_dir / "figures").mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise NeutrostatsError(f"cannot create the output folder {str(out_dir)!r}: {exc.strerror}") from None
-    for name, df in report.tables.items():
-        df.to_csv(out_dir / "tables" / f"{name}.csv", index=False, lineterminator="\n")
-    images = {}
-    for name, fig in report.figures.items():
-        for fmt in ("png", "svg"):
-            data = _figure_bytes(fig, fmt)
-            (out_dir / "figures" / f"{name}.{fmt}").write_bytes(data)
-            if fmt == "png":
-                images[name] = data
-    body = json.dumps(results_dict(report), indent=1, ensure_ascii=False, allow_nan=False)
-    (out_dir / "results.json").write_text(body + "\n", encoding="utf-8")
-    html = render_html(report, standalone=True, run_info=run_info, images=images)
-    (out_dir / "report.html").write_text(html, encoding="utf-8")
+    """Write every output file of ``report`` into ``out_dir``, completely or not at all.
+
+    The files go into a temporary sibling folder with ``manifest.json`` last
+    and replace ``out_dir`` in one step (:class:`~neutrostats._output.AtomicFolder`);
+    tables are safe CSVs (:func:`~neutrostats._output.to_safe_csv`).
+    """
+    from ._output import AtomicFolder
+
+    results = results_dict(report)
+    with AtomicFolder(out_dir, fn="write_outputs") as folder:
+        # The rule travels with every table, so a CSV copied out alone still says how it was controlled.
+        rule_text = report.settings.disclosure_rule.describe()
+        for name, df in report.tables.items():
+            folder.write_csv(f"tables/{name}.csv", df.assign(disclosure=rule_text))
+        images = {}
+        for name, fig in report.figures.items():
+            for fmt in ("png", "svg"):
+                data = _figure_bytes(fig, fmt)
+                folder.write_bytes(f"figures/{name}.{fmt}", data)
+                if fmt == "png":
+                    images[name] = data
+        body = json.dumps(results, indent=1, ensure_ascii=False, allow_nan=False)
+        folder.write_text("results.json", body + "\n")
+        html = render_html(report, standalone=True, run_info=run_info, images=images)
+        folder.write_text("report.html", html)
+        folder.commit(settings=results["settings"], disclosure=results["disclosure"])
     return out_dir

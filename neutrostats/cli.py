@@ -306,6 +306,7 @@ def _classify(args: argparse.Namespace) -> int:
 
     from ._validate import is_text
     from .io import CATEGORY_COLUMNS, _CBC_NAMES, _header_key, cbc_to_long, check_output_path, read_table
+    from ._output import to_safe_csv
     from .io import write_table
     from .severity import DUFFY_NULL_LIMIT, classify_anc, get_scheme, tier_summary
 
@@ -400,7 +401,7 @@ def _classify(args: argparse.Namespace) -> int:
     if args.out:
         write_table(classified, args.out)
     if args.summary_format == "csv":
-        sys.stdout.write(summary.to_csv(index=False))
+        sys.stdout.write(to_safe_csv(summary, None, index=False))
     elif args.summary_format == "json":
         sys.stdout.write(summary.to_json(orient="records", indent=1) + "\n")
     else:
@@ -535,3 +536,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except BrokenPipeError:
         return 0
+    except OSError as exc:
+        # A file the command reads or writes failed (disk full, permissions): one line, no traceback.
+        where = f" {exc.filename!r}" if exc.filename else ""
+        print(f"neutrostats: error: could not read or write{where} ({exc.strerror or exc}); check the path, "
+              "its permissions and free disk space", file=sys.stderr)
+        return 2

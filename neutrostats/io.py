@@ -231,7 +231,14 @@ def check_output_path(path: Any, fn: str = "write_table") -> None:
 
 
 def write_table(df: pd.DataFrame, path: Any) -> None:
-    """Write a DataFrame as CSV (``.csv``, ``.csv.gz``...) or Parquet (by suffix).
+    """Write a DataFrame as CSV (``.csv``, ``.csv.gz``...) or Parquet (by suffix), atomically.
+
+    The file is written beside ``path`` and then replaces it in one step,
+    so an interrupted run never leaves a half-written table. CSV text cells
+    that a spreadsheet would run as a formula (starting with ``=``, ``+``,
+    ``-``, ``@``, tab or carriage return, and not a number) get a leading
+    ``'``, as in every CSV neutrostats writes (OWASP's CSV-injection rule);
+    numeric columns are written unchanged.
 
     Parameters
     ----------
@@ -247,17 +254,21 @@ def write_table(df: pd.DataFrame, path: Any) -> None:
         For a suffix it cannot write (``.xlsx``, ``.json``...), a folder
         that does not exist, or Parquet without pyarrow.
     """
+    from ._output import atomic_file, to_safe_csv
+
     check_output_path(path)
     try:
-        if _is_parquet(path):
-            try:
-                df.to_parquet(path, index=False)
-            except ImportError:
-                raise NeutrostatsError(
-                    'write_table: writing Parquet needs pyarrow; run pip install "neutrostats[parquet]"'
-                ) from None
-        else:
-            df.to_csv(path, index=False)
+        # Written beside the target and moved over it in one step: a killed run leaves no half table.
+        with atomic_file(path) as tmp:
+            if _is_parquet(path):
+                try:
+                    df.to_parquet(tmp, index=False)
+                except ImportError:
+                    raise NeutrostatsError(
+                        'write_table: writing Parquet needs pyarrow; run pip install "neutrostats[parquet]"'
+                    ) from None
+            else:
+                to_safe_csv(df, tmp, index=False)
     except OSError as exc:
         raise NeutrostatsError(f"write_table: could not write {str(path)!r} ({exc.strerror or exc}); "
                                "check the folder's permissions and free disk space") from None

@@ -1235,8 +1235,10 @@ def write_cohort(cohort: SyntheticCohort, out_dir: str | Path, format: str = "cs
         names are replaced.
     format : {"csv", "parquet"}, default "csv"
         ``"csv"`` writes ``<table>.csv.gz`` (UTF-8, gzip with a fixed time
-        stamp so the same cohort gives the same bytes); ``"parquet"`` writes
-        ``<table>.parquet`` (needs pyarrow).
+        stamp so the same cohort gives the same bytes; a text cell that a
+        spreadsheet would run as a formula gets a leading ``'``, as in every
+        CSV neutrostats writes); ``"parquet"`` writes ``<table>.parquet``
+        (needs pyarrow).
 
     Returns
     -------
@@ -1273,13 +1275,15 @@ def write_cohort(cohort: SyntheticCohort, out_dir: str | Path, format: str = "cs
                 "write_cohort: format='parquet' needs pyarrow, which is not installed; "
                 "install it (pip install 'neutrostats[parquet]') or use format='csv'"
             ) from None
+    from ._output import to_safe_csv
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for name in TABLES:
         df = getattr(cohort, name)
         if format == "csv":
-            df.to_csv(
-                out / f"{name}.csv.gz", index=False, encoding="utf-8",
+            to_safe_csv(
+                df, out / f"{name}.csv.gz", index=False, encoding="utf-8",
                 compression={"method": "gzip", "mtime": 0, "compresslevel": 6}, lineterminator="\n",
             )
         else:
