@@ -79,7 +79,7 @@ OR_METHODS = ("wald", "exact", "midp", "logistic", "firth")
 #: Columns of every odds-ratio table, in order.
 OR_COLUMNS = [
     "outcome", "tier", "n", "events", "estimate", "std_error", "conf_low", "conf_high",
-    "p_value", "method", "is_reference",
+    "p_value", "method", "estimable", "note", "is_reference",
 ]
 
 
@@ -347,6 +347,27 @@ def _counts_by_tier(data, y, tier):
     return cats, n, events
 
 
+def _support_note(n, events, i, r) -> str:
+    """Why row ``i`` (against reference ``r``) has no finite maximum-likelihood OR; "" when it has one.
+
+    An OR needs events and non-events both in the tier and in the reference
+    tier; without them the likelihood has no maximum (ML runs off to 0 or
+    infinity, exact methods sit at the end of their support, Firth's
+    estimate is finite only through its penalty).
+    """
+    def lacks(j, where):
+        if n[j] == 0:
+            return f"no persons in {where}"
+        if events[j] == 0:
+            return f"no events in {where}"
+        if events[j] == n[j]:
+            return f"every person in {where} had the event"
+        return ""
+
+    reasons = [lacks(r, "the reference tier")] if i == r else [lacks(i, "this tier"), lacks(r, "the reference tier")]
+    return "; ".join(x for x in reasons if x)
+
+
 def odds_ratios_by_tier(
     cohort_table: pd.DataFrame,
     outcome: str,
@@ -406,8 +427,29 @@ def odds_ratios_by_tier(
         Categorical), ``n`` (persons at risk in the tier), ``events``,
         ``estimate`` (OR; 1 for the reference), ``std_error`` (of the log
         OR; NaN for exact and mid-p), ``conf_low``, ``conf_high``,
-        ``p_value``, ``method``, ``is_reference``. One row per tier in tier
-        order; a tier without persons has NaN estimates.
+        ``p_value``, ``method``, ``estimable``, ``note``,
+        ``is_reference``. One row per tier in tier order; a tier without
+        persons has NaN estimates.
+
+        ``estimable`` (bool) is False where the data give no finite
+        maximum-likelihood OR: the tier, or the reference tier, has no
+        events or only events (or no persons), or the model did not
+        converge; the reference row is estimable when its tier has events
+        and non-events. ``note`` says why in a short phrase ("no events in
+        this tier", "every person in this tier had the event", "no events
+        in the reference tier", ...; "" when estimable). What each method
+        reports on such rows:
+
+        * ``wald``: the limit, 0 or inf (NaN for 0/0), interval 0 to inf,
+          no p-value; ``wald_haldane``: finite numbers from the +0.5 cells.
+        * ``exact`` and ``midp``: 0 or inf with the one-sided interval the
+          method gives (no events in the tier: estimate 0, interval from 0
+          to a finite upper limit) and its p-value; NaN, 0 to inf and
+          p = 1 when nobody in either tier had the event (or everybody).
+        * ``logistic``: NaN estimate, interval and p-value (maximum
+          likelihood has no finite estimate).
+        * ``firth``: the penalised estimate and its profile interval,
+          finite only through the penalty; ``method`` says ``firth``.
 
     Raises
     ------
@@ -421,9 +463,10 @@ def odds_ratios_by_tier(
     Warns
     -----
     SeparationWarning
-        ``logistic`` with a tier (or covariate level) where nobody or
-        everybody had the outcome: the OR of that tier is reported as 0 or
-        inf with no interval; use ``method="firth"``.
+        ``logistic`` with a tier (the reference tier included, or a
+        covariate level) where nobody or everybody had the outcome: the OR
+        of that tier (every tier, for the reference) is NaN and not
+        estimable; use ``method="firth"``.
 
     Examples
     --------
@@ -496,10 +539,33 @@ def odds_ratios_by_tier(
     out = pd.DataFrame(rows)
     out.insert(0, "outcome", outcome)
     out["tier"] = pd.Categorical(out["tier"], dtype=data[tier].dtype)
+    out = _mark_support(out, method)
     out = out[OR_COLUMNS]
     out.attrs["n_missing"] = n_missing
     out.attrs["missing"] = missing
     return out
+
+
+def _mark_support(out: pd.DataFrame, method: str) -> pd.DataFrame:
+    """Add ``estimable`` and ``note``; blank the ML numbers of rows without support."""
+    n, events = out["n"].to_numpy(), out["events"].to_numpy()
+    ref = out["is_reference"].to_numpy(dtype=bool)
+    r = int(np.flatnonzero(ref)[0])
+    note = np.array([_support_note(n, events, i, r) for i in range(len(out))], dtype=object)
+    est = out["estimate"].to_numpy(dtype=float)
+    if method == "logistic":
+        # Maximum likelihood has no finite estimate there: no number at all
+        # rather than a huge or tiny one that reads like a result.
+        blank = (note != "") & ~ref
+        out = out.assign(**{c: out[c].astype(float).mask(blank) for c in
+                            ("estimate", "std_error", "conf_low", "conf_high", "p_value")})
+        est = out["estimate"].to_numpy(dtype=float)
+        failed = (note == "") & ~ref & ~np.isfinite(est)
+        note[failed] = "no finite estimate: the logistic model did not converge"
+    else:
+        failed = (note == "") & ~ref & np.isnan(est)
+        note[failed] = f"no finite estimate ({method} did not converge)"
+    return out.assign(estimable=(note == "") & np.isfinite(est), note=note.astype(str))
 
 
 def natural_spline_basis(x: Any, df: int, knots: Any = None, boundary_knots: Any = None) -> np.ndarray:
@@ -594,10 +660,20 @@ def _model_rows(data, y, outcome, tier, ref, method, adjust, spline, level, fn, 
     empty = [c for c in tier_cols if n[list(cats).index(c)] == 0]
     separated = [c for c in tier_cols if c not in empty and events[list(cats).index(c)] in (0, n[list(cats).index(c)])]
     keep_cols = [j for j in range(X.shape[1]) if not (names[j].startswith("tier[") and names[j][5:-1] in empty)]
-    if method == "logistic" and separated:
+    r = list(cats).index(ref)
+    ref_separated = bool(events[r] in (0, n[r]))
+    if method == "logistic" and ref_separated:
+        warnings.warn(
+            f"{fn}: the reference tier {ref!r} of {outcome!r} has {'no events' if events[r] == 0 else 'only events'} "
+            f"among {n[r]} persons: quasi-complete separation, so logistic regression has no finite odds ratio "
+            "against it (reported as not estimable, NaN). Use method='firth' or another reference=.",
+            SeparationWarning,
+            stacklevel=3,
+        )
+    elif method == "logistic" and separated:
         warnings.warn(
             f"{fn}: tier(s) {separated} of {outcome!r} have no events (or only events): quasi-complete separation, "
-            "so logistic regression has no finite estimate there (reported as 0 or inf without an interval). "
+            "so logistic regression has no finite estimate there (reported as not estimable, NaN). "
             "Use method='firth'.",
             SeparationWarning,
             stacklevel=3,
@@ -605,7 +681,10 @@ def _model_rows(data, y, outcome, tier, ref, method, adjust, spline, level, fn, 
     Xk = X[:, keep_cols]
     namesk = [names[j] for j in keep_cols]
     z = stats.norm.ppf(0.5 + level / 2)
-    if method == "logistic":
+    if method == "logistic" and ref_separated:
+        # Every tier's OR against this reference is infinite: nothing to fit.
+        est = se = p = lo = hi = np.full(Xk.shape[1], np.nan)
+    elif method == "logistic":
         est, se, p = _fit_logit(Xk, y, separated_cols=[namesk.index(f"tier[{c}]") for c in separated], fn=fn)
         lo, hi = est - z * se, est + z * se
     else:
@@ -625,9 +704,9 @@ def _model_rows(data, y, outcome, tier, ref, method, adjust, spline, level, fn, 
                        is_reference=False)
         else:
             j = namesk.index(f"tier[{c}]")
-            if method == "logistic" and c in separated:
-                row.update(estimate=0.0 if events[i] == 0 else np.inf, std_error=np.nan, conf_low=np.nan,
-                           conf_high=np.nan, p_value=np.nan, is_reference=False)
+            if method == "logistic" and (c in separated or ref_separated):
+                row.update(estimate=np.nan, std_error=np.nan, conf_low=np.nan, conf_high=np.nan, p_value=np.nan,
+                           is_reference=False)
             else:
                 row.update(estimate=float(np.exp(est[j])), std_error=float(se[j]), conf_low=float(np.exp(lo[j])),
                            conf_high=float(np.exp(hi[j])), p_value=float(p[j]), is_reference=False)
@@ -919,8 +998,15 @@ def plot_forest(or_table: pd.DataFrame, ax: Any = None, *, title: str | None = N
     ----------
     or_table : pandas.DataFrame
         Output of :func:`odds_ratio_table` (or :func:`odds_ratios_by_tier`).
-        Reference rows are left out; an estimate of 0 or inf, or an open
-        interval end, is drawn as an arrow at the edge.
+        Reference rows are left out. An estimate is a filled square, or an
+        open diamond for ``method="firth"`` (with a legend entry "Firth
+        (penalised)"); an estimate beyond the axis is an arrow at the edge,
+        an open interval end runs to the edge. A row that is not
+        ``estimable`` gets its interval (where the method gives one) but no
+        estimate marker, " (not estimable)" after its label and its
+        ``note`` beside it; a row whose numbers are all missing (hidden by
+        disclosure control) is labelled " (suppressed)". When nothing at all
+        can be drawn the axes say so in a centred note.
     ax : matplotlib Axes, optional
         Drawn into; a new figure otherwise.
     title : str, optional
@@ -935,40 +1021,86 @@ def plot_forest(or_table: pd.DataFrame, ax: Any = None, *, title: str | None = N
     >>> matplotlib.use("Agg")
     >>> import pandas as pd
     >>> t = pd.DataFrame({"tier": pd.Categorical(["normal", "mild"] * 50, categories=["normal", "mild"], ordered=True),
-    ...                   "a": [0, 1, 0, 0] * 25})
-    >>> ax = plot_forest(odds_ratio_table(t, ["a"], method="midp"))
-    >>> ax.get_xscale()
-    'log'
+    ...                   "a": [0, 1, 1, 0] * 25, "b": [1, 0, 0, 0] * 25})
+    >>> ax = plot_forest(odds_ratio_table(t, ["a", "b"], method="midp"))
+    >>> ax.get_xscale(), [x.get_text() for x in ax.get_yticklabels()]
+    ('log', ['a: mild', 'b: mild (not estimable)'])
+    >>> [x.get_text() for x in ax.texts]  # nobody in the mild tier has b
+    ['no events in this tier']
     """
     import matplotlib.pyplot as plt
+    from matplotlib import transforms
+    from matplotlib.lines import Line2D
 
-    require_columns(or_table, OR_COLUMNS, "plot_forest", "Pass the output of odds_ratio_table.")
+    fn = "plot_forest"
+    or_table = require_dataframe(or_table, fn, "or_table")
+    require_columns(or_table, OR_COLUMNS, fn, "Pass the output of odds_ratio_table.")
     rows = or_table[~or_table["is_reference"].astype(bool)].reset_index(drop=True)
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 0.35 * max(len(rows), 2) + 1.2))
-    finite = pd.concat([rows["estimate"], rows["conf_low"], rows["conf_high"]])
-    finite = finite[np.isfinite(finite) & (finite > 0)]
-    lo_edge = min(0.5, finite.min() / 1.5) if len(finite) else 0.1
-    hi_edge = max(2.0, finite.max() * 1.5) if len(finite) else 10
+    est = rows["estimate"].to_numpy(dtype=float)
+    low = rows["conf_low"].to_numpy(dtype=float)
+    high = rows["conf_high"].to_numpy(dtype=float)
+    flag = rows["estimable"].astype("boolean")
+    # A masked (suppressed) flag is no claim of support, nor a claim of its absence.
+    ok = flag.fillna(False).to_numpy(dtype=bool)
+    unsupported = (~flag).fillna(False).to_numpy(dtype=bool)
+    firth = rows["method"].astype(str).to_numpy() == "firth"
+    # Only what is drawn sets the axis: an estimate without support is not drawn.
+    shown = pd.Series(np.concatenate([est[ok], low, high]))
+    shown = shown[np.isfinite(shown) & (shown > 0)]
+    lo_edge = min(0.5, shown.min() / 1.5) if len(shown) else 0.1
+    hi_edge = max(2.0, shown.max() * 1.5) if len(shown) else 10
     y = np.arange(len(rows))[::-1]
-    labels = []
-    for yi, (_, r) in zip(y, rows.iterrows()):
-        labels.append(f"{r['outcome']}: {r['tier']}")
-        est = np.clip(r["estimate"], lo_edge, hi_edge) if np.isfinite(r["estimate"]) or r["estimate"] == np.inf else np.nan
-        lo = r["conf_low"] if np.isfinite(r["conf_low"]) and r["conf_low"] > 0 else lo_edge
-        hi = r["conf_high"] if np.isfinite(r["conf_high"]) else hi_edge
-        if np.isfinite(r["conf_low"]) or np.isfinite(r["conf_high"]):
-            ax.plot([max(lo, lo_edge), min(hi, hi_edge)], [yi, yi], color="0.3", lw=1.2)
-        if np.isfinite(est):
+    labels, notes, drawn, firth_drawn = [], [], False, False
+    for yi, (_, r), e, lo_i, hi_i, good, bad, is_firth in zip(y, rows.iterrows(), est, low, high, ok, unsupported,
+                                                               firth):
+        label = f"{r['outcome']}: {r['tier']}"
+        if bad:
+            label += " (not estimable)"
+            note = r["note"]
+            notes.append((yi, note if isinstance(note, str) and note else "not estimable"))
+        elif np.isnan(e) and np.isnan(lo_i) and np.isnan(hi_i):
+            label += " (suppressed)"
+        labels.append(label)
+        lo = lo_i if np.isfinite(lo_i) and lo_i > 0 else lo_edge
+        hi = hi_i if np.isfinite(hi_i) else hi_edge
+        if np.isfinite(lo_i) or np.isfinite(hi_i):
+            ax.plot([max(lo, lo_edge), min(hi, hi_edge)], [yi, yi], color="0.3" if good else "0.65", lw=1.2)
+            drawn = True
+        if not good:
+            continue
+        point = np.clip(e, lo_edge, hi_edge) if np.isfinite(e) or e == np.inf else np.nan
+        if np.isfinite(point):
             # An estimate of 0 or inf points off the axis instead of posing as a value at its edge.
-            marker = "<" if r["estimate"] < lo_edge else (">" if r["estimate"] > hi_edge else "s")
-            ax.plot([est], [yi], marker, color="C0", ms=6 if marker != "s" else 5)
+            marker = "<" if e < lo_edge else (">" if e > hi_edge else ("D" if is_firth else "s"))
+            style = dict(mfc="white", mec="C0", mew=1.2) if is_firth else {}
+            ax.plot([point], [yi], marker, color="C0", ms=6 if marker != "s" else 5, **style)
+            drawn = True
+            firth_drawn |= bool(is_firth)
     ax.axvline(1.0, color="0.5", ls="--", lw=1)
     ax.set_xscale("log")
     ax.set_xlim(lo_edge, hi_edge)
     ax.set_yticks(y)
     ax.set_yticklabels(labels)
+    # Room above the top row for its note.
+    ax.set_ylim(-0.6, max(len(rows), 1) - 0.35)
     ax.set_xlabel("odds ratio (log scale)")
+    if drawn:
+        trans = transforms.blended_transform_factory(ax.transAxes, ax.transData)
+        for yi, note in notes:
+            # Just above the row's line, which may run to the right edge.
+            ax.annotate(note, xy=(0.99, yi), xycoords=trans, xytext=(0, 1.5), textcoords="offset points",
+                        ha="right", va="bottom", fontsize=7, color="0.35")
+    else:
+        ax.text(0.5, 0.5, "nothing to draw: every estimate is suppressed or not estimable", transform=ax.transAxes,
+                ha="center", va="center", fontsize=9, color="0.35")
+    if firth_drawn:
+        ax.legend(handles=[Line2D([], [], marker="D", ls="none", color="C0", mfc="white", mew=1.2,
+                                  label="Firth (penalised)")], loc="upper right", bbox_to_anchor=(1.0, 0.0),
+                  # Below the tick labels, beside the axis label, whatever the height.
+                  bbox_transform=transforms.offset_copy(ax.transAxes, ax.figure, y=-15, units="points"),
+                  borderaxespad=0.0, fontsize=7, frameon=False)
     if title:
         ax.set_title(title)
     return ax

@@ -613,7 +613,7 @@ def gray_test(
 
 def plot_cumulative_incidence(ci_table: pd.DataFrame, ax: Any = None, *, conf_int: bool = True,
                               title: str | None = None, xlabel: str = "time",
-                              legend_title: str | None = None) -> Any:
+                              legend_title: str | None = None, min_cell_count: int = 0) -> Any:
     """Step curves of cumulative incidence per group, with optional interval bands.
 
     Parameters
@@ -628,10 +628,18 @@ def plot_cumulative_incidence(ci_table: pd.DataFrame, ax: Any = None, *, conf_in
     xlabel : str, default "time"
     legend_title : str, optional
         Title of the legend of groups (e.g. "ANC tier at index").
+    min_cell_count : int, default 0
+        Disclosure threshold: when every number at risk in ``ci_table`` is
+        below it, the curves' steps would show counts below it, so nothing
+        is drawn but a note (which names the threshold).
 
     Returns
     -------
     matplotlib.axes.Axes
+        With a centred note instead of curves when there is nothing to
+        draw: an empty ``ci_table`` (e.g. every time hidden by
+        :func:`~neutrostats.disclosure.coarsen_event_times`), no finite
+        estimate, or every number at risk below ``min_cell_count``.
 
     Examples
     --------
@@ -642,14 +650,25 @@ def plot_cumulative_incidence(ci_table: pd.DataFrame, ax: Any = None, *, conf_in
     >>> ax = plot_cumulative_incidence(cumulative_incidence(df, "t", "ev", group="g"))
     >>> [line.get_label() for line in ax.get_lines()]
     ['a', 'b']
+    >>> [t.get_text() for t in plot_cumulative_incidence(cumulative_incidence(df, "t", "ev"), min_cell_count=10).texts]
+    ['not drawn: too few persons or events to show without disclosing counts below 10']
     """
     import matplotlib.pyplot as plt
+
+    from .survival import _not_drawn
 
     ci_table = require_dataframe(ci_table, "plot_cumulative_incidence", "ci_table")
     require_columns(ci_table, CI_COLUMNS[:7], "plot_cumulative_incidence",
                     "Pass the output of cumulative_incidence.")
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 4))
+    k = int(min_cell_count or 0)
+    drawable = np.isfinite(pd.to_numeric(ci_table["time"]).to_numpy(dtype=float)) & np.isfinite(
+        pd.to_numeric(ci_table["estimate"]).to_numpy(dtype=float))
+    # A number at risk at any time is one of these: all below k, and the steps would show them.
+    all_hidden = k > 0 and bool(drawable.any()) and float(pd.to_numeric(ci_table["n_risk"]).max()) < k
+    if not drawable.any() or all_hidden:
+        return _not_drawn(ax, k, ylabel="cumulative incidence", xlabel=xlabel, title=title)
     grp = ci_table["group"]
     groups = grp.cat.categories if isinstance(grp.dtype, pd.CategoricalDtype) else pd.unique(grp)
     for i, g in enumerate(groups):

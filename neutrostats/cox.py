@@ -60,7 +60,8 @@ __all__ = [
 ]
 
 #: Columns of :func:`cox_hazard_ratios`, in order.
-COX_COLUMNS = ["term", "is_reference", "n", "events", "estimate", "std_error", "conf_low", "conf_high", "p_value"]
+COX_COLUMNS = ["term", "is_reference", "n", "events", "estimate", "std_error", "conf_low", "conf_high", "p_value",
+               "estimable", "note"]
 #: Columns of :func:`proportional_hazards_test`, in order.
 PH_TEST_COLUMNS = ["term", "statistic", "df", "p_value"]
 
@@ -588,9 +589,12 @@ class _Model:
     dropped_tiers: list[Any]
     n_missing: int = 0
     missing: dict = field(default_factory=dict)
+    # The reference tier has persons but no events: no HR against it is finite.
+    reference_without_events: bool = False
 
 
-def _prepare(df, duration, event, tier, reference, adjust, entry, strata, fn, categorical=None) -> _Model:
+def _prepare(df, duration, event, tier, reference, adjust, entry, strata, fn, categorical=None,
+             allow_no_terms=False) -> _Model:
     df = require_dataframe(df, fn, "df", allow_empty=False)
     adjust = _listify(adjust)
     strata = _listify(strata)
@@ -630,14 +634,15 @@ def _prepare(df, duration, event, tier, reference, adjust, entry, strata, fn, ca
         r = cats.index(ref)
         if n_t[r] == 0:
             raise NeutrostatsError(f"{fn}: the reference tier {ref!r} has no persons; choose another with reference=")
-        if e_t[r] == 0:
-            raise NeutrostatsError(
-                f"{fn}: the reference tier {ref!r} has no events among {n_t[r]} persons, so no hazard ratio against "
-                f"it is finite; choose a reference tier with events (reference=) or merge tiers"
-            )
+        ref_without_events = bool(e_t[r] == 0)
+        # Without events in the reference, the tiers' indicators are coded
+        # against the first tier with events: the covariates' estimates do
+        # not depend on that choice, and no tier's HR against the reference is
+        # reported (all are infinite).
+        base = int(np.flatnonzero(e_t > 0)[0]) if ref_without_events else r
         for i, c in enumerate(cats):
             tier_rows.append({"term": c, "n": int(n_t[i]), "events": int(e_t[i]), "is_reference": i == r})
-            if i == r or n_t[i] == 0:
+            if i == base or n_t[i] == 0:
                 continue
             if e_t[i] == 0:
                 # The MLE is -inf; its limit drops these persons from every risk set.
@@ -670,19 +675,30 @@ def _prepare(df, duration, event, tier, reference, adjust, entry, strata, fn, ca
                 cols.append((vv == lev).astype(float))
                 names.append(f"{cov}[{lev}]")
         terms[cov] = idx
-    if dropped:
+    ref_dropped = tier is not None and ref_without_events
+    if ref_dropped:
         warnings.warn(
-            f"{fn}: tier(s) {dropped} have no events, so their hazard ratio has no finite estimate (the partial "
-            "likelihood is monotone); reported as 0 without an interval, and the other estimates are the limit "
+            f"{fn}: the reference tier {ref!r} has no events among {int(n_t[r])} persons, so no hazard ratio "
+            "against it has a finite estimate; reported as not estimable (NaN), and the covariate estimates are the "
+            "limit (those persons leave the risk sets). Choose a reference tier with events (reference=) or merge "
+            "tiers.",
+            InfiniteHazardRatioWarning,
+            stacklevel=3,
+        )
+    other = [c for c in dropped if c != ref] if ref_dropped else dropped
+    if other:
+        warnings.warn(
+            f"{fn}: tier(s) {other} have no events, so their hazard ratio has no finite estimate (the partial "
+            "likelihood is monotone); reported as not estimable (NaN), and the other estimates are the limit "
             "(those persons leave the risk sets). Use fewer tiers (merge sparse ones); Firth-type penalised Cox "
             "regression is not available.",
             InfiniteHazardRatioWarning,
             stacklevel=3,
         )
-    if not cols:
+    if not cols and not allow_no_terms:
         raise NeutrostatsError(f"{fn}: no tier besides the reference has persons with events, and no covariates; "
                                "nothing to estimate")
-    X = np.column_stack(cols)
+    X = np.column_stack(cols) if cols else np.empty((len(data), 0))
     n_all, ev_all = len(data), int(ev.sum())
     if not keep.all():
         X, time, ev = X[keep], time[keep], ev[keep]
@@ -690,9 +706,10 @@ def _prepare(df, duration, event, tier, reference, adjust, entry, strata, fn, ca
         s = None if s is None else s[keep]
     if not np.all(np.isfinite(X)):
         raise NeutrostatsError(f"{fn}: covariates {adjust} have infinite values")
-    _check_design(X, fn, names)
+    if cols:
+        _check_design(X, fn, names)
     return _Model(time, ev, ent, s, X, names, terms, tier_cols, tier_rows, n_all, ev_all, dropped,
-                  chk.n_missing, dict(chk.missing))
+                  chk.n_missing, dict(chk.missing), reference_without_events=ref_dropped)
 
 
 def _fit_model(m: _Model, ties, fn):
@@ -775,10 +792,21 @@ def cox_hazard_ratios(
             Wald interval ``exp(coef -+ z se)`` at ``conf_level``.
         ``p_value``
             Wald test of HR = 1 (as ``summary(coxph)``).
+        ``estimable``
+            False where the hazard ratio has no finite estimate: a tier
+            without persons, a tier without events, every tier when the
+            reference tier has no events (the reference row too), and a
+            coefficient that runs off to infinity. Its estimate, standard
+            error, interval and p-value are then NaN (R's ``coxph`` prints
+            a huge or tiny number with a warning).
+        ``note``
+            Why, in a short phrase ("no events in this tier", "no events in
+            the reference tier", "no persons in this tier", "no finite
+            estimate: the hazard ratio tends to 0"); "" when estimable.
 
-        A tier without persons has NaN estimates; a tier with persons but
-        no events has estimate 0 and NaN interval and p-value (with a
-        warning). ``attrs["n_missing"]`` is the number of rows left out for
+        The other estimates are the limit of the model: persons of a tier
+        without events (the reference tier included) leave the risk sets.
+        ``attrs["n_missing"]`` is the number of rows left out for
         missing values (0 when none), ``attrs["missing"]`` the missing
         values per column.
 
@@ -790,7 +818,7 @@ def cox_hazard_ratios(
         ``ties``, durations that are not numbers (text, dates, timedeltas),
         infinite or negative durations, entry not before duration, an
         event column that is not 0/1, no events, a reference tier without
-        events, a covariate mixing numbers and text or holding numbers as
+        persons, a covariate mixing numbers and text or holding numbers as
         text, a constant or collinear covariate.
 
     Warns
@@ -798,8 +826,8 @@ def cox_hazard_ratios(
     DataQualityWarning
         Rows left out for missing values: the count and the columns.
     InfiniteHazardRatioWarning
-        A tier without events (HR 0) or a coefficient that runs off to
-        infinity (reported as 0 or inf without an interval).
+        A tier without events (the reference tier included) or a
+        coefficient that runs off to infinity (reported as not estimable).
     CoxConvergenceWarning
         No convergence in 20 Newton-Raphson iterations.
 
@@ -829,45 +857,55 @@ def cox_hazard_ratios(
     fn = "cox_hazard_ratios"
     require_choice(ties, _TIES, fn, "ties")
     level = require_conf_level(conf_level, fn)
-    m = _prepare(df, duration, event, tier, reference, adjust, entry, strata, fn, categorical)
-    _, fit = _fit_model(m, ties, fn)
+    m = _prepare(df, duration, event, tier, reference, adjust, entry, strata, fn, categorical, allow_no_terms=True)
+    nan = dict(estimate=np.nan, std_error=np.nan, conf_low=np.nan, conf_high=np.nan, p_value=np.nan)
+    if m.X.shape[1]:
+        _, fit = _fit_model(m, ties, fn)
+        coef, se, infinite = fit.coef, fit.std_error, fit.infinite
+    else:
+        # Every tier but the reference lacks persons or events, and no
+        # covariates: nothing to fit, each row says why.
+        coef = se = np.empty(0)
+        infinite = np.zeros(0, dtype=bool)
     z = stats.norm.ppf(0.5 + level / 2)
-    coef, se = fit.coef, fit.std_error
-    if fit.infinite.any():
+    if infinite.any():
         warnings.warn(
-            f"{fn}: the partial likelihood converged before {[m.names[j] for j in np.flatnonzero(fit.infinite)]}; "
-            "their hazard ratios look infinite (reported as 0 or inf without an interval). Use fewer tiers or "
+            f"{fn}: the partial likelihood converged before {[m.names[j] for j in np.flatnonzero(infinite)]}; "
+            "their hazard ratios look infinite (reported as not estimable, NaN). Use fewer tiers or "
             "covariate levels; Firth-type penalised Cox regression is not available.",
             InfiniteHazardRatioWarning,
             stacklevel=2,
         )
 
     def est_row(j):
-        if fit.infinite[j]:
-            return dict(estimate=0.0 if coef[j] < 0 else np.inf, std_error=np.nan, conf_low=np.nan,
-                        conf_high=np.nan, p_value=np.nan)
+        if infinite[j]:
+            # R's coxph prints a huge or tiny hazard ratio here; it is no estimate.
+            way = "0" if coef[j] < 0 else "infinity"
+            return dict(nan, estimable=False, note=f"no finite estimate: the hazard ratio tends to {way}")
         return dict(estimate=float(np.exp(coef[j])), std_error=float(se[j]),
                     conf_low=float(np.exp(coef[j] - z * se[j])), conf_high=float(np.exp(coef[j] + z * se[j])),
-                    p_value=float(2 * stats.norm.sf(abs(coef[j] / se[j]))))
+                    p_value=float(2 * stats.norm.sf(abs(coef[j] / se[j]))), estimable=True, note="")
 
-    nan = dict(estimate=np.nan, std_error=np.nan, conf_low=np.nan, conf_high=np.nan, p_value=np.nan)
+    ref_note = "no events in the reference tier" if m.reference_without_events else ""
     rows = []
     for r in m.tier_rows:
         row = dict(r)
         if r["is_reference"]:
-            row.update(nan, estimate=1.0)
-        elif r["term"] in m.tier_cols:
-            row.update(est_row(m.tier_cols[r["term"]]))
-        elif r["term"] in m.dropped_tiers:
-            row.update(nan, estimate=0.0)
+            row.update(nan, estimate=1.0, estimable=not ref_note, note=ref_note)
+            rows.append(row)
+            continue
+        own = "no persons in this tier" if r["n"] == 0 else ("no events in this tier" if r["events"] == 0 else "")
+        if own or ref_note:
+            row.update(nan, estimable=False, note="; ".join(x for x in (own, ref_note) if x))
         else:
-            row.update(nan)
+            row.update(est_row(m.tier_cols[r["term"]]))
         rows.append(row)
     first_cov = len(m.tier_cols)
     for j in range(first_cov, len(m.names)):
         rows.append(dict(term=m.names[j], is_reference=False, n=m.n, events=m.n_events, **est_row(j)))
     out = pd.DataFrame(rows, columns=COX_COLUMNS)
-    out = out.astype({"term": object, "is_reference": bool, "n": np.int64, "events": np.int64})
+    out = out.astype({"term": object, "is_reference": bool, "n": np.int64, "events": np.int64, "estimable": bool,
+                      "note": object})
     return _with_missing(out, m)
 
 

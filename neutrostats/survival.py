@@ -609,6 +609,39 @@ def at_risk_table(km_table: pd.DataFrame, times: Any, *, min_cell_count: int = 0
     return out
 
 
+def _not_drawn(ax: Any, min_cell_count: int = 0, *, ylabel: str = "", xlabel: str = "",
+               title: str | None = None) -> Any:
+    """Empty axes with a centred note saying why the figure is not drawn (plot_km, plot_cumulative_incidence).
+
+    A report keeps the figure, with the reason, instead of failing on it.
+    """
+    note = (f"not drawn: too few persons or events to show without disclosing counts below {int(min_cell_count)}"
+            if min_cell_count and min_cell_count > 0 else "not drawn: no finite estimate to show")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.text(0.5, 0.5, note, transform=ax.transAxes, ha="center", va="center", fontsize=9, color="0.35", wrap=True)
+    return ax
+
+
+def _all_hidden(at_risk: pd.DataFrame) -> bool:
+    """No positive number at risk is shown (rows of 0 are: they disclose no person)."""
+    shown = ~at_risk["suppressed"].astype(bool).to_numpy() & (
+        pd.to_numeric(at_risk["n_risk"]).fillna(0).to_numpy(dtype=float) > 0)
+    return len(at_risk) > 0 and not shown.any()
+
+
+def _at_risk_mark(row: Any, k: int) -> str:
+    """The mark of a hidden number at risk: its own (``hidden`` column of a report's table) or ``<k``."""
+    text = row.get("hidden") if hasattr(row, "get") else None
+    if isinstance(text, str) and text.startswith("n_risk "):
+        return text.removeprefix("n_risk ").split(";")[0]
+    return f"<{k}"
+
+
 def plot_km(
     km_table: pd.DataFrame,
     ax: Any = None,
@@ -639,7 +672,10 @@ def plot_km(
         Hide at-risk numbers under this count (shown as "<k").
         Without ``ax`` the new figure's bottom margin makes room for the
         numbers at risk; with ``ax`` leave room yourself (or save with
-        ``bbox_inches="tight"``).
+        ``bbox_inches="tight"``). When every number at risk would be
+        hidden (every count in ``km_table`` is below it, or every positive
+        count of the at-risk table is suppressed), the curves would show
+        those counts in their steps: nothing is drawn but a note.
     title, xlabel : str
     at_risk : pandas.DataFrame, optional
         An :func:`at_risk_table` to print instead of the one computed from
@@ -651,6 +687,10 @@ def plot_km(
     Returns
     -------
     matplotlib.axes.Axes
+        With a centred note instead of curves when there is nothing to
+        draw: an empty ``km_table`` (e.g. every time hidden by
+        :func:`~neutrostats.disclosure.coarsen_event_times`), no finite
+        estimate, or every number at risk hidden (see ``min_cell_count``).
 
     Examples
     --------
@@ -661,23 +701,41 @@ def plot_km(
     >>> ax = plot_km(km, times=[0, 2, 4])
     >>> [t.get_text() for t in ax.texts if t.get_text().isdigit()]
     ['5', '4', '1']
+    >>> [t.get_text() for t in plot_km(km, min_cell_count=10).texts]  # 5 persons at most
+    ['not drawn: too few persons or events to show without disclosing counts below 10']
     """
     import matplotlib.pyplot as plt
     from matplotlib import transforms
 
     km_table = require_dataframe(km_table, "plot_km", "km_table")
     require_columns(km_table, KM_COLUMNS, "plot_km", "Pass the output of kaplan_meier.")
+    if at_risk is not None:
+        at_risk = require_dataframe(at_risk, "plot_km", "at_risk")
+        require_columns(at_risk, ["group", "time", "n_risk", "suppressed"], "plot_km",
+                        "Pass the output of at_risk_table.")
+    k = int(min_cell_count or 0)
+    drawable = np.isfinite(km_table["time"].to_numpy(dtype=float)) & np.isfinite(
+        km_table["estimate"].to_numpy(dtype=float))
+    # A number at risk at any time is one of km_table's (or 0, which is shown).
+    all_hidden = (_all_hidden(at_risk) if at_risk is not None else
+                  k > 0 and bool(drawable.any()) and float(km_table["n_risk"].max()) < k)
+    if not drawable.any() or all_hidden:
+        if ax is None:
+            _, ax = plt.subplots(figsize=(7, 4.5))
+        return _not_drawn(ax, k, ylabel="survival", xlabel=xlabel, title=title)
     groups = list(pd.unique(km_table["group"]))
     created = ax is None
     if created:
         _, ax = plt.subplots(figsize=(7, 4.5 + 0.25 * len(groups) * risk_table))
+    curves = []
     for i, g in enumerate(groups):
         part = km_table[km_table["group"] == g]
         color = f"C{i % 10}"
-        ax.step(part["time"], part["estimate"], where="post", color=color, label=str(g))
+        curves += ax.step(part["time"], part["estimate"], where="post", color=color, label=str(g))
         if conf_int:
-            ax.fill_between(part["time"], part["conf_low"].fillna(part["estimate"]),
-                            part["conf_high"].fillna(part["estimate"]), step="post", color=color, alpha=0.15, lw=0)
+            curves.append(ax.fill_between(part["time"], part["conf_low"].fillna(part["estimate"]),
+                                          part["conf_high"].fillna(part["estimate"]), step="post", color=color,
+                                          alpha=0.15, lw=0))
     ax.set_ylim(0, 1.02)
     ax.set_ylabel("survival")
     ax.set_xlabel(xlabel)
@@ -689,14 +747,20 @@ def plot_km(
     if times is None:
         times = [x for x in ax.get_xticks() if 0 <= x <= tmax]
     if at_risk is not None:
-        require_columns(at_risk, ["group", "time", "n_risk", "suppressed"], "plot_km",
-                        "Pass the output of at_risk_table.")
         times = sorted(pd.unique(at_risk["time"]))
     times = list(times)
     ax.set_xticks(times)
     ax.set_xlim(0, max(tmax, max(times) if times else tmax))
     if risk_table:
         table = at_risk_table(km_table, times, min_cell_count=min_cell_count) if at_risk is None else at_risk
+        if _all_hidden(table):
+            # Counts of k or more can be hidden too (so that a small one
+            # cannot be worked back); the curves would still show them.
+            for artist in curves:
+                artist.remove()
+            if ax.get_legend() is not None:
+                ax.get_legend().remove()
+            return _not_drawn(ax, k, ylabel="survival", xlabel=xlabel, title=title)
         trans = transforms.blended_transform_factory(ax.transData, ax.transAxes)
         # Group names sit left of the axis, clear of the numbers centred on the first tick.
         ax.text(-0.06, -0.16, "At risk", transform=ax.transAxes, ha="right", va="top", fontsize=8,
@@ -706,7 +770,7 @@ def plot_km(
             ax.text(-0.06, y, str(g), transform=ax.transAxes, ha="right", va="top", fontsize=8, color=f"C{i % 10}")
             sub = table[table["group"] == g]
             for _, r in sub.iterrows():
-                label = f"<{min_cell_count}" if r["suppressed"] else str(int(r["n_risk"]))
+                label = _at_risk_mark(r, min_cell_count) if r["suppressed"] else str(int(r["n_risk"]))
                 ax.text(r["time"], y, label, transform=trans, ha="center", va="top", fontsize=8)
         if created:
             # Room for the table; a caller's own figure keeps its layout (the

@@ -191,7 +191,9 @@ def test_separation_warns_and_reports_the_limit():
     with pytest.warns(SeparationWarning, match="firth"):
         out = odds_ratios_by_tier(df, "y", method="logistic", adjust=["age"])
     row = out.set_index("tier").loc["subnormal"]
-    assert row["estimate"] == 0.0 and np.isnan(row["conf_low"])
+    # Maximum likelihood has no finite estimate: no number, and a reason.
+    assert row[["estimate", "std_error", "conf_low", "conf_high", "p_value"]].isna().all()
+    assert not row["estimable"] and row["note"] == "no events in this tier"
     # Other tiers are estimated as without the separated persons.
     ref = odds_ratios_by_tier(df[df["tier"] != "subnormal"], "y", method="logistic", adjust=["age"])
     assert out.set_index("tier").loc["mild", "estimate"] == pytest.approx(
@@ -235,14 +237,174 @@ def test_odds_ratio_table_and_forest_plot():
     assert any(np.allclose(line.get_xdata(), [1.0, 1.0]) for line in ax.get_lines())
     import matplotlib.pyplot as plt
 
-    # An OR of 0 (no events in a tier) points off the axis rather than sitting on its edge as a value.
+    # An OR of 0 (no events in a tier) is no estimate: its mid-p interval (0, upper) is drawn, no marker.
     zero = _table({"normal": (30, 300), "subnormal": (0, 40)})
     ax = plot_forest(odds_ratio_table(zero, ["y"], method="midp"))
     markers = [line.get_marker() for line in ax.get_lines()]
-    assert "<" in markers and "s" not in markers
+    assert not {"<", ">", "s", "D"} & set(markers)
+    assert [t.get_text() for t in ax.get_yticklabels()][0] == "y: subnormal (not estimable)"
+    # An estimate beyond the axis (here inf, with support claimed) still points off it.
+    edge = odds_ratio_table(_table({"normal": (30, 300), "subnormal": (8, 40)}), ["y"], method="midp")
+    edge.loc[1, ["estimate", "conf_high"]] = np.inf
+    ax = plot_forest(edge)
+    assert ">" in [line.get_marker() for line in ax.get_lines()]
     plt.close("all")
     with pytest.raises(NeutrostatsError, match="non-empty list"):
         odds_ratio_table(df, "y")
+
+
+# --- estimates without support ------------------------------------------------------------
+
+# normal 30 of 330, subnormal 0 of 33, mild 33 of 33, moderate_severe 6 of 16.
+UNSUPPORTED = {"normal": (30, 300), "subnormal": (0, 33), "mild": (33, 0), "moderate_severe": (6, 10)}
+NOTES = ["", "no events in this tier", "every person in this tier had the event", ""]
+
+
+def test_new_columns_and_their_order():
+    assert OR_COLUMNS == ["outcome", "tier", "n", "events", "estimate", "std_error", "conf_low", "conf_high",
+                          "p_value", "method", "estimable", "note", "is_reference"]
+
+
+@pytest.mark.parametrize("method, kwargs, warning", [
+    ("wald", {}, SmallCellWarning),
+    ("wald", {"correction": "haldane"}, None),
+    ("exact", {}, None),
+    ("midp", {}, None),
+    ("logistic", {}, SeparationWarning),
+    ("firth", {}, None),
+])
+def test_tier_without_events_or_with_only_events_is_not_estimable(method, kwargs, warning):
+    df = _table(UNSUPPORTED)
+    if warning is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            out = odds_ratios_by_tier(df, "y", method=method, **kwargs)
+    else:
+        with pytest.warns(warning):
+            out = odds_ratios_by_tier(df, "y", method=method, **kwargs)
+    assert out["estimable"].tolist() == [True, False, False, True]
+    assert out["note"].tolist() == NOTES
+    assert out.dtypes["estimable"] == bool
+    # The supported tier is estimated whatever the method: (6 * 300) / (10 * 30) = 6 for the ML ones,
+    # (6.5 * 300.5) / (10.5 * 30.5) with Haldane's +0.5.
+    if method in ("wald", "logistic"):
+        expected = 6.5 * 300.5 / (10.5 * 30.5) if kwargs else 6.0
+        assert out.loc[3, "estimate"] == pytest.approx(expected, rel=1e-9)
+
+
+def test_what_each_method_reports_without_support():
+    df = _table(UNSUPPORTED)
+    # Mid-p: estimate 0 and interval (0, upper), with upper where P(X = 0) / 2 = 0.025 given the margins
+    # (X: events among the 33 subnormal persons, 30 events among 363 persons; Fisher's noncentral law).
+    from scipy import optimize, stats
+
+    midp = odds_ratios_by_tier(df, "y", method="midp").set_index("tier")
+    upper = optimize.brentq(lambda o: stats.nchypergeom_fisher(363, 33, 30, o).pmf(0) / 2 - 0.025, 1e-3, 10)
+    assert midp.loc["subnormal", "estimate"] == 0.0 and midp.loc["subnormal", "conf_low"] == 0.0
+    assert midp.loc["subnormal", "conf_high"] == pytest.approx(upper, rel=1e-6)
+    assert midp.loc["mild", "estimate"] == np.inf and midp.loc["mild", "method"] == "midp"
+    # Logistic: maximum likelihood has no finite estimate, so no number at all.
+    with pytest.warns(SeparationWarning, match="not estimable"):
+        ml = odds_ratios_by_tier(df, "y", method="logistic").set_index("tier")
+    for tier in ("subnormal", "mild"):
+        assert ml.loc[tier, ["estimate", "std_error", "conf_low", "conf_high", "p_value"]].isna().all()
+    # Firth: finite only through the penalty, and labelled Firth. Tier alone is a saturated model, where
+    # Firth's estimate is the OR of the cells plus 0.5: (0.5 * 300.5) / (33.5 * 30.5) and (33.5 * 300.5) / (0.5 * 30.5).
+    firth = odds_ratios_by_tier(df, "y", method="firth").set_index("tier")
+    assert (firth["method"] == "firth").all()
+    assert firth.loc["subnormal", "estimate"] == pytest.approx(0.5 * 300.5 / (33.5 * 30.5), rel=1e-5)
+    assert firth.loc["mild", "estimate"] == pytest.approx(33.5 * 300.5 / (0.5 * 30.5), rel=1e-5)
+    assert np.isfinite(firth.iloc[1:][["estimate", "conf_low", "conf_high"]].to_numpy()).all()
+    assert not firth.loc["subnormal", "estimable"] and not firth.loc["mild", "estimable"]
+
+
+@pytest.mark.parametrize("reference_cells, note", [
+    ((0, 300), "no events in the reference tier"),
+    ((30, 0), "every person in the reference tier had the event"),
+])
+def test_reference_without_support_makes_every_row_not_estimable(reference_cells, note):
+    df = _table({"normal": reference_cells, "subnormal": (5, 40), "mild": (6, 10)})
+    df["age"] = np.random.default_rng(7).uniform(20, 80, len(df))
+    for method in ("midp", "exact", "firth"):
+        out = odds_ratios_by_tier(df, "y", method=method)
+        assert not out["estimable"].any(), method
+        assert out["note"].tolist()[:3] == [note] * 3
+        assert out.loc[0, "is_reference"] and out.loc[0, "estimate"] == 1.0
+    with pytest.warns(SeparationWarning, match="reference tier 'normal'.*firth"):
+        ml = odds_ratios_by_tier(df, "y", method="logistic", adjust=["age"])
+    assert ml.loc[1:, "estimate"].isna().all() and not ml["estimable"].any()
+    assert ml.loc[3, "note"] == f"no persons in this tier; {note}"
+
+
+def test_model_that_does_not_converge_is_not_estimable():
+    # age separates the outcome completely (events exactly at age > 50): no finite ML estimate anywhere.
+    df = _table({"normal": (20, 20), "subnormal": (10, 10)})
+    df["age"] = np.where(df["y"] == 1, 60.0, 40.0) + np.random.default_rng(1).uniform(0, 5, len(df))
+    with pytest.warns(SeparationWarning, match="did not converge"):
+        out = odds_ratios_by_tier(df, "y", method="logistic", adjust=["age"])
+    row = out.set_index("tier").loc["subnormal"]
+    assert np.isnan(row["estimate"]) and not row["estimable"]
+    assert row["note"] == "no finite estimate: the logistic model did not converge"
+
+
+def _forest_markers(ax):
+    import matplotlib.colors as mcolors
+
+    return [(line.get_marker(), mcolors.to_hex(line.get_markerfacecolor())) for line in ax.get_lines()
+            if line.get_marker() not in ("None", None, "")]
+
+
+def test_forest_marks_firth_and_unsupported_rows():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    df = _table({"normal": (30, 300), "subnormal": (0, 33), "mild": (6, 10), "moderate_severe": (5, 5)})
+    firth = odds_ratio_table(df, ["y"], method="firth")
+    ax = plot_forest(firth)
+    # Two Firth estimates drawn as open diamonds; the tier without events gets none.
+    assert _forest_markers(ax) == [("D", "#ffffff")] * 2
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["Firth (penalised)"]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == ["y: subnormal (not estimable)", "y: mild", "y: moderate_severe"]
+    assert [t.get_text() for t in ax.texts] == ["no events in this tier"]
+    # Its interval is still drawn (a line without marker at its row, the top one).
+    row_y = len(labels) - 1
+    assert any(line.get_marker() in ("None", None, "") and np.allclose(line.get_ydata(), [row_y, row_y])
+               for line in ax.get_lines())
+    plt.close("all")
+    # The same table by mid-p: filled squares, no Firth legend.
+    ax = plot_forest(odds_ratio_table(df, ["y"], method="midp"))
+    assert [m for m, _ in _forest_markers(ax)] == ["s", "s"] and all(fc != "#ffffff" for _, fc in _forest_markers(ax))
+    assert ax.get_legend() is None
+    plt.close("all")
+
+
+def test_forest_with_every_row_suppressed_or_not_estimable():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    df = _table({"normal": (30, 300), "subnormal": (8, 40), "mild": (6, 10), "moderate_severe": (5, 5)})
+    tab = odds_ratio_table(df, ["y"], method="midp")
+    hidden = tab.assign(**{c: np.nan for c in ("estimate", "conf_low", "conf_high", "p_value")})
+    ax = plot_forest(hidden)
+    assert [t.get_text() for t in ax.texts] == ["nothing to draw: every estimate is suppressed or not estimable"]
+    assert all(t.get_text().endswith(" (suppressed)") for t in ax.get_yticklabels())
+    ax.figure.canvas.draw()
+    # Logistic rows of tiers without events are NaN and not estimable: the same note, other labels.
+    none = _table({"normal": (30, 300), "subnormal": (0, 40)})
+    with pytest.warns(SeparationWarning):
+        ml = odds_ratio_table(none, ["y"], method="logistic")
+    ax = plot_forest(ml)
+    assert [t.get_text() for t in ax.texts] == ["nothing to draw: every estimate is suppressed or not estimable"]
+    assert [t.get_text() for t in ax.get_yticklabels()][0] == "y: subnormal (not estimable)"
+    # Only reference rows: nothing to draw either.
+    ax = plot_forest(tab[tab["is_reference"]])
+    assert [t.get_text() for t in ax.texts] == ["nothing to draw: every estimate is suppressed or not estimable"]
+    plt.close("all")
 
 
 # --- trend and Mantel-Haenszel -----------------------------------------------------------

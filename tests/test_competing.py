@@ -184,6 +184,38 @@ def test_gray_test_shape_and_no_event_cause():
     assert both["cause"].tolist() == [2, 1]
 
 
+def test_plot_draws_a_note_instead_of_curves_when_nothing_can_be_shown():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    # 8 persons: at most 8 at risk (4 per group).
+    df = pd.DataFrame({"t": [1, 2, 3, 4, 5, 6, 7, 8], "ev": [1, 2, 1, 0, 1, 2, 1, 0], "g": list("abab") * 2})
+    ci = cumulative_incidence(df, "t", "ev", group="g")
+    assert ci["n_risk"].max() == 4
+    note_k = "not drawn: too few persons or events to show without disclosing counts below {}"
+    cases = [
+        (ci.iloc[:0], {}, "not drawn: no finite estimate to show"),
+        (pd.DataFrame(columns=CI_COLUMNS), {"min_cell_count": 10}, note_k.format(10)),
+        (ci.assign(time=np.nan, estimate=np.nan, conf_low=np.nan, conf_high=np.nan), {},
+         "not drawn: no finite estimate to show"),
+        (ci, {"min_cell_count": 5}, note_k.format(5)),
+        (ci, {"min_cell_count": 100_000}, note_k.format(100_000)),
+    ]
+    for table, kwargs, note in cases:
+        fig, ax = plt.subplots()
+        out = plot_cumulative_incidence(table, ax=ax, title="CIF", **kwargs)
+        assert out is ax and [t.get_text() for t in ax.texts] == [note]
+        assert not ax.get_lines() and not ax.collections and ax.get_title() == "CIF"
+        fig.canvas.draw()
+        plt.close(fig)
+    # 4 at risk shown at k = 4: the curves are drawn.
+    ax = plot_cumulative_incidence(ci, min_cell_count=4)
+    assert [line.get_label() for line in ax.get_lines()] == ["a", "b"] and not ax.texts
+    plt.close("all")
+
+
 def test_plot_returns_axes_with_one_curve_per_group():
     import matplotlib
 

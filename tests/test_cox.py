@@ -254,13 +254,15 @@ def test_convergence_warning():
 # --- degenerate inputs ------------------------------------------------------------------
 
 
-def test_tier_without_events_is_zero_with_warning_and_limit_estimates():
+def test_tier_without_events_is_not_estimable_with_warning_and_limit_estimates():
     df = cohort(n=800)
     df.loc[df["tier"] == "mild", "died"] = 0
     with pytest.warns(InfiniteHazardRatioWarning, match="mild.*no events.*fewer tiers.*Firth"):
         res = fit_table(df).set_index("term")
-    assert res.loc["mild", "estimate"] == 0.0
-    assert res.loc["mild", ["std_error", "conf_low", "conf_high", "p_value"]].isna().all()
+    # No HR of 0.00: no number, and the reason.
+    assert res.loc["mild", ["estimate", "std_error", "conf_low", "conf_high", "p_value"]].isna().all()
+    assert not res.loc["mild", "estimable"] and res.loc["mild", "note"] == "no events in this tier"
+    assert res.drop(index="mild")["estimable"].all() and (res.drop(index="mild")["note"] == "").all()
     assert res.loc["mild", "n"] == (df["tier"] == "mild").sum() and res.loc["mild", "events"] == 0
     # The other estimates are the limit: the fit without the no-event tier.
     rest = df[df["tier"] != "mild"]
@@ -280,6 +282,54 @@ def test_tier_without_persons_is_nan_without_warning():
     df = df[df["tier"] != "subnormal"]
     res = fit_table(df).set_index("term")
     assert res.loc["subnormal", "n"] == 0 and np.isnan(res.loc["subnormal", "estimate"])
+    assert not res.loc["subnormal", "estimable"] and res.loc["subnormal", "note"] == "no persons in this tier"
+
+
+def test_estimable_and_note_columns_come_last():
+    assert COX_COLUMNS[-2:] == ["estimable", "note"]
+    res = fit_table(cohort())
+    assert res.dtypes["estimable"] == bool and res["estimable"].all() and (res["note"] == "").all()
+
+
+def test_reference_without_events_gives_no_hazard_ratio_but_the_limit_covariates():
+    df = cohort(n=800)
+    df.loc[df["tier"] == "normal", "died"] = 0
+    with pytest.warns(InfiniteHazardRatioWarning, match="reference tier 'normal' has no events.*reference="):
+        res = fit_table(df).set_index("term")
+    tiers = res.loc[TIERS]
+    # Every HR against a reference without events is infinite: no number anywhere.
+    assert tiers.loc[TIERS[1:], ["estimate", "std_error", "conf_low", "conf_high", "p_value"]].isna().all().all()
+    assert not tiers["estimable"].any()
+    assert (tiers["note"] == "no events in the reference tier").all()
+    assert tiers.loc["normal", "is_reference"] and tiers.loc["normal", "events"] == 0
+    # The covariates are the limit: the reference persons leave every risk set.
+    rest = df[df["tier"] != "normal"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        other = fit_table(rest, reference="subnormal").set_index("term")
+    assert_same(res.loc[["age", "sex[M]"]], other.loc[["age", "sex[M]"]], rel=1e-10)
+    assert res.loc[["age", "sex[M]"], "estimable"].all()
+    # The PH test does not depend on the reference: that of the same limit.
+    with pytest.warns(InfiniteHazardRatioWarning):
+        ph = proportional_hazards_test(df, "time", "died", adjust=["age"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ph_rest = proportional_hazards_test(rest.assign(tier=rest["tier"].cat.remove_categories("normal")),
+                                            "time", "died", adjust=["age"])
+    assert_same(ph, ph_rest, rel=1e-9, cols=("statistic", "p_value"))
+
+
+def test_only_tiers_without_events_besides_the_reference_gives_rows_not_an_error():
+    # 5 deaths among the 5 normal persons, none among the 33 mild ones; no covariates.
+    df = pd.DataFrame({"time": [1.0, 2, 3, 4, 5] + [6.0] * 33, "died": [1] * 5 + [0] * 33,
+                       "tier": pd.Categorical(["normal"] * 5 + ["mild"] * 33, categories=TIERS, ordered=True)})
+    with pytest.warns(InfiniteHazardRatioWarning, match=r"\['mild'\] have no events"):
+        res = cox_hazard_ratios(df, "time", "died").set_index("term")
+    assert list(res.index) == TIERS
+    assert res.loc["normal", "estimable"] and res.loc["normal", "estimate"] == 1.0
+    assert res.loc["mild", "note"] == "no events in this tier" and np.isnan(res.loc["mild", "estimate"])
+    assert (res.loc[["subnormal", "moderate_severe"], "note"] == "no persons in this tier").all()
+    assert not res.loc[TIERS[1:], "estimable"].any()
 
 
 def test_covariate_that_orders_the_events_is_flagged_infinite():
@@ -289,8 +339,9 @@ def test_covariate_that_orders_the_events_is_flagged_infinite():
                        "x": (np.arange(n) < 10).astype(float), "age": np.random.default_rng(1).normal(60, 10, n)})
     with pytest.warns(InfiniteHazardRatioWarning, match=r"\['x'\]"):
         res = cox_hazard_ratios(df, "time", "died", tier=None, adjust=["x", "age"]).set_index("term")
-    assert res.loc["x", "estimate"] == np.inf and np.isnan(res.loc["x", "conf_low"])
-    assert np.isfinite(res.loc["age", "estimate"])
+    assert np.isnan(res.loc["x", "estimate"]) and np.isnan(res.loc["x", "conf_low"])
+    assert not res.loc["x", "estimable"] and res.loc["x", "note"].endswith("tends to infinity")
+    assert np.isfinite(res.loc["age", "estimate"]) and res.loc["age", "estimable"]
 
 
 @pytest.mark.parametrize(
@@ -310,7 +361,6 @@ def test_covariate_that_orders_the_events_is_flagged_infinite():
         (lambda d: d, {"conf_level": 95}, "conf_level"),
         (lambda d: d, {"adjust": ["agee"]}, "did you mean 'age'"),
         (lambda d: d.assign(entry=d["time"]), {"entry": "entry"}, "entry.*before"),
-        (lambda d: d.assign(died=np.where(d["tier"] == "normal", 0, d["died"])), {}, "reference tier 'normal' has no events"),
         (lambda d: d, {"tier": None, "adjust": []}, "nothing to estimate"),
         (lambda d: d.assign(time=np.inf), {}, "infinite"),
     ],

@@ -134,3 +134,58 @@ def test_plot_km_with_risk_table_and_suppression():
     assert table.loc[table["suppressed"], "n_risk"].isna().all()
     assert list(ax.get_xticks()) == [0, 2, 4]
     plt.close("all")
+
+
+NOTE_K = "not drawn: too few persons or events to show without disclosing counts below {}"
+
+
+def _curve_artists(ax):
+    return len(ax.get_lines()) + len(ax.collections)
+
+
+def test_plot_km_draws_a_note_instead_of_crashing_when_nothing_can_be_shown():
+    # 5 persons: every number at risk is at most 5.
+    km = kaplan_meier(pd.DataFrame({"t": [1, 2, 2, 3, 4], "e": [1, 1, 0, 1, 0], "g": "a"}), "t", "e", "g")
+    empty = km.iloc[:0]
+    all_nan = km.assign(time=np.nan, estimate=np.nan, conf_low=np.nan, conf_high=np.nan)
+    hidden = at_risk_table(km, [0, 2, 4], min_cell_count=100_000)
+    assert hidden.loc[hidden["n_risk"].notna(), "n_risk"].eq(0).all()  # only the 0 past the end is shown
+    cases = [
+        (empty, {}, "not drawn: no finite estimate to show"),
+        (pd.DataFrame(columns=KM_COLUMNS), {"min_cell_count": 10}, NOTE_K.format(10)),
+        (all_nan, {}, "not drawn: no finite estimate to show"),
+        (km, {"min_cell_count": 100_000}, NOTE_K.format(100_000)),
+        (km, {"min_cell_count": 6}, NOTE_K.format(6)),  # 5 at risk at most, all below 6
+        (km, {"min_cell_count": 100_000, "at_risk": hidden}, NOTE_K.format(100_000)),
+        (empty, {"min_cell_count": 100_000, "at_risk": hidden}, NOTE_K.format(100_000)),
+    ]
+    for table, kwargs, note in cases:
+        fig, ax = plt.subplots()
+        out = plot_km(table, ax=ax, title="KM", xlabel="years", **kwargs)
+        assert out is ax
+        assert [t.get_text() for t in ax.texts] == [note], kwargs
+        assert _curve_artists(ax) == 0 and ax.get_title() == "KM" and ax.get_xlabel() == "years"
+        fig.canvas.draw()  # the limits are finite: rendering works
+        plt.close(fig)
+    # Without ax= it makes its own figure; one count of 5 shown at k = 5 keeps the curve.
+    ax = plot_km(km, min_cell_count=5, times=[0])
+    assert _curve_artists(ax) > 0 and [t.get_text() for t in ax.texts] == ["At risk", "a", "5"]
+    # A 5 hidden only so that a hidden 3 cannot be worked back is hidden all the same: no curve.
+    complementary = pd.DataFrame({"group": ["a", "a"], "time": [0.0, 2.0], "n_risk": pd.array([pd.NA, pd.NA], "Int64"),
+                                  "suppressed": [True, True]})
+    ax = plot_km(km, min_cell_count=5, at_risk=complementary)
+    assert [t.get_text() for t in ax.texts] == [NOTE_K.format(5)] and _curve_artists(ax) == 0
+    # The table plot_km computes itself: the note exactly when it shows no positive count.
+    seen = set()
+    for times in ([0, 2], [0, 3], [0, 5]):  # 5 and 3, 5 and 2, 5 and 0 at risk
+        table = at_risk_table(km, times, min_cell_count=5)
+        ax = plot_km(km, min_cell_count=5, times=times)
+        nothing = not (~table["suppressed"] & (table["n_risk"].fillna(0) > 0)).any()
+        assert ([t.get_text() for t in ax.texts] == [NOTE_K.format(5)]) == nothing, times
+        assert (_curve_artists(ax) == 0) == nothing and ax.get_legend() is None
+        seen.add(nothing)
+        plt.close("all")
+    assert seen == {True, False}
+    ax = plot_km(empty)
+    assert [t.get_text() for t in ax.texts] == ["not drawn: no finite estimate to show"]
+    plt.close("all")
