@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ._json import plain
-from .errors import NeutrostatsError
+from .tableone import HIDDEN_VALUE
 
 #: Integer count columns (formatted with thousands separators; "<k" when hidden).
 _COUNTS = {"n", "events", "deaths", "n_risk", "observed", "rows", "excluded_persons", "excluded_lab_rows",
@@ -62,15 +62,18 @@ def results_dict(report) -> dict[str, Any]:
     from . import __version__
     from .report import SCHEMA_VERSION
 
-    k = report.settings.min_cell_count
+    rule = report.settings.disclosure_rule
     return {
         "schema_version": SCHEMA_VERSION,
         "neutrostats_version": __version__,
         "settings": plain(report.settings.to_dict()),
         "disclosure": {
-            "min_cell_count": k,
-            "rule": ("counts from 1 to min_cell_count - 1, and values that would give them back, are null "
-                     "with suppressed = true in their row") if k > 1 else "off",
+            **plain(report.disclosure or rule.to_dict()),
+            "marks": {f"<{rule.min_cell_count}": "a count from 1 to min_cell_count - 1 (null in the tables)",
+                      "[c]": "a count of min_cell_count or more, hidden so that no hidden count can be worked "
+                             "back from the published ones (null in the tables)",
+                      "[h]": "a value computed from a hidden count (null in the tables)"},
+            "columns": "each table's 'hidden' column names the hidden counts of the row with their mark",
         },
         "n_persons": report.n_persons,
         "tables": {name: table_records(df) for name, df in report.tables.items()},
@@ -116,20 +119,27 @@ def _formatter(name: str, col: str):
     return lambda v: f"{v:.3g}" if isinstance(v, float) else str(v)
 
 
-def display_table(name: str, df: pd.DataFrame, k: int) -> pd.DataFrame:
-    """Strings for the HTML: hidden counts as "<k", hidden values as "suppressed", NA as "–"."""
+def display_table(name: str, df: pd.DataFrame, k: int,
+                  marks: Mapping[tuple[int, str], str] | None = None) -> pd.DataFrame:
+    """Strings for the HTML: a hidden count shows its mark ("<k" or "[c]"), a value computed from
+    hidden counts "[h]", a missing value "–"."""
     suppressed = df["suppressed"].to_numpy(dtype=bool) if "suppressed" in df.columns else np.zeros(len(df), bool)
+    marks = marks or {}
+    not_estimable = _not_estimable(df)
     out = {}
     for col in df.columns:
-        if col == "suppressed":
+        if col in ("suppressed", "hidden", "note"):
             continue
         fmt = _formatter(name, str(col))
         values = df[col].astype(object).to_numpy()
         cells = []
-        for v, hidden in zip(values, suppressed):
+        for row, (v, hidden) in enumerate(zip(values, suppressed)):
             missing = v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
             if missing:
-                cells.append((f"<{k}" if col in _COUNTS else "suppressed") if hidden else "–")
+                mark = marks.get((row, str(col)))
+                if not mark and col == "estimate" and not_estimable[row]:
+                    mark = not_estimable[row]
+                cells.append(mark if mark else (HIDDEN_VALUE if hidden else "–"))
             elif isinstance(v, (bool, np.bool_)):
                 cells.append("yes" if v else "no")
             elif isinstance(v, (int, float, np.integer, np.floating)):
@@ -140,12 +150,42 @@ def display_table(name: str, df: pd.DataFrame, k: int) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def _or_display(or_table: pd.DataFrame, k: int) -> pd.DataFrame:
+def _not_estimable(df: pd.DataFrame) -> list[str]:
+    """Per row: "not estimable (reason)" where an estimate has no support in the data, else ""."""
+    if "estimable" not in df.columns:
+        return [""] * len(df)
+    notes = df["note"].astype(object).tolist() if "note" in df.columns else [""] * len(df)
+    return [f"not estimable ({n})" if (e is False or e is np.False_) and isinstance(n, str) and n
+            else ("not estimable" if (e is False or e is np.False_) else "")
+            for e, n in zip(df["estimable"].astype(object), notes)]
+
+
+def _or_interval(ref: bool, e: str, lo: str, hi: str, method: str, reason: str, hidden: bool) -> str:
+    """One OR cell: the estimate and interval, labelled where it is not an ordinary estimate."""
+    if ref:
+        return "reference"
+    if hidden or e in ("–", HIDDEN_VALUE):
+        return HIDDEN_VALUE if hidden else "–"
+    if method == "not estimable":
+        return "not estimable"
+    if method == "firth":
+        # Finite only because of the penalty when a tier has no events: say so next to it.
+        return f"{e} ({lo}–{hi}), Firth" + (f"; {reason.removeprefix('not estimable ')}" if reason else "")
+    if reason:
+        return reason
+    return f"{e} ({lo}–{hi})"
+
+
+def _or_display(or_table: pd.DataFrame, k: int, marks: Mapping[tuple[int, str], str] | None = None) -> pd.DataFrame:
     """Crude and adjusted ORs side by side, one row per outcome and tier."""
-    d = display_table("odds_ratios", or_table, k)
+    d = display_table("odds_ratios", or_table, k, marks)
+    reasons = _not_estimable(or_table)
+    hidden = or_table["estimate"].isna().to_numpy() & or_table["suppressed"].to_numpy(dtype=bool) \
+        if "suppressed" in or_table.columns else np.zeros(len(or_table), dtype=bool)
     d["interval"] = [
-        "reference" if ref else (f"{e} ({lo}–{hi})" if e not in ("–", "suppressed") else e)
-        for ref, e, lo, hi in zip(or_table["is_reference"], d["estimate"], d["conf_low"], d["conf_high"])
+        _or_interval(bool(ref), e, lo, hi, str(m), reason, bool(h))
+        for ref, e, lo, hi, m, reason, h in zip(or_table["is_reference"], d["estimate"], d["conf_low"],
+                                                d["conf_high"], or_table["method"], reasons, hidden)
     ]
     d["p"] = ["" if ref else p for ref, p in zip(or_table["is_reference"], d["p_value"])]
     crude = d[or_table["model"].to_numpy() == "crude"].reset_index(drop=True)
@@ -189,15 +229,17 @@ def render_html(report, *, standalone: bool = True, run_info: Mapping[str, str] 
 
     from . import __version__
 
-    k = report.settings.min_cell_count
+    rule = report.settings.disclosure_rule
+    k = rule.min_cell_count if rule.suppresses else 0
     if images is None:
         images = {name: _figure_bytes(fig, "png") for name, fig in report.figures.items()}
     figures = {name: "data:image/png;base64," + base64.b64encode(png).decode("ascii")
                for name, png in images.items()}
     t = report.tables
-    tables = {name: _html_table(display_table(name, df, k)) for name, df in t.items()
+    marks = getattr(report, "marks", {}) or {}
+    tables = {name: _html_table(display_table(name, df, k, marks.get(name))) for name, df in t.items()
               if name not in ("odds_ratios", "table_one", "table_one_smd")}
-    tables["odds_ratios"] = _html_table(_or_display(t["odds_ratios"], k))
+    tables["odds_ratios"] = _html_table(_or_display(t["odds_ratios"], k, marks.get("odds_ratios")))
     tables["table_one"] = _html_table(report.table_one_display.reset_index()
                                       if report.table_one_display.index.name else report.table_one_display)
     settings = pd.DataFrame(
@@ -218,6 +260,8 @@ def render_html(report, *, standalone: bool = True, run_info: Mapping[str, str] 
         settings_table=_html_table(settings),
         report=report,
         k=k,
+        rule=rule,
+        disclosure=report.disclosure or {},
         tables=tables,
         titles=_TITLES,
         figures=figures,

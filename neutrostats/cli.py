@@ -131,6 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--followup-years", type=float, help="outcome window and survival horizon (default: 4)")
     r.add_argument("--min-cell-count", type=int,
                    help="hide counts below this in every output, e.g. 5 or 10 for registry data (default: 0, off)")
+    r.add_argument("--disclosure", choices=["suppress", "round", "suppress+round", "opensafely"],
+                   help="how counts are controlled: hide counts below --min-cell-count and what would give them "
+                        "back (suppress, the default), round every count to --rounding-base (round), both "
+                        "(suppress+round), or OpenSAFELY's rule (counts <= 7 hidden, others rounded to 5)")
+    r.add_argument("--rounding-base", type=int, help="round counts to a multiple of this (default: 5)")
     r.add_argument("--config", help="TOML file with any of these options (paths relative to the file)")
     r.add_argument("--out", help="folder to write the report into (created if needed)")
     r.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
@@ -218,8 +223,8 @@ def _report(args: argparse.Namespace) -> int:
 
     config = load_config(args.config) if args.config else {"settings": {}}
     options = dict(config["settings"])
-    for name in ("scheme", "index", "followup_years", "min_cell_count", "timezone", "thousands", "decimal",
-                 "code_map"):
+    for name in ("scheme", "index", "followup_years", "min_cell_count", "disclosure", "rounding_base", "timezone",
+                 "thousands", "decimal", "code_map"):
         value = getattr(args, name)
         if value is not None:
             options[name] = value
@@ -281,6 +286,10 @@ def _report(args: argparse.Namespace) -> int:
         steps = ", ".join(f"{name} {sec:.1f} s" for name, sec in report.timings.items())
         print(f"analysed {n} persons in {time.monotonic() - start:.1f} s ({steps}); "
               f"{len(report.warnings)} warning(s); wrote {Path(out) / 'report.html'}")
+        d = report.disclosure
+        print(f"disclosure control: {settings.disclosure_rule.describe()}"
+              + (f" ({d['primary_hidden']} counts below the threshold and {d['complementary_hidden']} "
+                 "complementary ones hidden)" if settings.disclosure_rule.suppresses else ""))
     return 0
 
 
@@ -430,6 +439,8 @@ _CLI_WORDS: dict[str, tuple[str, str]] = {
     "on_unknown_unit": ("--on-unknown-unit ", ""),
     "assume_unit": ("--assume-unit ", ""),
     "min_cell_count": ("--min-cell-count ", "min_cell_count"),
+    "disclosure": ("--disclosure ", "disclosure"),
+    "rounding_base": ("--rounding-base ", "rounding_base"),
     "followup_years": ("--followup-years ", "followup_years"),
     "duffy_null_limit": ("--duffy-limit ", ""),
     "units": ("--units ", ""),

@@ -6,21 +6,26 @@ the way. :func:`run_report` does the same from files and writes
 ``report.html``, ``results.json``, ``tables/*.csv`` and ``figures/*`` into a
 folder; it is what ``neutrostats report`` runs.
 
-Disclosure control (``min_cell_count=k``) is applied before anything leaves
-:func:`analyse`, so a :class:`Report` held in memory shows exactly what its
-files show:
+Disclosure control (``ReportSettings.disclosure``, ``min_cell_count=k``,
+``rounding_base``) is applied before anything leaves :func:`analyse`, so a
+:class:`Report` held in memory shows exactly what its files show. Every
+table is first computed exactly; then every count they publish is
+registered once, with the linear relations between the tables (totals, flow
+steps, the same count in several tables, deaths and censorings between the
+times shown), and :func:`~neutrostats.disclosure.protect` decides on all of
+them at once (``neutrostats._cells``):
 
-* every count from 1 to k-1 is hidden, and a second count where a single
-  hidden one could be recovered from a shown total (see
-  :func:`~neutrostats.disclosure.suppress_counts`);
-* a percentage, risk or odds ratio computed from a hidden count is hidden
-  with it; a crude odds ratio whose reference-tier count is hidden is
-  hidden for every tier (it would give that count back);
-* in the flow table, remaining-person counts between two hidden exclusions
-  are hidden (each would give an exclusion back by subtraction);
+* every count from 1 to k-1 is hidden (marked ``<k``), and further counts
+  (``[c]``) until no hidden count, and no small count that follows from
+  shown ones, can be narrowed by those relations (checked with an integer
+  program);
+* a value computed from a hidden count (percentage, risk, odds or hazard
+  ratio, trend test, SMD, the summary of fewer than k values) is hidden
+  with it (``[h]``); with rounding, shown counts are rounded, percentages
+  recomputed from them and estimates from counts below the base hidden;
 * curves are drawn from times coarsened so that every step holds at least
-  k events (:func:`~neutrostats.disclosure.coarsen_event_times`), and
-  at-risk numbers under the curves below k are hidden;
+  k events (:func:`~neutrostats.disclosure.coarsen_event_times`); a figure
+  with nothing drawable is a note;
 * numbers below k in warning messages are replaced by ``<k``.
 
 Registry and hospital data usually may leave a secure environment only with
@@ -61,7 +66,8 @@ import pandas as pd
 
 from ._validate import require_choice, require_dataframe
 from .codes import DEFAULT_OUTCOMES
-from .disclosure import coarsen_event_times, suppress_counts
+from ._cells import disclose
+from .disclosure import METHODS, PRESETS, DisclosureRule, coarsen_event_times
 from .errors import NeutrostatsError, NeutrostatsWarning
 
 __all__ = ["SCHEMA_VERSION", "Report", "ReportSettings", "analyse", "load_config", "run_report"]
@@ -129,6 +135,13 @@ class ReportSettings:
     code_map : str or mapping, optional
         Local lab code -> LOINC code, or the path of a two-column CSV, or
         ``"mimic-iv"`` for :data:`~neutrostats.codes.MIMIC_IV_LAB_CODES`.
+    disclosure : {"suppress", "round", "suppress+round", "opensafely"}, default "suppress"
+        How counts are controlled (:class:`~neutrostats.disclosure.DisclosureRule`):
+        hide counts below ``min_cell_count`` (and what would give them
+        back), round every count to ``rounding_base``, or both;
+        ``opensafely`` is OpenSAFELY's rule (counts of 7 or less hidden, the
+        others rounded to 5) and sets both numbers itself.
+    rounding_base : int, default 5
 
     Examples
     --------
@@ -154,6 +167,8 @@ class ReportSettings:
     thousands: str | None = None
     decimal: str = "."
     code_map: str | Mapping[str, str] | None = None
+    disclosure: str = "suppress"
+    rounding_base: int = 5
 
     def __post_init__(self) -> None:
         from .cohort import INDEX_STRATEGIES
@@ -177,6 +192,14 @@ class ReportSettings:
                 f"{sorted(self.outcome_codes)}; name one of them or add its codes to outcomes"
             )
         self._check_reading()
+        if self.disclosure not in (*METHODS, *PRESETS):
+            raise NeutrostatsError(f"ReportSettings: disclosure must be one of {[*METHODS, *PRESETS]}, found "
+                                   f"{self.disclosure!r}")
+        if self.disclosure in PRESETS and self.min_cell_count not in (0, PRESETS[self.disclosure].min_cell_count):
+            raise NeutrostatsError(f"ReportSettings: the {self.disclosure} rule sets its own threshold "
+                                   f"({PRESETS[self.disclosure].min_cell_count}); do not also give min_cell_count "
+                                   f"{self.min_cell_count}")
+        _ = self.disclosure_rule  # validates rounding_base
         object.__setattr__(self, "adjust", tuple(self.adjust))
         object.__setattr__(self, "followup_years", float(self.followup_years))
         for name in ("age_range", "index_window"):
@@ -280,6 +303,13 @@ class ReportSettings:
         """Outcome name -> list of ICD-10 patterns actually used."""
         source = DEFAULT_OUTCOMES if self.outcomes is None else self.outcomes
         return {str(k): [str(c) for c in ([v] if isinstance(v, str) else v)] for k, v in source.items()}
+
+    @property
+    def disclosure_rule(self) -> DisclosureRule:
+        """The :class:`~neutrostats.disclosure.DisclosureRule` these settings ask for."""
+        if self.disclosure in PRESETS:
+            return DisclosureRule.preset(self.disclosure)
+        return DisclosureRule(self.disclosure, int(self.min_cell_count), int(self.rounding_base))
 
     @property
     def horizons(self) -> tuple[float, ...]:
@@ -401,7 +431,17 @@ class Report:
     table_one_display : pandas.DataFrame
         Table 1 in publication form.
     n_persons : int
-        Persons analysed (shown only when at least ``min_cell_count``).
+        Persons analysed (shown only when at least ``min_cell_count``;
+        rounded when the rule rounds).
+    disclosure : dict
+        The rule applied (``method``, ``min_cell_count``, ``rounding_base``,
+        ``preset``, ``rule`` in words) and what it did: ``published_counts``,
+        ``primary_hidden``, ``complementary_hidden``,
+        ``latent_counts_protected``, ``relations``.
+    marks : dict
+        Table -> (row position, column) -> ``"<k"`` (below k) or ``"[c]"``
+        (hidden so that no hidden count can be worked back), for every
+        hidden count; the ``hidden`` column of each table says the same.
     timings : dict of str to float
         Seconds per step (``read`` and ``write`` too with :func:`run_report`);
         never written to ``results.json``, so that it stays reproducible.
@@ -414,11 +454,13 @@ class Report:
     table_one_display: pd.DataFrame = field(repr=False)
     n_persons: int | None = None
     timings: dict[str, float] = field(default_factory=dict, repr=False, compare=False)
+    disclosure: dict[str, Any] = field(default_factory=dict, repr=False)
+    marks: dict[str, dict[tuple[int, str], str]] = field(default_factory=dict, repr=False, compare=False)
 
     def __repr__(self) -> str:
         n = "suppressed" if self.n_persons is None else f"{self.n_persons:,}"
         return (f"Report({n} persons; scheme {self.settings.scheme}, index {self.settings.index!r}, "
-                f"min_cell_count {self.settings.min_cell_count}; {len(self.tables)} tables, "
+                f"disclosure: {self.settings.disclosure_rule.describe()}; {len(self.tables)} tables, "
                 f"{len(self.figures)} figures, {len(self.warnings)} warnings)")
 
     def to_dict(self) -> dict[str, Any]:
@@ -558,7 +600,7 @@ def analyse(
         frames["deaths"] = None if deaths is None else require_dataframe(deaths, "analyse", "deaths")
         frames = _same_person_column(frames, settings)
         build = lambda **kw: build_cohort(*frames.values(), **kw)  # noqa: E731
-    k = settings.min_cell_count
+    k = settings.disclosure_rule.min_cell_count if settings.disclosure_rule.suppresses else 0
     steps = _Steps(_STEPS, progress, k)
     try:
         return _analyse(steps, build, settings, {**settings.build_options(), **build_options})
@@ -594,7 +636,7 @@ def _analyse(steps, build, settings, build_options) -> Report:
     from .cox import COX_COLUMNS, PH_TEST_COLUMNS
     from .tableone import table_one
 
-    k = settings.min_cell_count
+    k = settings.disclosure_rule.min_cell_count if settings.disclosure_rule.suppresses else 0
     cohort = steps.run(
         "cohort", build, scheme=settings.scheme, index=settings.index,
         followup_years=settings.followup_years, outcomes=settings.outcome_codes, age_range=settings.age_range,
@@ -617,14 +659,16 @@ def _analyse(steps, build, settings, build_options) -> Report:
             f"age_at_index, sex{', duffy_null' if 'duffy_null' in t.columns else ''} or the lab summary columns"
         )
     outcomes = list(settings.outcome_codes)
+    rule = settings.disclosure_rule
+    # Every table is computed exactly first; disclosure control is decided on all of them at once.
     tables: dict[str, pd.DataFrame] = {}
-    tables["attrition"] = _suppress_flow(cohort.attrition, k)
-    tables["tier_prevalence"] = _tier_prevalence(t, k)
+    tables["attrition"] = cohort.attrition.copy()
+    tables["tier_prevalence"] = _tier_prevalence(t)
 
     columns = ["age_at_index", "sex", "index_anc_per_ul"]
     columns += ["duffy_null"] if "duffy_null" in t.columns else []
     columns += [f"{o}_prevalent" for o in outcomes]
-    t1 = steps.run("table 1", table_one, t, by="tier", columns=columns, min_cell_count=k)
+    t1 = steps.run("table 1", table_one, t, by="tier", columns=columns)
     tables["table_one"] = t1.tidy
     tables["table_one_smd"] = t1.smd
 
@@ -643,7 +687,7 @@ def _analyse(steps, build, settings, build_options) -> Report:
     tables["logrank"] = logrank
 
     cox, ph = steps.run("cox", _cox, surv, settings,
-                        fallback=(pd.DataFrame(columns=[*COX_COLUMNS, "suppressed"]),
+                        fallback=(pd.DataFrame(columns=COX_COLUMNS),
                                   pd.DataFrame(columns=PH_TEST_COLUMNS)))
     tables["cox"] = cox
     tables["ph_test"] = ph
@@ -653,76 +697,49 @@ def _analyse(steps, build, settings, build_options) -> Report:
         for r in ph.itertuples()
     )
 
-    cif, gray, cif_curves = steps.run(
+    cif, gray, cif_curves, cif_data = steps.run(
         "competing risks", _competing, t, settings,
-        fallback=(pd.DataFrame(columns=_CIF_COLUMNS), [], None),
+        fallback=(pd.DataFrame(columns=_CIF_COLUMNS), [], None, None),
     )
     tables["cumulative_incidence"] = cif
     tests.extend(gray)
     tables["tests"] = pd.DataFrame(tests, columns=["test", "outcome", "term", "statistic", "df", "p_value"])
 
-    figures = steps.run("figures", _figures, or_table, km, cif_curves, settings)
+    o = settings.competing_outcome
+    disclosed = steps.run(
+        "disclosure", disclose, tables, surv=surv, cif_data=cif_data,
+        cif_columns=(f"{o}_time", f"{o}_status"), tiers=list(t["tier"].cat.categories),
+        horizons=settings.horizons, ticks=_ticks(settings), rule=rule,
+    )
+    tables = disclosed.tables
+    t1_published = replace(t1, tidy=tables["table_one"], smd=tables["table_one_smd"])
+    figures = steps.run("figures", _figures, tables["odds_ratios"], km, cif_curves, tables["at_risk"], settings)
     n = len(t)
     return Report(
         settings=settings,
         tables=dict(sorted(tables.items())),
         figures=figures,
         warnings=pd.DataFrame(steps.records, columns=["step", "category", "message"]),
-        table_one_display=t1.display(),
-        n_persons=None if 0 < n < k else n,
+        table_one_display=t1_published.display(),
+        n_persons=None if (rule.suppresses and 0 < n < k) else
+        (int(rule.round_counts([n])[0]) if rule.rounds else n),
         timings=steps.timings,
+        disclosure=disclosed.summary(),
+        marks=disclosed.marks,
     )
 
 
-def _suppress_flow(attrition: pd.DataFrame, k: int) -> pd.DataFrame:
-    """Hide small exclusions of the flow table, and what would give them back.
-
-    The exclusions of one column add up to the persons (or rows) lost along
-    the flow, so they form one set for secondary suppression; a remaining
-    count between two hidden exclusions would give the first one back.
-    """
-    out = attrition.copy()
-    hidden_any = np.zeros(len(out), dtype=bool)
-    # Every step up to "persons analysed" removes persons from one flow; the
-    # data errors after it count ignored records of other tables.
-    analysed = np.flatnonzero((out["description"] == "persons analysed").to_numpy())
-    last = analysed[0] if len(analysed) else len(out) - 1
-    flow = np.arange(len(out)) <= last
-    sets = out.assign(_set=np.where(flow, "flow", out["table"].astype(str)))
-    for excluded, remaining in (("excluded_persons", "persons"), ("excluded_lab_rows", "lab_rows"),
-                                ("excluded_records", None)):
-        s = suppress_counts(sets, min_cell_count=k, count=excluded, group=["_set"])
-        hide = s["suppressed"].to_numpy()
-        out[excluded] = s[excluded]
-        hidden_any |= hide
-        if remaining is not None:
-            vals = out[remaining].astype("Int64")
-            pos = np.flatnonzero(hide & flow)
-            if len(pos) >= 1:
-                span = np.zeros(len(out), dtype=bool)
-                # From the first hidden exclusion up to (not including) the last one.
-                span[pos[0]:pos[-1]] = True
-                if len(pos) == 1:
-                    span[pos[0]] = True
-                vals = vals.mask(span & flow)
-                hidden_any |= span & flow
-            out[remaining] = vals
-    out["suppressed"] = hidden_any
-    return out
-
-
-def _tier_prevalence(t: pd.DataFrame, k: int) -> pd.DataFrame:
-    counts = t["tier"].value_counts(sort=False)
+def _tier_prevalence(t: pd.DataFrame) -> pd.DataFrame:
+    counts = t["tier"].value_counts(sort=False).reindex(list(t["tier"].cat.categories), fill_value=0)
     out = pd.DataFrame({"tier": counts.index.astype(str), "n": counts.to_numpy()})
     out["percent"] = 100 * out["n"] / max(len(t), 1)
     out["tier"] = pd.Categorical(out["tier"], categories=list(t["tier"].cat.categories), ordered=True)
-    return suppress_counts(out, min_cell_count=k, derived=["percent"])
+    return out
 
 
 def _odds_ratios(t: pd.DataFrame, outcomes: list[str], settings: ReportSettings):
     from .associations import odds_ratios_by_tier, trend_test
 
-    k = settings.min_cell_count
     parts, trends = [], []
     for o in outcomes:
         crude = odds_ratios_by_tier(t, o, method="midp").assign(model="crude")
@@ -732,7 +749,9 @@ def _odds_ratios(t: pd.DataFrame, outcomes: list[str], settings: ReportSettings)
             # E.g. an outcome nobody has: the crude rows still say so.
             warnings.warn(f"adjusted odds ratios of {o!r} left out: {exc}", NeutrostatsWarning, stacklevel=2)
             adjusted = crude.assign(estimate=np.nan, std_error=np.nan, conf_low=np.nan, conf_high=np.nan,
-                                    p_value=np.nan, method="not estimable")
+                                    p_value=np.nan, method="not estimable",
+                                    estimable=crude["is_reference"].astype(bool) & False,
+                                    note="the adjusted model could not be fitted (see the warnings)")
         adjusted = adjusted.assign(model="adjusted")
         parts += [crude, adjusted]
         if t[o].notna().any() and t[o].astype("boolean").any():
@@ -741,8 +760,6 @@ def _odds_ratios(t: pd.DataFrame, outcomes: list[str], settings: ReportSettings)
     table = table[["outcome", "model", *[c for c in table.columns if c not in ("outcome", "model")]]]
     table["tier"] = pd.Categorical(table["tier"].astype(str), categories=list(t["tier"].cat.categories),
                                    ordered=True)
-    prevalent = pd.DataFrame({o: t.groupby("tier", observed=False)[f"{o}_prevalent"].sum() for o in outcomes})
-    table = _suppress_or(table, prevalent, k)
     trend = (pd.concat(trends, ignore_index=True) if trends
              else pd.DataFrame(columns=["outcome", "method", "statistic", "df", "estimate", "std_error", "p_value"]))
     return table, trend
@@ -773,28 +790,6 @@ def _adjusted_or(t: pd.DataFrame, outcome: str, adjust: list[str]) -> pd.DataFra
     return odds_ratios_by_tier(t, outcome, method="firth", adjust=adjust)
 
 
-def _suppress_or(table: pd.DataFrame, prevalent: pd.DataFrame, k: int) -> pd.DataFrame:
-    out = table.copy()
-    n = out["n"].to_numpy(dtype=float)
-    ev = out["events"].to_numpy(dtype=float)
-    small = lambda x: (x > 0) & (x < k)  # noqa: E731
-    hide_events = small(ev) | small(n - ev)
-    # n at risk = tier size - prevalent cases, and the tier size is in Table 1.
-    prev = np.array([prevalent.loc[str(ti), o] if str(ti) in prevalent.index else 0
-                     for o, ti in zip(out["outcome"], out["tier"])], dtype=float)
-    hide_n = small(prev) | small(n)
-    hide_est = hide_events.copy()
-    ref_hidden = out.loc[out["is_reference"].astype(bool) & hide_events, ["outcome", "model"]]
-    for o, m in ref_hidden.itertuples(index=False):
-        hide_est |= ((out["outcome"] == o) & (out["model"] == m)).to_numpy()
-    out["n"] = pd.array(np.where(hide_n, np.nan, n), dtype="Float64").astype("Int64")
-    out["events"] = pd.array(np.where(hide_events, np.nan, ev), dtype="Float64").astype("Int64")
-    for c in ("estimate", "std_error", "conf_low", "conf_high", "p_value"):
-        out[c] = out[c].astype(float).mask(hide_est & ~out["is_reference"].astype(bool).to_numpy())
-    out["suppressed"] = hide_events | hide_n | hide_est
-    return out
-
-
 def _events_by(t: pd.DataFrame, time: str, status: str, horizons, value: int = 1) -> pd.DataFrame:
     """Cumulative number of events of ``value`` per tier by each horizon."""
     rows = []
@@ -806,10 +801,20 @@ def _events_by(t: pd.DataFrame, time: str, status: str, horizons, value: int = 1
     return pd.DataFrame(rows)
 
 
+def _ticks(settings: ReportSettings) -> list[float]:
+    """Times of the numbers at risk under the curves: every whole year of follow-up."""
+    return [float(x) for x in range(0, int(np.floor(settings.followup_years)) + 1)]
+
+
+def _curve_k(settings: ReportSettings) -> int:
+    """Events per drawn step: k when suppressing, the rounding base when only rounding."""
+    rule = settings.disclosure_rule
+    return max(rule.min_cell_count if rule.suppresses else 0, rule.rounding_base if rule.rounds else 0)
+
+
 def _survival(surv: pd.DataFrame, settings: ReportSettings):
     from .survival import at_risk_table, kaplan_meier, logrank_test, survival_at
 
-    k = settings.min_cell_count
     horizons = settings.horizons
     mort = survival_at(surv, "_time", "_death", "tier", times=horizons)
     mort = mort.rename(columns={"group": "tier"})
@@ -819,65 +824,41 @@ def _survival(surv: pd.DataFrame, settings: ReportSettings):
     mort = mort[["tier", "time", "n_risk", "deaths", "mortality", "mortality_conf_low", "mortality_conf_high",
                  "estimate", "conf_low", "conf_high"]].rename(
         columns={"estimate": "survival", "conf_low": "survival_conf_low", "conf_high": "survival_conf_high"})
-    hide_d = suppress_counts(mort, min_cell_count=k, count="deaths", group=["time"])["suppressed"].to_numpy()
-    hide_r = suppress_counts(mort, min_cell_count=k, count="n_risk", group=["time"])["suppressed"].to_numpy()
-    mort["deaths"] = mort["deaths"].astype("Int64").mask(hide_d)
-    mort["n_risk"] = mort["n_risk"].astype("Int64").mask(hide_r)
-    for c in ("mortality", "mortality_conf_low", "mortality_conf_high", "survival", "survival_conf_low",
-              "survival_conf_high"):
-        mort[c] = mort[c].astype(float).mask(hide_d)
-    mort["suppressed"] = hide_d | hide_r
 
-    ticks = [float(x) for x in range(0, int(np.floor(settings.followup_years)) + 1)]
     km_exact = kaplan_meier(surv, "_time", "_death", "tier")
-    at_risk = at_risk_table(km_exact, ticks, min_cell_count=k).rename(columns={"group": "tier"})
+    at_risk = at_risk_table(km_exact, _ticks(settings)).rename(columns={"group": "tier"})
     at_risk["tier"] = at_risk["tier"].astype(str)
 
-    coarse = surv.assign(_time=coarsen_event_times(surv["_time"], surv["_death"], min_cell_count=k,
+    # Curves are drawn from times coarsened so that every step holds at least k events.
+    coarse = surv.assign(_time=coarsen_event_times(surv["_time"], surv["_death"], min_cell_count=_curve_k(settings),
                                                    group=surv["tier"]))
-    km_plot = kaplan_meier(coarse.dropna(subset=["_time"]), "_time", "_death", "tier")
+    coarse = coarse.dropna(subset=["_time"])
+    km_plot = kaplan_meier(coarse, "_time", "_death", "tier") if len(coarse) else None
 
     lr = logrank_test(surv, "_time", "_death", "tier")
     trend = logrank_test(surv, "_time", "_death", "tier", trend=True)
     logrank = lr.table.rename(columns={"group": "tier"})
     logrank["tier"] = logrank["tier"].astype(str)
-    logrank = suppress_counts(logrank, min_cell_count=k, count="observed")
-    # The tier sizes again: hidden exactly where the tier prevalence table hides them.
-    hide_n = suppress_counts(logrank, min_cell_count=k, count="n")["suppressed"].to_numpy()
-    logrank["n"] = logrank["n"].astype("Int64").mask(hide_n)
-    logrank["suppressed"] = logrank["suppressed"].to_numpy() | hide_n
     tests = [{"test": r.method, "outcome": "death", "term": "tier", "statistic": r.statistic, "df": r.df,
               "p_value": r.p_value} for r in (lr, trend)]
-    return (km_plot, at_risk), mort, at_risk, logrank, tests
+    return km_plot, mort, at_risk, logrank, tests
 
 
 def _cox(surv: pd.DataFrame, settings: ReportSettings):
     from .cox import cox_hazard_ratios, proportional_hazards_test
 
-    k = settings.min_cell_count
     adjust = list(settings.adjust)
     hr = cox_hazard_ratios(surv, "_time", "_death", "tier", adjust=adjust)
     ph = proportional_hazards_test(surv, "_time", "_death", "tier", adjust=adjust)
-    # Tier rows: the same counts, and so the same hidden cells, as the tier
-    # sizes and the log-rank table (their totals are the covariate rows' n and events).
-    tiers = np.arange(len(hr)) < len(surv["tier"].cat.categories)  # tier rows come first
-    hide_n = np.zeros(len(hr), dtype=bool)
-    hide_e = np.zeros(len(hr), dtype=bool)
-    hide_n[tiers] = suppress_counts(hr[tiers], min_cell_count=k, count="n")["suppressed"].to_numpy()
-    hide_e[tiers] = suppress_counts(hr[tiers], min_cell_count=k, count="events")["suppressed"].to_numpy()
-    hr = hr.assign(n=hr["n"].astype("Int64").mask(hide_n), events=hr["events"].astype("Int64").mask(hide_e),
-                   suppressed=hide_n | hide_e)
     return hr, ph
 
 
-_CIF_COLUMNS = ["outcome", "tier", "time", "events", "competing_deaths", "estimate", "conf_low", "conf_high",
-                "suppressed"]
+_CIF_COLUMNS = ["outcome", "tier", "time", "events", "competing_deaths", "estimate", "conf_low", "conf_high"]
 
 
 def _competing(t: pd.DataFrame, settings: ReportSettings):
     from .competing import cumulative_incidence, gray_test
 
-    k = settings.min_cell_count
     o = settings.competing_outcome
     time, status = f"{o}_time", f"{o}_status"
     # Prevalent cases are not at risk of a first diagnosis.
@@ -900,58 +881,67 @@ def _competing(t: pd.DataFrame, settings: ReportSettings):
     cif = cif.merge(ev, on=["tier", "time"]).merge(comp.rename(columns={"events": "competing_deaths"}),
                                                    on=["tier", "time"])
     cif.insert(0, "outcome", o)
-    cif = cif[_CIF_COLUMNS[:-1]]
-    hide_e = suppress_counts(cif, min_cell_count=k, count="events", group=["time"])["suppressed"].to_numpy()
-    hide_c = suppress_counts(cif, min_cell_count=k, count="competing_deaths", group=["time"])["suppressed"].to_numpy()
-    cif["events"] = cif["events"].astype("Int64").mask(hide_e)
-    cif["competing_deaths"] = cif["competing_deaths"].astype("Int64").mask(hide_c)
-    for c in ("estimate", "conf_low", "conf_high"):
-        cif[c] = cif[c].mask(hide_e)
-    cif["suppressed"] = hide_e | hide_c
+    cif = cif[_CIF_COLUMNS]
     gray = gray_test(data, time, status, "tier", cause=[1, 2])
     tests = [{"test": "gray", "outcome": o if r.cause == 1 else f"death before {o}", "term": "tier",
               "statistic": r.statistic, "df": r.df, "p_value": r.p_value} for r in gray.itertuples()]
-    coarse = data.assign(**{time: coarsen_event_times(data[time], data[status], min_cell_count=k,
+    coarse = data.assign(**{time: coarsen_event_times(data[time], data[status], min_cell_count=_curve_k(settings),
                                                       group=data["tier"])}).dropna(subset=[time])
     curves = cumulative_incidence(coarse, time, status, "tier", cause=1) if len(coarse) else None
-    return cif, tests, curves
+    return cif, tests, curves, data
 
 
-def _figures(or_table, km, cif_curves, settings: ReportSettings) -> dict[str, Any]:
+def _figures(or_table, km_plot, cif_curves, at_risk, settings: ReportSettings) -> dict[str, Any]:
     import matplotlib.pyplot as plt
 
     from .associations import plot_forest
     from .competing import plot_cumulative_incidence
     from .survival import plot_km
 
-    k = settings.min_cell_count
     figures = {}
     n_rows = int((~or_table["is_reference"].astype(bool)).sum() / 2)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 0.32 * max(n_rows, 2) + 1.6), sharey=True)
+    # Not sharey: each panel labels its own rows ("(not estimable)" differs between the models).
+    fig, axes = plt.subplots(1, 2, figsize=(12, 0.32 * max(n_rows, 2) + 1.6))
     for ax, model in zip(axes, ("crude", "adjusted")):
         part = or_table[or_table["model"] == model]
         plot_forest(part, ax=ax, title=f"{model} odds ratio" + (" (mid-p)" if model == "crude" else
                                                                  f" ({', '.join(settings.adjust)})"))
-    axes[1].tick_params(labelleft=False)
     fig.tight_layout()
     figures["forest"] = fig
 
-    km_plot, at_risk = km
-    ax = plot_km(km_plot, at_risk=at_risk.rename(columns={"tier": "group"}), min_cell_count=k,
-                 title="Mortality by ANC tier at index", xlabel="years since index")
+    if km_plot is not None:
+        ax = plot_km(km_plot, at_risk=at_risk.rename(columns={"tier": "group"}),
+                     title="Mortality by ANC tier at index", xlabel="years since index")
+    else:
+        ax = _not_drawn("Mortality by ANC tier at index", settings)
     ax.figure.set_size_inches(8, 6)
     figures["km_mortality"] = ax.figure
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    if cif_curves is not None:
+    title = f"Cumulative incidence of {settings.competing_outcome} (death as competing risk)"
+    if cif_curves is not None and len(cif_curves):
+        fig, ax = plt.subplots(figsize=(7, 4.5))
         plot_cumulative_incidence(cif_curves, ax=ax, xlabel="years since index", legend_title="ANC tier at index",
-                                  title=f"Cumulative incidence of {settings.competing_outcome} "
-                                        "(death as competing risk)")
-        ax.set_ylim(0, max(0.02, float(np.nanmax(cif_curves["conf_high"].to_numpy(dtype=float))) * 1.1))
+                                  title=title)
+        top = np.nanmax(cif_curves["conf_high"].to_numpy(dtype=float)) if len(cif_curves) else np.nan
+        ax.set_ylim(0, max(0.02, float(top) * 1.1) if np.isfinite(top) else 1.0)
     else:
-        ax.set_xlabel("years since index")
-    figures["cumulative_incidence"] = fig
+        ax = _not_drawn(title, settings)
+        ax.figure.set_size_inches(7, 4.5)
+    figures["cumulative_incidence"] = ax.figure
     return figures
+
+
+def _not_drawn(title: str, settings: ReportSettings):
+    """An empty panel saying why the figure is not drawn (too few events to draw without disclosure)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    ax.set_axis_off()
+    ax.set_title(title)
+    ax.text(0.5, 0.5, f"not drawn: no tier has {_curve_k(settings)} or more events, so every step of the curve "
+                      "would show a count below the disclosure threshold", ha="center", va="center", wrap=True,
+            transform=ax.transAxes)
+    return ax
 
 
 # ---------------------------------------------------------------------------
@@ -964,6 +954,27 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def _inputs_table(inputs: list[dict[str, Any]], report: Report) -> pd.DataFrame:
+    """The input files; their row counts under the report's rule.
+
+    The labs file's rows are the flow's first count (lab rows read), so they
+    are hidden wherever the flow hides that count.
+    """
+    rule = report.settings.disclosure_rule
+    k = rule.min_cell_count if rule.suppresses else 0
+    table = pd.DataFrame(inputs, columns=["table", "file", "rows", "sha256"])
+    rows = table["rows"].to_numpy(dtype=float)
+    primary = (rows > 0) & (rows < k)
+    flow_first = report.marks.get("attrition", {}).get((0, "lab_rows"))
+    comp = (table["table"] == "labs").to_numpy() & (flow_first is not None) & ~primary
+    shown = rule.round_counts(rows) if rule.rounds else rows
+    table["rows"] = pd.array(np.where(primary | comp, np.nan, shown), dtype="Float64").astype("Int64")
+    table["suppressed"] = primary | comp
+    table["hidden"] = pd.array([f"rows <{k}" if p else ("rows [c]" if c else "") for p, c in zip(primary, comp)],
+                               dtype="string")
+    return table
 
 
 def run_report(
@@ -1047,9 +1058,7 @@ def run_report(
                          progress=progress)
     else:
         report = analyse(source, settings=settings, progress=progress)
-    k = settings.min_cell_count
-    table = pd.DataFrame(inputs, columns=["table", "file", "rows", "sha256"])
-    table = suppress_counts(table, min_cell_count=k, count="rows", group=["table"])
+    table = _inputs_table(inputs, report)
     timings = {"read": read, **report.timings}
     report = replace(report, tables=dict(sorted({**report.tables, "inputs": table}.items())), timings=timings)
     start = time.perf_counter()

@@ -97,7 +97,9 @@ class TableOne:
         pandas.DataFrame
             Index ``characteristic`` (level and missing rows indented by two
             spaces); columns the groups, ``Overall`` if requested, then SMD.
-            Hidden cells read ``suppressed``; a group without values ``–``.
+            Hidden counts read ``<k`` (below the threshold) or ``[c]`` (hidden
+            so that no hidden count can be worked back), values computed
+            from hidden counts ``[h]``; a group without values ``–``.
         """
         if smd not in ("mean", "reference", "none"):
             raise NeutrostatsError(f"TableOne.display: smd must be 'mean', 'reference' or 'none', found {smd!r}")
@@ -162,19 +164,34 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
     return [{k: plain(v) for k, v in rec.items()} for rec in df.astype(object).to_dict(orient="records")]
 
 
+#: Shown for a value computed from a hidden count (marks of hidden counts: "<k", "[c]").
+HIDDEN_VALUE = "[h]"
+
+
+def _mark(r, col: str) -> str:
+    """The mark of a hidden count of row ``r`` ("<k" or "[c]"), from its ``hidden`` column."""
+    text = getattr(r, "hidden", None)
+    if isinstance(text, str):
+        for part in text.split("; "):
+            name, _, mark = part.rpartition(" ")
+            if name == col:
+                return mark
+    return HIDDEN_VALUE
+
+
 def _fmt_count(r, percent: bool = False) -> str:
     if r.n is pd.NA:
-        return "suppressed"
+        return _mark(r, "n")
     if not percent:
         return f"{int(r.n):,}"
     if pd.isna(r.percent):
-        return f"{int(r.n):,} ({'suppressed' if r.suppressed else '–'})"
+        return f"{int(r.n):,} ({HIDDEN_VALUE if r.suppressed else '–'})"
     return f"{int(r.n):,} ({r.percent:.1f})"
 
 
 def _fmt_iqr(r) -> str:
     if r.suppressed and pd.isna(r.median):
-        return "suppressed"
+        return _mark(r, "n")
     if pd.isna(r.median):
         return "–"
     return f"{r.median:,.1f} [{r.q1:,.1f}–{r.q3:,.1f}]"
@@ -182,7 +199,7 @@ def _fmt_iqr(r) -> str:
 
 def _fmt_missing(r, n_row) -> str:
     if r.missing is pd.NA:
-        return "suppressed"
+        return _mark(r, "missing")
     size = n_row.n
     pct = f" ({100 * r.missing / size:.1f})" if size is not pd.NA and size > 0 else ""
     return f"{int(r.missing):,}{pct}"
@@ -192,7 +209,7 @@ def _fmt_smd(d: pd.DataFrame) -> str:
     if d.empty:
         return ""
     if bool(d["suppressed"].iloc[0]):
-        return "suppressed"
+        return HIDDEN_VALUE
     v = d["smd"].iloc[0]
     return "–" if pd.isna(v) else f"{v:.3f}"
 
@@ -414,7 +431,9 @@ def table_one(
     types = _variable_types(cohort_table, columns, set(categorical))
     label_map = {c: _default_label(c) for c in ["n", *columns]} | {k: v for k, v in _LABELS.items() if "=" in k}
     label_map |= dict(labels or {})
-    k = int(min_cell_count)
+    k_rule = int(min_cell_count)
+    # Exact counts first; what to hide is decided on all of Table 1's cells and relations at once.
+    k = 0
     masks = {nm: (g == grp).to_numpy() for nm, grp in zip(names, groups)}
     cols_all = names + ([OVERALL] if overall else [])
     if overall:
@@ -490,8 +509,13 @@ def table_one(
     smd = pd.DataFrame(smd_rows, columns=_SMD_COLUMNS)
     smd["smd"] = smd["smd"].astype(float)
 
+    if k_rule > 1:
+        from ._cells import protect_table_one
+        from .disclosure import DisclosureRule
+
+        tidy, smd = protect_table_one(tidy, smd, names, DisclosureRule("suppress", k_rule))
     settings = {
-        "by": by, "reference": ref, "groups": names, "overall": bool(overall), "min_cell_count": k,
+        "by": by, "reference": ref, "groups": names, "overall": bool(overall), "min_cell_count": k_rule,
         "variables": columns, "types": {v: types[v][0] for v in columns},
         "levels": {v: [str(x) for x in types[v][1]] for v in columns},
         "labels": {key: str(val) for key, val in label_map.items()},

@@ -109,7 +109,9 @@ def test_demo_writes_every_output(demo):
     assert results["disclosure"]["min_cell_count"] == 0
     for name in TABLES:
         csv = pd.read_csv(demo / "tables" / f"{name}.csv")
-        assert results["tables"][name]["columns"] == list(csv.columns)
+        # Every CSV also carries the rule it was controlled by, in words.
+        assert results["tables"][name]["columns"] + ["disclosure"] == list(csv.columns)
+        assert set(csv["disclosure"]) <= {results["disclosure"]["rule"]}
         assert len(results["tables"][name]["rows"]) == len(csv)
 
 
