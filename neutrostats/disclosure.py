@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -392,6 +392,8 @@ class Protection:
     complementary: np.ndarray
     k: int
     seconds: float = 0.0
+    #: Complementary cell -> the small count it was hidden to protect (positions in the registry).
+    protects: dict[int, int] = field(default_factory=dict)
 
     @property
     def hidden(self) -> np.ndarray:
@@ -436,9 +438,10 @@ def protect(registry: CellRegistry, min_cell_count: int) -> Protection:
     primary = np.zeros(n, dtype=bool)
     comp = np.zeros(n, dtype=bool)
     if k <= 1 or n == 0:
-        return Protection(primary, comp, k, time.perf_counter() - start)
+        return Protection(primary, comp, k, time.perf_counter() - start, {})
     small = sens & (v > 0) & (v < k)
     primary = small & pub
+    protects: dict[int, int] = {}
     rels = registry.relations
     by_cell: list[list[int]] = [[] for _ in range(n)]
     for r, (idx, _, _) in enumerate(rels):
@@ -499,42 +502,54 @@ def protect(registry: CellRegistry, min_cell_count: int) -> Protection:
                     frontier.append(nxt)
         return added
 
-    # 1. No relation may have exactly one unknown that is hidden or small (it would be its value):
-    #    hide another count of that relation. A latent count a relation pins down is known to the
-    #    attacker too: it becomes a constant for the other relations. Of the counts that would do,
-    #    the one whose own hiding asks for the fewest further ones is taken (then the smallest).
-    while True:
-        found = exposed_relation(unknown())
-        if found is None:
-            break
-        r, i = found
-        # A count in few relations (a level of Table 1) costs the reader less than a total (a tier size).
+    def choose(cands: list[int]) -> int:
+        # The count whose own hiding asks for the fewest further ones; then one in few relations
+        # (a level of Table 1 costs the reader less than a total such as a tier size); then the smallest.
         best, best_score = None, (7, 0, 0.0)
-        for c in candidates([r], unknown())[:8]:
+        for c in cands[:8]:
             score = (cascade(c, best_score[0]), len(by_cell[c]), v[c])
             if best is None or score < best_score:
                 best, best_score = c, score
-        comp[best] = True
+        return best
 
-    # 2. The integer program catches what sums of several relations give away.
-    exposed = [i for i in np.flatnonzero(small)]
-    for i in exposed:
+    def settle() -> None:
+        """1. No relation may have exactly one unknown that is hidden or small (it would be its value):
+        hide another count of that relation. A latent count a relation pins down is known to the
+        attacker too: it becomes a constant for the other relations."""
+        while True:
+            found = exposed_relation(unknown())
+            if found is None:
+                return
+            r, i = found
+            best = choose(candidates([r], unknown()))
+            comp[best] = True
+            protects[best] = i
+
+    settle()
+    # 2. The integer program catches what sums of several relations give away: hide a count of a
+    #    relation that binds the attacker's bound (non-zero dual of the LP), then settle again.
+    for i in np.flatnonzero(small):
         while True:
             unk = unknown()
             lo, hi = _interval(i, rels, by_cell, v, unk)
-            ok = (lo <= 1 and hi >= k - 1)
-            if ok:
+            if lo <= 1 and hi >= k - 1:
                 break
-            # Hide a count of a relation that binds the attacker's bound (non-zero dual of the LP).
             binding = _binding_relations(i, rels, by_cell, v, unk, upper=hi < k - 1)
-            cand = pick(binding, unk)
-            if cand is None:
+            cands: list[int] = []
+            for r in binding:
+                cands += [c for c in candidates([r], unk) if c not in cands]
+                if len(cands) >= 4:
+                    break
+            if not cands:
                 comp_ids = _component(i, rels, by_cell, unk)
-                cand = pick(sorted({r for c in comp_ids for r in by_cell[c]}), unk)
-            if cand is None:
+                cands = candidates(sorted({r for c in comp_ids for r in by_cell[c]}), unk)
+            if not cands:
                 break  # nothing left to hide around it (cannot happen when totals are registered cells)
+            cand = choose(cands)
             comp[cand] = True
-    return Protection(primary, comp, k, time.perf_counter() - start)
+            protects[cand] = int(i)
+            settle()
+    return Protection(primary, comp, k, time.perf_counter() - start, protects)
 
 
 def _component(i: int, rels, by_cell, unk: np.ndarray) -> list[int]:
