@@ -91,8 +91,10 @@ class _Builder:
             return self.show(table, row, col, alias, value)
         self.show(table, row, col, own, value)
         if alias in self.reg.index:
-            gap = self.latent(("gap", own), self.value(alias) - float(value))
-            self.reg.relate([(alias, 1.0), (own, -1.0), (gap, -1.0)])
+            diff = self.value(alias) - float(value)
+            gap = self.latent(("gap", own), abs(diff))
+            sign = 1.0 if diff >= 0 else -1.0
+            self.reg.relate([(alias, sign), (own, -sign), (gap, -1.0)])
         return own
 
 

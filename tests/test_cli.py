@@ -76,12 +76,17 @@ def test_scheme_options(labs_csv, capsys):
         (["classify", "{labs}", "--value-column", "result"], "'result'"),
         (["classify", "{labs}", "--scheme", "ctcae_v5", "--lln", "1000"], "above 1500"),
         (["classify", "{bad_units}"], "'mmol/L' (1 rows)"),
+        # The preset sets its own threshold (7 or less hidden); a second one would be ambiguous.
+        (["report", "--demo", "--disclosure", "opensafely", "--min-cell-count", "5", "--out", "{tmp}/r"],
+         "sets its own threshold"),
+        (["report", "--demo", "--disclosure", "round", "--rounding-base", "0", "--out", "{tmp}/r"],
+         "rounding_base must be a whole number >= 1"),
     ],
 )
 def test_user_errors_exit_2_without_traceback(args, message, labs_csv, tmp_path, capsys):
     bad = tmp_path / "bad.csv"
     bad.write_text("value,unit\n1.0,mmol/L\n", encoding="utf-8")
-    argv = [a.format(labs=labs_csv, bad_units=bad) for a in args]
+    argv = [a.format(labs=labs_csv, bad_units=bad, tmp=tmp_path) for a in args]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err

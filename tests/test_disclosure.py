@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 import warnings
 from functools import lru_cache
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 
 import neutrostats.report as report
+from neutrostats._cells import disclose
 from neutrostats.associations import odds_ratios_by_tier
 from neutrostats.disclosure import CellRegistry, DisclosureRule, protect
 from neutrostats.errors import NeutrostatsError
@@ -123,16 +125,33 @@ def _cohort(n, seed):
 
 
 @lru_cache(maxsize=None)
-def _report(n, seed, k, disclosure="suppress", base=5):
+def _full(n, seed, k):
     s = _cohort(n, seed)
+    capture: dict = {}
+
+    def spy(tables, **kwargs):
+        capture.update(tables={name: df.copy() for name, df in tables.items()}, kwargs=kwargs)
+        return disclose(tables, **kwargs)
+
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(report, "_adjusted_or", _crude_as_adjusted)
         mp.setattr(report, "_figures", lambda *a, **kw: {})
+        mp.setattr(report, "disclose", spy)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return report.analyse(s.labs, s.persons, s.diagnoses, s.deaths,
-                                  report.ReportSettings(min_cell_count=k, disclosure=disclosure,
-                                                        rounding_base=base), progress=False)
+            r = report.analyse(s.labs, s.persons, s.diagnoses, s.deaths,
+                               report.ReportSettings(min_cell_count=k), progress=False)
+    return r, capture
+
+
+@lru_cache(maxsize=None)
+def _report(n, seed, k, disclosure="suppress", base=5):
+    """What the report publishes under a rule: its own disclosure step on its exact tables (one analysis
+    per cohort; test_disclosure_attack checks that this is what analyse returns)."""
+    _, c = _full(n, seed, 0)
+    rule = report.ReportSettings(min_cell_count=k, disclosure=disclosure, rounding_base=base).disclosure_rule
+    d = disclose({name: df.copy() for name, df in c["tables"].items()}, **{**c["kwargs"], "rule": rule})
+    return SimpleNamespace(tables=d.tables, marks=d.marks, disclosure=d.summary())
 
 
 COUNTS = {"n", "events", "deaths", "n_risk", "observed", "excluded_persons", "excluded_lab_rows",
@@ -174,7 +193,7 @@ def test_marks_do_not_lie(k):
 
 
 def test_table_one_display_uses_the_same_marks():
-    pub = _report(1500, 2, 5)
+    pub, _ = _full(1500, 2, 5)
     shown = pub.table_one_display.to_numpy().ravel()
     words = {c for c in shown if c in ("<5", "[c]", "[h]")}
     assert {"<5", "[c]"} <= words and "suppressed" not in " ".join(map(str, shown))

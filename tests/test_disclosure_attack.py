@@ -26,7 +26,9 @@ if str(Path(__file__).parent) not in sys.path:
 import disclosure_attack as da  # noqa: E402
 
 import neutrostats.report as report  # noqa: E402
+from neutrostats._cells import disclose  # noqa: E402
 from neutrostats.associations import odds_ratios_by_tier  # noqa: E402
+from neutrostats.disclosure import DisclosureRule  # noqa: E402
 from neutrostats.synthetic import generate_cohort  # noqa: E402
 
 # ---------------------------------------------------------------------------
@@ -159,17 +161,46 @@ def _cohort(n_persons: int, seed: int):
     return generate_cohort(n_persons, seed=seed)
 
 
-@lru_cache(maxsize=None)
-def _tables(n_persons: int, seed: int, k: int) -> dict[str, pd.DataFrame]:
+def _analyse(n_persons: int, seed: int, k: int, capture: dict | None = None):
     s = _cohort(n_persons, seed)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(report, "_adjusted_or", _crude_as_adjusted)
         mp.setattr(report, "_figures", _no_figures)
+        if capture is not None:
+            def spy(tables, **kwargs):
+                capture.update(tables={name: df.copy() for name, df in tables.items()}, kwargs=kwargs)
+                return disclose(tables, **kwargs)
+
+            mp.setattr(report, "disclose", spy)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            r = report.analyse(s.labs, s.persons, s.diagnoses, s.deaths,
-                               report.ReportSettings(min_cell_count=k), progress=False)
-    return r.tables
+            return report.analyse(s.labs, s.persons, s.diagnoses, s.deaths,
+                                  report.ReportSettings(min_cell_count=k), progress=False)
+
+
+@lru_cache(maxsize=None)
+def _exact(n_persons: int, seed: int) -> dict:
+    """The report's exact tables and the other inputs of its disclosure step (one analysis per cohort)."""
+    capture: dict = {}
+    _analyse(n_persons, seed, 0, capture)
+    return capture
+
+
+@lru_cache(maxsize=None)
+def _tables(n_persons: int, seed: int, k: int) -> dict[str, pd.DataFrame]:
+    """The published tables at min_cell_count k: the report's own disclosure step on its exact tables."""
+    c = _exact(n_persons, seed)
+    kwargs = {**c["kwargs"], "rule": DisclosureRule("suppress", k)}
+    return disclose({name: df.copy() for name, df in c["tables"].items()}, **kwargs).tables
+
+
+def test_disclosure_step_alone_gives_the_report_tables():
+    # The sweep re-runs only the disclosure step for each k; it must be what analyse publishes.
+    full = _analyse(1500, 2, 10).tables
+    alone = _tables(1500, 2, 10)
+    assert sorted(full) == sorted(alone)
+    for name in full:
+        pd.testing.assert_frame_equal(full[name], alone[name], check_dtype=False, obj=name)
 
 
 # Two fast cases run every time (the first finds Table 1's Overall leak on the code before
