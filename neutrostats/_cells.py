@@ -295,7 +295,8 @@ def _register_survival(b: _Builder, tables, surv: pd.DataFrame, tiers, horizons,
         b.show("logrank", i, "observed", ("deaths by", t, last), o)
     total = sum(b.value(("deaths by", t, last)) for t in tiers)
     cox = tables["cox"]
-    b.latent(("total deaths",), total)
+    # Published even without the Cox rows: the log-rank expected deaths add up to it.
+    b.reg.cell(("total deaths",), total)
     b.reg.total(("total deaths",), [("deaths by", t, last) for t in tiers])
     n_tiers = len(tiers)
     for i, r in enumerate(cox.itertuples(index=False)):
@@ -528,7 +529,6 @@ def _derived(out, raw, b: _Builder, prot: Protection, rule: DisclosureRule, tier
                 tr[c] = tr[c].astype(float).mask(bad)
         tr["suppressed"] = bad
 
-    last = max(float(x) for x in out["mortality"]["time"]) if len(out["mortality"]) else None
     mo = out["mortality"]
     bad = (weak("mortality", "deaths") | np.array([H(("size", str(t))) for t in mo["tier"]]))
     for c in ("mortality", "mortality_conf_low", "mortality_conf_high", "survival", "survival_conf_low",
@@ -536,11 +536,10 @@ def _derived(out, raw, b: _Builder, prot: Protection, rule: DisclosureRule, tier
         mo[c] = mo[c].astype(float).mask(bad)
     mo["suppressed"] = mo["suppressed"].to_numpy() | bad
     lr = out["logrank"]
-    if H(("total deaths",)) or any(H(("deaths by", t, last)) for t in tiers):
-        # The expected deaths add up to the total; with a tier's deaths hidden they must go too.
-        if H(("total deaths",)):
-            lr["expected"] = np.nan
-            lr["suppressed"] = True
+    if H(("total deaths",)):
+        # The expected deaths add up to the total deaths: hidden with it.
+        lr["expected"] = np.nan
+        lr["suppressed"] = True
     cox = out["cox"]
     if len(cox):
         n_t = len(tiers)
