@@ -28,7 +28,9 @@ from __future__ import annotations
 import glob as _glob
 import os
 import shutil
+import re
 import tempfile
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -211,6 +213,25 @@ def _arrow_reader(result: Any, rows: int):
     return method(rows)
 
 
+class _CallNames:
+    """This call's own names for the views its queries use (``ns_labs`` -> ``ns_labs_<token>``).
+
+    The queries are written with the plain names; two reductions at once in
+    one DuckDB connection or Spark session each see only their own views.
+    """
+
+    _PLAIN = re.compile(r"\b(ns_labs|ns_persons|ns_units|ns_values)\b")
+
+    def __init__(self) -> None:
+        self.token = uuid.uuid4().hex[:16]
+
+    def __call__(self, name: str) -> str:
+        return f"{name}_{self.token}"
+
+    def sql(self, sql: str) -> str:
+        return self._PLAIN.sub(lambda m: self(m.group(1)), sql)
+
+
 class _DuckDB:
     """Runs queries in DuckDB; the labs are the view ``ns_labs``."""
 
@@ -220,6 +241,7 @@ class _DuckDB:
         duckdb = _import_duckdb(fn)
         self._tables: dict[str, pd.DataFrame] = {}
         self._rel = None
+        self._names = _CallNames()
         self.zones: dict[str, str] = {}
         if _is_duckdb_relation(labs):
             # A relation belongs to its connection, which the API does not
@@ -235,23 +257,25 @@ class _DuckDB:
             self.zones = _parquet_zones(files)
             listing = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "]"
             self.con.execute(
-                f"CREATE OR REPLACE TEMP VIEW ns_labs AS SELECT *, "
+                f"CREATE OR REPLACE TEMP VIEW {self._names('ns_labs')} AS SELECT *, "
                 f"(CAST(list_position({listing}, filename) AS BIGINT) << 40) + file_row_number AS ns_rn "
                 f"FROM read_parquet({listing}, filename = true, file_row_number = true)"
             )
             self.order = "ns_rn"
-            rel = self.con.table("ns_labs")
+            self._view = True
+            rel = self.con.table(self._names("ns_labs"))
         else:  # a pandas DataFrame
             frame = labs.assign(ns_rn=np.arange(len(labs), dtype=np.int64))
-            self.con.register("ns_labs", frame)
+            self.con.register(self._names("ns_labs"), frame)
+            self._view = False
             self.order = "ns_rn"
-            rel = self.con.table("ns_labs")
+            rel = self.con.table(self._names("ns_labs"))
         self.columns = {c: str(t) for c, t in zip(rel.columns, rel.types) if c not in ("filename", "file_row_number")}
 
     def register(self, name: str, frame: pd.DataFrame) -> None:
         self._tables[name] = frame
         if self._rel is None:
-            self.con.register(name, frame)
+            self.con.register(self._names(name), frame)
 
     def query(self, sql: str) -> pd.DataFrame:
         return pd.concat(list(self.batches(sql)), ignore_index=True)
@@ -271,7 +295,7 @@ class _DuckDB:
             try:
                 path = os.path.join(folder, "persons.parquet")
                 quoted = "'" + path.replace("'", "''") + "'"
-                self.con.execute(f"COPY ({sql}) TO {quoted} (FORMAT parquet)")
+                self.con.execute(f"COPY ({self._names.sql(sql)}) TO {quoted} (FORMAT parquet)")
                 self.release()
                 result = pq.ParquetFile(path)
                 empty = True
@@ -284,7 +308,7 @@ class _DuckDB:
                 shutil.rmtree(folder, ignore_errors=True)
             return
         if self._rel is None:
-            reader = _arrow_reader(self.con.sql(sql), rows)
+            reader = _arrow_reader(self.con.sql(self._names.sql(sql)), rows)
         else:
             # Found by name through DuckDB's replacement scan of this frame's locals.
             ns_persons = self._tables.get("ns_persons")  # noqa: F841
@@ -302,8 +326,17 @@ class _DuckDB:
         """Drop the look-up tables (a registry's persons look-up is large)."""
         if self._rel is None:
             for name in self._tables:
-                self.con.unregister(name)
+                self.con.unregister(self._names(name))
         self._tables.clear()
+
+    def close(self) -> None:
+        """Drop every object this call created in the connection (also after an error)."""
+        self.release()
+        if self._rel is None:
+            if self._view:
+                self.con.execute(f"DROP VIEW IF EXISTS {self._names('ns_labs')}")
+            else:
+                self.con.unregister(self._names("ns_labs"))
 
     def kind(self, column: str) -> str:
         t = self.columns[column].upper()
@@ -390,7 +423,9 @@ class _Spark:
         from pyspark.sql import functions as F
 
         self.spark = labs.sparkSession
-        labs.withColumn("ns_rn", F.monotonically_increasing_id()).createOrReplaceTempView("ns_labs")
+        self._names = _CallNames()
+        self._views = [self._names("ns_labs")]
+        labs.withColumn("ns_rn", F.monotonically_increasing_id()).createOrReplaceTempView(self._views[0])
         self.order = "ns_rn"
         self.columns = {f.name: f.dataType.simpleString() for f in labs.schema.fields}
 
@@ -403,16 +438,22 @@ class _Spark:
             T.StructField(c, kinds.get(frame[c].dtype.kind, T.StringType()), True) for c in frame.columns
         ]
         rows = frame.astype(object).where(frame.notna(), None).itertuples(index=False, name=None)
-        self.spark.createDataFrame(list(rows), T.StructType(fields)).createOrReplaceTempView(name)
+        self.spark.createDataFrame(list(rows), T.StructType(fields)).createOrReplaceTempView(self._names(name))
+        self._views.append(self._names(name))
 
     def query(self, sql: str) -> pd.DataFrame:
-        return self.spark.sql(sql).toPandas()
+        return self.spark.sql(self._names.sql(sql)).toPandas()
 
     def batches(self, sql: str, rows: int = 250_000, spill: bool = False):
         yield self.query(sql)
 
     def release(self) -> None:
         pass
+
+    def close(self) -> None:
+        """Drop this call's temporary views from the session (also after an error)."""
+        for name in dict.fromkeys(self._views):
+            self.spark.catalog.dropTempView(name)
 
     def kind(self, column: str) -> str:
         t = self.columns[column].lower()
@@ -978,13 +1019,21 @@ def reduce_labs_sql(labs, persons, births, *, engine, keep_measurements, scheme,
         ) from None
 
 
-def _reduce(labs, persons, births, fn, *, engine, keep_measurements, scheme, index, age_range, index_window,
+def _reduce(labs, persons, births, fn, *, engine, **options):
+    be = _backend(labs, engine, fn)
+    try:
+        return _reduce_on(be, labs, persons, births, fn, **options)
+    finally:
+        # This call's views go on success and on error: a shared session or connection keeps nothing.
+        be.close()
+
+
+def _reduce_on(be, labs, persons, births, fn, *, keep_measurements, scheme, index, age_range, index_window,
             duffy_null, duffy_null_limit, chronic_months, person, time, value, unit, code, on_unknown_unit, decimal,
             timezone, date_format, thousands, unit_suspect_below, code_map):
     from .cohort import _ROW_STEPS, _UNKNOWN_PERSONS_STEP, _empty_index, _LabReduction, _summary_columns
     from .severity import _normal_limits
 
-    be = _backend(labs, engine, fn)
     cols = be.columns
     # The same checks and messages as for a pandas table, on the column names.
     schema = pd.DataFrame(columns=list(cols))

@@ -373,3 +373,43 @@ def test_spark_equals_pandas(sample, parquet_dir, reference, tmp_path):
     kw = MESSY_OPTIONS[0]
     assert_same_cohort(build_cohort(messy_long(), PERSONS, DX, DEATHS, **kw),
                        build_cohort(spark.read.parquet(str(path)), PERSONS, DX, DEATHS, **kw), measurements=False)
+
+
+def _ns_views_duckdb(con):
+    names = con.sql("SELECT view_name AS n FROM duckdb_views() WHERE NOT internal UNION ALL "
+                    "SELECT table_name FROM duckdb_tables()").fetchall()
+    return [n for (n,) in names if n.startswith("ns_")]
+
+
+def test_duckdb_calls_leave_no_objects_in_a_shared_connection(sample, parquet_dir, reference):
+    import duckdb
+
+    con = duckdb.connect()
+    for param in (OPTIONS[0], OPTIONS[3]):
+        kw = param.values[0]
+        assert_same_cohort(reference(repr(kw), kw), _build(str(parquet_dir), sample, engine=con, **kw),
+                           measurements=False)
+        assert _ns_views_duckdb(con) == []
+    with pytest.raises(NeutrostatsError, match="taken_at"):
+        _build(str(parquet_dir), sample, engine=con, time="taken_at")
+    assert _ns_views_duckdb(con) == []
+
+
+@pytest.mark.spark
+@pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_spark_concurrent_calls_in_one_session_equal_their_sequential_results(sample, parquet_dir, reference):
+    from concurrent.futures import ThreadPoolExecutor
+
+    spark = _spark_session()
+    sdf = spark.read.parquet(str(parquet_dir))
+    options = [OPTIONS[0].values[0], OPTIONS[3].values[0]]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(lambda kw: _build(sdf, sample, **kw), options))
+    for kw, got in zip(options, results):
+        assert_same_cohort(reference(repr(kw), kw), got, measurements=False)
+    # Each call's views were its own and are gone, after success and after an error.
+    assert [t.name for t in spark.catalog.listTables() if t.name.startswith("ns_")] == []
+    with pytest.raises(NeutrostatsError, match="taken_at"):
+        _build(sdf, sample, time="taken_at")
+    assert [t.name for t in spark.catalog.listTables() if t.name.startswith("ns_")] == []
