@@ -67,19 +67,21 @@ from _timing import peak_rss_mb, rss_mb  # noqa: E402
 
 #: Arrow schemas of the written tables: the dtypes generate_cohort makes
 #: (object string columns become Parquet UTF-8 strings, datetime64[ns] stays ns).
+# Microseconds: Spark 4 cannot read Parquet TIMESTAMP(NANOS) (PARQUET_TYPE_ILLEGAL); the times are
+# whole seconds anyway, so nothing is truncated.
 SCHEMAS = {
     "labs": pa.schema([
-        ("person_id", pa.int64()), ("sampled_at", pa.timestamp("ns")),
+        ("person_id", pa.int64()), ("sampled_at", pa.timestamp("us")),
         ("code", pa.string()), ("value", pa.string()), ("unit", pa.string()),
     ]),
     "persons": pa.schema([
-        ("person_id", pa.int64()), ("sex", pa.string()), ("birth_date", pa.timestamp("ns")),
-        ("duffy_null", pa.bool_()), ("entry_date", pa.timestamp("ns")), ("end_of_data", pa.timestamp("ns")),
+        ("person_id", pa.int64()), ("sex", pa.string()), ("birth_date", pa.timestamp("us")),
+        ("duffy_null", pa.bool_()), ("entry_date", pa.timestamp("us")), ("end_of_data", pa.timestamp("us")),
     ]),
     "diagnoses": pa.schema([
-        ("person_id", pa.int64()), ("diagnosed_at", pa.timestamp("ns")), ("code", pa.string()),
+        ("person_id", pa.int64()), ("diagnosed_at", pa.timestamp("us")), ("code", pa.string()),
     ]),
-    "deaths": pa.schema([("person_id", pa.int64()), ("died_at", pa.timestamp("ns"))]),
+    "deaths": pa.schema([("person_id", pa.int64()), ("died_at", pa.timestamp("us"))]),
 }
 SIDE_TABLES = ("persons", "diagnoses", "deaths")
 

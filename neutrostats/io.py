@@ -238,7 +238,9 @@ def write_table(df: pd.DataFrame, path: Any) -> None:
     that a spreadsheet would run as a formula (starting with ``=``, ``+``,
     ``-``, ``@``, tab or carriage return, and not a number) get a leading
     ``'``, as in every CSV neutrostats writes (OWASP's CSV-injection rule);
-    numeric columns are written unchanged.
+    numeric columns are written unchanged. Parquet times are written in
+    microseconds, the finest unit Spark reads (digits below a microsecond
+    are dropped).
 
     Parameters
     ----------
@@ -262,7 +264,8 @@ def write_table(df: pd.DataFrame, path: Any) -> None:
         with atomic_file(path) as tmp:
             if _is_parquet(path):
                 try:
-                    df.to_parquet(tmp, index=False)
+                    # Microseconds: Spark cannot read nanosecond Parquet timestamps.
+                    df.to_parquet(tmp, index=False, coerce_timestamps="us", allow_truncated_timestamps=True)
                 except ImportError:
                     raise NeutrostatsError(
                         'write_table: writing Parquet needs pyarrow; run pip install "neutrostats[parquet]"'

@@ -1287,7 +1287,8 @@ def write_cohort(cohort: SyntheticCohort, out_dir: str | Path, format: str = "cs
                 compression={"method": "gzip", "mtime": 0, "compresslevel": 6}, lineterminator="\n",
             )
         else:
-            df.to_parquet(out / f"{name}.parquet", index=False)
+            # Microseconds: Spark 4 cannot read nanosecond Parquet timestamps (the times are whole seconds).
+            df.to_parquet(out / f"{name}.parquet", index=False, coerce_timestamps="us")
     with open(out / "truth.json", "w", encoding="utf-8") as fh:
         json.dump(cohort.truth, fh, indent=1, ensure_ascii=False, allow_nan=False)
         fh.write("\n")

@@ -413,3 +413,32 @@ def test_spark_concurrent_calls_in_one_session_equal_their_sequential_results(sa
     with pytest.raises(NeutrostatsError, match="taken_at"):
         _build(sdf, sample, time="taken_at")
     assert [t.name for t in spark.catalog.listTables() if t.name.startswith("ns_")] == []
+
+
+def test_project_parquet_writers_write_microseconds(tmp_path):
+    # Spark 4 rejects Parquet TIMESTAMP(NANOS) (PARQUET_TYPE_ILLEGAL): every writer uses microseconds.
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from neutrostats.io import write_table
+    from neutrostats.synthetic import generate_cohort, write_cohort
+
+    folder = write_cohort(generate_cohort(200, seed=4), tmp_path / "synth", format="parquet")
+    ns = pd.to_datetime(["2020-01-02 03:04:05"]).astype("datetime64[ns]")
+    write_table(pd.DataFrame({"t": ns}), tmp_path / "t.parquet")
+    files = [*folder.glob("*.parquet"), tmp_path / "t.parquet"]
+    units = {f.name: {fld.type.unit for fld in pq.read_schema(f) if pa.types.is_timestamp(fld.type)} for f in files}
+    assert all(u <= {"us"} for u in units.values()) and any(units.values()), units
+
+
+@pytest.mark.spark
+@pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_spark_reads_the_synthetic_parquet_the_project_writes(tmp_path):
+    from neutrostats.synthetic import generate_cohort, write_cohort
+
+    s = generate_cohort(300, seed=5)
+    folder = write_cohort(s, tmp_path / "synth", format="parquet")
+    spark = _spark_session()
+    got = _build(spark.read.parquet(str(folder / "labs.parquet")), s)
+    assert_same_cohort(_build(s.labs, s, engine="numpy"), got, measurements=False)
