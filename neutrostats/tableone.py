@@ -35,7 +35,6 @@ import pandas as pd
 
 from ._json import plain
 from ._validate import covariate_kinds, require_columns, require_dataframe
-from .disclosure import suppress_counts
 from .errors import NeutrostatsError
 
 __all__ = ["TableOne", "table_one", "OVERALL"]
@@ -258,17 +257,6 @@ def _summarise(x: pd.Series, kind: str, levels: list) -> dict:
     return out
 
 
-def _hide(cells: dict, k: int) -> set:
-    """Keys of ``cells`` (counts adding up to a shown total) hidden with secondary suppression."""
-    if k <= 1:
-        return set()
-    keys = list(cells)
-    # Positions, not the keys themselves: pandas 3 would turn a None key into NaN.
-    frame = pd.DataFrame({"n": list(cells.values())})
-    sup = suppress_counts(frame, min_cell_count=k)["suppressed"].to_numpy()
-    return {key for key, hidden in zip(keys, sup) if hidden}
-
-
 def _variable_types(table: pd.DataFrame, columns: list[str], categorical: set[str]) -> dict[str, tuple[str, list]]:
     out = {}
     for col in columns:
@@ -329,16 +317,14 @@ def table_one(
     overall : bool, default True
         Add an ``Overall`` column pooling every group.
     min_cell_count : int, default 0
-        Hide every count from 1 to ``min_cell_count - 1`` with
-        :func:`~neutrostats.disclosure.suppress_counts`: group sizes across
-        groups, and within each group and variable the level counts and the
-        missing count, which add up to the group size. A group whose size is
-        hidden has everything hidden. With a hidden group, ``Overall`` cells
-        are hidden too where ``Overall`` minus the shown groups would reveal a
-        small count. When a variable's missing count is hidden, so are its
-        denominator and percents in that group. An SMD is hidden when a group
-        it involves is hidden or, for categorical and binary variables, has a
-        hidden count of that variable.
+        Hide every count from 1 to ``min_cell_count - 1``, and further
+        counts until none of them can be narrowed by Table 1's totals
+        (levels and missing count add up to the group size, the groups to
+        ``Overall``): :func:`~neutrostats.disclosure.protect` on all of its
+        cells at once. Percentages, summaries of fewer than
+        ``min_cell_count`` values and SMDs computed from hidden counts are
+        hidden with them; the ``hidden`` column names each row's hidden
+        counts with their marks (``<k``, ``[c]``).
 
     Returns
     -------
@@ -432,53 +418,36 @@ def table_one(
     label_map = {c: _default_label(c) for c in ["n", *columns]} | {k: v for k, v in _LABELS.items() if "=" in k}
     label_map |= dict(labels or {})
     k_rule = int(min_cell_count)
-    # Exact counts first; what to hide is decided on all of Table 1's cells and relations at once.
-    k = 0
     masks = {nm: (g == grp).to_numpy() for nm, grp in zip(names, groups)}
     cols_all = names + ([OVERALL] if overall else [])
     if overall:
         masks[OVERALL] = np.ones(len(g), dtype=bool)
 
-    # Group sizes add up to the overall size: hide across groups, then the overall on its own.
+    # Exact counts first; what to hide is decided on all of Table 1's cells and relations at once below.
     sizes = {nm: int(m.sum()) for nm, m in masks.items()}
-    hidden_groups = _hide({nm: sizes[nm] for nm in names}, k)
-    if overall and 0 < sizes[OVERALL] < k:
-        hidden_groups.add(OVERALL)
     summ = {(v, nm): _summarise(cohort_table.loc[masks[nm], v], types[v][0], types[v][1])
             for v in columns for nm in cols_all}
-    hidden = {key: (set(s["cells"]) if key[1] in hidden_groups else _hide(s["cells"], k)) for key, s in summ.items()}
-    if overall and hidden_groups - {OVERALL}:
-        shown = [nm for nm in names if nm not in hidden_groups]
-        for v in columns:
-            resid = {c: n - sum(summ[(v, nm)]["cells"][c] for nm in shown) for c, n in summ[(v, OVERALL)]["cells"].items()}
-            hidden[(v, OVERALL)] |= _hide(resid, k)
-
     rows = []
     for nm in cols_all:
         rows.append({"variable": "n", "label": label_map["n"], "type": "n", "level": None, "group": nm,
-                     "n": pd.NA if nm in hidden_groups else sizes[nm], "suppressed": nm in hidden_groups})
+                     "n": sizes[nm], "suppressed": False})
     for v in columns:
         kind, levels = types[v]
         for nm in cols_all:
-            s, h = summ[(v, nm)], hidden[(v, nm)]
-            base = {"variable": v, "label": label_map[v], "type": kind, "group": nm,
-                    "missing": pd.NA if _MISSING in h else s["missing"]}
+            s = summ[(v, nm)]
+            base = {"variable": v, "label": label_map[v], "type": kind, "group": nm, "missing": s["missing"],
+                    "suppressed": False}
             if kind == "continuous":
-                gone = nm in hidden_groups
-                stats = {} if gone else {"median": s["median"], "q1": s["q1"], "q3": s["q3"],
-                                         "mean": s["mean"], "sd": math.sqrt(s["var"])}
-                rows.append(base | stats | {"level": None, "n": pd.NA if None in h else s["nonmissing"],
-                                            "denominator": pd.NA if gone else sizes[nm], "suppressed": bool(h)})
+                rows.append(base | {"median": s["median"], "q1": s["q1"], "q3": s["q3"], "mean": s["mean"],
+                                    "sd": math.sqrt(s["var"]), "level": None, "n": s["nonmissing"],
+                                    "denominator": sizes[nm]})
                 continue
             if not levels:  # every value missing: keep a row so the missing count is shown
-                rows.append(base | {"level": None, "n": 0, "denominator": 0, "suppressed": bool(h)})
+                rows.append(base | {"level": None, "n": 0, "denominator": 0})
             for lev in map(str, levels):
                 n = s["cells"][lev]
-                pct_ok = lev not in h and _MISSING not in h and s["nonmissing"] > 0
-                rows.append(base | {"level": lev, "n": pd.NA if lev in h else n,
-                                    "denominator": pd.NA if _MISSING in h else s["nonmissing"],
-                                    "percent": 100 * n / s["nonmissing"] if pct_ok else math.nan,
-                                    "suppressed": lev in h or _MISSING in h})
+                rows.append(base | {"level": lev, "n": n, "denominator": s["nonmissing"],
+                                    "percent": 100 * n / s["nonmissing"] if s["nonmissing"] > 0 else math.nan})
     tidy = pd.DataFrame(rows, columns=_TIDY_COLUMNS)
     for col in ("n", "denominator", "missing"):
         tidy[col] = pd.array(tidy[col].tolist(), dtype="Int64")
@@ -490,22 +459,15 @@ def table_one(
     smd_rows = []
     for v in columns:
         kind = types[v][0]
-
-        def blocked(nm: str) -> bool:
-            # proportions (and so counts) can be recovered from a categorical SMD, not from a continuous one
-            return nm in hidden_groups or (kind != "continuous" and bool(hidden[(v, nm)]))
-
         for nm in names:
-            val = _smd(kind, summ[(v, nm)], summ[(v, ref)])
-            bad = blocked(nm) or blocked(ref)
             smd_rows.append({"variable": v, "label": label_map[v], "type": kind, "comparison": "vs_reference",
-                             "group": nm, "reference": ref, "smd": math.nan if bad else val, "suppressed": bad})
+                             "group": nm, "reference": ref, "smd": _smd(kind, summ[(v, nm)], summ[(v, ref)]),
+                             "suppressed": False})
         with_data = [nm for nm in names if summ[(v, nm)]["nonmissing"] > 0]
         pairs = [abs(_smd(kind, summ[(v, a)], summ[(v, b)])) for i, a in enumerate(with_data) for b in with_data[i + 1:]]
-        bad = any(blocked(nm) for nm in with_data)
         smd_rows.append({"variable": v, "label": label_map[v], "type": kind, "comparison": "pairwise_mean",
-                         "group": None, "reference": None, "suppressed": bad,
-                         "smd": math.nan if bad or not pairs else float(np.mean(pairs))})
+                         "group": None, "reference": None, "suppressed": False,
+                         "smd": float(np.mean(pairs)) if pairs else math.nan})
     smd = pd.DataFrame(smd_rows, columns=_SMD_COLUMNS)
     smd["smd"] = smd["smd"].astype(float)
 
