@@ -66,6 +66,22 @@ class Disclosed:
                 "relations": len(self.registry.relations)}
 
 
+def mark_in(text: Any, column: str) -> str | None:
+    """The mark of ``column`` in a row's ``hidden`` text (``"n <5; events [c]"``), or None.
+
+    Examples
+    --------
+    >>> mark_in("n <5; events [c]", "events"), mark_in("n <5", "events")
+    ('[c]', None)
+    """
+    if isinstance(text, str):
+        for part in text.split("; "):
+            name, _, mark = part.rpartition(" ")
+            if name == column:
+                return mark
+    return None
+
+
 class _Builder:
     """Registers cells and remembers which table cell shows which registry cell."""
 
@@ -455,7 +471,7 @@ def _table_one_derived(t1: pd.DataFrame, smd: pd.DataFrame, H, rule: DisclosureR
     stats = ["median", "q1", "q3", "mean", "sd"]
     # Summaries of fewer than k values describe a few persons; a count hidden only as a complement
     # still stands for k or more of them.
-    small_n = np.array([isinstance(h, str) and "n <" in h for h in t1["hidden"].astype(object)]) \
+    small_n = np.array([(mark_in(h, "n") or "").startswith("<") for h in t1["hidden"].astype(object)]) \
         if "hidden" in t1.columns else np.zeros(len(t1), dtype=bool)
     gone = cont & small_n
     t1.loc[gone, stats] = np.nan

@@ -636,10 +636,9 @@ def _all_hidden(at_risk: pd.DataFrame) -> bool:
 
 def _at_risk_mark(row: Any, k: int) -> str:
     """The mark of a hidden number at risk: its own (``hidden`` column of a report's table) or ``<k``."""
-    text = row.get("hidden") if hasattr(row, "get") else None
-    if isinstance(text, str) and text.startswith("n_risk "):
-        return text.removeprefix("n_risk ").split(";")[0]
-    return f"<{k}"
+    from ._cells import mark_in
+
+    return mark_in(row.get("hidden") if hasattr(row, "get") else None, "n_risk") or f"<{k}"
 
 
 def plot_km(

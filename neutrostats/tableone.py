@@ -169,13 +169,9 @@ HIDDEN_VALUE = "[h]"
 
 def _mark(r, col: str) -> str:
     """The mark of a hidden count of row ``r`` ("<k" or "[c]"), from its ``hidden`` column."""
-    text = getattr(r, "hidden", None)
-    if isinstance(text, str):
-        for part in text.split("; "):
-            name, _, mark = part.rpartition(" ")
-            if name == col:
-                return mark
-    return HIDDEN_VALUE
+    from ._cells import mark_in
+
+    return mark_in(getattr(r, "hidden", None), col) or HIDDEN_VALUE
 
 
 def _fmt_count(r, percent: bool = False) -> str:
