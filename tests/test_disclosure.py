@@ -18,10 +18,9 @@ import pytest
 
 import neutrostats.report as report
 from neutrostats._cells import disclose
-from neutrostats.associations import odds_ratios_by_tier
 from neutrostats.disclosure import CellRegistry, DisclosureRule, protect
 from neutrostats.errors import NeutrostatsError
-from neutrostats.synthetic import generate_cohort
+from test_disclosure_attack import _analyse, _cohort, _exact  # noqa: E402 - the same fast analysis and cohorts
 
 # ---------------------------------------------------------------------------
 # The registry and the protection, by hand
@@ -115,40 +114,18 @@ def test_opensafely_preset_and_rounding_by_hand():
 # The report's tables under each rule (counts only: Firth fits and figures are skipped)
 
 
-def _crude_as_adjusted(t, outcome, adjust, *args, **kwargs):
-    return odds_ratios_by_tier(t, outcome, method="midp")
-
-
-@lru_cache(maxsize=None)
-def _cohort(n, seed):
-    return generate_cohort(n, seed=seed)
-
-
 @lru_cache(maxsize=None)
 def _full(n, seed, k):
-    s = _cohort(n, seed)
+    """analyse with the Firth fits and figures skipped, and what its disclosure step was given."""
     capture: dict = {}
-
-    def spy(tables, **kwargs):
-        capture.update(tables={name: df.copy() for name, df in tables.items()}, kwargs=kwargs)
-        return disclose(tables, **kwargs)
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(report, "_adjusted_or", _crude_as_adjusted)
-        mp.setattr(report, "_figures", lambda *a, **kw: {})
-        mp.setattr(report, "disclose", spy)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            r = report.analyse(s.labs, s.persons, s.diagnoses, s.deaths,
-                               report.ReportSettings(min_cell_count=k), progress=False)
-    return r, capture
+    return _analyse(n, seed, k, capture), capture
 
 
 @lru_cache(maxsize=None)
 def _report(n, seed, k, disclosure="suppress", base=5):
     """What the report publishes under a rule: its own disclosure step on its exact tables (one analysis
     per cohort; test_disclosure_attack checks that this is what analyse returns)."""
-    _, c = _full(n, seed, 0)
+    c = _exact(n, seed)
     rule = report.ReportSettings(min_cell_count=k, disclosure=disclosure, rounding_base=base).disclosure_rule
     d = disclose({name: df.copy() for name, df in c["tables"].items()}, **{**c["kwargs"], "rule": rule})
     return SimpleNamespace(tables=d.tables, marks=d.marks, disclosure=d.summary())
