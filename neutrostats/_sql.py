@@ -85,6 +85,7 @@ class _Dialect:
     argmin: Callable[[str, str], str]  # value of x on the row with the least key (keys unique, NULL keys skipped)
     argmax: Callable[[str, str], str]  # ... with the greatest key
     same: Callable[[str, str], str]  # null-safe equality (NULL equals NULL, as pandas groups NaT)
+    hint: Callable[[list[str]], str]  # a broadcast-join hint for these aliases (a comment to DuckDB)
 
 
 _DIALECTS = {
@@ -102,6 +103,7 @@ _DIALECTS = {
         argmin=lambda x, k: f"arg_min_null({x}, {k})",
         argmax=lambda x, k: f"arg_max_null({x}, {k})",
         same=lambda a, b: f"({a} IS NOT DISTINCT FROM {b})",
+        hint=lambda names: "",
     ),
     "spark": _Dialect(
         name="spark",
@@ -109,7 +111,8 @@ _DIALECTS = {
         text="STRING",
         struct=lambda fields: "named_struct(" + ", ".join(f"'{k}', {v}" for k, v in fields) + ")",
         days=lambda t: f"datediff(CAST({t} AS DATE), DATE '1970-01-01')",
-        micros=lambda t: f"unix_micros(CAST({t} AS TIMESTAMP))",
+        # Times are TIMESTAMP_NTZ (wall clock): the difference is the wall-clock one, whatever the session zone.
+        micros=lambda t: f"timestampdiff(MICROSECOND, TIMESTAMP_NTZ'1970-01-01 00:00:00', {t})",
         add_months=lambda d, n: f"add_months({d}, {int(n)})",
         round6=lambda x: f"bround({x}, 6)",
         isnan=lambda x: f"isnan({x})",
@@ -117,6 +120,7 @@ _DIALECTS = {
         argmin=lambda x, k: f"min_by({x}, {k})",
         argmax=lambda x, k: f"max_by({x}, {k})",
         same=lambda a, b: f"({a} <=> {b})",
+        hint=lambda names: f"/*+ BROADCAST({', '.join(names)}) */" if names else "",
     ),
 }
 
@@ -272,6 +276,9 @@ class _DuckDB:
             rel = self.con.table(self._names("ns_labs"))
         self.columns = {c: str(t) for c, t in zip(rel.columns, rel.types) if c not in ("filename", "file_row_number")}
 
+    def use_columns(self, names: list[str]) -> None:
+        """Nothing to do: DuckDB reads only the columns a query uses, and its views are set up."""
+
     def register(self, name: str, frame: pd.DataFrame) -> None:
         self._tables[name] = frame
         if self._rel is None:
@@ -414,46 +421,193 @@ class _DuckDB:
             )
 
 
+#: Wall-clock epoch of Spark's TIMESTAMP_NTZ (time without a zone).
+_NTZ_EPOCH = "TIMESTAMP_NTZ'1970-01-01 00:00:00'"
+
+
+def _spark_text(value: str) -> str:
+    """A Spark SQL string literal (Spark unescapes backslashes in literals, DuckDB does not)."""
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _utc_wall(instant: str) -> str:
+    """The UTC wall clock (TIMESTAMP_NTZ) of a Spark TIMESTAMP, exactly and whatever the session zone."""
+    return f"timestampadd(MICROSECOND, unix_micros({instant}), {_NTZ_EPOCH})"
+
+
+def _file_key(path: str) -> tuple[str, str]:
+    """Sort key of a file Spark names by URI ('file:/a/b.parquet'): DuckDB's order of the same local paths."""
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(path)
+    return (parts.scheme + "://" + parts.netloc if parts.scheme not in ("", "file") else "", unquote(parts.path))
+
+
+def _local_files(paths: list[str]) -> list[str]:
+    """The local paths of Spark's input files (footers are read with pyarrow; remote files are not)."""
+    from urllib.parse import unquote, urlsplit
+
+    local = []
+    for p in paths:
+        parts = urlsplit(p)
+        if parts.scheme in ("", "file") and parts.path.endswith(".parquet") and os.path.exists(unquote(parts.path)):
+            local.append(unquote(parts.path))
+    return sorted(local)
+
+
+def _parquet_ns_columns(files: list[str]) -> dict[str, str | None]:
+    """Columns stored as nanosecond timestamps in the first file (Spark reads them as BIGINT with nanosAsLong)."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        schema = pq.read_schema(files[0])
+    except Exception:
+        return {}
+    return {f.name: f.type.tz for f in schema if pa.types.is_timestamp(f.type) and f.type.unit == "ns"}
+
+
 class _Spark:
-    """Runs queries in the Spark session of the lab DataFrame."""
+    """Runs queries in the Spark session of the lab DataFrame, leaving nothing behind in it.
+
+    What a shared session and a cluster need:
+
+    * **isolation**: views get names of this call only (:class:`_CallNames`)
+      and are dropped by :meth:`close`, with the cache, after an error too;
+    * **read once**: the lab columns used are cached for the call
+      (``MEMORY_AND_DISK``), so the Parquet files are read once for the
+      look-up queries and the reduction;
+    * **input order** (which of two rows at the same person, time and test
+      wins): for a DataFrame read from Parquet files, the file path (sorted,
+      as DuckDB and :func:`parquet_files` sort them) and then the row within
+      the file (Spark's ``_metadata``), never the partitioning. A DataFrame
+      without that metadata (built in memory, or from a join) has no stable
+      row order: among such rows, the one with the least 64-bit hash of its
+      value, unit and code wins;
+    * **time**: sample times are wall-clock TIMESTAMP_NTZ throughout, so days
+      and intervals do not depend on ``spark.sql.session.timeZone``;
+    * **results** come to the driver in Arrow batches of about
+      :attr:`batch_rows` rows (:meth:`_arrow`), so
+      ``spark.driver.maxResultSize`` bounds a batch, not the result;
+    * **look-ups** are DataFrames built from Arrow tables and broadcast.
+    """
 
     dialect = _DIALECTS["spark"]
+    #: Most rows brought to the driver at once (one Arrow batch per partition).
+    batch_rows = 250_000
+    #: Persons tables up to this many rows are broadcast to the executors.
+    broadcast_persons = 1_000_000
 
     def __init__(self, labs: Any, engine: Any, fn: str):
+        self.spark = labs.sparkSession
+        self.fn = fn
+        self._labs = labs
+        self._names = _CallNames()
+        self._views: list[str] = []
+        self._cached: list[Any] = []
+        self.order = "ns_rn"
+        self.row_order = None
+        self.expected_rows = self.n_persons = 0
+        self.columns = {f.name: f.dataType.simpleString() for f in labs.schema.fields}
+        try:
+            files = _local_files(labs.inputFiles())
+        except Exception:  # a DataFrame with no file source
+            files = []
+        self.zones = _parquet_zones(files) if files else {}
+        self.nanos = _parquet_ns_columns(files) if files else {}
+        self.hints = ["k", "x"]
+
+    def use_columns(self, names: list[str]) -> None:
+        """Register the lab view: the used columns and the input order, cached for this call."""
+        from pyspark import StorageLevel
         from pyspark.sql import functions as F
 
-        self.spark = labs.sparkSession
-        self._names = _CallNames()
-        self._views = [self._names("ns_labs")]
-        labs.withColumn("ns_rn", F.monotonically_increasing_id()).createOrReplaceTempView(self._views[0])
-        self.order = "ns_rn"
-        self.columns = {f.name: f.dataType.simpleString() for f in labs.schema.fields}
+        labs, cols = self._labs, [F.col(self.dialect.quote(c)) for c in dict.fromkeys(names)]
+        try:
+            meta = labs.select(*cols, F.col("_metadata.file_path").alias("ns_file"),
+                               F.col("_metadata.row_index").alias("ns_row"))
+            meta.schema  # analysis fails for a source without file metadata
+        except Exception:
+            meta = None
+        if meta is None:
+            self.row_order = "contents"
+            parts = [F.coalesce(F.col(self.dialect.quote(c)).cast("string"), F.lit("")) for c in names[2:]]
+            frame = labs.select(*cols, F.xxhash64(*parts).bitwiseAND(F.lit(0x7FFFFFFFFFFFFFFF)).alias("ns_rn"))
+            frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
+            self._cached.append(frame)
+        else:
+            self.row_order = "files"
+            meta = meta.persist(StorageLevel.MEMORY_AND_DISK)
+            self._cached.append(meta)
+            paths = [r[0] for r in meta.select("ns_file").distinct().collect()]
+            ranks = pd.DataFrame({"ns_file": sorted(paths, key=_file_key)})
+            ranks["ns_rank"] = np.arange(len(ranks), dtype=np.int64)
+            rank_view = self._frame(ranks)
+            frame = meta.join(F.broadcast(rank_view), "ns_file").select(
+                *cols, (F.shiftleft(F.col("ns_rank"), 40) + F.col("ns_row")).alias("ns_rn"))
+        frame.createOrReplaceTempView(self._names("ns_labs"))
+        self._views.append(self._names("ns_labs"))
+
+    def _frame(self, frame: pd.DataFrame):
+        import pyarrow as pa
+
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        # Spark has no NULL type: an all-null column is text.
+        for i, field in enumerate(table.schema):
+            if pa.types.is_null(field.type):
+                table = table.set_column(i, field.name, table.column(i).cast(pa.string()))
+        return self.spark.createDataFrame(table)
 
     def register(self, name: str, frame: pd.DataFrame) -> None:
-        from pyspark.sql import types as T
-
-        # An explicit schema: Spark cannot infer a type from an all-null column.
-        kinds = {"i": T.LongType(), "u": T.LongType(), "f": T.DoubleType(), "b": T.BooleanType()}
-        fields = [
-            T.StructField(c, kinds.get(frame[c].dtype.kind, T.StringType()), True) for c in frame.columns
-        ]
-        rows = frame.astype(object).where(frame.notna(), None).itertuples(index=False, name=None)
-        self.spark.createDataFrame(list(rows), T.StructType(fields)).createOrReplaceTempView(self._names(name))
+        self._frame(frame).createOrReplaceTempView(self._names(name))
         self._views.append(self._names(name))
+        if name == "ns_persons" and len(frame) <= self.broadcast_persons:
+            self.hints.append("ps")
+
+    def _arrow(self, df, expected_rows: int):
+        """The rows of ``df`` in pandas batches of about :attr:`batch_rows` rows.
+
+        A large result is cached on the executors, partitioned by bucket of
+        persons (consecutive ``pidx``), and fetched one bucket at a time
+        (``toArrow``), each its own job (the cache's batch statistics let it
+        skip partitions without the bucket):
+        ``spark.driver.maxResultSize`` then limits a batch, not the whole
+        result, and the driver holds one batch in Arrow at a time. No Python
+        runs on the executors (their Python may lack pyarrow).
+        """
+        from pyspark import StorageLevel
+        from pyspark.sql import functions as F
+
+        if expected_rows <= self.batch_rows:
+            yield df.toArrow().to_pandas()
+            return
+        # Persons per bucket so that a bucket (with their measurements, if kept) holds about batch_rows rows.
+        per = max(1, self.batch_rows * self.n_persons // int(expected_rows))
+        buckets = -(-self.n_persons // per)
+        key = F.coalesce(F.floor(F.col("pidx") / F.lit(per)), F.lit(0)).cast("long")
+        # Hash partitions (a range partitioning would run the whole query once more to sample it).
+        df = df.withColumn("ns_bucket", key).repartition(buckets, "ns_bucket")
+        df = df.persist(StorageLevel.MEMORY_AND_DISK)
+        self._cached.append(df)
+        for b in range(buckets):
+            yield df.filter(F.col("ns_bucket") == b).drop("ns_bucket").toArrow().to_pandas()
 
     def query(self, sql: str) -> pd.DataFrame:
-        return self.spark.sql(self._names.sql(sql)).toPandas()
+        return self.spark.sql(self._names.sql(sql)).toArrow().to_pandas()
 
     def batches(self, sql: str, rows: int = 250_000, spill: bool = False):
-        yield self.query(sql)
+        df = self.spark.sql(self._names.sql(sql))
+        yield from self._arrow(df, self.expected_rows)
 
     def release(self) -> None:
         pass
 
     def close(self) -> None:
-        """Drop this call's temporary views from the session (also after an error)."""
+        """Drop this call's temporary views and cached data from the session (also after an error)."""
         for name in dict.fromkeys(self._views):
             self.spark.catalog.dropTempView(name)
+        for frame in self._cached:
+            frame.unpersist()
 
     def kind(self, column: str) -> str:
         t = self.columns[column].lower()
@@ -467,25 +621,59 @@ class _Spark:
 
     def time_expr(self, column: str, timezone: str | None = None, date_format: str | None = None,
                   fn: str = "build_cohort") -> str:
-        """Naive wall-clock sample times; TIMESTAMP (an instant) is read in ``timezone`` or the session zone."""
+        """Wall-clock sample times as TIMESTAMP_NTZ (the policy of :mod:`neutrostats.dates`), whatever the session zone."""
         q = self.dialect.quote(column)
         t = self.columns[column].lower()
-        if t == "timestamp_ntz" or t == "date":
-            return f"CAST({q} AS TIMESTAMP)"
+        if t == "timestamp_ntz":
+            return q
+        if t == "date":
+            return f"CAST({q} AS TIMESTAMP_NTZ)"
         if t.startswith("timestamp"):
-            if timezone is not None:
-                # The instant's wall clock in ``timezone`` (a TIMESTAMP_NTZ: days
-                # and the values returned are that wall clock).
-                return f"convert_timezone(current_timezone(), {_sql_text(timezone)}, CAST({q} AS TIMESTAMP_NTZ))"
-            return f"CAST({q} AS TIMESTAMP)"
+            # An instant: its wall clock in ``timezone`` or in the zone stored
+            # with the Parquet files; never the session's zone or the UTC day.
+            return self._in_zone(_utc_wall(q), timezone or self.zones.get(column), column, fn)
+        if column in self.nanos and t in ("bigint", "long"):
+            # Nanosecond timestamps read with spark.sql.legacy.parquet.nanosAsLong:
+            # whole microseconds, floored exactly in integers (no double).
+            wall = f"timestampadd(MICROSECOND, ({q} - pmod({q}, 1000)) div 1000, {_NTZ_EPOCH})"
+            if self.nanos[column] is None:
+                return wall
+            return self._in_zone(wall, timezone or self.nanos[column], column, fn)
+        if self.kind(column) != "text":
+            raise NeutrostatsError(
+                f"{fn}: sample times in column {column!r} of labs are {self.columns[column]}, expected timestamps, "
+                "dates or ISO 8601 text; neutrostats does not guess the unit of numbers as times. Convert the "
+                "column, e.g. with pyspark.sql.functions.timestamp_micros or to_timestamp, first"
+            )
         if date_format is not None:
             raise NeutrostatsError(
                 f"{fn}: date_format is not applied to text sample times on Spark (its patterns differ from "
                 "strftime); convert the column with pyspark.sql.functions.to_timestamp first"
             )
-        expr = f"TRY_CAST({q} AS TIMESTAMP)"
+        text = f"trim(CAST({q} AS STRING))"
+        offset, date_only = _spark_text(_OFFSET_RE), _spark_text(_DATE_ONLY_RE)
+        counts = self.query(
+            f"SELECT count(CASE WHEN {text} RLIKE {offset} THEN 1 END) AS a, "
+            f"count(CASE WHEN NOT ({text} RLIKE {offset}) AND {text} <> '' AND NOT ({text} RLIKE {date_only}) "
+            f"THEN 1 END) AS b FROM ns_labs"
+        )
+        aware, naive = int(counts["a"].iloc[0]), int(counts["b"].iloc[0])
+        if aware and naive:
+            raise NeutrostatsError(
+                f"{fn}: column {column!r} of labs mixes {aware:,} times with a UTC offset and {naive:,} without "
+                "one; the naive ones could be in any zone. Export every time with its offset, or all as local "
+                "wall-clock times"
+            )
+        if aware and timezone is not None:
+            expr = (f"CASE WHEN {text} RLIKE {date_only} THEN TRY_CAST({text} AS TIMESTAMP_NTZ) ELSE "
+                    f"{self._in_zone(_utc_wall(f'TRY_CAST({text} AS TIMESTAMP)'), timezone, column, fn)} END")
+        elif aware:
+            # The wall clock as recorded: the offset is dropped, not applied.
+            expr = f"TRY_CAST(regexp_replace({text}, {_spark_text(_OFFSET_TAIL_RE)}, '') AS TIMESTAMP_NTZ)"
+        else:
+            expr = f"TRY_CAST({text} AS TIMESTAMP_NTZ)"
         bad = self.query(f"SELECT count(*) AS n, min({q}) AS example FROM ns_labs WHERE {q} IS NOT NULL "
-                         f"AND trim({q}) <> '' AND {expr} IS NULL")
+                         f"AND {text} <> '' AND ({expr}) IS NULL")
         if int(bad["n"].iloc[0]):
             raise NeutrostatsError(
                 f"{fn}: {int(bad['n'].iloc[0]):,} sample times in column {column!r} of labs are not ISO 8601 "
@@ -493,6 +681,17 @@ class _Spark:
                 "pyspark.sql.functions.to_timestamp(column, pattern) first"
             )
         return expr
+
+    def _in_zone(self, utc_wall: str, zone: str | None, column: str, fn: str) -> str:
+        if zone is None:
+            raise NeutrostatsError(
+                f"{fn}: sample times in column {column!r} of labs are time-zone-aware (Spark TIMESTAMP), and the "
+                "zone they were recorded in is not stored with them; pass timezone='Europe/Copenhagen' (the zone "
+                "whose calendar days count) so that days are taken neither in UTC nor in the session's zone "
+                f"(now {self.spark.conf.get('spark.sql.session.timeZone')!r}), or cast the column to timestamp_ntz "
+                "if it holds wall-clock times (Spark makes naive pandas times instants in the session zone)"
+            )
+        return f"convert_timezone('UTC', {_spark_text(zone)}, {utc_wall})"
 
 
 #: An ISO 8601 UTC offset at the end of a text time (DuckDB regular expression).
@@ -608,7 +807,7 @@ def _tier_code_sql(cuts: tuple[float, ...], anc: str, lim: str, cens: str | None
 
 def _pipeline(d: _Dialect, *, src_cols: dict[str, str], order: str, value_kind: str, long_format: bool,
               derive: bool, any_scaled: bool, cuts: tuple[float, ...], index: str, index_window: tuple | None,
-              age_range: tuple | None, lim: str, birth: str) -> str:
+              age_range: tuple | None, lim: str, birth: str, broadcast: tuple[str, ...] = ()) -> str:
     """The CTEs of the reduction, ending in ``w`` (one row per sample, windowed).
 
     Three stages:
@@ -632,7 +831,8 @@ def _pipeline(d: _Dialect, *, src_cols: dict[str, str], order: str, value_kind: 
     and DuckDB writes it out once rather than recomputing it.
     :func:`_reduce_sql` aggregates ``w`` to persons. ``lim`` and ``birth``
     are SQL for the lower limit of normal and the birth day: a literal, or
-    the persons look-up's column when they vary.
+    the persons look-up's column when they vary. ``broadcast``: aliases of
+    the look-ups to broadcast to the rows (Spark).
     """
     q = d.quote
     text = d.text
@@ -657,6 +857,8 @@ def _pipeline(d: _Dialect, *, src_cols: dict[str, str], order: str, value_kind: 
     suspect = (f"CASE WHEN {num} >= 0 AND {num} < k.sus AND {num} <> floor({num}) "
                f"THEN {F['unit_suspect']} ELSE {NO} END")
 
+    hint = d.hint([a for a in broadcast if a != "x" or value_kind == "text"])
+
     # Stage 1: rows. rf is the row's own step code; NULL for a usable direct
     # ANC (kept or a repeat) and for a component without a flag of its own,
     # whose fate its sample decides (their own flags always rank first).
@@ -667,7 +869,7 @@ src AS (
   FROM ns_labs
 ),
 j AS (
-  SELECT s.p, s.t, s.rn, ps.pidx, {birth} AS birth_day, {lim} AS lim, k.factor, k.role,
+  SELECT {hint} s.p, s.t, s.rn, ps.pidx, {birth} AS birth_day, {lim} AS lim, k.factor, k.role,
          {num} AS num, {cens} AS cens, least({vflag}, k.uflag, {suspect}) AS f0
   FROM src s
   LEFT JOIN ns_persons ps ON ps.p = s.p
@@ -1053,6 +1255,7 @@ def _reduce_on(be, labs, persons, births, fn, *, keep_measurements, scheme, inde
     if long_format:
         require_columns(schema, [code], fn, "Pass code=None for a table of ANC results only.")
     require_columns(schema, [unit], fn, "Pass unit=<column of units>.")
+    be.use_columns([person, time, value, unit] + ([code] if long_format else []))
     d = be.dialect
     qc = d.quote
     src_cols = {
@@ -1113,8 +1316,10 @@ def _reduce_on(be, labs, persons, births, fn, *, keep_measurements, scheme, inde
     head = _pipeline(
         d, src_cols=src_cols, order=be.order, value_kind=value_kind, long_format=long_format, derive=derive,
         any_scaled=any_scaled, cuts=tuple(scheme.cuts), index=index, index_window=index_window,
-        age_range=age_range, lim=lim_sql, birth=birth_sql,
+        age_range=age_range, lim=lim_sql, birth=birth_sql, broadcast=tuple(getattr(be, "hints", ())),
     )
+    # At most one row per person, flow step and (if kept) measurement: the batches' sizes follow from it.
+    be.n_persons, be.expected_rows = n_persons, n_persons + 64 + (int(pairs["n"].sum()) if keep_measurements else 0)
     sql = _reduce_sql(head, d, index=index, chronic_months=chronic_months, measurements=bool(keep_measurements))
     # Per-person arrays filled batch by batch (a registry's persons may not
     # fit in memory twice).

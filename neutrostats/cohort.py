@@ -307,9 +307,11 @@ def build_cohort(
         "2GB"})``) runs it there. ``"numpy"``: the in-memory reference
         reduction of a pandas DataFrame with :func:`classify_anc`, which the
         tests hold the SQL to (same persons, tiers, dates, summaries, flow)
-        and which is faster for small tables. Spark reads sample times in
-        its session time zone (``spark.sql.session.timeZone``); set it to
-        UTC for naive times.
+        and which is faster for small tables. On Spark, times are wall-clock
+        times whatever ``spark.sql.session.timeZone`` is: a Spark
+        ``TIMESTAMP`` (an instant) needs the zone stored in the Parquet
+        files or ``timezone=``; ties between rows are broken by file path
+        and row within the file (see the README, "On a Spark cluster").
     keep_measurements : bool, optional
         Return the usable measurements in ``Cohort.measurements``. Default:
         yes for a pandas table, no for the other sources (they may not fit in
