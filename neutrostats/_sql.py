@@ -86,6 +86,7 @@ class _Dialect:
     argmax: Callable[[str, str], str]  # ... with the greatest key
     same: Callable[[str, str], str]  # null-safe equality (NULL equals NULL, as pandas groups NaT)
     hint: Callable[[list[str]], str]  # a broadcast-join hint for these aliases (a comment to DuckDB)
+    matches: Callable[[str, str], str]  # x matches a regular expression (given as Python text)
 
 
 _DIALECTS = {
@@ -104,6 +105,7 @@ _DIALECTS = {
         argmax=lambda x, k: f"arg_max_null({x}, {k})",
         same=lambda a, b: f"({a} IS NOT DISTINCT FROM {b})",
         hint=lambda names: "",
+        matches=lambda x, regex: f"regexp_matches({x}, {_sql_text(regex)})",
     ),
     "spark": _Dialect(
         name="spark",
@@ -121,6 +123,7 @@ _DIALECTS = {
         argmax=lambda x, k: f"max_by({x}, {k})",
         same=lambda a, b: f"({a} <=> {b})",
         hint=lambda names: f"/*+ BROADCAST({', '.join(names)}) */" if names else "",
+        matches=lambda x, regex: f"({x} RLIKE {_spark_text(regex)})",
     ),
 }
 
@@ -379,19 +382,7 @@ class _DuckDB:
         if date_format is not None:
             expr = f"try_strptime({text}, {_sql_text(date_format)})"
         else:
-            has_offset = self.query(
-                f"SELECT count(CASE WHEN regexp_matches(trim({text}), '{_OFFSET_RE}') THEN 1 END) AS a, "
-                f"count(CASE WHEN NOT regexp_matches(trim({text}), '{_OFFSET_RE}') AND trim({text}) <> '' "
-                f"AND NOT regexp_matches(trim({text}), '{_DATE_ONLY_RE}') THEN 1 END) "
-                f"AS b FROM ns_labs"
-            )
-            aware, naive = int(has_offset["a"].iloc[0]), int(has_offset["b"].iloc[0])
-            if aware and naive:
-                raise NeutrostatsError(
-                    f"{fn}: column {column!r} of labs mixes {aware:,} times with a UTC offset and {naive:,} without "
-                    "one; the naive ones could be in any zone. Export every time with its offset, or all as local "
-                    "wall-clock times"
-                )
+            aware = _count_offsets(self, f"trim({text})", column, fn)
             if aware and timezone is not None:
                 # A date alone is a day already (no zone to convert from).
                 expr = (f"CASE WHEN regexp_matches(trim({text}), '{_DATE_ONLY_RE}') THEN TRY_CAST(trim({text}) AS "
@@ -474,9 +465,6 @@ class _Spark:
 
     * **isolation**: views get names of this call only (:class:`_CallNames`)
       and are dropped by :meth:`close`, with the cache, after an error too;
-    * **read once**: the lab columns used are cached for the call
-      (``MEMORY_AND_DISK``), so the Parquet files are read once for the
-      look-up queries and the reduction;
     * **input order** (which of two rows at the same person, time and test
       wins): for a DataFrame read from Parquet files, the file path (sorted,
       as DuckDB and :func:`parquet_files` sort them) and then the row within
@@ -518,8 +506,12 @@ class _Spark:
         self.hints = ["k", "x"]
 
     def use_columns(self, names: list[str]) -> None:
-        """Register the lab view: the used columns and the input order, cached for this call."""
-        from pyspark import StorageLevel
+        """Register the lab view: the used columns and the input order.
+
+        Not cached: at 10 million rows a ``MEMORY_AND_DISK`` cache of the
+        columns (so that the files are read once) made the call slower
+        (327 s against 280 s on local[2]), as did caching the row stage.
+        """
         from pyspark.sql import functions as F
 
         labs, cols = self._labs, [F.col(self.dialect.quote(c)) for c in dict.fromkeys(names)]
@@ -533,12 +525,8 @@ class _Spark:
             self.row_order = "contents"
             parts = [F.coalesce(F.col(self.dialect.quote(c)).cast("string"), F.lit("")) for c in names[2:]]
             frame = labs.select(*cols, F.xxhash64(*parts).bitwiseAND(F.lit(0x7FFFFFFFFFFFFFFF)).alias("ns_rn"))
-            frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
-            self._cached.append(frame)
         else:
             self.row_order = "files"
-            meta = meta.persist(StorageLevel.MEMORY_AND_DISK)
-            self._cached.append(meta)
             paths = [r[0] for r in meta.select("ns_file").distinct().collect()]
             ranks = pd.DataFrame({"ns_file": sorted(paths, key=_file_key)})
             ranks["ns_rank"] = np.arange(len(ranks), dtype=np.int64)
@@ -567,10 +555,10 @@ class _Spark:
     def _arrow(self, df, expected_rows: int):
         """The rows of ``df`` in pandas batches of about :attr:`batch_rows` rows.
 
-        A large result is cached on the executors, partitioned by bucket of
-        persons (consecutive ``pidx``), and fetched one bucket at a time
-        (``toArrow``), each its own job (the cache's batch statistics let it
-        skip partitions without the bucket):
+        A large result is cached on the executors, range-partitioned by
+        bucket of persons (consecutive ``pidx``), and fetched one bucket at
+        a time (``toArrow``), each its own job that reads only its bucket's
+        partition (the cache's batch statistics prune the others):
         ``spark.driver.maxResultSize`` then limits a batch, not the whole
         result, and the driver holds one batch in Arrow at a time. No Python
         runs on the executors (their Python may lack pyarrow).
@@ -585,8 +573,11 @@ class _Spark:
         per = max(1, self.batch_rows * self.n_persons // int(expected_rows))
         buckets = -(-self.n_persons // per)
         key = F.coalesce(F.floor(F.col("pidx") / F.lit(per)), F.lit(0)).cast("long")
-        # Hash partitions (a range partitioning would run the whole query once more to sample it).
-        df = df.withColumn("ns_bucket", key).repartition(buckets, "ns_bucket")
+        # The query runs once, into a cache; the range partitioning by bucket
+        # (which samples its input) then reads that cache, not the query.
+        df = df.persist(StorageLevel.MEMORY_AND_DISK)
+        self._cached.append(df)
+        df = df.withColumn("ns_bucket", key).repartitionByRange(buckets, "ns_bucket")
         df = df.persist(StorageLevel.MEMORY_AND_DISK)
         self._cached.append(df)
         for b in range(buckets):
@@ -651,21 +642,10 @@ class _Spark:
                 "strftime); convert the column with pyspark.sql.functions.to_timestamp first"
             )
         text = f"trim(CAST({q} AS STRING))"
-        offset, date_only = _spark_text(_OFFSET_RE), _spark_text(_DATE_ONLY_RE)
-        counts = self.query(
-            f"SELECT count(CASE WHEN {text} RLIKE {offset} THEN 1 END) AS a, "
-            f"count(CASE WHEN NOT ({text} RLIKE {offset}) AND {text} <> '' AND NOT ({text} RLIKE {date_only}) "
-            f"THEN 1 END) AS b FROM ns_labs"
-        )
-        aware, naive = int(counts["a"].iloc[0]), int(counts["b"].iloc[0])
-        if aware and naive:
-            raise NeutrostatsError(
-                f"{fn}: column {column!r} of labs mixes {aware:,} times with a UTC offset and {naive:,} without "
-                "one; the naive ones could be in any zone. Export every time with its offset, or all as local "
-                "wall-clock times"
-            )
+        date_only = self.dialect.matches(text, _DATE_ONLY_RE)
+        aware = _count_offsets(self, text, column, fn)
         if aware and timezone is not None:
-            expr = (f"CASE WHEN {text} RLIKE {date_only} THEN TRY_CAST({text} AS TIMESTAMP_NTZ) ELSE "
+            expr = (f"CASE WHEN {date_only} THEN TRY_CAST({text} AS TIMESTAMP_NTZ) ELSE "
                     f"{self._in_zone(_utc_wall(f'TRY_CAST({text} AS TIMESTAMP)'), timezone, column, fn)} END")
         elif aware:
             # The wall clock as recorded: the offset is dropped, not applied.
@@ -704,6 +684,24 @@ _OFFSET_TAIL_RE = r"\s*(Z|[+-][0-9]{2}(:?[0-9]{2})?)$"
 
 def _sql_text(value: str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
+
+
+def _count_offsets(be: Any, text: str, column: str, fn: str) -> int:
+    """Text times with a UTC offset (dates alone aside); a column mixing them with naive times stops the call."""
+    m = be.dialect.matches
+    counts = be.query(
+        f"SELECT count(CASE WHEN {m(text, _OFFSET_RE)} THEN 1 END) AS a, "
+        f"count(CASE WHEN NOT {m(text, _OFFSET_RE)} AND {text} <> '' AND NOT {m(text, _DATE_ONLY_RE)} THEN 1 END) "
+        "AS b FROM ns_labs"
+    )
+    aware, naive = int(counts["a"].iloc[0]), int(counts["b"].iloc[0])
+    if aware and naive:
+        raise NeutrostatsError(
+            f"{fn}: column {column!r} of labs mixes {aware:,} times with a UTC offset and {naive:,} without "
+            "one; the naive ones could be in any zone. Export every time with its offset, or all as local "
+            "wall-clock times"
+        )
+    return aware
 
 
 def _parquet_zones(files: list[str]) -> dict[str, str]:
