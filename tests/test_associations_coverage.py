@@ -1,10 +1,10 @@
 """Adjusted odds ratios recover the generator's true conditional ORs.
 
-200 seeded replicates of a 30,000-person synthetic cohort, each run through
+150 seeded replicates of a 30,000-person synthetic cohort, each run through
 build_cohort and odds_ratios_by_tier(method="logistic", adjust=[age, sex]):
 the 95% intervals must cover the true ORs of the generating model
 (``truth["outcomes"][o]["conditional_or"]``) 93-97% of the time, pooled over
-the 3 tiers x 2 outcomes (1,200 intervals); each single parameter's coverage
+the 3 tiers x 2 outcomes (900 intervals); each single parameter's coverage
 must be within 4 binomial standard errors of 95%.
 """
 
@@ -18,7 +18,7 @@ import pytest
 import neutrostats as ns
 from neutrostats.synthetic import OUTCOME_CODE_RANGES, generate_cohort
 
-REPLICATES = 200
+REPLICATES = 150
 PERSONS = 30_000
 OUTCOMES = ["viral_infection", "haematological_malignancy"]
 

@@ -10,8 +10,8 @@ whole days, so a few deaths tie; censoring is administrative, at the end of
 data). The moderate-severe HR is solved per cohort from its target 4-year
 mortality, so each replicate has its own truth.
 
-200 seeded replicates of a 20,000-person cohort: the 95% Wald intervals
-must cover the truth 93-97% of the time pooled over the 3 tiers (600
+150 seeded replicates of a 20,000-person cohort: the 95% Wald intervals
+must cover the truth 93-97% of the time pooled over the 3 tiers (450
 intervals), and each tier within 4 binomial standard errors of 95%.
 """
 
@@ -26,7 +26,7 @@ import neutrostats as ns
 from neutrostats.cox import InfiniteHazardRatioWarning, cox_hazard_ratios
 from neutrostats.synthetic import generate_cohort
 
-REPLICATES = 200
+REPLICATES = 150
 PERSONS = 20_000
 TIERS = ["subnormal", "mild", "moderate_severe"]
 
