@@ -464,7 +464,7 @@ class _Spark:
     What a shared session and a cluster need:
 
     * **isolation**: views get names of this call only (:class:`_CallNames`)
-      and are dropped by :meth:`close`, with the cache, after an error too;
+      and are dropped by :meth:`close`, with any cached result, after an error too;
     * **input order** (which of two rows at the same person, time and test
       wins): for a DataFrame read from Parquet files, the file path (sorted,
       as DuckDB and :func:`parquet_files` sort them) and then the row within
@@ -481,20 +481,18 @@ class _Spark:
     """
 
     dialect = _DIALECTS["spark"]
-    #: Most rows brought to the driver at once (one Arrow batch per partition).
+    #: About the most rows brought to the driver at once (one Arrow batch per bucket of persons).
     batch_rows = 250_000
     #: Persons tables up to this many rows are broadcast to the executors.
     broadcast_persons = 1_000_000
 
     def __init__(self, labs: Any, engine: Any, fn: str):
         self.spark = labs.sparkSession
-        self.fn = fn
         self._labs = labs
         self._names = _CallNames()
         self._views: list[str] = []
         self._cached: list[Any] = []
         self.order = "ns_rn"
-        self.row_order = None
         self.expected_rows = self.n_persons = 0
         self.columns = {f.name: f.dataType.simpleString() for f in labs.schema.fields}
         try:
@@ -522,11 +520,9 @@ class _Spark:
         except Exception:
             meta = None
         if meta is None:
-            self.row_order = "contents"
             parts = [F.coalesce(F.col(self.dialect.quote(c)).cast("string"), F.lit("")) for c in names[2:]]
             frame = labs.select(*cols, F.xxhash64(*parts).bitwiseAND(F.lit(0x7FFFFFFFFFFFFFFF)).alias("ns_rn"))
         else:
-            self.row_order = "files"
             paths = [r[0] for r in meta.select("ns_file").distinct().collect()]
             ranks = pd.DataFrame({"ns_file": sorted(paths, key=_file_key)})
             ranks["ns_rank"] = np.arange(len(ranks), dtype=np.int64)
