@@ -243,6 +243,7 @@ class _DuckDB:
     """Runs queries in DuckDB; the labs are the view ``ns_labs``."""
 
     dialect = _DIALECTS["duckdb"]
+    hints: tuple[str, ...] = ()  # DuckDB chooses its joins itself
 
     def __init__(self, labs: Any, engine: Any, fn: str):
         duckdb = _import_duckdb(fn)
@@ -261,7 +262,7 @@ class _DuckDB:
         self.con = engine if engine is not None and not isinstance(engine, str) else duckdb.connect()
         if _is_path(labs):
             files = parquet_files(labs, fn)
-            self.zones = _parquet_zones(files)
+            self.zones = _parquet_zones(_parquet_times(files))
             listing = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "]"
             self.con.execute(
                 f"CREATE OR REPLACE TEMP VIEW {self._names('ns_labs')} AS SELECT *, "
@@ -446,18 +447,6 @@ def _local_files(paths: list[str]) -> list[str]:
     return sorted(local)
 
 
-def _parquet_ns_columns(files: list[str]) -> dict[str, str | None]:
-    """Columns stored as nanosecond timestamps in the first file (Spark reads them as BIGINT with nanosAsLong)."""
-    try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        schema = pq.read_schema(files[0])
-    except Exception:
-        return {}
-    return {f.name: f.type.tz for f in schema if pa.types.is_timestamp(f.type) and f.type.unit == "ns"}
-
-
 class _Spark:
     """Runs queries in the Spark session of the lab DataFrame, leaving nothing behind in it.
 
@@ -499,8 +488,10 @@ class _Spark:
             files = _local_files(labs.inputFiles())
         except Exception:  # a DataFrame with no file source
             files = []
-        self.zones = _parquet_zones(files) if files else {}
-        self.nanos = _parquet_ns_columns(files) if files else {}
+        times = _parquet_times(files) if files else {}
+        self.zones = _parquet_zones(times)
+        # Nanosecond columns (read as BIGINT with nanosAsLong) and their zones.
+        self.nanos = {name: tz for name, (unit, tz) in times.items() if unit == "ns"}
         self.hints = ["k", "x"]
 
     def use_columns(self, names: list[str]) -> None:
@@ -700,16 +691,25 @@ def _count_offsets(be: Any, text: str, column: str, fn: str) -> int:
     return aware
 
 
-def _parquet_zones(files: list[str]) -> dict[str, str]:
-    """Time zone of each aware timestamp column, as stored in the first file's Arrow schema."""
+def _parquet_times(files: list[str]) -> dict[str, tuple[str, str | None]]:
+    """Unit and time zone (None: naive) of each timestamp column, as stored in the first file's Arrow schema.
+
+    The zones say in which zone aware times were recorded; nanosecond
+    columns are what Spark reads as integers (``nanosAsLong``).
+    """
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         schema = pq.read_schema(files[0])
-    except Exception:  # a file pyarrow cannot open: DuckDB's own error comes later
+    except Exception:  # a file pyarrow cannot open: the engine's own error comes later
         return {}
-    return {f.name: f.type.tz for f in schema if pa.types.is_timestamp(f.type) and f.type.tz}
+    return {f.name: (f.type.unit, f.type.tz) for f in schema if pa.types.is_timestamp(f.type)}
+
+
+def _parquet_zones(times: dict[str, tuple[str, str | None]]) -> dict[str, str]:
+    """Time zone of each aware timestamp column (of :func:`_parquet_times`)."""
+    return {name: tz for name, (_, tz) in times.items() if tz}
 
 
 def _backend(labs: Any, engine: Any, fn: str):
@@ -1310,7 +1310,7 @@ def _reduce_on(be, labs, persons, births, fn, *, keep_measurements, scheme, inde
     head = _pipeline(
         d, src_cols=src_cols, order=be.order, value_kind=value_kind, long_format=long_format, derive=derive,
         any_scaled=any_scaled, cuts=tuple(scheme.cuts), index=index, index_window=index_window,
-        age_range=age_range, lim=lim_sql, birth=birth_sql, broadcast=tuple(getattr(be, "hints", ())),
+        age_range=age_range, lim=lim_sql, birth=birth_sql, broadcast=tuple(be.hints),
     )
     # At most one row per person, flow step and (if kept) measurement: the batches' sizes follow from it.
     be.n_persons, be.expected_rows = n_persons, n_persons + 64 + (int(pairs["n"].sum()) if keep_measurements else 0)

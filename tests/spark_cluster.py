@@ -30,8 +30,7 @@ def main(folder: str) -> None:
 
     import neutrostats._sql as sql
     from neutrostats.synthetic import generate_cohort
-    from test_backends import assert_same_cohort
-    from test_spark import _build
+    from test_backends import _build, assert_same_cohort
 
     s = generate_cohort(6_000, seed=11)
     path = Path(folder) / "labs.parquet"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -19,9 +18,9 @@ import pandas as pd
 import pytest
 
 from neutrostats import build_cohort
-from neutrostats.errors import ImmortalTimeWarning, NeutrostatsError
+from neutrostats.errors import NeutrostatsError
 from neutrostats.synthetic import generate_cohort
-from test_backends import _spark_session, assert_same_cohort  # noqa: E402 - one session, one comparison
+from test_backends import _build, _spark_session, assert_same_cohort  # noqa: E402 - one session, one comparison
 
 pytestmark = [
     pytest.mark.spark,
@@ -42,12 +41,6 @@ def _frame(spark, labs: pd.DataFrame):
 
     sdf = spark.createDataFrame(labs.astype({"sampled_at": "datetime64[us]"}))
     return sdf.withColumn("sampled_at", F.col("sampled_at").cast("timestamp_ntz"))
-
-
-def _build(labs, s, **kw):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ImmortalTimeWarning)
-        return build_cohort(labs, s.persons, s.diagnoses, s.deaths, **kw)
 
 
 @pytest.fixture(scope="module")
