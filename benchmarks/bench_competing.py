@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from neutrostats.competing import cumulative_incidence, gray_test
+from neutrostats.stats.competing import cumulative_incidence, gray_test
 
 from _timing import timed
 
@@ -99,10 +99,10 @@ def main() -> None:
         "gray_test, 3 causes (4 groups)": lambda: gray_test(df, "time", "status", "group", cause=None),
     }
     try:
-        from neutrostats.survival import kaplan_meier
+        from neutrostats.stats.survival import kaplan_meier
 
         km_df = df.assign(dead=(df["status"] > 0).astype(np.int64))
-        cases["kaplan_meier (4 groups), neutrostats.survival"] = lambda: kaplan_meier(km_df, "time", "dead", "group")
+        cases["kaplan_meier (4 groups), neutrostats.stats.survival"] = lambda: kaplan_meier(km_df, "time", "dead", "group")
     except ImportError:
         pass
     results = {

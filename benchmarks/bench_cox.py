@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from neutrostats.cox import cox_fit, cox_hazard_ratios
+from neutrostats.stats.cox import cox_fit, cox_hazard_ratios
 
 from _timing import timed
 

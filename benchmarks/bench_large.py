@@ -135,9 +135,9 @@ def run_child(which: str, data: str, memory_limit: str) -> None:
     persons = pd.read_parquet(Path(data) / "persons.parquet", columns=["person_id", "birth_date", "duffy_null"])
     files = sorted(str(p) for p in (Path(data) / "labs").glob("*.parquet"))
     if which == "neutrostats":
-        from neutrostats._sql import reduce_labs_sql
-        from neutrostats.cohort import _dates, _days
-        from neutrostats.severity import get_scheme
+        from neutrostats.cohort._sql import reduce_labs_sql
+        from neutrostats.cohort._reduction import _dates, _days
+        from neutrostats.labs.classify import get_scheme
 
         births = _days(_dates(persons["birth_date"]))
         red = reduce_labs_sql(

@@ -1,7 +1,7 @@
 """The lab reduction on Spark (local[2]) against DuckDB (2 threads), side by side.
 
 Reduces the Parquet lab table written by ``make_large_labs.py`` to one row
-per person with :func:`neutrostats._sql.reduce_labs_sql` (what
+per person with :func:`neutrostats.cohort._sql.reduce_labs_sql` (what
 ``build_cohort`` runs for a Spark DataFrame or a Parquet path), once on each
 engine, in alternating fresh processes, and reports per engine:
 
@@ -125,9 +125,9 @@ def run_child(engine: str, data: str) -> None:
         engine_arg = duckdb.connect(config={"threads": 2, "temp_directory": str(tmp)})
         labs = str(Path(data) / "labs" / "*.parquet")
 
-    from neutrostats._sql import reduce_labs_sql
-    from neutrostats.cohort import _dates, _days
-    from neutrostats.severity import get_scheme
+    from neutrostats.cohort._sql import reduce_labs_sql
+    from neutrostats.cohort._reduction import _dates, _days
+    from neutrostats.labs.classify import get_scheme
 
     t0 = time.perf_counter()
     births = _days(_dates(persons["birth_date"]))

@@ -12,21 +12,9 @@ Examples
 >>> ns.classify_anc(labs, scheme="andersen2016")["tier"].tolist()
 ['mild', 'moderate_severe']
 """
-
-from .associations import (
-    MantelHaenszel,
-    OddsRatio,
-    mantel_haenszel,
-    odds_ratio,
-    odds_ratio_table,
-    odds_ratios_by_tier,
-    plot_forest,
-    trend_test,
-)
-from .cohort import Cohort, build_cohort
-from .competing import cumulative_incidence, gray_test, plot_cumulative_incidence
-from .cox import CoxFit, cox_fit, cox_hazard_ratios, proportional_hazards_test
-from .errors import (
+# One import per layer, in the order of the data flow (see README "Layout").
+from neutrostats._version import __version__
+from neutrostats.errors import (
     DataQualityWarning,
     ImmortalTimeWarning,
     NeutrostatsError,
@@ -34,32 +22,44 @@ from .errors import (
     SeparationWarning,
     SmallCellWarning,
 )
-from .severity import (
+from neutrostats.core.dates import parse_dates
+from neutrostats.labs import (
     ANC_FLAGS,
     SCHEMES,
     Scheme,
     classify_anc,
+    derive_anc,
     get_scheme,
+    normalize_units,
+    parse_lab_values,
     tier_summary,
 )
-from .dates import parse_dates
-from .io import cbc_to_long
-from .fhir import FhirData, read_fhir
-from .mimic import MimicData, read_mimic_iv
-from .omop import OmopData, read_omop
-from .tableone import TableOne, table_one
-from .survival import (
+from neutrostats.cohort import Cohort, build_cohort
+from neutrostats.stats import (
+    CoxFit,
     LogrankTest,
+    MantelHaenszel,
+    OddsRatio,
+    TableOne,
     at_risk_table,
+    cox_fit,
+    cox_hazard_ratios,
+    cumulative_incidence,
+    gray_test,
     kaplan_meier,
     logrank_test,
-    plot_km,
+    mantel_haenszel,
+    odds_ratio,
+    odds_ratio_table,
+    odds_ratios_by_tier,
+    proportional_hazards_test,
     restricted_mean_survival,
     survival_at,
+    table_one,
+    trend_test,
 )
-from .units import derive_anc, normalize_units, parse_lab_values
-
-__version__ = "0.1.0"
+from neutrostats.io import FhirData, MimicData, OmopData, cbc_to_long, read_fhir, read_mimic_iv, read_omop
+from neutrostats.plotting import plot_cumulative_incidence, plot_forest, plot_km
 
 __all__ = [
     "ANC_FLAGS",

@@ -1,5 +1,5 @@
 """Allow ``python -m neutrostats``."""
 
-from .cli import main
+from neutrostats.cli import main
 
 raise SystemExit(main())

@@ -11,7 +11,7 @@ import re
 import sys
 from collections.abc import Sequence
 
-from .errors import NeutrostatsError
+from neutrostats.errors import NeutrostatsError
 
 __all__ = ["main", "build_parser", "cli_message"]
 
@@ -41,8 +41,8 @@ def _reading_options(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``neutrostats`` command."""
-    from . import __version__
-    from .severity import SCHEMES
+    from neutrostats._version import __version__
+    from neutrostats.labs.classify import SCHEMES
 
     parser = argparse.ArgumentParser(
         prog="neutrostats",
@@ -161,7 +161,7 @@ def _pairs(values: Sequence[str] | None, flag: str) -> dict[str, str]:
 
 def _columns(values: Sequence[str] | None, extra_keys: Sequence[str] = ()) -> dict[str, dict[str, str]]:
     """``--columns labs.value=result,...`` as {table: {key: column}}; a key without a table is a labs key."""
-    from .report import COLUMN_KEYS
+    from neutrostats.report.analysis import COLUMN_KEYS
 
     out: dict[str, dict[str, str]] = {}
     for key, column in _pairs(values, "--columns").items():
@@ -188,7 +188,7 @@ def _read_export(fmt: str, path: str, end_of_data: str | None) -> object:
     """The reader's result for ``--from FORMAT PATH``."""
     from pathlib import Path
 
-    from .report import READERS
+    from neutrostats.report.analysis import READERS
 
     if fmt not in READERS:
         raise NeutrostatsError(f"--from: unknown format {fmt!r}; use one of {', '.join(READERS)}")
@@ -197,11 +197,11 @@ def _read_export(fmt: str, path: str, end_of_data: str | None) -> object:
                                f"{' or NDJSON file' if fmt == 'fhir' else ''}")
     try:
         if fmt == "mimic-iv":
-            from .mimic import read_mimic_iv as reader
+            from neutrostats.io.mimic import read_mimic_iv as reader
         elif fmt == "fhir":
-            from .fhir import read_fhir as reader
+            from neutrostats.io.fhir import read_fhir as reader
         else:
-            from .omop import read_omop as reader
+            from neutrostats.io.omop import read_omop as reader
     except ImportError:
         raise NeutrostatsError(f"--from {fmt}: this version of neutrostats has no {fmt} reader") from None
     return reader(path, end_of_data=end_of_data)
@@ -215,8 +215,8 @@ def _report(args: argparse.Namespace) -> int:
 
     import matplotlib
 
-    from .report import INPUT_TABLES, ReportSettings, load_config, run_report
-    from .synthetic import sample_dir
+    from neutrostats.report.analysis import INPUT_TABLES, ReportSettings, load_config, run_report
+    from neutrostats.synthetic import sample_dir
 
     # The command only writes files: never open a window.
     matplotlib.use("Agg")
@@ -294,7 +294,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _synth(args: argparse.Namespace) -> int:
-    from . import synthetic
+    from neutrostats import synthetic
 
     seed = synthetic.DEFAULT_SEED if args.seed is None else args.seed
     cohort = synthetic.generate_cohort(
@@ -313,11 +313,11 @@ _CBC_ROLES = ("anc", "wbc", "neutrophil_pct", "band_pct")
 def _classify(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from ._validate import is_text
-    from .io import CATEGORY_COLUMNS, _CBC_NAMES, _header_key, cbc_to_long, check_output_path, read_table
-    from ._output import to_safe_csv
-    from .io import write_table
-    from .severity import DUFFY_NULL_LIMIT, classify_anc, get_scheme, tier_summary
+    from neutrostats.core.validate import is_text
+    from neutrostats.io.files import CATEGORY_COLUMNS, CBC_NAMES, header_key, cbc_to_long, check_output_path, read_table
+    from neutrostats.core.output import to_safe_csv
+    from neutrostats.io.files import write_table
+    from neutrostats.labs.classify import DUFFY_NULL_LIMIT, classify_anc, get_scheme, tier_summary
 
     options = {}
     if args.profound:
@@ -351,7 +351,7 @@ def _classify(args: argparse.Namespace) -> int:
     if args.thousands is not None:
         extra["thousands"] = args.thousands
     if args.code_map is not None:
-        from .codes import MIMIC_IV_LAB_CODES
+        from neutrostats.labs.codes import MIMIC_IV_LAB_CODES
 
         extra["code_map"] = dict(MIMIC_IV_LAB_CODES) if args.code_map.lower() == "mimic-iv" else args.code_map
     code = names["code"] or "code"
@@ -359,7 +359,7 @@ def _classify(args: argparse.Namespace) -> int:
     if args.wide:
         labs = read_table(args.labs, text_columns="all", allow_empty=False, name="labs")
         found = [c for c in labs.columns if c not in (names["person"], names["time"])
-                 and any(_header_key(str(c))[0] in spellings for spellings in _CBC_NAMES.values())]
+                 and any(header_key(str(c))[0] in spellings for spellings in CBC_NAMES.values())]
         cbc = bool(roles or found)
         if cbc:
             n_samples = len(labs)
@@ -382,7 +382,7 @@ def _classify(args: argparse.Namespace) -> int:
             code = None
     unreadable = 0
     if args.date_format is not None or args.timezone is not None:
-        from .dates import parse_dates, resolve_date_format
+        from neutrostats.core.dates import parse_dates, resolve_date_format
 
         if names["time"] in labs.columns:
             fmt = None if args.date_format is None else resolve_date_format(

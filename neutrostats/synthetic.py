@@ -68,7 +68,7 @@ from scipy.optimize import brentq
 from scipy.special import expit
 from tqdm import tqdm
 
-from .errors import NeutrostatsError
+from neutrostats.errors import NeutrostatsError
 
 __all__ = [
     "SyntheticCohort",
@@ -1275,7 +1275,7 @@ def write_cohort(cohort: SyntheticCohort, out_dir: str | Path, format: str = "cs
                 "write_cohort: format='parquet' needs pyarrow, which is not installed; "
                 "install it (pip install 'neutrostats[parquet]') or use format='csv'"
             ) from None
-    from ._output import to_safe_csv
+    from neutrostats.core.output import to_safe_csv
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

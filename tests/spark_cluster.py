@@ -28,7 +28,7 @@ LIMIT = 1024 * 1024
 def main(folder: str) -> None:
     from pyspark.sql import SparkSession
 
-    import neutrostats._sql as sql
+    import neutrostats.cohort._sql as sql
     from neutrostats.synthetic import generate_cohort
     from test_backends import _build, assert_same_cohort
 

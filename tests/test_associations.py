@@ -26,7 +26,7 @@ from neutrostats import (
     plot_forest,
     trend_test,
 )
-from neutrostats.associations import OR_COLUMNS, natural_spline_basis
+from neutrostats.stats.odds_ratios import OR_COLUMNS, natural_spline_basis
 
 TIERS = ["normal", "subnormal", "mild", "moderate_severe"]
 

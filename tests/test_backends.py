@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from neutrostats import build_cohort
 from neutrostats.errors import ImmortalTimeWarning, NeutrostatsError
-from neutrostats.severity import FLAG_DESCRIPTIONS
+from neutrostats.labs.classify import FLAG_DESCRIPTIONS
 from neutrostats.synthetic import load_sample
 
 duckdb = pytest.importorskip("duckdb")

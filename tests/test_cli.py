@@ -455,7 +455,7 @@ def test_report_settings_reject_bad_reading_options(options, message):
 
 
 def test_report_code_map_builtin_name():
-    from neutrostats.codes import MIMIC_IV_LAB_CODES
+    from neutrostats.labs.codes import MIMIC_IV_LAB_CODES
     from neutrostats.report import ReportSettings
 
     assert ReportSettings(code_map="mimic-iv").build_options()["code_map"] == dict(MIMIC_IV_LAB_CODES)
@@ -492,7 +492,7 @@ def test_report_from_an_export_reader(small_inputs, tmp_path, monkeypatch, capsy
     import matplotlib
 
     import neutrostats.cli as cli
-    from neutrostats._export import ExportData, attrition_table
+    from neutrostats.io.export import ExportData, attrition_table
     from neutrostats.io import read_table
 
     matplotlib.use("Agg")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from neutrostats import NeutrostatsError
-from neutrostats.codes import ICD10_OUTCOMES, match_icd10, normalize_icd10, validate_code_sets
+from neutrostats.cohort.icd10 import ICD10_OUTCOMES, match_icd10, normalize_icd10, validate_code_sets
 
 
 @pytest.mark.parametrize(

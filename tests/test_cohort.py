@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neutrostats import ImmortalTimeWarning, NeutrostatsError, build_cohort
-from neutrostats.severity import FLAG_DESCRIPTIONS
+from neutrostats.labs.classify import FLAG_DESCRIPTIONS
 
 DAY = 1 / 365.25
 X = {"x": ["C92.0"]}

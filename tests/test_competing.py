@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from neutrostats.competing import CI_COLUMNS, GRAY_COLUMNS, cumulative_incidence, gray_test, plot_cumulative_incidence
+from neutrostats.plotting import plot_cumulative_incidence
+from neutrostats.stats.competing import CI_COLUMNS, GRAY_COLUMNS, cumulative_incidence, gray_test
 from neutrostats.errors import DataQualityWarning, NeutrostatsError
 
 # --- helpers ---------------------------------------------------------------------------------

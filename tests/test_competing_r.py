@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from neutrostats.competing import cumulative_incidence, gray_test
+from neutrostats.stats.competing import cumulative_incidence, gray_test
 
 ROOT = Path(__file__).resolve().parent.parent
 REF = json.loads((ROOT / "tests" / "reference" / "competing_reference.json").read_text(encoding="utf-8"))

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from neutrostats.cox import (
+from neutrostats.stats.cox import (
     COX_COLUMNS,
     PH_TEST_COLUMNS,
     CoxConvergenceWarning,

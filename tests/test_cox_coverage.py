@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 import neutrostats as ns
-from neutrostats.cox import InfiniteHazardRatioWarning, cox_hazard_ratios
+from neutrostats.stats.cox import InfiniteHazardRatioWarning, cox_hazard_ratios
 from neutrostats.synthetic import generate_cohort
 
 REPLICATES = 150

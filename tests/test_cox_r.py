@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from neutrostats.cox import cox_fit, cox_hazard_ratios, proportional_hazards_test
+from neutrostats.stats.cox import cox_fit, cox_hazard_ratios, proportional_hazards_test
 
 REF_DIR = Path(__file__).resolve().parent / "reference"
 ROOT = REF_DIR.parent.parent

@@ -1,4 +1,4 @@
-"""The one date reader (neutrostats.dates) and its use by build_cohort on every engine.
+"""The one date reader (neutrostats.core.dates) and its use by build_cohort on every engine.
 
 Every expected date below is worked out by hand from the text of the value
 and the rule in the module docstring; ages are day counts divided by 365.25.
@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from neutrostats import NeutrostatsError, build_cohort
-from neutrostats.dates import parse_dates, resolve_date_format
+from neutrostats.core.dates import parse_dates, resolve_date_format
 
 OUT = {"x": ["C92.0"]}
 

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 import neutrostats.report as report
-from neutrostats._cells import disclose
+from neutrostats.disclosure.cells import disclose
 from neutrostats.disclosure import CellRegistry, DisclosureRule, protect
 from neutrostats.errors import NeutrostatsError
 from test_disclosure_attack import _analyse, _cohort, _exact  # noqa: E402 - the same fast analysis and cohorts

@@ -25,9 +25,9 @@ if str(Path(__file__).parent) not in sys.path:
 
 import disclosure_attack as da  # noqa: E402
 
-import neutrostats.report as report  # noqa: E402
-from neutrostats._cells import disclose  # noqa: E402
-from neutrostats.associations import odds_ratios_by_tier  # noqa: E402
+import neutrostats.report.analysis as report  # noqa: E402
+from neutrostats.disclosure.cells import disclose  # noqa: E402
+from neutrostats.stats.odds_ratios import odds_ratios_by_tier  # noqa: E402
 from neutrostats.disclosure import DisclosureRule  # noqa: E402
 from neutrostats.synthetic import generate_cohort  # noqa: E402
 

@@ -16,7 +16,7 @@ import pytest
 
 from neutrostats import NeutrostatsError, build_cohort, cbc_to_long, classify_anc, read_fhir, read_mimic_iv
 from neutrostats.cli import main
-from neutrostats.codes import MIMIC_IV_LAB_CODES
+from neutrostats.labs.codes import MIMIC_IV_LAB_CODES
 from neutrostats.io import read_table
 
 OUT = {"aml": ["C92.0"]}

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from neutrostats import NeutrostatsError
-from neutrostats.fhir import FhirData, read_fhir
+from neutrostats.io.fhir import FhirData, read_fhir
 
 T = pd.Timestamp
 LOINC, UCUM = "http://loinc.org", "http://unitsofmeasure.org"

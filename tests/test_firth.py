@@ -1,4 +1,4 @@
-"""Firth's penalised-likelihood logistic regression (neutrostats._firth).
+"""Firth's penalised-likelihood logistic regression (neutrostats.stats.firth).
 
 The checks here need no R: closed forms (Firth in a saturated 2x2 model is the
 odds ratio with 0.5 added to every cell), the defining equations of the
@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from scipy import optimize, stats
 
-from neutrostats import _firth
-from neutrostats._firth import FirthConvergenceWarning, firth_logit
+from neutrostats.stats import firth as _firth
+from neutrostats.stats.firth import FirthConvergenceWarning, firth_logit
 from neutrostats.errors import NeutrostatsError
 
 

@@ -20,12 +20,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from neutrostats.associations import odds_ratios_by_tier
-from neutrostats.competing import cumulative_incidence, gray_test
-from neutrostats.cox import cox_fit, cox_hazard_ratios, proportional_hazards_test
+from neutrostats.stats.odds_ratios import odds_ratios_by_tier
+from neutrostats.stats.competing import cumulative_incidence, gray_test
+from neutrostats.stats.cox import cox_fit, cox_hazard_ratios, proportional_hazards_test
 from neutrostats.errors import DataQualityWarning, NeutrostatsError
-from neutrostats.survival import at_risk_table, kaplan_meier, logrank_test, restricted_mean_survival, survival_at
-from neutrostats.tableone import table_one
+from neutrostats.stats.survival import at_risk_table, kaplan_meier, logrank_test, restricted_mean_survival, survival_at
+from neutrostats.stats.tableone import table_one
 
 TIERS = ["normal", "mild", "severe"]
 
@@ -325,7 +325,7 @@ def test_boolean_events_with_gaps_are_missing_not_errors():
 
 
 def test_odds_ratio_table_passes_categorical_on():
-    from neutrostats.associations import odds_ratio_table
+    from neutrostats.stats.odds_ratios import odds_ratio_table
 
     df = cohort().assign(grp=lambda d: np.arange(len(d)) // 3 % 3 + 1, e2=lambda d: 1 - d["e"])
     stacked = odds_ratio_table(df, ["e", "e2"], method="logistic", adjust=["grp"], categorical=["grp"])

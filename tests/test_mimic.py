@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from neutrostats import NeutrostatsError
-from neutrostats.mimic import MimicData, read_mimic_iv
+from neutrostats.io.mimic import MimicData, read_mimic_iv
 
 T = pd.Timestamp
 NAT = pd.NaT

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from neutrostats import NeutrostatsError
-from neutrostats.omop import OmopData, read_omop
+from neutrostats.io.omop import OmopData, read_omop
 
 duckdb = pytest.importorskip("duckdb")
 pa = pytest.importorskip("pyarrow")

@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import neutrostats._output as output
+import neutrostats.core.output as output
 from neutrostats.cli import main
 from neutrostats.errors import NeutrostatsError
 from neutrostats.io import write_table
@@ -462,7 +462,7 @@ _KILL_SCRIPT = textwrap.dedent('''
     from pathlib import Path
 
     warnings.simplefilter("ignore")
-    import neutrostats._output as output
+    import neutrostats.core.output as output
     from neutrostats.report import ReportSettings, run_report
 
     base = Path(sys.argv[1])

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 import neutrostats
 
 
@@ -24,3 +26,48 @@ def test_error_hierarchy():
     assert issubclass(neutrostats.NeutrostatsError, ValueError)
     assert issubclass(neutrostats.DataQualityWarning, neutrostats.NeutrostatsWarning)
     assert issubclass(neutrostats.NeutrostatsWarning, UserWarning)
+
+
+def test_private_names_stay_inside_their_subpackage():
+    """No module imports an underscore name from another subpackage.
+
+    import-linter (run by .ci/run) checks modules; this checks names: a name a
+    second subpackage needs is part of its subpackage's interface and says so
+    by its name.
+    """
+    import ast
+    from pathlib import Path
+
+    root = Path(neutrostats.__file__).parent
+
+    def subpackage(module: str) -> str:
+        parts = module.split(".")
+        return parts[1] if len(parts) > 2 else ""
+
+    crossings = []
+    for path in root.rglob("*.py"):
+        importer = ".".join(path.relative_to(root.parent).with_suffix("").parts)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("neutrostats"):
+                for alias in node.names:
+                    private = alias.name.startswith("_") and not alias.name.startswith("__")
+                    if private and subpackage(node.module) != subpackage(importer):
+                        crossings.append(f"{importer} imports {node.module}.{alias.name}")
+    assert not crossings, crossings
+
+
+def test_import_layers_hold():
+    """The import-linter contracts of pyproject.toml are kept (also run by .ci/run)."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pyproject = Path(neutrostats.__file__).parent.parent / "pyproject.toml"
+    lint = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
+    if lint is None or not pyproject.exists():
+        pytest.skip("import-linter or the source tree is not available")
+    done = subprocess.run([lint, "--no-cache", str(pyproject)], capture_output=True, text=True,
+                          cwd=pyproject.parent)
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "0 broken" in done.stdout

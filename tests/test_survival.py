@@ -15,12 +15,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neutrostats import NeutrostatsError
-from neutrostats.survival import (
+from neutrostats.plotting import plot_km
+from neutrostats.stats.survival import (
     KM_COLUMNS,
     at_risk_table,
     kaplan_meier,
     logrank_test,
-    plot_km,
     restricted_mean_survival,
     survival_at,
 )

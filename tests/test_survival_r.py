@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from neutrostats.survival import kaplan_meier, logrank_test, restricted_mean_survival, survival_at
+from neutrostats.stats.survival import kaplan_meier, logrank_test, restricted_mean_survival, survival_at
 
 REF_DIR = Path(__file__).resolve().parent / "reference"
 REF = json.loads((REF_DIR / "survival_reference.json").read_text(encoding="utf-8"))

@@ -1,4 +1,4 @@
-"""Table 1 (``neutrostats.tableone``) against R, plus suppression, display and errors.
+"""Table 1 (``neutrostats.stats.tableone``) against R, plus suppression, display and errors.
 
 Reference values come from ``tests/reference/tableone_reference.R`` (R 4.2.2,
 base R: ``quantile(type = 7)``, ``var``, ``solve``), committed as
@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 from neutrostats.errors import NeutrostatsError
-from neutrostats.tableone import TableOne, table_one
+from neutrostats.stats.tableone import TableOne, table_one
 
 REF_DIR = Path(__file__).resolve().parent / "reference"
 REF = json.loads((REF_DIR / "tableone_reference.json").read_text(encoding="utf-8"))

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from neutrostats import NeutrostatsError, derive_anc, normalize_units, parse_lab_values
-from neutrostats.units import KNOWN_COUNT_UNITS, unit_factors, unit_key
+from neutrostats.labs.units import KNOWN_COUNT_UNITS, unit_factors, unit_key
 
 # Every spelling DOMAIN.md section 1 lists, with its meaning.
 PER_UL = ["cells/uL", "/uL", "cells/µL", "/µL", "cells/mm3", "/mm3", "cells/mm³"]

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from neutrostats import NeutrostatsError, build_cohort, classify_anc, parse_lab_values
-from neutrostats.codes import MIMIC_IV_LAB_CODES, read_code_map
-from neutrostats.severity import ANC_FLAGS, FLAG_DESCRIPTIONS
+from neutrostats.labs.codes import MIMIC_IV_LAB_CODES, read_code_map
+from neutrostats.labs.classify import ANC_FLAGS, FLAG_DESCRIPTIONS
 
 pytest.importorskip("duckdb")
 

@@ -1,4 +1,4 @@
-# Reference values for neutrostats.survival (Kaplan-Meier, survival at
+# Reference values for neutrostats.stats.survival (Kaplan-Meier, survival at
 # horizons, restricted mean survival time, log-rank tests), from R's survival
 # package. Regenerate from the repository root:
 #   apt-get install -y r-base-core r-cran-survival r-cran-jsonlite

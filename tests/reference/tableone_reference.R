@@ -1,4 +1,4 @@
-## Reference values for neutrostats.tableone.table_one (Table 1 and SMDs).
+## Reference values for neutrostats.stats.tableone.table_one (Table 1 and SMDs).
 ##
 ## Reads tests/reference/data/tableone_cohort.csv (500 persons of the bundled
 ## synthetic cohort, 4 tiers, missing values in age, age band, sex and

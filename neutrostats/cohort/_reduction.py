@@ -1,0 +1,301 @@
+"""The in-memory lab reduction and what it shares with the SQL engines.
+
+Both engines, :func:`_reduce_labs` here and ``_sql.reduce_labs_sql``, return a
+:class:`_LabReduction` built from the same flow steps and summary columns, so
+:func:`~neutrostats.cohort.build_cohort` does not know where the labs were.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from neutrostats.core.validate import is_text
+from neutrostats.core.dates import parse_dates
+from neutrostats.labs.codes import read_code_map
+from neutrostats.labs.classify import (
+    FLAG_CODES,
+    ANC_FLAGS,
+    FLAG_DESCRIPTIONS,
+    UNIT_SUSPECT_BELOW,
+    classify_frame,
+    Default,
+    code_roles,
+    require_known_codes,
+)
+
+#: Days in a year, for ages and follow-up in years.
+DAYS_PER_YEAR = 365.25
+_NEVER = np.iinfo(np.int64).max
+
+
+def _dates(values: pd.Series) -> pd.Series:
+    """Naive wall-clock timestamps by :func:`neutrostats.core.dates.parse_dates` (NaT where missing or unreadable)."""
+    return parse_dates(values, table="labs", column=str(values.name), function="build_cohort")
+
+
+def _id_kind(values: pd.Series) -> str:
+    dtype = values.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        dtype = dtype.categories.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return "boolean"
+    if pd.api.types.is_numeric_dtype(dtype):
+        return "number"
+    if is_text(dtype):
+        inferred = pd.api.types.infer_dtype(values, skipna=True)
+        if inferred in ("integer", "floating", "mixed-integer-float", "decimal"):
+            return "number"
+        if inferred in ("string", "empty"):
+            return "text"
+        return f"mixed ({inferred})"
+    return str(dtype)
+
+
+def _days(ts: pd.Series) -> np.ndarray:
+    """Whole days since 1970 (int64); NaT becomes _NEVER."""
+    arr = ts.to_numpy(dtype="datetime64[ns]")
+    out = arr.astype("datetime64[D]").astype(np.int64)
+    out[np.isnat(arr)] = _NEVER
+    return out
+
+
+def _first_per_group(group: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Positions (into the original arrays) of the first row of each group in ``order``."""
+    g = group[order]
+    first = np.ones(len(g), dtype=bool)
+    first[1:] = g[1:] != g[:-1]
+    return order[first]
+
+
+@dataclass(frozen=True)
+class _LabReduction:
+    """The lab table reduced to one row per person (persons order).
+
+    Both the in-memory path (:func:`_reduce_labs`) and the SQL path
+    (``_sql.reduce_labs_sql``) return this, so the rest of
+    :func:`build_cohort` does not know where the labs were.
+    """
+
+    rows_read: int
+    persons_read: int
+    #: (description, persons emptied, rows excluded) of each lab step after
+    #: "lab rows read", in flow order.
+    steps: list
+    n_meas: np.ndarray  # usable measurements per person
+    with_labs: np.ndarray  # person has any lab row
+    in_window: np.ndarray  # has a measurement in the index window
+    eligible: np.ndarray  # has one in the window and at an eligible age
+    index: dict  # per person: sampled_at (NaT none), anc_per_ul, censor, source, tier codes, normal_limit_per_ul
+    summary: dict  # per person: the _lab_summary columns
+    measurements: dict | None  # pidx, sampled_at, anc_per_ul, tier code, sorted by person and time
+
+
+_UNKNOWN_PERSONS_STEP = "lab rows of persons not in the persons table (data error)"
+
+
+_TIME_STEP = "sample time missing"
+
+
+_UNREADABLE_TIME_STEP = "sample time not readable as a date (see date_format=)"
+
+
+_REPEAT_STEP = "repeat ANC at the same sample time (lowest kept)"
+
+
+#: The lab flow's row steps in flow order; a step's position is its code in
+#: the SQL path (the ANC flag codes, then time, then repeat).
+_ROW_STEPS = tuple(FLAG_DESCRIPTIONS[name] for name in ANC_FLAGS) + (_TIME_STEP, _REPEAT_STEP)
+
+
+def _empty_index(n: int) -> dict:
+    return {
+        "sampled_at": np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]"),
+        "anc_per_ul": np.full(n, np.nan),
+        "censor": np.full(n, -1, dtype=np.int8),
+        "source": np.full(n, -1, dtype=np.int8),
+        "tier": np.full(n, -1, dtype=np.int8),
+        "normal_limit_per_ul": np.full(n, np.nan),
+    }
+
+
+def _reduce_labs(labs, persons, person_index, births, *, scheme, index, age_range, index_window, duffy_null,
+                 duffy_null_limit, chronic_months, person, time, value, unit, code, on_unknown_unit, decimal,
+                 keep_measurements, thousands=None, unit_suspect_below=UNIT_SUSPECT_BELOW, code_map=None):
+    """In-memory lab reduction with :func:`classify_anc` (numpy)."""
+    n_persons = len(person_index)
+    lab_person = person_index.get_indexer(labs[person])
+    known = lab_person >= 0
+    persons_read = pd.unique(labs[person]).size
+    persons_left = np.unique(lab_person[known]).size
+    steps = [(_UNKNOWN_PERSONS_STEP, persons_read - persons_left, int((~known).sum()))]
+
+    # Classify the rows of known persons; Duffy status comes from persons.
+    lab_view = labs.loc[known] if not known.all() else labs
+    lab_codes = lab_person[known]
+    if duffy_null is not None:
+        lab_view = lab_view.assign(**{"__duffy_null": persons[duffy_null].to_numpy()[lab_codes]})
+    cmap = None if code_map is None else read_code_map(code_map, function="build_cohort")
+    classified = classify_frame(
+        lab_view, scheme, value=value, unit=unit, assume_unit=None, code=code, person=person, time=time,
+        duffy_null="__duffy_null" if duffy_null is not None else None, duffy_null_limit=duffy_null_limit,
+        on_unknown_unit=on_unknown_unit, decimal=decimal, thousands=thousands,
+        unit_suspect_below=unit_suspect_below, code_map=cmap, check_codes=False,
+    )
+    flags = classified["anc_flag"].cat.codes.to_numpy()
+    if code is not None and (code in labs.columns or not isinstance(code, Default)):
+        # Rows of a known code never end in these flags: only then can the
+        # table lack one, which is checked on every row (as the SQL path does).
+        if not np.isin(flags, [FLAG_CODES["missing_value"], FLAG_CODES["non_numeric"], FLAG_CODES["not_anc_test"]],
+                       invert=True).any():
+            require_known_codes(code_roles(labs[code], cmap), labs[code], "build_cohort", code)
+    alive_rows = np.ones(len(classified), dtype=bool)
+    # Rows left per person, so that each step counts the persons it empties.
+    left_per_person = np.bincount(lab_codes, minlength=n_persons)
+
+    def drop_rows(mask: np.ndarray, description: str) -> None:
+        nonlocal persons_left
+        gone = mask & alive_rows
+        alive_rows[gone] = False
+        left_per_person[:] -= np.bincount(lab_codes[gone], minlength=n_persons)
+        left = int(np.count_nonzero(left_per_person))
+        steps.append((description, persons_left - left, int(gone.sum())))
+        persons_left = left
+
+    for code_i in range(len(ANC_FLAGS)):
+        hit = flags == code_i
+        if hit.any():
+            drop_rows(hit, _ROW_STEPS[code_i])
+    sample_time = _dates(classified[time]).to_numpy(dtype="datetime64[ns]")
+    bad_time = alive_rows & np.isnat(sample_time)
+    if bad_time.any():
+        drop_rows(bad_time, _TIME_STEP)
+
+    # One measurement per person and sample time: the lowest value.
+    anc = classified["anc_per_ul"].to_numpy()
+    t_ns = sample_time.astype(np.int64)
+    rows = np.flatnonzero(alive_rows)
+    order = rows[np.lexsort((anc[rows], t_ns[rows], lab_codes[rows]))]
+    key_change = np.ones(order.size, dtype=bool)
+    key_change[1:] = (lab_codes[order][1:] != lab_codes[order][:-1]) | (t_ns[order][1:] != t_ns[order][:-1])
+    repeat = np.zeros(len(classified), dtype=bool)
+    repeat[order[~key_change]] = True
+    if repeat.any():
+        drop_rows(repeat, _REPEAT_STEP)
+    m = order[key_change]  # measurement rows, sorted by person, time
+
+    mp = lab_codes[m]
+    mt = t_ns[m]
+    mday = sample_time[m].astype("datetime64[D]").astype(np.int64)
+    manc = anc[m]
+    mtier = classified["tier"].cat.codes.to_numpy()[m]
+    mbelow = mtier > 0
+
+    def any_per_person(mask: np.ndarray) -> np.ndarray:
+        has = np.zeros(n_persons, dtype=bool)
+        has[mp[mask]] = True
+        return has
+
+    eligible = np.ones(m.size, dtype=bool)
+    if index_window is not None:
+        lo = -_NEVER if index_window[0] is None else index_window[0]
+        hi = _NEVER if index_window[1] is None else index_window[1]
+        eligible &= (mday >= lo) & (mday <= hi)
+    in_window = any_per_person(eligible)
+    if age_range is not None:
+        age_years = np.where(births[mp] == _NEVER, np.nan, (mday - births[mp]) / DAYS_PER_YEAR)
+        completed = np.floor(age_years)
+        eligible &= (completed >= age_range[0]) & (completed <= age_range[1])
+
+    # The index measurement, by strategy (cand is in person, time order).
+    cand = np.flatnonzero(eligible)
+    if index == "first":
+        pick = _first_per_group(mp, cand)
+    elif index == "first_neutropenic":
+        below_first = _first_per_group(mp, cand[mbelow[cand]])
+        any_first = _first_per_group(mp, cand)
+        has_below = np.zeros(n_persons, dtype=bool)
+        has_below[mp[below_first]] = True
+        pick = np.concatenate([below_first, any_first[~has_below[mp[any_first]]]])
+    else:
+        by_value = cand[np.lexsort((mt[cand], manc[cand], mp[cand]))]
+        pick = _first_per_group(mp, by_value)
+    ix = _empty_index(n_persons)
+    pp = mp[pick]
+    ix["sampled_at"][pp] = mt[pick].astype("datetime64[ns]")
+    ix["anc_per_ul"][pp] = manc[pick]
+    ix["censor"][pp] = classified["anc_censor"].cat.codes.to_numpy()[m[pick]]
+    ix["source"][pp] = classified["anc_source"].cat.codes.to_numpy()[m[pick]]
+    ix["tier"][pp] = mtier[pick]
+    ix["normal_limit_per_ul"][pp] = classified["normal_limit_per_ul"].to_numpy()[m[pick]]
+
+    with_labs = np.zeros(n_persons, dtype=bool)
+    with_labs[lab_codes] = True
+    measurements = None
+    if keep_measurements:
+        measurements = {"pidx": mp, "sampled_at": mt.astype("datetime64[ns]"), "anc_per_ul": manc, "tier": mtier}
+    return _LabReduction(
+        rows_read=len(labs), persons_read=int(persons_read), steps=steps,
+        n_meas=np.bincount(mp, minlength=n_persons), with_labs=with_labs, in_window=in_window,
+        eligible=any_per_person(eligible), index=ix,
+        summary=_lab_summary(mp, mt, mday, manc, mtier, mbelow, n_persons, chronic_months),
+        measurements=measurements,
+    )
+
+
+def _lab_summary(mp, mt, mday, manc, mtier, mbelow, n_persons, chronic_months):
+    """Per-person summaries of the measurements (sorted by person, time)."""
+    n = mp.size
+    n_tests = np.bincount(mp, minlength=n_persons)
+    # Nadir: lowest value, earliest if tied.
+    nadir_rows = _first_per_group(mp, np.lexsort((mt, manc, mp)))
+    nadir = np.full(n_persons, np.nan)
+    nadir[mp[nadir_rows]] = manc[nadir_rows]
+    nadir_date = np.full(n_persons, np.datetime64("NaT"), dtype="datetime64[ns]")
+    nadir_date[mp[nadir_rows]] = mt[nadir_rows].astype("datetime64[ns]")
+    worst = np.full(n_persons, -1, dtype=np.int8)
+    np.maximum.at(worst, mp, mtier)
+
+    new_person = np.ones(n, dtype=bool)
+    new_person[1:] = mp[1:] != mp[:-1]
+    prev_below = np.zeros(n, dtype=bool)
+    prev_below[1:] = mbelow[:-1]
+    run_start = mbelow & (new_person | ~prev_below)
+    next_below = np.zeros(n, dtype=bool)
+    next_below[:-1] = mbelow[1:] & ~new_person[1:]
+    run_end = mbelow & ~next_below
+    starts, ends = np.flatnonzero(run_start), np.flatnonzero(run_end)
+    episodes = np.bincount(mp[starts], minlength=n_persons)
+    durations = mday[ends] - mday[starts]
+    longest = np.full(n_persons, -1, dtype=np.int64)
+    np.maximum.at(longest, mp[starts], durations)
+    first_ts = pd.DatetimeIndex(mday[starts].astype("datetime64[D]"))
+    chronic_run = mday[ends] >= _days(pd.Series(first_ts + pd.DateOffset(months=chronic_months)))
+    chronic = np.zeros(n_persons, dtype=bool)
+    chronic[mp[starts[chronic_run]]] = True
+
+    # Steepest decline between consecutive tests of a person.
+    later = np.flatnonzero(~new_person)  # rows with an earlier test of the same person
+    dt_days = (mt[later] - mt[later - 1]) / 86_400e9
+    rate = (manc[later - 1] - manc[later]) / dt_days
+    steepest = np.full(n_persons, -np.inf)
+    np.maximum.at(steepest, mp[later], rate)
+    steepest[np.isneginf(steepest)] = np.nan
+
+    return _summary_columns(n_tests, nadir, nadir_date, worst, episodes, longest, chronic, steepest)
+
+
+def _summary_columns(n_tests, nadir, nadir_date, worst, episodes, longest, chronic, steepest) -> dict:
+    """The per-person lab summary columns (``longest`` is -1 for no episode), for both reductions."""
+    return {
+        "n_anc_tests": n_tests,
+        "nadir_anc_per_ul": nadir,
+        "nadir_date": nadir_date,
+        "worst_tier": worst,
+        "n_neutropenic_episodes": episodes,
+        "longest_episode_days": pd.arrays.IntegerArray(np.maximum(longest, 0), longest < 0),
+        "chronic": chronic,
+        "steepest_decline_per_day": steepest,
+    }

@@ -1,0 +1,1399 @@
+"""The lab-table reduction as SQL generated once, run by DuckDB or Spark.
+
+:func:`build_cohort` reduces the lab table (unit normalisation, ANC
+derivation, classification, one measurement per sample time, index choice
+and per-person summaries) to one row per person. For a table that does not
+fit in memory this module writes that reduction as one SQL query and lets an
+engine run it where the data lives:
+
+* **DuckDB** (embedded, spills to disk): Parquet files by path or glob, a
+  DuckDB relation, or a pandas DataFrame with ``engine="duckdb"``;
+* **Spark** (PySpark): a Spark DataFrame.
+
+The query is built by :func:`_pipeline` and :func:`_reduce_sql` from the
+same rules as the in-memory path and differs between engines only in the handful of functions
+listed in :data:`_DIALECTS`. What needs Python logic — reading lab strings
+such as ``"<0.1"``, folding unit spellings, LOINC roles — is done once on the
+*distinct* values (found by a first, cheap query) with the very functions the
+in-memory path uses, and joined back as small look-up tables.
+
+Ties are broken by input order, as in memory: for Parquet files that is the
+order of the sorted file names and the rows within each file; for a Spark
+DataFrame, ``monotonically_increasing_id()``; for a DuckDB relation the order
+DuckDB scans it.
+"""
+
+from __future__ import annotations
+
+import glob as _glob
+import os
+import shutil
+import re
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from neutrostats.core.validate import is_text, require_choice, require_columns
+from neutrostats.errors import NeutrostatsError
+from neutrostats.labs.classify import (
+    FLAG_CODES,
+    ROLE_CODES,
+    UNIT_FLAG_LONG,
+    UNIT_FLAG_WIDE,
+    ANC_FLAGS,
+    IMPLAUSIBLE_ABOVE,
+    UNIT_SUSPECT_BELOW,
+    check_suspect_below,
+    Default,
+    role_of,
+    no_known_codes_message,
+    unit_factor_state,
+)
+from neutrostats.labs.codes import lab_code_key, read_code_map
+from neutrostats.labs.units import AMB_DECIMAL, AMB_NONE_READABLE, NO_FLAG, check_separators, parse_value_uniques, unknown_unit_message
+
+__all__ = ["is_lazy_source", "reduce_labs_sql", "ENGINES"]
+
+#: Engines of the SQL path.
+ENGINES = ("duckdb", "spark")
+
+_KEPT = len(ANC_FLAGS) + 2  # step code of a row that is a measurement
+_TIME = len(ANC_FLAGS)  # sample time missing
+_REPEAT = len(ANC_FLAGS) + 1  # repeat at the same sample time
+_UNKNOWN = -1  # person not in persons
+
+
+@dataclass(frozen=True)
+class _Dialect:
+    """The few spellings that differ between DuckDB and Spark SQL."""
+
+    name: str
+    quote: Callable[[str], str]
+    text: str  # string type name
+    struct: Callable[[list[tuple[str, str]]], str]
+    days: Callable[[str], str]  # whole days since 1970-01-01 of a timestamp or date
+    micros: Callable[[str], str]  # microseconds since the epoch of a timestamp
+    add_months: Callable[[str, int], str]  # date + n calendar months, clipped to month end
+    round6: Callable[[str], str]  # round half to even at 6 decimals, as numpy.round
+    isnan: Callable[[str], str]
+    isinf: Callable[[str], str]
+    argmin: Callable[[str, str], str]  # value of x on the row with the least key (keys unique, NULL keys skipped)
+    argmax: Callable[[str, str], str]  # ... with the greatest key
+    same: Callable[[str, str], str]  # null-safe equality (NULL equals NULL, as pandas groups NaT)
+    hint: Callable[[list[str]], str]  # a broadcast-join hint for these aliases (a comment to DuckDB)
+    matches: Callable[[str, str], str]  # x matches a regular expression (given as Python text)
+
+
+_DIALECTS = {
+    "duckdb": _Dialect(
+        name="duckdb",
+        quote=lambda c: '"' + c.replace('"', '""') + '"',
+        text="VARCHAR",
+        struct=lambda fields: "struct_pack(" + ", ".join(f"{k} := {v}" for k, v in fields) + ")",
+        days=lambda t: f"(CAST({t} AS DATE) - DATE '1970-01-01')",
+        micros=lambda t: f"epoch_us({t})",
+        add_months=lambda d, n: f"CAST({d} + to_months({int(n)}) AS DATE)",
+        round6=lambda x: f"round_even({x}, 6)",
+        isnan=lambda x: f"isnan({x})",
+        isinf=lambda x: f"isinf({x})",
+        argmin=lambda x, k: f"arg_min_null({x}, {k})",
+        argmax=lambda x, k: f"arg_max_null({x}, {k})",
+        same=lambda a, b: f"({a} IS NOT DISTINCT FROM {b})",
+        hint=lambda names: "",
+        matches=lambda x, regex: f"regexp_matches({x}, {_sql_text(regex)})",
+    ),
+    "spark": _Dialect(
+        name="spark",
+        quote=lambda c: "`" + c.replace("`", "``") + "`",
+        text="STRING",
+        struct=lambda fields: "named_struct(" + ", ".join(f"'{k}', {v}" for k, v in fields) + ")",
+        days=lambda t: f"datediff(CAST({t} AS DATE), DATE '1970-01-01')",
+        # Times are TIMESTAMP_NTZ (wall clock): the difference is the wall-clock one, whatever the session zone.
+        micros=lambda t: f"timestampdiff(MICROSECOND, TIMESTAMP_NTZ'1970-01-01 00:00:00', {t})",
+        add_months=lambda d, n: f"add_months({d}, {int(n)})",
+        round6=lambda x: f"bround({x}, 6)",
+        isnan=lambda x: f"isnan({x})",
+        isinf=lambda x: f"(abs({x}) = double('Infinity'))",
+        argmin=lambda x, k: f"min_by({x}, {k})",
+        argmax=lambda x, k: f"max_by({x}, {k})",
+        same=lambda a, b: f"({a} <=> {b})",
+        hint=lambda names: f"/*+ BROADCAST({', '.join(names)}) */" if names else "",
+        matches=lambda x, regex: f"({x} RLIKE {_spark_text(regex)})",
+    ),
+}
+
+
+# --------------------------------------------------------------------------
+# Sources
+# --------------------------------------------------------------------------
+
+def _is_path(labs: Any) -> bool:
+    return isinstance(labs, (str, os.PathLike))
+
+
+def _from_duckdb(obj: Any) -> bool:
+    # The classes live in duckdb's compiled module "_duckdb" (or "duckdb").
+    return type(obj).__module__.lstrip("_").startswith("duckdb")
+
+
+def _is_duckdb_relation(labs: Any) -> bool:
+    return _from_duckdb(labs) and hasattr(labs, "create_view")
+
+
+def _is_spark_frame(labs: Any) -> bool:
+    return type(labs).__module__.startswith("pyspark") and hasattr(labs, "createOrReplaceTempView")
+
+
+def is_lazy_source(labs: Any) -> bool:
+    """True for a lab source read by the SQL path (path/glob, DuckDB relation, Spark DataFrame)."""
+    return _is_path(labs) or _is_duckdb_relation(labs) or _is_spark_frame(labs)
+
+
+def parquet_files(path: Any, fn: str = "build_cohort") -> list[str]:
+    """The Parquet files a path, folder or glob names, sorted (their order is the input order)."""
+    text = os.fspath(path)
+    if os.path.isdir(text):
+        files = sorted(str(p) for p in Path(text).rglob("*.parquet"))
+    elif any(ch in text for ch in "*?["):
+        files = sorted(_glob.glob(text, recursive=True))
+    else:
+        files = [text] if os.path.exists(text) else []
+    if not files:
+        raise NeutrostatsError(
+            f"{fn}: expected Parquet lab files at {text!r}, found none; pass a file, a folder of "
+            "*.parquet files or a glob such as 'labs/*.parquet'"
+        )
+    bad = [f for f in files if not f.endswith(".parquet")]
+    if bad:
+        raise NeutrostatsError(
+            f"{fn}: expected Parquet files (*.parquet), found {len(bad)} other files such as {bad[0]!r}; "
+            "read CSV files with neutrostats.io.read_table, or convert them to Parquet"
+        )
+    _check_parquet_footers(files, fn)
+    return files
+
+
+def _check_parquet_footers(files: list[str], fn: str) -> None:
+    """Every file is readable Parquet (its footer, not its data), and the files hold rows.
+
+    DuckDB would report a broken file with the generated query in its message.
+    """
+    import pyarrow.parquet as pq
+
+    rows = 0
+    for f in files:
+        try:
+            rows += pq.read_metadata(f).num_rows
+        except Exception as exc:  # pyarrow raises several classes for broken files
+            size = os.path.getsize(f) if os.path.exists(f) else 0
+            raise NeutrostatsError(
+                f"{fn}: lab file {f!r} is not a readable Parquet file ({size:,} bytes"
+                f"{': empty' if size == 0 else ''}; {str(exc).splitlines()[0]}); re-export it or remove it from "
+                "the folder"
+            ) from None
+    if rows == 0:
+        raise NeutrostatsError(
+            f"{fn}: table labs has no rows ({len(files)} Parquet file(s), e.g. {files[0]!r}); check that the "
+            "right files were given"
+        )
+
+
+def _import_duckdb(fn: str):
+    try:
+        import duckdb
+    except ImportError:  # pragma: no cover - depends on the installation
+        raise NeutrostatsError(
+            f"{fn}: reading Parquet paths or DuckDB relations needs the duckdb package, which is not "
+            'installed; install it with pip install "neutrostats[duckdb]"'
+        ) from None
+    return duckdb
+
+
+def _arrow_reader(result: Any, rows: int):
+    # duckdb 2 renamed fetch_record_batch to to_arrow_reader.
+    method = getattr(result, "to_arrow_reader", None) or result.fetch_record_batch
+    return method(rows)
+
+
+class _CallNames:
+    """This call's own names for the views its queries use (``ns_labs`` -> ``ns_labs_<token>``).
+
+    The queries are written with the plain names; two reductions at once in
+    one DuckDB connection or Spark session each see only their own views.
+    """
+
+    _PLAIN = re.compile(r"\b(ns_labs|ns_persons|ns_units|ns_values)\b")
+
+    def __init__(self) -> None:
+        self.token = uuid.uuid4().hex[:16]
+
+    def __call__(self, name: str) -> str:
+        return f"{name}_{self.token}"
+
+    def sql(self, sql: str) -> str:
+        return self._PLAIN.sub(lambda m: self(m.group(1)), sql)
+
+
+class _DuckDB:
+    """Runs queries in DuckDB; the labs are the view ``ns_labs``."""
+
+    dialect = _DIALECTS["duckdb"]
+    hints: tuple[str, ...] = ()  # DuckDB chooses its joins itself
+
+    def __init__(self, labs: Any, engine: Any, fn: str):
+        duckdb = _import_duckdb(fn)
+        self._tables: dict[str, pd.DataFrame] = {}
+        self._rel = None
+        self._names = _CallNames()
+        self.zones: dict[str, str] = {}
+        if _is_duckdb_relation(labs):
+            # A relation belongs to its connection, which the API does not
+            # expose: run everything through rel.query, where DuckDB finds the
+            # look-up frames by name (registered in _run's locals).
+            self._rel = labs
+            self.order = "row_number() OVER ()"
+            self.columns = dict(zip(labs.columns, (str(t) for t in labs.types)))
+            return
+        self.con = engine if engine is not None and not isinstance(engine, str) else duckdb.connect()
+        if _is_path(labs):
+            files = parquet_files(labs, fn)
+            self.zones = _parquet_zones(_parquet_times(files))
+            listing = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "]"
+            self.con.execute(
+                f"CREATE OR REPLACE TEMP VIEW {self._names('ns_labs')} AS SELECT *, "
+                f"(CAST(list_position({listing}, filename) AS BIGINT) << 40) + file_row_number AS ns_rn "
+                f"FROM read_parquet({listing}, filename = true, file_row_number = true)"
+            )
+            self.order = "ns_rn"
+            self._view = True
+            rel = self.con.table(self._names("ns_labs"))
+        else:  # a pandas DataFrame
+            frame = labs.assign(ns_rn=np.arange(len(labs), dtype=np.int64))
+            self.con.register(self._names("ns_labs"), frame)
+            self._view = False
+            self.order = "ns_rn"
+            rel = self.con.table(self._names("ns_labs"))
+        self.columns = {c: str(t) for c, t in zip(rel.columns, rel.types) if c not in ("filename", "file_row_number")}
+
+    def use_columns(self, names: list[str]) -> None:
+        """Nothing to do: DuckDB reads only the columns a query uses, and its views are set up."""
+
+    def register(self, name: str, frame: pd.DataFrame) -> None:
+        self._tables[name] = frame
+        if self._rel is None:
+            self.con.register(self._names(name), frame)
+
+    def query(self, sql: str) -> pd.DataFrame:
+        return pd.concat(list(self.batches(sql)), ignore_index=True)
+
+    def batches(self, sql: str, rows: int = 250_000, spill: bool = False):
+        """The result in pandas batches, so a large one is never held twice.
+
+        ``spill``: DuckDB writes the result to a temporary Parquet file
+        (deleted afterwards, like DuckDB's own spill files) and lets go of
+        the look-ups and its working memory before Python reads it back, so
+        the engine's peak and the caller's per-person arrays do not add up.
+        """
+        if self._rel is None and spill:
+            import pyarrow.parquet as pq
+
+            folder = tempfile.mkdtemp(prefix="neutrostats-")
+            try:
+                path = os.path.join(folder, "persons.parquet")
+                quoted = "'" + path.replace("'", "''") + "'"
+                self.con.execute(f"COPY ({self._names.sql(sql)}) TO {quoted} (FORMAT parquet)")
+                self.release()
+                result = pq.ParquetFile(path)
+                empty = True
+                for batch in result.iter_batches(rows):
+                    empty = False
+                    yield batch.to_pandas()
+                if empty:
+                    yield result.schema_arrow.empty_table().to_pandas()
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+            return
+        if self._rel is None:
+            reader = _arrow_reader(self.con.sql(self._names.sql(sql)), rows)
+        else:
+            # Found by name through DuckDB's replacement scan of this frame's locals.
+            ns_persons = self._tables.get("ns_persons")  # noqa: F841
+            ns_units = self._tables.get("ns_units")  # noqa: F841
+            ns_values = self._tables.get("ns_values")  # noqa: F841
+            reader = _arrow_reader(self._rel.query("ns_labs", sql), rows)
+        empty = True
+        for batch in reader:
+            empty = False
+            yield batch.to_pandas()
+        if empty:
+            yield reader.schema.empty_table().to_pandas()
+
+    def release(self) -> None:
+        """Drop the look-up tables (a registry's persons look-up is large)."""
+        if self._rel is None:
+            for name in self._tables:
+                self.con.unregister(self._names(name))
+        self._tables.clear()
+
+    def close(self) -> None:
+        """Drop every object this call created in the connection (also after an error)."""
+        self.release()
+        if self._rel is None:
+            if self._view:
+                self.con.execute(f"DROP VIEW IF EXISTS {self._names('ns_labs')}")
+            else:
+                self.con.unregister(self._names("ns_labs"))
+
+    def kind(self, column: str) -> str:
+        t = self.columns[column].upper()
+        if t in ("VARCHAR", "STRING", "TEXT") or t.startswith("VARCHAR"):
+            return "text"
+        if t.startswith("TIMESTAMP WITH TIME ZONE") or t == "TIMESTAMPTZ":
+            return "timestamptz"
+        if t.startswith("TIMESTAMP") or t == "DATE":
+            return "time"
+        if t in ("DOUBLE", "FLOAT", "REAL") or t.startswith("DECIMAL") or "INT" in t:
+            return "number"
+        return "other"
+
+    def time_expr(self, column: str, timezone: str | None = None, date_format: str | None = None,
+                  fn: str = "build_cohort") -> str:
+        """Naive wall-clock sample times (the policy of :mod:`neutrostats.core.dates`)."""
+        q = self.dialect.quote(column)
+        k = self.kind(column)
+        if k == "timestamptz":
+            # An instant: its wall clock in the zone it was recorded in (kept
+            # in the Parquet schema), or in ``timezone``; never the UTC day.
+            zone = timezone or self.zones.get(column)
+            if zone is None:
+                raise NeutrostatsError(
+                    f"{fn}: sample times in column {column!r} of labs are time-zone-aware, and the zone they were "
+                    "recorded in is not stored with them; pass timezone='Europe/Copenhagen' (the zone whose "
+                    "calendar days count) so that days are not taken in UTC"
+                )
+            return f"CAST(timezone({_sql_text(zone)}, {q}) AS TIMESTAMP)"
+        if k == "time":
+            return f"CAST({q} AS TIMESTAMP)"
+        text = f"CAST({q} AS VARCHAR)"
+        if date_format is not None:
+            expr = f"try_strptime({text}, {_sql_text(date_format)})"
+        else:
+            aware = _count_offsets(self, f"trim({text})", column, fn)
+            if aware and timezone is not None:
+                # A date alone is a day already (no zone to convert from).
+                expr = (f"CASE WHEN regexp_matches(trim({text}), '{_DATE_ONLY_RE}') THEN TRY_CAST(trim({text}) AS "
+                        f"TIMESTAMP) ELSE CAST(timezone({_sql_text(timezone)}, TRY_CAST(trim({text}) AS TIMESTAMPTZ)) "
+                        "AS TIMESTAMP) END")
+            elif aware:
+                expr = (f"TRY_CAST(CASE WHEN regexp_matches(trim({text}), '{_OFFSET_RE}') THEN "
+                        f"regexp_replace(trim({text}), '{_OFFSET_TAIL_RE}', '') ELSE trim({text}) END AS TIMESTAMP)")
+            else:
+                expr = f"TRY_CAST(trim({text}) AS TIMESTAMP)"
+        self._require_readable(column, text, expr, date_format, fn)
+        return expr
+
+    def _require_readable(self, column: str, text: str, expr: str, date_format: str | None, fn: str) -> None:
+        """Text times the engine cannot read stop the call (the in-memory reader counts them instead)."""
+        bad = self.query(
+            f"SELECT count(*) AS n, min({text}) AS example FROM ns_labs "
+            f"WHERE {text} IS NOT NULL AND trim({text}) <> '' AND {expr} IS NULL"
+        )
+        n = int(bad["n"].iloc[0])
+        if n:
+            how = f"date_format {date_format!r}" if date_format else "ISO 8601 (e.g. 2020-03-05 14:30:00)"
+            raise NeutrostatsError(
+                f"{fn}: {n:,} sample times in column {column!r} of labs cannot be read as {how}, e.g. "
+                f"{bad['example'].iloc[0]!r}; pass date_format= with their strftime pattern, or store the times "
+                "as timestamps (a pandas table is read by neutrostats.core.dates, which counts unreadable rows)"
+            )
+
+
+#: Wall-clock epoch of Spark's TIMESTAMP_NTZ (time without a zone).
+_NTZ_EPOCH = "TIMESTAMP_NTZ'1970-01-01 00:00:00'"
+
+
+def _spark_text(value: str) -> str:
+    """A Spark SQL string literal (Spark unescapes backslashes in literals, DuckDB does not)."""
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _utc_wall(instant: str) -> str:
+    """The UTC wall clock (TIMESTAMP_NTZ) of a Spark TIMESTAMP, exactly and whatever the session zone."""
+    return f"timestampadd(MICROSECOND, unix_micros({instant}), {_NTZ_EPOCH})"
+
+
+def _file_key(path: str) -> tuple[str, str]:
+    """Sort key of a file Spark names by URI ('file:/a/b.parquet'): DuckDB's order of the same local paths."""
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(path)
+    return (parts.scheme + "://" + parts.netloc if parts.scheme not in ("", "file") else "", unquote(parts.path))
+
+
+def _local_files(paths: list[str]) -> list[str]:
+    """The local paths of Spark's input files (footers are read with pyarrow; remote files are not)."""
+    from urllib.parse import unquote, urlsplit
+
+    local = []
+    for p in paths:
+        parts = urlsplit(p)
+        if parts.scheme in ("", "file") and parts.path.endswith(".parquet") and os.path.exists(unquote(parts.path)):
+            local.append(unquote(parts.path))
+    return sorted(local)
+
+
+class _Spark:
+    """Runs queries in the Spark session of the lab DataFrame, leaving nothing behind in it.
+
+    What a shared session and a cluster need:
+
+    * **isolation**: views get names of this call only (:class:`_CallNames`)
+      and are dropped by :meth:`close`, with any cached result, after an error too;
+    * **input order** (which of two rows at the same person, time and test
+      wins): for a DataFrame read from Parquet files, the file path (sorted,
+      as DuckDB and :func:`parquet_files` sort them) and then the row within
+      the file (Spark's ``_metadata``), never the partitioning. A DataFrame
+      without that metadata (built in memory, or from a join) has no stable
+      row order: among such rows, the one with the least 64-bit hash of its
+      value, unit and code wins;
+    * **time**: sample times are wall-clock TIMESTAMP_NTZ throughout, so days
+      and intervals do not depend on ``spark.sql.session.timeZone``;
+    * **results** come to the driver in Arrow batches of about
+      :attr:`batch_rows` rows (:meth:`_arrow`), so
+      ``spark.driver.maxResultSize`` bounds a batch, not the result;
+    * **look-ups** are DataFrames built from Arrow tables and broadcast.
+    """
+
+    dialect = _DIALECTS["spark"]
+    #: About the most rows brought to the driver at once (one Arrow batch per bucket of persons).
+    batch_rows = 250_000
+    #: Persons tables up to this many rows are broadcast to the executors.
+    broadcast_persons = 1_000_000
+
+    def __init__(self, labs: Any, engine: Any, fn: str):
+        self.spark = labs.sparkSession
+        self._labs = labs
+        self._names = _CallNames()
+        self._views: list[str] = []
+        self._cached: list[Any] = []
+        self.order = "ns_rn"
+        self.expected_rows = self.n_persons = 0
+        self.columns = {f.name: f.dataType.simpleString() for f in labs.schema.fields}
+        try:
+            files = _local_files(labs.inputFiles())
+        except Exception:  # a DataFrame with no file source
+            files = []
+        times = _parquet_times(files) if files else {}
+        self.zones = _parquet_zones(times)
+        # Nanosecond columns (read as BIGINT with nanosAsLong) and their zones.
+        self.nanos = {name: tz for name, (unit, tz) in times.items() if unit == "ns"}
+        self.hints = ["k", "x"]
+
+    def use_columns(self, names: list[str]) -> None:
+        """Register the lab view: the used columns and the input order.
+
+        Not cached: at 10 million rows a ``MEMORY_AND_DISK`` cache of the
+        columns (so that the files are read once) made the call slower
+        (327 s against 280 s on local[2]), as did caching the row stage.
+        """
+        from pyspark.sql import functions as F
+
+        labs, cols = self._labs, [F.col(self.dialect.quote(c)) for c in dict.fromkeys(names)]
+        try:
+            meta = labs.select(*cols, F.col("_metadata.file_path").alias("ns_file"),
+                               F.col("_metadata.row_index").alias("ns_row"))
+            meta.schema  # analysis fails for a source without file metadata
+        except Exception:
+            meta = None
+        if meta is None:
+            parts = [F.coalesce(F.col(self.dialect.quote(c)).cast("string"), F.lit("")) for c in names[2:]]
+            frame = labs.select(*cols, F.xxhash64(*parts).bitwiseAND(F.lit(0x7FFFFFFFFFFFFFFF)).alias("ns_rn"))
+        else:
+            paths = [r[0] for r in meta.select("ns_file").distinct().collect()]
+            ranks = pd.DataFrame({"ns_file": sorted(paths, key=_file_key)})
+            ranks["ns_rank"] = np.arange(len(ranks), dtype=np.int64)
+            rank_view = self._frame(ranks)
+            frame = meta.join(F.broadcast(rank_view), "ns_file").select(
+                *cols, (F.shiftleft(F.col("ns_rank"), 40) + F.col("ns_row")).alias("ns_rn"))
+        frame.createOrReplaceTempView(self._names("ns_labs"))
+        self._views.append(self._names("ns_labs"))
+
+    def _frame(self, frame: pd.DataFrame):
+        import pyarrow as pa
+
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        # Spark has no NULL type: an all-null column is text.
+        for i, field in enumerate(table.schema):
+            if pa.types.is_null(field.type):
+                table = table.set_column(i, field.name, table.column(i).cast(pa.string()))
+        return self.spark.createDataFrame(table)
+
+    def register(self, name: str, frame: pd.DataFrame) -> None:
+        self._frame(frame).createOrReplaceTempView(self._names(name))
+        self._views.append(self._names(name))
+        if name == "ns_persons" and len(frame) <= self.broadcast_persons:
+            self.hints.append("ps")
+
+    def _arrow(self, df, expected_rows: int):
+        """The rows of ``df`` in pandas batches of about :attr:`batch_rows` rows.
+
+        A large result is cached on the executors, range-partitioned by
+        bucket of persons (consecutive ``pidx``), and fetched one bucket at
+        a time (``toArrow``), each its own job that reads only its bucket's
+        partition (the cache's batch statistics prune the others):
+        ``spark.driver.maxResultSize`` then limits a batch, not the whole
+        result, and the driver holds one batch in Arrow at a time. No Python
+        runs on the executors (their Python may lack pyarrow).
+        """
+        from pyspark import StorageLevel
+        from pyspark.sql import functions as F
+
+        if expected_rows <= self.batch_rows:
+            yield df.toArrow().to_pandas()
+            return
+        # Persons per bucket so that a bucket (with their measurements, if kept) holds about batch_rows rows.
+        per = max(1, self.batch_rows * self.n_persons // int(expected_rows))
+        buckets = -(-self.n_persons // per)
+        key = F.coalesce(F.floor(F.col("pidx") / F.lit(per)), F.lit(0)).cast("long")
+        # The query runs once, into a cache; the range partitioning by bucket
+        # (which samples its input) then reads that cache, not the query.
+        df = df.persist(StorageLevel.MEMORY_AND_DISK)
+        self._cached.append(df)
+        df = df.withColumn("ns_bucket", key).repartitionByRange(buckets, "ns_bucket")
+        df = df.persist(StorageLevel.MEMORY_AND_DISK)
+        self._cached.append(df)
+        for b in range(buckets):
+            yield df.filter(F.col("ns_bucket") == b).drop("ns_bucket").toArrow().to_pandas()
+
+    def query(self, sql: str) -> pd.DataFrame:
+        return self.spark.sql(self._names.sql(sql)).toArrow().to_pandas()
+
+    def batches(self, sql: str, rows: int = 250_000, spill: bool = False):
+        df = self.spark.sql(self._names.sql(sql))
+        yield from self._arrow(df, self.expected_rows)
+
+    def release(self) -> None:
+        pass
+
+    def close(self) -> None:
+        """Drop this call's temporary views and cached data from the session (also after an error)."""
+        for name in dict.fromkeys(self._views):
+            self.spark.catalog.dropTempView(name)
+        for frame in self._cached:
+            frame.unpersist()
+
+    def kind(self, column: str) -> str:
+        t = self.columns[column].lower()
+        if t == "string" or t.startswith("varchar") or t.startswith("char"):
+            return "text"
+        if t.startswith("timestamp") or t == "date":
+            return "time"
+        if t in ("double", "float", "int", "bigint", "smallint", "tinyint") or t.startswith("decimal"):
+            return "number"
+        return "other"
+
+    def time_expr(self, column: str, timezone: str | None = None, date_format: str | None = None,
+                  fn: str = "build_cohort") -> str:
+        """Wall-clock sample times as TIMESTAMP_NTZ (the policy of :mod:`neutrostats.core.dates`), whatever the session zone."""
+        q = self.dialect.quote(column)
+        t = self.columns[column].lower()
+        if t == "timestamp_ntz":
+            return q
+        if t == "date":
+            return f"CAST({q} AS TIMESTAMP_NTZ)"
+        if t.startswith("timestamp"):
+            # An instant: its wall clock in ``timezone`` or in the zone stored
+            # with the Parquet files; never the session's zone or the UTC day.
+            return self._in_zone(_utc_wall(q), timezone or self.zones.get(column), column, fn)
+        if column in self.nanos and t in ("bigint", "long"):
+            # Nanosecond timestamps read with spark.sql.legacy.parquet.nanosAsLong:
+            # whole microseconds, floored exactly in integers (no double).
+            wall = f"timestampadd(MICROSECOND, ({q} - pmod({q}, 1000)) div 1000, {_NTZ_EPOCH})"
+            if self.nanos[column] is None:
+                return wall
+            return self._in_zone(wall, timezone or self.nanos[column], column, fn)
+        if self.kind(column) != "text":
+            raise NeutrostatsError(
+                f"{fn}: sample times in column {column!r} of labs are {self.columns[column]}, expected timestamps, "
+                "dates or ISO 8601 text; neutrostats does not guess the unit of numbers as times. Convert the "
+                "column, e.g. with pyspark.sql.functions.timestamp_micros or to_timestamp, first"
+            )
+        if date_format is not None:
+            raise NeutrostatsError(
+                f"{fn}: date_format is not applied to text sample times on Spark (its patterns differ from "
+                "strftime); convert the column with pyspark.sql.functions.to_timestamp first"
+            )
+        text = f"trim(CAST({q} AS STRING))"
+        date_only = self.dialect.matches(text, _DATE_ONLY_RE)
+        aware = _count_offsets(self, text, column, fn)
+        if aware and timezone is not None:
+            expr = (f"CASE WHEN {date_only} THEN TRY_CAST({text} AS TIMESTAMP_NTZ) ELSE "
+                    f"{self._in_zone(_utc_wall(f'TRY_CAST({text} AS TIMESTAMP)'), timezone, column, fn)} END")
+        elif aware:
+            # The wall clock as recorded: the offset is dropped, not applied.
+            expr = f"TRY_CAST(regexp_replace({text}, {_spark_text(_OFFSET_TAIL_RE)}, '') AS TIMESTAMP_NTZ)"
+        else:
+            expr = f"TRY_CAST({text} AS TIMESTAMP_NTZ)"
+        bad = self.query(f"SELECT count(*) AS n, min({q}) AS example FROM ns_labs WHERE {q} IS NOT NULL "
+                         f"AND {text} <> '' AND ({expr}) IS NULL")
+        if int(bad["n"].iloc[0]):
+            raise NeutrostatsError(
+                f"{fn}: {int(bad['n'].iloc[0]):,} sample times in column {column!r} of labs are not ISO 8601 "
+                f"timestamps, e.g. {bad['example'].iloc[0]!r}; convert the column with "
+                "pyspark.sql.functions.to_timestamp(column, pattern) first"
+            )
+        return expr
+
+    def _in_zone(self, utc_wall: str, zone: str | None, column: str, fn: str) -> str:
+        if zone is None:
+            raise NeutrostatsError(
+                f"{fn}: sample times in column {column!r} of labs are time-zone-aware (Spark TIMESTAMP), and the "
+                "zone they were recorded in is not stored with them; pass timezone='Europe/Copenhagen' (the zone "
+                "whose calendar days count) so that days are taken neither in UTC nor in the session's zone "
+                f"(now {self.spark.conf.get('spark.sql.session.timeZone')!r}), or cast the column to timestamp_ntz "
+                "if it holds wall-clock times (Spark makes naive pandas times instants in the session zone)"
+            )
+        return f"convert_timezone('UTC', {_spark_text(zone)}, {utc_wall})"
+
+
+#: An ISO 8601 UTC offset at the end of a text time (DuckDB regular expression).
+_OFFSET_RE = r"[0-9]:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)?\s*(Z|[+-][0-9]{2}(:?[0-9]{2})?)$"
+#: A date without a time (a day: it needs no zone, so it may stand beside aware times).
+_DATE_ONLY_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+#: The offset itself, removed to keep the wall-clock time as recorded.
+_OFFSET_TAIL_RE = r"\s*(Z|[+-][0-9]{2}(:?[0-9]{2})?)$"
+
+
+def _sql_text(value: str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _count_offsets(be: Any, text: str, column: str, fn: str) -> int:
+    """Text times with a UTC offset (dates alone aside); a column mixing them with naive times stops the call."""
+    m = be.dialect.matches
+    counts = be.query(
+        f"SELECT count(CASE WHEN {m(text, _OFFSET_RE)} THEN 1 END) AS a, "
+        f"count(CASE WHEN NOT {m(text, _OFFSET_RE)} AND {text} <> '' AND NOT {m(text, _DATE_ONLY_RE)} THEN 1 END) "
+        "AS b FROM ns_labs"
+    )
+    aware, naive = int(counts["a"].iloc[0]), int(counts["b"].iloc[0])
+    if aware and naive:
+        raise NeutrostatsError(
+            f"{fn}: column {column!r} of labs mixes {aware:,} times with a UTC offset and {naive:,} without "
+            "one; the naive ones could be in any zone. Export every time with its offset, or all as local "
+            "wall-clock times"
+        )
+    return aware
+
+
+def _parquet_times(files: list[str]) -> dict[str, tuple[str, str | None]]:
+    """Unit and time zone (None: naive) of each timestamp column, as stored in the first file's Arrow schema.
+
+    The zones say in which zone aware times were recorded; nanosecond
+    columns are what Spark reads as integers (``nanosAsLong``).
+    """
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        schema = pq.read_schema(files[0])
+    except Exception:  # a file pyarrow cannot open: the engine's own error comes later
+        return {}
+    return {f.name: (f.type.unit, f.type.tz) for f in schema if pa.types.is_timestamp(f.type)}
+
+
+def _parquet_zones(times: dict[str, tuple[str, str | None]]) -> dict[str, str]:
+    """Time zone of each aware timestamp column (of :func:`_parquet_times`)."""
+    return {name: tz for name, (_, tz) in times.items() if tz}
+
+
+def _backend(labs: Any, engine: Any, fn: str):
+    if _is_spark_frame(labs):
+        if engine not in (None, "spark") and not type(engine).__module__.startswith("pyspark"):
+            raise NeutrostatsError(f"{fn}: labs is a Spark DataFrame, so engine must be 'spark' or None, found {engine!r}")
+        return _Spark(labs, engine, fn)
+    if engine == "spark":
+        raise NeutrostatsError(
+            f"{fn}: engine='spark' needs labs as a Spark DataFrame, found {type(labs).__name__}; "
+            "read the files with spark.read.parquet(...) first"
+        )
+    if engine not in (None, "duckdb") and not _from_duckdb(engine):
+        raise NeutrostatsError(
+            f"{fn}: engine must be None, 'numpy', 'duckdb', 'spark' or a DuckDB connection, found {engine!r}"
+        )
+    return _DuckDB(labs, engine, fn)
+
+
+# --------------------------------------------------------------------------
+# Look-up tables built in Python from distinct values
+# --------------------------------------------------------------------------
+
+def _unit_code_lookup(pairs: pd.DataFrame, long_format: bool, assume_unit: str | None,
+                      code_map: dict[str, str] | None = None,
+                      unit_suspect_below: float | None = None) -> tuple[pd.DataFrame, bool]:
+    """Factor to cells/µL, unit flag and LOINC role (after ``code_map``) of every (unit, code) pair seen.
+
+    The same tables as :func:`classify_anc` (``UNIT_FLAG_LONG``/``_WIDE``),
+    and what ``severity._flag_numbers`` applies to ANC and WBC rows in a
+    count unit: ``amb``, the least ambiguity code of a value (``units.AMB_*``)
+    refused as ``ambiguous_number`` (NULL: none is), and ``sus``, the
+    ``unit_suspect`` limit (NULL: no such rule).
+    """
+    factors, uflags, roles, ambs, sus = [], [], [], [], []
+    for u, c in zip(pairs["u"], pairs["c"]):
+        f, state = unit_factor_state(u, assume_unit)
+        role = role_of(c, code_map) if long_format else ROLE_CODES["anc"]
+        flag = UNIT_FLAG_LONG[role, state] if long_format else UNIT_FLAG_WIDE[state]
+        count = state == 0 and role in (ROLE_CODES["anc"], ROLE_CODES["wbc"])
+        factors.append(f)
+        uflags.append(int(flag))
+        roles.append(role)
+        ambs.append((AMB_DECIMAL if f == 1.0 else AMB_NONE_READABLE) if count else None)
+        sus.append(unit_suspect_below if count and f == 1.0 and unit_suspect_below is not None else None)
+    out = pd.DataFrame({
+        "u": pairs["u"].astype(object), "c": pairs["c"].astype(object),
+        "factor": np.asarray(factors, dtype=float), "uflag": np.asarray(uflags, dtype=np.int64),
+        "role": np.asarray(roles, dtype=np.int64),
+        "amb": pd.array(ambs, dtype="Int64"), "sus": pd.array(sus, dtype="Float64"),
+    })
+    known = out["factor"].dropna()
+    return out, bool((known != 1.0).any())
+
+
+def _value_lookup(values: pd.Series, decimal: str, thousands: str | None = None) -> pd.DataFrame:
+    num, cens, flag, amb = parse_value_uniques(values.tolist(), decimal, thousands)
+    return pd.DataFrame({
+        "v": values.astype(object).to_numpy(), "num": num, "cens": cens.astype(np.int64),
+        "vflag": flag.astype(np.int64), "amb": amb.astype(np.int64),
+    })
+
+
+# --------------------------------------------------------------------------
+# The query
+# --------------------------------------------------------------------------
+
+#: 2**67: the packed sort key of a direct ANC keeps 67 bits below the value
+#: for the row number (< 2**64) and the censor code (3 bits).
+_KEY_SHIFT = 2 ** 67
+
+def _tier_sql(cuts: tuple[float, ...], x: str, op: str) -> str:
+    """Number of cut points c with ``x op c`` (the exact tier code is those above x)."""
+    return "(" + " + ".join(f"CASE WHEN {x} {op} {float(c)!r} THEN 1 ELSE 0 END" for c in cuts) + ")"
+
+
+def _tier_code_sql(cuts: tuple[float, ...], anc: str, lim: str, cens: str | None) -> str:
+    """Tier code of a value (-1 when a censored value spans tiers), as ``severity._tiers_and_flags``."""
+    m = len(cuts)
+    exact = f"(CASE WHEN {anc} >= {lim} THEN 0 ELSE {_tier_sql(cuts, anc, '<')} END)"
+    if cens is None:
+        return exact
+    top_open = f"(CASE WHEN {anc} > {lim} THEN 0 ELSE {_tier_sql(cuts, anc, '<=')} END)"
+    return (f"CASE WHEN {cens} = 0 THEN (CASE WHEN {top_open} = {m} THEN {m} ELSE -1 END) "
+            f"WHEN {cens} = 1 THEN (CASE WHEN {exact} = {m} THEN {m} ELSE -1 END) "
+            f"WHEN {cens} >= 2 THEN (CASE WHEN {exact} = 0 THEN 0 ELSE -1 END) "
+            f"ELSE {exact} END")
+
+
+def _pipeline(d: _Dialect, *, src_cols: dict[str, str], order: str, value_kind: str, long_format: bool,
+              derive: bool, any_scaled: bool, cuts: tuple[float, ...], index: str, index_window: tuple | None,
+              age_range: tuple | None, lim: str, birth: str, broadcast: tuple[str, ...] = ()) -> str:
+    """The CTEs of the reduction, ending in ``w`` (one row per sample, windowed).
+
+    Three stages:
+
+    1. rows (``r``): joins to the look-ups; every flag a row earns on its own
+       (``rf``; NULL for a usable direct ANC and for a component whose fate
+       its sample decides);
+    2. samples (``sp``): one ``GROUP BY (person, time)`` over every row of a
+       known person, and one over the components only, joined. What depends
+       on the other rows of a sample — a usable direct ANC beats the components, the
+       first row of a component wins, the derived ANC, the lowest repeat is
+       kept — is decided from these aggregates; each sample keeps the number
+       of its rows that went to each such step;
+    3. ``w``: one window over each person's kept samples: the previous value
+       and time, a running count of samples not below normal (which numbers
+       the neutropenic runs) and the lowest value before (so that the nadir
+       is the last sample to beat it, with no sort by value).
+
+    No stage needs a second window or a sort of the whole table; the engine
+    reads the row stage three times (samples, components, own-flag counts),
+    and DuckDB writes it out once rather than recomputing it.
+    :func:`_reduce_sql` aggregates ``w`` to persons. ``lim`` and ``birth``
+    are SQL for the lower limit of normal and the birth day: a literal, or
+    the persons look-up's column when they vary. ``broadcast``: aliases of
+    the look-ups to broadcast to the rows (Spark).
+    """
+    q = d.quote
+    text = d.text
+    NO, F = NO_FLAG, FLAG_CODES
+    if value_kind == "text":
+        num, cens, vflag = "x.num", "coalesce(x.cens, -1)", "coalesce(x.vflag, 0)"
+        value_join = f"LEFT JOIN ns_values x ON x.v = CAST(s.v AS {text})"
+    else:
+        nan = f"(s.v IS NULL OR {d.isnan('CAST(s.v AS DOUBLE)')})"
+        inf = d.isinf("CAST(s.v AS DOUBLE)")
+        num = f"CASE WHEN {nan} OR {inf} THEN NULL ELSE CAST(s.v AS DOUBLE) END"
+        cens = "-1"
+        vflag = f"CASE WHEN {nan} THEN 0 WHEN {inf} THEN 1 ELSE {NO} END"
+        value_join = ""
+    scaled = d.round6("(num * factor)") if any_scaled else "(num * factor)"
+    not_anc = f"WHEN role = 4 THEN {F['not_anc_test']}" if long_format else ""
+    # ambiguous_number and unit_suspect, as severity._flag_numbers: ns_units
+    # says per (unit, code) from which ambiguity code a value is refused
+    # (k.amb) and below which non-integer count it is suspect (k.sus).
+    if value_kind == "text":
+        vflag = f"CASE WHEN x.amb >= k.amb THEN {F['ambiguous_number']} ELSE {vflag} END"
+    suspect = (f"CASE WHEN {num} >= 0 AND {num} < k.sus AND {num} <> floor({num}) "
+               f"THEN {F['unit_suspect']} ELSE {NO} END")
+
+    hint = d.hint([a for a in broadcast if a != "x" or value_kind == "text"])
+
+    # Stage 1: rows. rf is the row's own step code; NULL for a usable direct
+    # ANC (kept or a repeat) and for a component without a flag of its own,
+    # whose fate its sample decides (their own flags always rank first).
+    parts = [f"""
+src AS (
+  SELECT {src_cols['person']} AS p, {src_cols['time']} AS t, {src_cols['value']} AS v,
+         {src_cols['unit']} AS u, {src_cols['code']} AS c, {order} AS rn
+  FROM ns_labs
+),
+j AS (
+  SELECT {hint} s.p, s.t, s.rn, ps.pidx, {birth} AS birth_day, {lim} AS lim, k.factor, k.role,
+         {num} AS num, {cens} AS cens, least({vflag}, k.uflag, {suspect}) AS f0
+  FROM src s
+  LEFT JOIN ns_persons ps ON ps.p = s.p
+  LEFT JOIN ns_units k ON k.u = coalesce(CAST(s.u AS {text}), '') AND k.c = coalesce(CAST(s.c AS {text}), '')
+  {value_join}
+),
+r0 AS (
+  SELECT j.*, CASE WHEN role = 0 AND f0 = {NO} THEN {scaled} END AS anc FROM j
+),
+r1 AS (
+  SELECT r0.*, {_tier_code_sql(cuts, 'anc', 'lim', 'cens')} AS tier FROM r0
+),
+r AS (
+  SELECT r1.*,
+    CASE WHEN pidx IS NULL THEN {_UNKNOWN}
+         WHEN f0 <> {NO} THEN f0
+         {not_anc}
+         WHEN role <> 0 THEN NULL
+         WHEN anc < 0 THEN {F['negative']}
+         WHEN anc > {IMPLAUSIBLE_ABOVE!r} THEN {F['implausible']}
+         WHEN tier < 0 THEN {F['censored_spans_tiers']}
+         WHEN t IS NULL THEN {_TIME}
+    END AS rf,
+    CASE WHEN pidx IS NULL THEN p END AS pk
+  FROM r1
+),"""]
+
+    # Stage 2: samples (of known persons; the others' rows are all counted
+    # in stage 1). The components (a minority of rows, with wide aggregates)
+    # are grouped on their own and joined to their samples: one wide
+    # aggregate over every sample does not fit in memory at registry scale.
+    #
+    # The measurement kept from a sample is its lowest direct ANC, the first
+    # in input order among equals. A minimum over (value, row) structs costs
+    # 3x a plain one, so the pair is packed into one exact decimal when the
+    # value has at most 6 decimals (always, once a unit was converted):
+    # value x 10^6 in the high digits, then the row number and the censor
+    # code. Other values (rare) keep the struct.
+    cand = "role = 0 AND rf IS NULL"
+    exact = f"{d.round6('anc')} = anc"
+    key = (f"CAST(round(anc * 1e6) AS DECIMAL(12, 0)) * CAST({_KEY_SHIFT} AS DECIMAL(22, 0)) "
+           f"+ CAST(rn AS DECIMAL(20, 0)) * 8 + (cens + 1)")
+    best = d.struct([("anc", "anc"), ("rn", "rn"), ("cens", "cens")])
+    lim_agg = "min(lim)" if "ps." in lim else lim
+    birth_agg = "min(birth_day)" if "ps." in birth else birth
+    parts.append(f"""
+s0 AS (
+  SELECT pidx, t,
+    max(CASE WHEN role = 0 AND (rf IS NULL OR rf >= {len(ANC_FLAGS)}) THEN 1 ELSE 0 END) AS hd,
+    count(CASE WHEN {cand} THEN 1 END) AS ncand,
+    min(CASE WHEN {cand} THEN anc END) AS amin,
+    min(CASE WHEN {cand} AND {exact} THEN {key} END) AS kmin,
+    min(CASE WHEN {cand} AND NOT ({exact}) THEN {best} END) AS smin,
+    max(rf) AS maxrf, {birth_agg} AS birth_day, {lim_agg} AS lim
+  FROM r
+  WHERE pidx IS NOT NULL
+  GROUP BY pidx, t
+),""")
+    if derive:
+        # The first row (input order) of each component, field by field: the
+        # row numbers are unique, and a struct minimum costs 3x as much.
+        comp_aggs = []
+        for role, name in ((1, "ne"), (2, "bd"), (3, "wb")):
+            key = f"CASE WHEN role = {role} THEN rn END"
+            cols = [("num", "coalesce(num, 0)"), ("cens", "cens"), ("f0", "f0")]
+            if role == 3:
+                cols.append(("factor", "coalesce(factor, 1)"))
+            comp_aggs += [f"{d.argmin(f'CASE WHEN role = {role} THEN {x} END', key)} AS {name}_{field}"
+                          for field, x in cols]
+            comp_aggs.append(f"count(CASE WHEN role = {role} AND rf IS NULL THEN 1 END) AS k{role}")
+        comp_cols = ", ".join(c.rsplit(" AS ", 1)[1] for c in comp_aggs)
+        comp_sql = ",\n    ".join(comp_aggs)
+        parts.append(f"""
+c0 AS (
+  SELECT pidx AS cp, t AS ct,
+    {comp_sql}
+  FROM r
+  WHERE role IN (1, 2, 3) AND pidx IS NOT NULL
+  GROUP BY pidx, t
+),
+sm AS (
+  SELECT s0.*, {comp_cols}
+  FROM s0 LEFT JOIN c0 ON s0.pidx = c0.cp AND {d.same('s0.t', 'c0.ct')}
+),""")
+    else:
+        parts.append("""
+sm AS (SELECT * FROM s0),""")
+
+    if derive:
+        # A sample with a usable direct ANC row (no flag of its own) derives nothing; else the first
+        # neutrophil % row carries the derived ANC (the "anchor").
+        fc = {r: f"(CASE WHEN {c}_f0 = {NO} AND k{r} > 0 THEN 1 ELSE 0 END)"
+              for r, c in ((1, "ne"), (2, "bd"), (3, "wb"))}
+        parts.append(f"""
+sd AS (
+  SELECT sm.*,
+    CASE WHEN wb_f0 = {NO} THEN wb_num END AS wv,
+    CASE WHEN ne_f0 = {NO} THEN ne_num END AS nv,
+    CASE WHEN bd_f0 = {NO} THEN bd_num END AS bv,
+    (wb_f0 = {NO} AND wb_cens >= 0) OR (ne_f0 = {NO} AND ne_cens >= 0) OR (bd_f0 = {NO} AND bd_cens >= 0) AS dcens,
+    {fc[1]} AS fc1, {fc[2]} AS fc2, {fc[3]} AS fc3
+  FROM sm
+),
+se AS (
+  SELECT sd.*,
+    CASE WHEN wb_factor = 1 THEN wv ELSE {d.round6('wv * wb_factor')} END AS wul,
+    nv + coalesce(bv, 0) AS pct,
+    CASE WHEN wv IS NULL OR nv IS NULL OR (bd_f0 IS NOT NULL AND bd_f0 <> {NO} AND bd_f0 <> {F['missing_value']})
+              THEN {F['missing_component']}
+         WHEN dcens THEN {F['censored_component']}
+         WHEN wv < 0 THEN {F['negative']}
+         WHEN nv < 0 OR nv > 100 OR bv < 0 OR bv > 100 THEN {F['pct_out_of_range']}
+         WHEN nv + coalesce(bv, 0) > 100 THEN {F['pct_sum_over_100']}
+    END AS dflag
+  FROM sd
+),
+sf AS (
+  SELECT se.*, CASE WHEN dflag IS NULL THEN {d.round6('wul * pct / CAST(100 AS DOUBLE)')} END AS danc FROM se
+),
+sa AS (
+  SELECT sf.*,
+    CASE WHEN hd = 1 THEN coalesce(k1 + k2 + k3, 0) ELSE 0 END AS c_direct,
+    CASE WHEN hd = 1 OR k1 IS NULL THEN 0 ELSE (k1 - fc1) + (k2 - fc2) + (k3 - fc3) END AS c_dup,
+    CASE WHEN hd = 1 OR ne_f0 IS NOT NULL THEN 0 ELSE fc2 + fc3 END AS c_inc,
+    CASE WHEN hd = 1 OR ne_f0 IS NULL THEN 0 ELSE fc2 + fc3 END AS c_used,
+    CASE WHEN hd = 1 OR fc1 = 0 THEN NULL
+         WHEN wb_f0 IS NULL THEN {F['incomplete_differential']}
+         WHEN dflag IS NOT NULL THEN dflag
+         WHEN danc < 0 THEN {F['negative']}
+         WHEN danc > {IMPLAUSIBLE_ABOVE!r} THEN {F['implausible']}
+         WHEN t IS NULL THEN {_TIME}
+         ELSE {_KEPT} END AS acode
+  FROM sf
+),""")
+        derived = {
+            "anc": "danc", "tier": _tier_code_sql(cuts, "danc", "lim", None),
+            "source": "(CASE WHEN bv IS NOT NULL THEN 1 ELSE 2 END)",
+        }
+    else:
+        parts.append("""
+sa AS (
+  SELECT sm.*, 0 AS c_direct, 0 AS c_dup, 0 AS c_inc, 0 AS c_used, CAST(NULL AS INT) AS acode FROM sm
+),""")
+        derived = {"anc": "NULL", "tier": "NULL", "source": "NULL"}
+    ka = f"acode = {_KEPT}"
+    code_if = "CASE WHEN {c} > 0 THEN {k} ELSE -2 END"
+    parts.append(f"""
+sp AS (
+  SELECT pidx, t, birth_day, lim, c_direct, c_dup, c_inc, c_used, acode,
+    CASE WHEN ncand > 1 THEN ncand - 1 ELSE 0 END AS c_rep,
+    ncand > 0 OR coalesce({ka}, FALSE) AS kept,
+    CASE WHEN ncand > 0 THEN amin WHEN {ka} THEN {derived['anc']} END AS anc,
+    CASE WHEN ncand > 0 THEN {_tier_code_sql(cuts, 'amin', 'lim', 'dcn')} WHEN {ka} THEN {derived['tier']} END AS tier,
+    CASE WHEN ncand > 0 THEN dcn ELSE -1 END AS cens,
+    CASE WHEN ncand > 0 THEN 0 WHEN {ka} THEN {derived['source']} END AS source,
+    greatest(coalesce(maxrf, -2), coalesce(acode, -2), {code_if.format(c='c_direct', k=F['direct_anc_available'])},
+             {code_if.format(c='c_dup', k=F['duplicate_component'])},
+             {code_if.format(c='c_inc', k=F['incomplete_differential'])},
+             {code_if.format(c='c_used', k=F['used_in_derivation'])},
+             {code_if.format(c='ncand - 1', k=_REPEAT)}, {code_if.format(c='ncand', k=_KEPT)}) AS maxcode
+  FROM (SELECT sa.*, CASE WHEN kmin IS NOT NULL AND {exact.replace('anc', 'amin')}
+                          THEN CAST(kmin % 8 AS INT) - 1 ELSE smin.cens END AS dcn FROM sa) sb
+),""")
+
+    # Stage 3: one window over each person's kept samples (time is unique
+    # there): the previous value and time; a running count of samples not
+    # below normal, which numbers the neutropenic runs; and the lowest value
+    # so far, so that the nadir is the last sample to beat it (no sort by
+    # value needed).
+    in_win = "TRUE"
+    if index_window is not None:
+        conds = []
+        if index_window[0] is not None:
+            conds.append(f"day >= {int(index_window[0])}")
+        if index_window[1] is not None:
+            conds.append(f"day <= {int(index_window[1])}")
+        in_win = " AND ".join(conds) or "TRUE"
+    age_ok = "TRUE"
+    if age_range is not None:
+        age_ok = (f"floor((day - birth_day) / CAST(365.25 AS DOUBLE)) >= {float(age_range[0])!r} AND "
+                  f"floor((day - birth_day) / CAST(365.25 AS DOUBLE)) <= {float(age_range[1])!r}")
+    win = "PARTITION BY pidx, kept ORDER BY t"
+    before = f"({win} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)"
+    elow = ""
+    if index == "nadir":
+        elow = f",\n    min(CASE WHEN elig THEN anc END) OVER {before} AS elow"
+    parts.append(f"""
+sq AS (
+  SELECT sx.*, kept AND ({in_win}) AS inwin, kept AND ({in_win}) AND ({age_ok}) AS elig
+  FROM (SELECT sp.*, {d.days('t')} AS day, tier > 0 AS below FROM sp) sx
+),
+w AS (
+  SELECT sq.*,
+    lag(anc) OVER ({win}) AS prev_anc,
+    lag(t) OVER ({win}) AS prev_t,
+    sum(CASE WHEN tier > 0 THEN 0 ELSE 1 END) OVER ({win} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS run,
+    min(anc) OVER {before} AS low{elow}
+  FROM sq
+),""")
+    return "WITH " + "".join(parts).strip().rstrip(",")
+
+
+#: Step codes a sample's derived ANC ("anchor" row) can end in, other than kept.
+_ANCHOR_CODES = (FLAG_CODES["negative"], FLAG_CODES["implausible"], FLAG_CODES["missing_component"], FLAG_CODES["censored_component"],
+                 FLAG_CODES["pct_out_of_range"], FLAG_CODES["pct_sum_over_100"], FLAG_CODES["incomplete_differential"], _TIME)
+#: Per person, rows sent to a step by their sample (column: step code); summed in Python.
+_SAMPLE_COUNTS = {
+    "c_direct": FLAG_CODES["direct_anc_available"], "c_dup": FLAG_CODES["duplicate_component"],
+    "c_inc": FLAG_CODES["incomplete_differential"], "c_used": FLAG_CODES["used_in_derivation"], "c_rep": _REPEAT,
+    **{f"a{c}": c for c in _ANCHOR_CODES},
+}
+#: Fields of the index measurement.
+_IX_FIELDS = ("anc", "tier", "cens", "source", "lim")
+
+
+def _reduce_sql(head: str, d: _Dialect, *, index: str, chronic_months: int, measurements: bool = False) -> str:
+    """SQL returning one row per person (``grp = 0``) and rows per own-flag step (``grp = 1``).
+
+    With ``measurements``, also the kept measurements (``grp = 2``: person
+    and ``ix_t``, ``ix_anc``, ``ix_tier``), from the same window stage.
+
+    Persons are aggregated in two levels — per (person, neutropenic run),
+    then per person — so that runs need no second window. Every "row with
+    the least key" is an arg-min over a key unique within the person (the
+    sample time), never a minimum of structs, which is several times
+    slower. The row stage is read twice (samples, and the count of each
+    row's own flag), which the engine recomputes from the files rather than
+    writing out.
+    """
+    # The index: (key column, arg-min or arg-max) per candidate set.
+    if index == "nadir":
+        # The last eligible sample to go below every earlier eligible one.
+        sets = {"ix": ("CASE WHEN elig AND (elow IS NULL OR anc < elow) THEN t END", "max")}
+    else:
+        sets = {"ix": ("CASE WHEN elig THEN t END", "min")}
+        if index == "first_neutropenic":
+            sets["ib"] = ("CASE WHEN elig AND below THEN t END", "min")
+    arg = {"min": d.argmin, "max": d.argmax}
+    ix1, ix2 = [], []
+    for name, (key, how) in sets.items():
+        ix1.append(f"{how}({key}) AS {name}_t")
+        ix1 += [f"{arg[how](f, key)} AS {name}_{f}" for f in _IX_FIELDS]
+        ix2.append(f"{how}({name}_t) AS {name}_t")
+        ix2 += [f"{arg[how](f'{name}_{f}', f'{name}_t')} AS {name}_{f}" for f in _IX_FIELDS]
+    if index == "first_neutropenic":
+        pick = {f: f"CASE WHEN ib_t IS NOT NULL THEN ib_{f} ELSE ix_{f} END" for f in ("t",) + _IX_FIELDS}
+    else:
+        pick = {f: f"ix_{f}" for f in ("t",) + _IX_FIELDS}
+    rate = f"(prev_anc - anc) / (CAST({d.micros('t')} - {d.micros('prev_t')} AS DOUBLE) * 1000.0 / 86400e9)"
+    counts1 = ",\n    ".join(
+        [f"sum({c}) AS {c}" for c in _SAMPLE_COUNTS if c.startswith("c_")]
+        + [f"count(CASE WHEN acode = {c} THEN 1 END) AS a{c}" for c in _ANCHOR_CODES]
+    )
+    counts2 = ", ".join(f"CAST(sum({c}) AS BIGINT) AS {c}" for c in _SAMPLE_COUNTS)
+    chronic_end = d.days(d.add_months("CAST(run_t0 AS DATE)", chronic_months))
+    sep = ",\n    "
+    return f"""{head},
+e AS (
+  SELECT w.*, CASE WHEN kept AND below THEN run ELSE -1 END AS rk,
+    CASE WHEN kept AND (low IS NULL OR anc < low) THEN t END AS newlow
+  FROM w
+),
+g1 AS (
+  SELECT pidx, rk,
+    count(*) AS n_samples,
+    count(CASE WHEN kept THEN 1 END) AS n_meas,
+    max(maxcode) AS max_s,
+    max(CASE WHEN inwin THEN 1 ELSE 0 END) AS in_window,
+    max(CASE WHEN elig THEN 1 ELSE 0 END) AS eligible,
+    {sep.join(ix1)},
+    min(CASE WHEN kept THEN anc END) AS nadir_anc,
+    max(newlow) AS nadir_t,
+    max(CASE WHEN kept THEN tier END) AS worst,
+    max(CASE WHEN kept AND prev_t IS NOT NULL THEN {rate} END) AS steepest,
+    min(t) AS run_t0, max(day) AS run_d1,
+    {counts1}
+  FROM e
+  GROUP BY pidx, rk
+),
+g2 AS (
+  SELECT pidx, sum(n_samples) AS n_samples, sum(n_meas) AS n_meas, max(max_s) AS max_s,
+    max(in_window) AS in_window, max(eligible) AS eligible,
+    {sep.join(ix2)},
+    min(nadir_anc) AS nadir_anc, max(nadir_t) AS nadir_t,
+    max(worst) AS worst, max(steepest) AS steepest,
+    count(CASE WHEN rk >= 0 THEN 1 END) AS episodes,
+    max(CASE WHEN rk >= 0 THEN run_d1 - {d.days('run_t0')} END) AS longest,
+    max(CASE WHEN rk >= 0 AND run_d1 >= {chronic_end} THEN 1 ELSE 0 END) AS chronic,
+    {counts2}
+  FROM g1
+  GROUP BY pidx
+),
+fl1 AS (
+  SELECT rf, pk, count(*) AS n FROM r WHERE rf IS NOT NULL GROUP BY rf, pk
+),
+fl AS (
+  SELECT rf, sum(n) AS n, count(*) AS ids FROM fl1 GROUP BY rf
+)
+SELECT CAST(0 AS TINYINT) AS grp, pidx, CAST(NULL AS TINYINT) AS rf, n_samples, n_meas,
+  CAST(max_s AS TINYINT) AS max_s, CAST(in_window AS TINYINT) AS in_window,
+  CAST(eligible AS TINYINT) AS eligible,
+  {pick['t']} AS ix_t, {pick['anc']} AS ix_anc, CAST({pick['tier']} AS TINYINT) AS ix_tier,
+  CAST({pick['cens']} AS TINYINT) AS ix_cens, CAST({pick['source']} AS TINYINT) AS ix_source, {pick['lim']} AS ix_lim,
+  nadir_anc, nadir_t,
+  CAST(worst AS TINYINT) AS worst, CAST(episodes AS INT) AS episodes, CAST(longest AS INT) AS longest,
+  CAST(chronic AS TINYINT) AS chronic, steepest, {", ".join(_SAMPLE_COUNTS)}
+FROM g2
+UNION ALL
+SELECT CAST(1 AS TINYINT), NULL, CAST(rf AS TINYINT), n, ids, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+  NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, {", ".join("NULL" for _ in _SAMPLE_COUNTS)}
+FROM fl""" + (f"""
+UNION ALL
+SELECT CAST(2 AS TINYINT), pidx, NULL, NULL, NULL, NULL, NULL, NULL, t, anc, CAST(tier AS TINYINT), NULL, NULL, NULL,
+  NULL, NULL, NULL, NULL, NULL, NULL, NULL, {", ".join("NULL" for _ in _SAMPLE_COUNTS)}
+FROM w WHERE kept""" if measurements else "")
+
+
+def reduce_labs_sql(labs, persons, births, *, engine, keep_measurements, scheme, index, age_range, index_window,
+                    duffy_null, duffy_null_limit, chronic_months, person, time, value, unit, code,
+                    on_unknown_unit, decimal, timezone=None, date_format=None, thousands=None,
+                    unit_suspect_below=UNIT_SUSPECT_BELOW, code_map=None):
+    """The SQL counterpart of ``cohort._reduce_labs``; returns a ``_LabReduction``."""
+    from neutrostats.cohort._reduction import _dates
+
+    fn = "build_cohort"
+    require_choice(decimal, (".", ","), fn, "decimal")
+    if isinstance(labs, pd.DataFrame) and time in labs.columns and is_text(labs[time].dtype):
+        # Text times are read as pandas reads them (any format), not by the
+        # engine's ISO cast, so a pandas table gives the same dates either way.
+        labs = labs.assign(**{time: _dates(labs[time])})
+    try:
+        return _reduce(labs, persons, births, fn, engine=engine, keep_measurements=keep_measurements, scheme=scheme,
+                       index=index, age_range=age_range, index_window=index_window, duffy_null=duffy_null,
+                       duffy_null_limit=duffy_null_limit, chronic_months=chronic_months, person=person, time=time,
+                       value=value, unit=unit, code=code, on_unknown_unit=on_unknown_unit, decimal=decimal,
+                       timezone=timezone, date_format=date_format, thousands=thousands,
+                       unit_suspect_below=unit_suspect_below, code_map=code_map)
+    except NeutrostatsError:
+        raise
+    except Exception as exc:
+        # An engine error (DuckDB, Spark) carries the generated query: keep its first line only.
+        if not (_from_duckdb(exc) or type(exc).__module__.startswith(("pyspark", "py4j"))):
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise NeutrostatsError(
+            f"{fn}: the {'Spark' if 'spark' in type(exc).__module__ or 'py4j' in type(exc).__module__ else 'DuckDB'} "
+            f"engine could not reduce the lab table: {first}. Check the lab files and columns; with a memory limit, "
+            "give the engine more memory or a temp_directory to spill to"
+        ) from None
+
+
+def _reduce(labs, persons, births, fn, *, engine, **options):
+    be = _backend(labs, engine, fn)
+    try:
+        return _reduce_on(be, labs, persons, births, fn, **options)
+    finally:
+        # This call's views go on success and on error: a shared session or connection keeps nothing.
+        be.close()
+
+
+def _reduce_on(be, labs, persons, births, fn, *, keep_measurements, scheme, index, age_range, index_window,
+            duffy_null, duffy_null_limit, chronic_months, person, time, value, unit, code, on_unknown_unit, decimal,
+            timezone, date_format, thousands, unit_suspect_below, code_map):
+    from neutrostats.cohort._reduction import _ROW_STEPS, _UNKNOWN_PERSONS_STEP, _empty_index, _LabReduction, _summary_columns
+    from neutrostats.labs.classify import normal_limits
+
+    cols = be.columns
+    # The same checks and messages as for a pandas table, on the column names.
+    schema = pd.DataFrame(columns=list(cols))
+    require_columns(schema, [person, time, value], fn, "Name the lab columns with person=, time= and value=.")
+    if not isinstance(labs, pd.DataFrame):
+        from neutrostats.cohort._reduction import _id_kind
+
+        lab_kind, person_kind = be.kind(person), _id_kind(persons[person])
+        if lab_kind != person_kind:
+            raise NeutrostatsError(
+                f"{fn}: person ids must have the same type in every table, found {person!r} of persons as "
+                f"{person_kind} ({persons[person].dtype}) and {person!r} of labs as {lab_kind} "
+                f"({cols[person]}); text '007' and the number 7 may or may not be the same person, so "
+                "neutrostats does not guess: convert one of them before the call"
+            )
+    long_format = code is not None and (code in cols or not isinstance(code, Default))
+    if long_format:
+        require_columns(schema, [code], fn, "Pass code=None for a table of ANC results only.")
+    require_columns(schema, [unit], fn, "Pass unit=<column of units>.")
+    be.use_columns([person, time, value, unit] + ([code] if long_format else []))
+    d = be.dialect
+    qc = d.quote
+    src_cols = {
+        "person": qc(person),
+        "time": be.time_expr(time, timezone, date_format, fn),
+        "value": qc(value),
+        "unit": qc(unit),
+        "code": qc(code) if long_format else "NULL",
+    }
+    value_kind = "text" if be.kind(value) in ("text", "other") else "number"
+
+    # Persons: the key and row; birth day and lower limit of normal only when
+    # they matter (a registry's persons table is large).
+    n_persons = len(persons)
+    never = np.iinfo(np.int64).max
+    limits = normal_limits(persons, duffy_null, duffy_null_limit, scheme, fn)
+    ps = {"p": persons[person].to_numpy(), "pidx": np.arange(n_persons, dtype=np.int64)}
+    lim_sql, birth_sql = f"CAST({float(scheme.normal_limit)!r} AS DOUBLE)", "CAST(NULL AS BIGINT)"
+    if np.ndim(limits):
+        # Two limits at most (Duffy-null or not): a flag, not 8 bytes a person.
+        low, high = float(np.min(limits)), float(np.max(limits))
+        ps["low"] = np.asarray(limits) == low
+        lim_sql = f"CASE WHEN ps.low THEN CAST({low!r} AS DOUBLE) ELSE CAST({high!r} AS DOUBLE) END"
+    if age_range is not None:
+        ps["birth_day"] = pd.array(np.where(births == never, 0, births), dtype="Int64")
+        ps["birth_day"][births == never] = pd.NA
+        birth_sql = "ps.birth_day"
+    be.register("ns_persons", pd.DataFrame(ps))
+    del ps
+
+    # Distinct units and codes (with their row counts), then distinct values.
+    check_separators(decimal, thousands, fn)
+    below = check_suspect_below(unit_suspect_below, fn)
+    cmap = None if code_map is None else read_code_map(code_map, function=fn)
+    code_expr = f"coalesce(CAST({qc(code)} AS {d.text}), '')" if long_format else "''"
+    pairs = be.query(
+        f"SELECT coalesce(CAST({qc(unit)} AS {d.text}), '') AS u, {code_expr} AS c, count(*) AS n "
+        f"FROM ns_labs GROUP BY 1, 2"
+    )
+    lookup, any_scaled = _unit_code_lookup(pairs, long_format, None, cmap, below)
+    if long_format and len(pairs) and not (lookup["role"].to_numpy() < ROLE_CODES["other"]).any():
+        by_code: dict[str, int] = {}
+        for c, n in zip(pairs["c"], pairs["n"]):
+            k = lab_code_key(c) if c != "" else "<missing>"
+            by_code[k] = by_code.get(k, 0) + int(n)
+        raise NeutrostatsError(no_known_codes_message(
+            fn, code, sorted(by_code.items(), key=lambda kv: (-kv[1], kv[0]))))
+    bad = lookup["uflag"].to_numpy() == FLAG_CODES["unknown_unit"]
+    if on_unknown_unit == "raise" and bad.any():
+        counts = pairs.loc[bad].groupby("u")["n"].sum()
+        raise NeutrostatsError(unknown_unit_message(fn, unit, {str(u): int(n) for u, n in counts.items()}))
+    be.register("ns_units", lookup[["u", "c", "factor", "uflag", "role", "amb", "sus"]])
+    if value_kind == "text":
+        vals = be.query(f"SELECT DISTINCT CAST({qc(value)} AS {d.text}) AS v FROM ns_labs WHERE {qc(value)} IS NOT NULL")
+        be.register("ns_values", _value_lookup(vals["v"], decimal, thousands))
+    derive = long_format and bool(np.isin(lookup["role"], [1, 2, 3]).any())
+
+    head = _pipeline(
+        d, src_cols=src_cols, order=be.order, value_kind=value_kind, long_format=long_format, derive=derive,
+        any_scaled=any_scaled, cuts=tuple(scheme.cuts), index=index, index_window=index_window,
+        age_range=age_range, lim=lim_sql, birth=birth_sql, broadcast=tuple(be.hints),
+    )
+    # At most one row per person, flow step and (if kept) measurement: the batches' sizes follow from it.
+    be.n_persons, be.expected_rows = n_persons, n_persons + 64 + (int(pairs["n"].sum()) if keep_measurements else 0)
+    sql = _reduce_sql(head, d, index=index, chronic_months=chronic_months, measurements=bool(keep_measurements))
+    # Per-person arrays filled batch by batch (a registry's persons may not
+    # fit in memory twice).
+    n_meas = np.zeros(n_persons, dtype=np.int64)
+    with_labs = np.zeros(n_persons, dtype=bool)
+    max_s = np.full(n_persons, -1, dtype=np.int8)
+    in_window = np.zeros(n_persons, dtype=bool)
+    eligible = np.zeros(n_persons, dtype=bool)
+    ix = _empty_index(n_persons)
+    nadir = np.full(n_persons, np.nan)
+    nadir_date = np.full(n_persons, np.datetime64("NaT"), dtype="datetime64[ns]")
+    worst = np.full(n_persons, -1, dtype=np.int8)
+    episodes = np.zeros(n_persons, dtype=np.int64)
+    longest = np.full(n_persons, -1, dtype=np.int64)
+    chronic = np.zeros(n_persons, dtype=bool)
+    steepest = np.full(n_persons, np.nan)
+    rows_per_step: dict[int, int] = {}
+    unknown_ids = 0
+
+    def put(target: np.ndarray, pidx: np.ndarray, values: pd.Series) -> None:
+        ok = values.notna().to_numpy()
+        if values.dtype.kind == "M" or target.dtype.kind == "M":
+            target[pidx[ok]] = pd.to_datetime(values[ok]).to_numpy(dtype="datetime64[ns]")
+        else:
+            target[pidx[ok]] = values[ok].to_numpy(dtype=target.dtype)
+
+    def count(step: int, n: int) -> None:
+        if n:
+            rows_per_step[step] = rows_per_step.get(step, 0) + n
+
+    kept: list[pd.DataFrame] = []
+    # A pandas table is in memory already; a lazy source's result may not be.
+    for batch in be.batches(sql, spill=not isinstance(labs, pd.DataFrame)):
+        grp = batch["grp"].to_numpy()
+        if keep_measurements:
+            kept.append(batch.loc[grp == 2, ["pidx", "ix_t", "ix_anc", "ix_tier"]])
+        # Rows with a flag of their own: rows, and distinct ids (for unknown persons).
+        own = batch.loc[grp == 1]
+        for rf, n, ids in zip(own["rf"], own["n_samples"], own["n_meas"]):
+            count(int(rf), int(n))
+            if rf == _UNKNOWN:
+                unknown_ids += int(ids)
+        per = batch.loc[grp == 0]
+        for name, step in _SAMPLE_COUNTS.items():
+            count(step, int(per[name].sum()))
+        count(_KEPT, int(per["n_meas"].sum()))
+        pidx = per["pidx"].to_numpy(dtype=np.int64)
+        with_labs[pidx] = True
+        for target, name in (
+            (n_meas, "n_meas"), (max_s, "max_s"), (in_window, "in_window"), (eligible, "eligible"),
+            (ix["sampled_at"], "ix_t"), (ix["anc_per_ul"], "ix_anc"), (ix["censor"], "ix_cens"),
+            (ix["source"], "ix_source"), (ix["tier"], "ix_tier"), (ix["normal_limit_per_ul"], "ix_lim"),
+            (nadir, "nadir_anc"), (nadir_date, "nadir_t"), (worst, "worst"), (episodes, "episodes"),
+            (longest, "longest"), (chronic, "chronic"), (steepest, "steepest"),
+        ):
+            put(target, pidx, per[name])
+        del batch, per
+
+    # A person leaves the flow at the last step that removed one of their rows.
+    emptied = pd.Series(max_s[with_labs & (n_meas == 0)]).value_counts()
+    steps = [(_UNKNOWN_PERSONS_STEP, unknown_ids, rows_per_step.get(_UNKNOWN, 0))]
+    measurements = None
+    if keep_measurements:
+        mm = pd.concat(kept, ignore_index=True)
+        p_, t_ = mm["pidx"].to_numpy(dtype=np.int64), pd.to_datetime(mm["ix_t"]).to_numpy(dtype="datetime64[ns]")
+        order = np.lexsort((t_, p_))  # by person, then time, as in memory
+        measurements = {
+            "pidx": p_[order], "sampled_at": t_[order],
+            "anc_per_ul": mm["ix_anc"].to_numpy(dtype=float)[order],
+            "tier": mm["ix_tier"].to_numpy(dtype=np.int8)[order],
+        }
+    for code_i, description in enumerate(_ROW_STEPS):
+        if rows_per_step.get(code_i, 0):
+            steps.append((description, int(emptied.get(code_i, 0)), rows_per_step[code_i]))
+
+    summary = _summary_columns(n_meas, nadir, nadir_date, worst, episodes, longest, chronic, steepest)
+    return _LabReduction(
+        rows_read=int(sum(rows_per_step.values())),
+        persons_read=int(with_labs.sum()) + unknown_ids,
+        steps=steps, n_meas=n_meas, with_labs=with_labs,
+        in_window=in_window, eligible=eligible,
+        index=ix, summary=summary, measurements=measurements,
+    )

@@ -1,0 +1,711 @@
+"""Cohort construction: index date, tier, outcomes in a window, follow-up.
+
+:func:`build_cohort` turns raw tables (labs, persons, diagnoses, deaths) into
+one row per person, ready for odds ratios, survival and competing-risk
+analysis, and accounts for every lab row and every person it does not use in
+a STROBE-style flow table.
+
+Time is counted in days at day resolution (a diagnosis dated on the index
+day is on the index date) and reported in years of 365.25 days, the
+epidemiological person-year. The outcome window of ``followup_years`` years
+is ``(index, index + floor(followup_years x 365.25) days]``: 1,461 days for 4
+years.
+
+Examples
+--------
+>>> from neutrostats import build_cohort
+>>> from neutrostats.synthetic import generate_cohort
+>>> s = generate_cohort(n_persons=300, seed=3)
+>>> c = build_cohort(s.labs, s.persons, s.diagnoses, s.deaths)
+>>> int(c.attrition["persons"].iloc[-1]) == len(c.table)
+True
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from neutrostats.core.validate import as_pandas, require_choice, require_columns, require_dataframe, require_positive
+from neutrostats.cohort.icd10 import DEFAULT_OUTCOMES, _match_folded, normalize_icd10, validate_code_sets
+from neutrostats.core.dates import check_zone, parse_dates, resolve_date_format
+from neutrostats.errors import ImmortalTimeWarning, NeutrostatsError
+from neutrostats.cohort._reduction import DAYS_PER_YEAR, _NEVER, _UNREADABLE_TIME_STEP, _days, _id_kind, _reduce_labs
+from neutrostats.labs.classify import (
+    CENSOR_DTYPE,
+    SOURCE_DTYPE,
+    DUFFY_NULL_LIMIT,
+    UNIT_SUSPECT_BELOW,
+    Scheme,
+    Default,
+    get_scheme,
+)
+
+__all__ = ["Cohort", "build_cohort", "INDEX_STRATEGIES", "DAYS_PER_YEAR"]
+
+#: Ways to choose the index measurement.
+INDEX_STRATEGIES = ("first", "first_neutropenic", "nadir")
+#: Days in a year when times are reported in years.
+
+
+@dataclass(frozen=True)
+class Cohort:
+    """Result of :func:`build_cohort`.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per analysed person (columns in :func:`build_cohort`).
+    attrition : pandas.DataFrame
+        The flow from lab rows read to persons analysed, then data errors in
+        the other tables (columns in :func:`build_cohort`).
+    settings : dict
+        Every parameter used, JSON-serialisable, for reports.
+    measurements : pandas.DataFrame or None
+        The usable ANC measurements of the analysed persons (one per person
+        and sample time): ``person_id``, ``sampled_at``, ``anc_per_ul``,
+        ``tier``, ``below_normal``. None when ``build_cohort`` was asked not
+        to keep them (``keep_measurements``).
+    """
+
+    table: pd.DataFrame
+    attrition: pd.DataFrame
+    settings: dict = field(repr=False)
+    measurements: pd.DataFrame | None = field(repr=False)
+
+    def __repr__(self) -> str:
+        tiers = self.table["tier"].value_counts(sort=False)
+        shown = ", ".join(f"{k} {v:,}" for k, v in tiers.items())
+        return (
+            f"Cohort({len(self.table):,} persons; scheme {self.settings['scheme']['name']}, "
+            f"index {self.settings['index']!r}; tiers: {shown})"
+        )
+
+    def _repr_html_(self) -> str:
+        """Jupyter: the summary line, persons per tier and the flow table."""
+        from html import escape
+
+        tiers = self.table["tier"].value_counts(sort=False).rename_axis("tier").reset_index(name="persons")
+        flow = self.attrition[["description", "table", "excluded_persons", "excluded_lab_rows", "persons",
+                               "lab_rows"]]
+        return (
+            f"<p><strong>Cohort</strong>: {len(self.table):,} persons; scheme "
+            f"{escape(str(self.settings['scheme']['name']))}, index {escape(str(self.settings['index']))}, "
+            f"{self.settings['followup_years']:g}-year outcome window</p>"
+            + tiers.to_html(index=False, escape=True)
+            + "<p>Flow (<code>attrition</code>):</p>"
+            + flow.to_html(index=False, escape=True)
+        )
+
+
+class _Flow:
+    """Collects attrition rows and checks that they add up."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+
+    def add(self, description, table, persons, lab_rows, excluded_persons=0, excluded_lab_rows=0, excluded_records=0):
+        self.rows.append(
+            {
+                "step": len(self.rows),
+                "description": description,
+                "table": table,
+                "excluded_persons": int(excluded_persons),
+                "excluded_lab_rows": int(excluded_lab_rows),
+                "excluded_records": int(excluded_records),
+                "persons": int(persons),
+                "lab_rows": int(lab_rows),
+            }
+        )
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows)
+
+
+def _require_same_id_kind(reference: pd.Series, other: pd.Series, table: str, column: str, fn: str) -> None:
+    """Person ids are matched by value only between the same kind (numbers or text), on every engine."""
+    if not other.notna().any():
+        return  # nothing to match (an empty diagnoses or deaths table)
+    a, b = _id_kind(reference), _id_kind(other)
+    if a == b and not a.startswith("mixed"):
+        return
+    raise NeutrostatsError(
+        f"{fn}: person ids must have the same type in every table, found {column!r} of persons as {a} "
+        f"({reference.dtype}, e.g. {reference.dropna().iloc[:1].tolist()}) and {column!r} of {table} as {b} "
+        f"({other.dtype}, e.g. {other.dropna().iloc[:1].tolist()}); text '007' and the number 7 may or may "
+        "not be the same person, so neutrostats does not guess: convert one column (e.g. "
+        "df['person_id'] = df['person_id'].astype(str), or pandas.to_numeric) before the call"
+    )
+
+
+def build_cohort(
+    labs: pd.DataFrame,
+    persons: pd.DataFrame,
+    diagnoses: pd.DataFrame,
+    deaths: pd.DataFrame | None = None,
+    *,
+    scheme: str | Scheme = "andersen2016",
+    index: str = "first",
+    followup_years: float = 4.0,
+    outcomes: dict[str, Any] = DEFAULT_OUTCOMES,
+    age_range: tuple[float, float] | None = None,
+    index_window: tuple[Any, Any] | None = None,
+    duffy_null: str | None = None,
+    duffy_null_limit: float = DUFFY_NULL_LIMIT,
+    chronic_months: int = 3,
+    person: str = "person_id",
+    time: str = "sampled_at",
+    value: str = "value",
+    unit: str = "unit",
+    code: str | None = Default("code"),
+    sex: str = "sex",
+    birth_date: str = "birth_date",
+    end_of_data: Any = "end_of_data",
+    diagnosis_date: str = "diagnosed_at",
+    diagnosis_code: str = "code",
+    death_date: str = "died_at",
+    on_unknown_unit: str = "raise",
+    decimal: str = ".",
+    thousands: str | None = None,
+    unit_suspect_below: float | None = UNIT_SUSPECT_BELOW,
+    code_map: Any = None,
+    engine: str | None = None,
+    keep_measurements: bool | None = None,
+    date_format: str | dict[str, str] | None = None,
+    timezone: str | None = None,
+) -> Cohort:
+    """Build a retrospective neutropenia cohort: one row per person.
+
+    Lab rows are classified with :func:`~neutrostats.classify_anc`; the
+    usable ANC measurements (a tier, a valid sample time, one per person and
+    time) are the person's record. The index measurement is chosen from the
+    eligible ones (in ``index_window`` and ``age_range``); outcomes are the
+    first diagnosis of each code set in ``(index, index + window]``; follow-up
+    ends at the first of the window end, death and end of data.
+
+    Parameters
+    ----------
+    labs : pandas.DataFrame, path, DuckDB relation or Spark DataFrame
+        Lab table, long format (LOINC ``code`` column) or wide (ANC results
+        only), with ``person`` and ``time`` columns. A Parquet file, folder
+        or glob (``"labs/*.parquet"``) or a DuckDB relation is reduced by
+        DuckDB, out of core; a Spark DataFrame by its Spark session (see
+        ``engine``). The result is the same as for the table in pandas.
+    persons : pandas.DataFrame
+        One row per person: ``person``, ``sex``, ``birth_date``, and
+        ``end_of_data`` (unless given as a date), optionally ``duffy_null``.
+    diagnoses : pandas.DataFrame
+        ``person``, ``diagnosis_date``, ``diagnosis_code`` (ICD-10, dotted or
+        not, any case).
+    deaths : pandas.DataFrame, optional
+        ``person``, ``death_date``. Without it nobody dies.
+    scheme : str or Scheme, default "andersen2016"
+        Severity scheme (see :func:`~neutrostats.get_scheme`).
+    index : {"first", "first_neutropenic", "nadir"}, default "first"
+        ``first``: the first eligible measurement (the Andersen 2016 design).
+        ``first_neutropenic``: the first eligible measurement below the normal
+        limit; a person never below enters at the first eligible one.
+        ``nadir``: the lowest eligible measurement (earliest if tied); it
+        looks ahead in the record, so it warns with
+        :class:`~neutrostats.errors.ImmortalTimeWarning`.
+        At one sample time the lowest value is used.
+    followup_years : float, default 4
+        Length of the outcome window in years of 365.25 days.
+    outcomes : dict, default ``codes.DEFAULT_OUTCOMES``
+        Outcome name -> ICD-10 codes, prefixes and ranges (see
+        :mod:`neutrostats.cohort.icd10`); an invalid pattern raises.
+    age_range : (float, float), optional
+        Eligible age at index in completed years, both ends included.
+    index_window : (date, date), optional
+        Eligible index dates, both ends included; either end may be None.
+    duffy_null : str, optional
+        Boolean column of ``persons`` marking Duffy-null persons (see
+        :func:`~neutrostats.classify_anc`).
+    duffy_null_limit : float, default 1200
+        Their lower limit of normal, cells/µL.
+    chronic_months : int, default 3
+        An episode is chronic when its last test is at least this many
+        calendar months after its first.
+    person, time, value, unit, code : str
+        Lab column names (``code=None`` reads a wide table).
+    sex, birth_date : str
+        Column names in ``persons``.
+    end_of_data : str or date, default "end_of_data"
+        Column of ``persons`` with each person's end of data, or one date for
+        everyone.
+    diagnosis_date, diagnosis_code : str
+        Column names in ``diagnoses``.
+    death_date : str
+        Column name in ``deaths``.
+    on_unknown_unit, decimal, thousands, unit_suspect_below
+        Passed to :func:`~neutrostats.classify_anc` (both engines):
+        separators of text results (``"1,200"``/``"1.200"`` in a cells/µL
+        unit without ``thousands`` is flagged ``ambiguous_number``), and the
+        ``unit_suspect`` rule (a non-integer below 20 in cells/µL).
+    code_map : mapping or path, optional
+        Local lab code -> LOINC code, or a two-column CSV (see
+        :func:`~neutrostats.classify_anc`); e.g.
+        ``code_map=neutrostats.labs.codes.MIMIC_IV_LAB_CODES``. A long table with
+        no known ANC, WBC or differential code raises, listing its most
+        frequent codes.
+    engine : {None, "numpy", "duckdb", "spark"} or DuckDB connection, optional
+        Where the lab table is reduced to one row per person. One SQL query
+        does it on every source: ``None`` runs it in DuckDB for a pandas
+        DataFrame, a path or a relation, and in Spark for a Spark DataFrame;
+        a DuckDB connection (e.g. ``duckdb.connect(config={"memory_limit":
+        "2GB"})``) runs it there. ``"numpy"``: the in-memory reference
+        reduction of a pandas DataFrame with :func:`classify_anc`, which the
+        tests hold the SQL to (same persons, tiers, dates, summaries, flow)
+        and which is faster for small tables. On Spark, times are wall-clock
+        times whatever ``spark.sql.session.timeZone`` is: a Spark
+        ``TIMESTAMP`` (an instant) needs the zone stored in the Parquet
+        files or ``timezone=``; ties between rows are broken by file path
+        and row within the file (see the README, "On a Spark cluster").
+    keep_measurements : bool, optional
+        Return the usable measurements in ``Cohort.measurements``. Default:
+        yes for a pandas table, no for the other sources (they may not fit in
+        memory; ``measurements`` is then None).
+    date_format : str or dict, optional
+        strftime pattern of the text dates (``"%d.%m.%Y"``), for every date
+        column or per table or column: ``{"persons": "%d.%m.%Y",
+        "labs.sampled_at": "%m/%d/%Y %I:%M %p"}``. Without it, text dates are
+        read only in unambiguous forms (:mod:`neutrostats.core.dates`): ISO 8601,
+        month names, and day/month/year numbers whose order the column
+        itself settles; an ambiguous column raises.
+    timezone : str, optional
+        IANA zone to which time-zone-aware sample times and dates are
+        converted before the calendar day is taken. Default: each value's
+        own wall-clock time (the local time recorded where the sample was
+        taken), never the UTC day. Naive times are taken as local
+        wall-clock times. The same on every engine.
+
+    Returns
+    -------
+    Cohort
+        ``table`` columns, one row per analysed person in ``persons`` order:
+
+        ``person_id``; ``index_date`` (day of the index sample);
+        ``index_sampled_at`` (its time stamp); ``index_anc_per_ul`` (for a
+        censored result its bound); ``index_anc_censor``;
+        ``index_anc_source`` (direct/derived); ``tier`` (ordered Categorical,
+        mildest first); ``normal_limit_per_ul``; ``age_at_index`` (years,
+        exact); ``sex``; ``duffy_null`` (with ``duffy_null``);
+        ``end_of_data``; per outcome ``<name>_prevalent`` (a diagnosis on or
+        before the index date), ``<name>`` (diagnosed in the window before
+        death and end of data; NA for prevalent persons), ``<name>_time``
+        (years to diagnosis or end of follow-up) and ``<name>_status`` (0
+        censored, 1 outcome, 2 death first); ``death`` (died by end of
+        data), ``death_time`` (years to death or end of data); the lab
+        summary over the whole record: ``n_anc_tests``, ``nadir_anc_per_ul``,
+        ``nadir_date`` (earliest if tied), ``worst_tier``,
+        ``n_neutropenic_episodes`` (runs of consecutive tests below the
+        normal limit), ``longest_episode_days`` (first to last test of the
+        longest run; 0 for a single test), ``chronic`` (a run whose last test
+        is at least ``chronic_months`` calendar months after its first),
+        ``steepest_decline_per_day`` (largest fall between consecutive tests,
+        cells/µL per day; negative if the count never fell; NA with one
+        test).
+
+        ``attrition`` columns: ``step``, ``description``, ``table`` (which
+        table the step concerns), ``excluded_persons``,
+        ``excluded_lab_rows``, ``excluded_records`` (rows of ``table``
+        excluded or ignored), ``persons`` and ``lab_rows`` (remaining after
+        the step). Persons and lab rows of each step equal those of the step
+        before minus its exclusions; the last flow step is "persons
+        analysed", followed by data errors found in persons, diagnoses and
+        deaths.
+
+    Raises
+    ------
+    NeutrostatsError
+        For missing columns, duplicate person ids in ``persons``, an unknown
+        scheme or strategy, invalid code sets or limits.
+
+    Warns
+    -----
+    ImmortalTimeWarning
+        With ``index="nadir"``.
+
+    Notes
+    -----
+    Data errors are counted, never fatal: lab rows of persons missing from
+    ``persons``, sample times that cannot be read as dates (their own flow
+    step), deaths dated before the index date (the person is excluded), a
+    birth date after the index date (excluded; never a negative age), an
+    index after the end of data or an unknown end of data (excluded),
+    unreadable birth, diagnosis and death dates (counted), diagnoses dated
+    after death or of unknown persons (ignored), repeat death records (the
+    earliest is used).
+
+    References
+    ----------
+    Andersen CL et al. Neutropenia and risk of infection, HIV and
+    haematological malignancy. J Intern Med 2016;279:566-575.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> labs = pd.DataFrame({"person_id": [1, 1, 2], "sampled_at": ["2010-01-05", "2011-03-01", "2010-06-01"],
+    ...                      "value": ["1.2", "0.4", "2.5"], "unit": "10^9/L"})
+    >>> persons = pd.DataFrame({"person_id": [1, 2], "sex": ["F", "M"],
+    ...                         "birth_date": ["1950-01-01", "1960-01-01"], "end_of_data": "2016-12-31"})
+    >>> dx = pd.DataFrame({"person_id": [1], "diagnosed_at": ["2012-02-01"], "code": ["C92.0"]})
+    >>> c = build_cohort(labs, persons, dx, code=None, outcomes={"aml": ["C92.0"]})
+    >>> c.table[["person_id", "tier", "aml", "aml_status", "worst_tier"]]
+       person_id    tier    aml  aml_status       worst_tier
+    0          1    mild   True           1  moderate_severe
+    1          2  normal  False           0           normal
+    """
+    fn = "build_cohort"
+    labs = as_pandas(labs)
+    if isinstance(labs, pd.DataFrame) or not _is_lazy_labs(labs):
+        labs = require_dataframe(labs, fn, "labs", allow_empty=False)
+    persons = require_dataframe(persons, fn, "persons", allow_empty=False)
+    diagnoses = require_dataframe(diagnoses, fn, "diagnoses")
+    if deaths is not None:
+        deaths = require_dataframe(deaths, fn, "deaths")
+    tz = check_zone(timezone, fn)
+    resolve_date_format(date_format, "labs", time, fn)  # checks its type once, up front
+
+    def read_dates(table_name: str, df: pd.DataFrame, column: str) -> pd.Series:
+        return parse_dates(df[column], date_format=resolve_date_format(date_format, table_name, column, fn),
+                           timezone=tz, table=table_name, column=column, function=fn)
+    sch = get_scheme(scheme)
+    require_choice(index, INDEX_STRATEGIES, fn, "index")
+    code_sets = validate_code_sets(outcomes)
+    fy = require_positive(followup_years, fn, "followup_years", "years")
+    window_days = int(np.floor(fy * DAYS_PER_YEAR))
+    if not isinstance(chronic_months, (int, np.integer)) or chronic_months < 1:
+        raise NeutrostatsError(f"{fn}: chronic_months must be a whole number >= 1, found {chronic_months!r}")
+    age_lo, age_hi = _check_range(age_range, fn)
+    win_lo, win_hi = _check_window(index_window, fn)
+
+    persons_cols = [person, sex, birth_date] + ([end_of_data] if _is_column(end_of_data, persons) else [])
+    if duffy_null is not None:
+        persons_cols.append(duffy_null)
+    require_columns(persons, persons_cols, fn, "Name the persons columns with sex=, birth_date=, end_of_data=.")
+    require_columns(diagnoses, [person, diagnosis_date, diagnosis_code], fn,
+                    "Name the diagnosis columns with diagnosis_date= and diagnosis_code=.")
+    if deaths is not None:
+        require_columns(deaths, [person, death_date], fn, "Name the death date column with death_date=.")
+    pid = persons[person]
+    dup = pid.duplicated(keep=False)
+    if dup.any():
+        raise NeutrostatsError(
+            f"{fn}: persons must have one row per person, found {int(pid[dup].nunique())} ids on several rows "
+            f"(e.g. {pid[dup].iloc[0]!r}); remove the duplicates first"
+        )
+    n_persons = len(persons)
+    person_index = pd.Index(pid)
+    _require_same_id_kind(pid, diagnoses[person], "diagnoses", person, fn)
+    if deaths is not None:
+        _require_same_id_kind(pid, deaths[person], "deaths", person, fn)
+    birth_read = read_dates("persons", persons, birth_date)
+    births = _days(birth_read)
+    birth_unreadable = birth_read.attrs["unreadable"]
+    end_unreadable = np.zeros(n_persons, dtype=bool)
+    if _is_column(end_of_data, persons):
+        end_read = read_dates("persons", persons, end_of_data)
+        ends = _days(end_read)
+        end_unreadable = end_read.attrs["unreadable"]
+    else:
+        one = pd.to_datetime(pd.Series([end_of_data]), errors="coerce")
+        if one.isna().any():
+            raise NeutrostatsError(
+                f"{fn}: end_of_data must be a column of persons or a date, found {end_of_data!r}"
+            )
+        ends = np.full(n_persons, _days(one)[0])
+
+    flow = _Flow()
+    lab_args = dict(
+        scheme=sch, index=index, age_range=(age_lo, age_hi) if age_range is not None else None,
+        index_window=(win_lo, win_hi) if index_window is not None else None, duffy_null=duffy_null,
+        duffy_null_limit=duffy_null_limit, chronic_months=int(chronic_months), person=person, time=time,
+        value=value, unit=unit, code=code, on_unknown_unit=on_unknown_unit, decimal=decimal,
+        thousands=thousands, unit_suspect_below=unit_suspect_below, code_map=code_map,
+    )
+    if engine == "numpy" and not isinstance(labs, pd.DataFrame):
+        raise NeutrostatsError(
+            f"{fn}: engine='numpy' needs labs as a pandas DataFrame, found {type(labs).__name__}; "
+            "leave engine=None to reduce it where it is (DuckDB or Spark)"
+        )
+    # A pandas table keeps its measurements by default; a lazy source may not fit in memory.
+    keep = bool(keep_measurements) if keep_measurements is not None else isinstance(labs, pd.DataFrame)
+    # Sample times are read once, by the one date reader, for every engine;
+    # rows whose time is present but unreadable leave in a step of their own.
+    time_step = None
+    if isinstance(labs, pd.DataFrame):
+        require_columns(labs, [person, time], fn, "Name the lab columns with person= and time=.")
+        _require_same_id_kind(pid, labs[person], "labs", person, fn)
+        sample_read = read_dates("labs", labs, time)
+        unreadable = sample_read.attrs["unreadable"]
+        if unreadable.any():
+            persons_before = pd.unique(labs[person]).size
+            labs = labs.loc[~unreadable].assign(**{time: sample_read[~unreadable]})
+            persons_after = pd.unique(labs[person]).size
+            time_step = (_UNREADABLE_TIME_STEP, persons_before - persons_after, int(unreadable.sum()))
+        else:
+            labs = labs.assign(**{time: sample_read})
+    else:
+        lab_args["timezone"] = tz
+        lab_args["date_format"] = resolve_date_format(date_format, "labs", time, fn)
+    if isinstance(labs, pd.DataFrame) and engine == "numpy":
+        red = _reduce_labs(labs, persons, person_index, births, keep_measurements=keep, **lab_args)
+    else:
+        from neutrostats.cohort._sql import reduce_labs_sql
+
+        red = reduce_labs_sql(labs, persons, births, engine=engine, keep_measurements=keep, **lab_args)
+    if index == "nadir":
+        warnings.warn(
+            "build_cohort: index='nadir' picks each person's lowest count, which looks ahead in the record; "
+            "the time before it is immortal and mortality after it is biased. Prefer 'first' or "
+            "'first_neutropenic' for survival analysis.",
+            ImmortalTimeWarning,
+            stacklevel=2,
+        )
+    persons_left, lab_rows_left = red.persons_read, red.rows_read
+    if time_step is not None:
+        persons_left += time_step[1]
+        lab_rows_left += time_step[2]
+    flow.add("lab rows read", "labs", persons_left, lab_rows_left)
+    if time_step is not None:
+        persons_left -= time_step[1]
+        lab_rows_left -= time_step[2]
+        flow.add(time_step[0], "labs", persons_left, lab_rows_left, excluded_persons=time_step[1],
+                 excluded_lab_rows=time_step[2], excluded_records=time_step[2])
+    for description, gone_persons, gone_rows in red.steps:
+        persons_left -= gone_persons
+        lab_rows_left -= gone_rows
+        flow.add(description, "labs", persons_left, lab_rows_left, excluded_persons=gone_persons,
+                 excluded_lab_rows=gone_rows, excluded_records=gone_rows)
+
+    # Eligibility for the index; persons without an eligible measurement leave.
+    in_person = red.n_meas > 0
+    rows_per_person = red.n_meas
+
+    def drop_persons(mask_persons: np.ndarray, description: str, table: str = "persons") -> None:
+        nonlocal persons_left, lab_rows_left
+        gone = in_person & mask_persons
+        n_rows = int(rows_per_person[gone].sum())
+        in_person[gone] = False
+        persons_left -= int(gone.sum())
+        lab_rows_left -= n_rows
+        flow.add(description, table, persons_left, lab_rows_left, excluded_persons=int(gone.sum()),
+                 excluded_lab_rows=n_rows, excluded_records=int(gone.sum()))
+
+    if index_window is not None:
+        drop_persons(~red.in_window, "no usable ANC in the index window")
+    if age_range is not None:
+        drop_persons(~red.eligible, "no usable ANC at an eligible age (or birth date unknown)")
+    ix = red.index
+    has_index = in_person & ~np.isnat(ix["sampled_at"])
+
+    # Deaths: earliest valid record per known person.
+    death_day = np.full(n_persons, _NEVER, dtype=np.int64)
+    record_notes: list[tuple[str, str, int]] = []
+    if deaths is not None and len(deaths):
+        d_person = person_index.get_indexer(deaths[person])
+        d_read = read_dates("deaths", deaths, death_date)
+        d_day = _days(d_read)
+        unknown = d_person < 0
+        d_unreadable = ~unknown & d_read.attrs["unreadable"]
+        no_date = ~unknown & (d_day == _NEVER) & ~d_unreadable
+        ok = ~unknown & ~no_date & ~d_unreadable
+        np.minimum.at(death_day, d_person[ok], d_day[ok])
+        repeats = int(ok.sum()) - int(np.unique(d_person[ok]).size)
+        record_notes += [
+            ("death records of persons not in the persons table (ignored)", "deaths", int(unknown.sum())),
+            ("death records without a date (ignored)", "deaths", int(no_date.sum())),
+            ("death records whose date is not readable as a date (ignored; see date_format=)", "deaths",
+             int(d_unreadable.sum())),
+            ("repeat death records of a person (earliest used)", "deaths", repeats),
+        ]
+
+    idx_day = np.full(n_persons, _NEVER, dtype=np.int64)
+    idx_day[has_index] = ix["sampled_at"][has_index].astype("datetime64[D]").astype(np.int64)
+    drop_persons(has_index & (death_day < idx_day), "death recorded before the index date (data error)")
+    drop_persons(has_index & (births != _NEVER) & (births > idx_day), "birth date after index date (data error)")
+    drop_persons(has_index & end_unreadable, "end of data not readable as a date (data error; see date_format=)")
+    drop_persons(has_index & (ends == _NEVER), "end of data missing (data error)")
+    drop_persons(has_index & (ends < idx_day), "index date after the person's end of data (data error)")
+    flow.add("persons analysed", "persons", persons_left, lab_rows_left)
+
+    # Persons in the table without any lab row: outside the flow, but counted.
+    record_notes.insert(0, ("persons in the persons table without lab rows (not in the flow)", "persons",
+                            int((~red.with_labs).sum())))
+    record_notes.insert(1, ("analysed persons whose birth date is not readable as a date (age unknown; see "
+                            "date_format=)", "persons", int((birth_unreadable & in_person).sum())))
+    record_notes.insert(2, ("analysed persons without a birth date (age unknown)", "persons",
+                            int(((births == _NEVER) & ~birth_unreadable & in_person).sum())))
+
+    analysed = np.flatnonzero(in_person)  # persons order
+    i_day = idx_day[analysed]
+    i_death = death_day[analysed]
+    i_end = ends[analysed]
+
+    table = pd.DataFrame({"person_id": pid.to_numpy()[analysed]})
+    table["index_date"] = i_day.astype("datetime64[D]").astype("datetime64[ns]")
+    table["index_sampled_at"] = ix["sampled_at"][analysed]
+    table["index_anc_per_ul"] = ix["anc_per_ul"][analysed]
+    table["index_anc_censor"] = pd.Categorical.from_codes(ix["censor"][analysed], dtype=CENSOR_DTYPE)
+    table["index_anc_source"] = pd.Categorical.from_codes(ix["source"][analysed], dtype=SOURCE_DTYPE)
+    table["tier"] = pd.Categorical.from_codes(ix["tier"][analysed], dtype=sch.dtype)
+    table["normal_limit_per_ul"] = ix["normal_limit_per_ul"][analysed]
+    table["age_at_index"] = np.where(births[analysed] == _NEVER, np.nan, (i_day - births[analysed]) / DAYS_PER_YEAR)
+    table["sex"] = persons[sex].to_numpy()[analysed]
+    if duffy_null is not None:
+        table["duffy_null"] = persons[duffy_null].to_numpy()[analysed]
+    table["end_of_data"] = i_end.astype("datetime64[D]").astype("datetime64[ns]")
+
+    dx_notes = _outcome_columns(
+        table, diagnoses, person_index, person, read_dates("diagnoses", diagnoses, diagnosis_date),
+        diagnosis_code, code_sets, analysed, i_day, i_death, i_end, death_day, window_days,
+    )
+    record_notes += dx_notes
+    died = (i_death != _NEVER) & (i_death <= i_end)
+    table["death"] = died
+    table["death_time"] = (np.where(died, i_death, i_end) - i_day) / DAYS_PER_YEAR
+
+    for col, values in red.summary.items():
+        if col == "worst_tier":
+            table[col] = pd.Categorical.from_codes(values[analysed], dtype=sch.dtype)
+        else:
+            table[col] = values[analysed]
+
+    for description, tbl, n in record_notes:
+        if n:
+            flow.add(description, tbl, persons_left, lab_rows_left, excluded_records=n)
+
+    measurements = None
+    if red.measurements is not None:
+        mm = red.measurements
+        keep = in_person[mm["pidx"]]
+        measurements = pd.DataFrame(
+            {
+                "person_id": pid.to_numpy()[mm["pidx"][keep]],
+                "sampled_at": mm["sampled_at"][keep],
+                "anc_per_ul": mm["anc_per_ul"][keep],
+                "tier": pd.Categorical.from_codes(mm["tier"][keep], dtype=sch.dtype),
+                "below_normal": mm["tier"][keep] > 0,
+            }
+        )
+    settings = {
+        "scheme": {"name": sch.name, "cuts_per_ul": list(sch.cuts), "tiers": list(sch.tiers)},
+        "index": index,
+        "followup_years": fy,
+        "window_days": window_days,
+        "outcomes": {k: list(v) for k, v in code_sets.items()},
+        "age_range": None if age_range is None else [age_lo, age_hi],
+        "index_window": None if index_window is None else [
+            None if win_lo is None else str(np.datetime64(win_lo, "D")),
+            None if win_hi is None else str(np.datetime64(win_hi, "D")),
+        ],
+        "duffy_null": duffy_null,
+        "duffy_null_limit": float(duffy_null_limit) if duffy_null is not None else None,
+        "chronic_months": int(chronic_months),
+        "days_per_year": DAYS_PER_YEAR,
+    }
+    return Cohort(table=table, attrition=flow.frame(), settings=settings, measurements=measurements)
+
+
+def _is_lazy_labs(labs: Any) -> bool:
+    """A lab source the SQL path reads: Parquet path or glob, DuckDB relation, Spark DataFrame."""
+    from neutrostats.cohort._sql import is_lazy_source
+
+    return is_lazy_source(labs)
+
+
+def _is_column(name: Any, df: pd.DataFrame) -> bool:
+    return isinstance(name, str) and name in df.columns
+
+
+def _check_range(age_range, fn):
+    if age_range is None:
+        return None, None
+    try:
+        lo, hi = (float(x) for x in age_range)
+    except (TypeError, ValueError):
+        raise NeutrostatsError(f"{fn}: age_range must be (lowest, highest) in years, found {age_range!r}") from None
+    if not (np.isfinite(lo) and np.isfinite(hi)) or lo > hi or lo < 0:
+        raise NeutrostatsError(
+            f"{fn}: age_range must be two ages with 0 <= lowest <= highest, found {age_range!r}"
+        )
+    return lo, hi
+
+
+def _check_window(index_window, fn):
+    if index_window is None:
+        return None, None
+    try:
+        lo, hi = index_window
+    except (TypeError, ValueError):
+        raise NeutrostatsError(f"{fn}: index_window must be (first date, last date), found {index_window!r}") from None
+    out = []
+    for end in (lo, hi):
+        if end is None:
+            out.append(None)
+            continue
+        d = pd.to_datetime(pd.Series([end]), errors="coerce")
+        if d.isna().any():
+            raise NeutrostatsError(f"{fn}: index_window end {end!r} is not a date")
+        out.append(int(_days(d)[0]))
+    if out[0] is not None and out[1] is not None and out[0] > out[1]:
+        raise NeutrostatsError(f"{fn}: index_window starts after it ends: {index_window!r}")
+    return out[0], out[1]
+
+
+def _outcome_columns(table, diagnoses, person_index, person, dx_dates, diagnosis_code, code_sets,
+                     analysed, i_day, i_death, i_end, death_day, window_days):
+    """Add the outcome columns to ``table``; return data-error notes (``dx_dates``: the read dates)."""
+    n_all = len(person_index)
+    dp = person_index.get_indexer(diagnoses[person])
+    dday = _days(dx_dates)
+    dx_unreadable = dx_dates.attrs["unreadable"]
+    fcodes, uniques = pd.factorize(diagnoses[diagnosis_code], use_na_sentinel=True)
+    folded = pd.Series([normalize_icd10(u) or "" for u in uniques], dtype=object)
+    no_code = np.append(folded.to_numpy() == "", True)[fcodes]
+    unknown = dp < 0
+    no_date = ~unknown & (dday == _NEVER)
+    after_death = ~unknown & ~no_date & (dday > death_day[np.maximum(dp, 0)])
+    ok = ~unknown & ~no_date & ~no_code & ~after_death
+    notes = [
+        ("diagnoses of persons not in the persons table (ignored)", "diagnoses", int(unknown.sum())),
+        ("diagnoses without a date (ignored)", "diagnoses", int((no_date & ~dx_unreadable).sum())),
+        ("diagnoses whose date is not readable as a date (ignored; see date_format=)", "diagnoses",
+         int((no_date & dx_unreadable).sum())),
+        ("diagnoses without a code (ignored)", "diagnoses", int((no_code & ~unknown & ~no_date).sum())),
+        ("diagnoses dated after death (data error, ignored)", "diagnoses",
+         int((after_death & ~no_code).sum())),
+    ]
+    # Map persons to their row in ``table`` (-1 when not analysed).
+    row_of = np.full(n_all, -1, dtype=np.int64)
+    row_of[analysed] = np.arange(analysed.size)
+    r = np.where(ok, row_of[np.maximum(dp, 0)], -1)
+    use = r >= 0
+    r, day, codes_used = r[use], dday[use], fcodes[use]
+    win_end = i_day + window_days
+    fu_end = np.minimum(np.minimum(win_end, i_death), i_end)
+    death_first = (i_death <= np.minimum(win_end, i_end))
+    for name, patterns in code_sets.items():
+        hit = np.append(_match_folded(folded, patterns, name), False)[codes_used]
+        hr, hd = r[hit], day[hit]
+        prevalent = np.zeros(analysed.size, dtype=bool)
+        prevalent[hr[hd <= i_day[hr]]] = True
+        first_after = np.full(analysed.size, _NEVER, dtype=np.int64)
+        later = hd > i_day[hr]
+        np.minimum.at(first_after, hr[later], hd[later])
+        event = first_after <= fu_end
+        status = np.where(event, 1, np.where(death_first, 2, 0)).astype(np.int8)
+        years = (np.where(event, first_after, fu_end) - i_day) / DAYS_PER_YEAR
+        # Prevalent persons are not at risk: their outcome columns are NA.
+        table[f"{name}_prevalent"] = prevalent
+        table[name] = pd.arrays.BooleanArray(event, prevalent.copy())
+        table[f"{name}_time"] = pd.arrays.FloatingArray(years, prevalent.copy())
+        table[f"{name}_status"] = pd.arrays.IntegerArray(status, prevalent.copy())
+    return notes
+
+

@@ -1,0 +1,1066 @@
+"""Severity schemes and the classification of lab tables by ANC tier.
+
+A :class:`Scheme` is a set of cut points in cells/µL with a label for every
+half-open interval ``[lower, upper)``: a value exactly on a cut point belongs
+to the milder tier above it. Three published schemes are built in
+(DOMAIN.md section 2):
+
+========== ================================================================
+name       tiers (cells/µL), mildest first
+========== ================================================================
+clinical   normal >=1500; mild [1000,1500); moderate [500,1000); severe <500
+           (``profound=True`` splits profound <100 out of severe)
+andersen   normal >=1800; subnormal [1500,1800); mild [1000,1500);
+2016       moderate_severe <1000
+ctcae_v5   grade_0 >=LLN; grade_1 [1500,LLN); grade_2 [1000,1500);
+           grade_3 [500,1000); grade_4 <500 (``lln``, default 2000)
+========== ================================================================
+
+Examples
+--------
+>>> import pandas as pd
+>>> from neutrostats import classify_anc, tier_summary
+>>> labs = pd.DataFrame({"value": ["1.6", "0.4", "<0.1", "clotted"],
+...                      "unit": ["10^9/L", "K/uL", "x10^9/L", "10^9/L"]})
+>>> out = classify_anc(labs, scheme="clinical")
+>>> out[["anc_per_ul", "tier", "anc_flag"]]
+   anc_per_ul    tier     anc_flag
+0      1600.0  normal          NaN
+1       400.0  severe          NaN
+2       100.0  severe          NaN
+3         NaN     NaN  non_numeric
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from neutrostats.core.validate import require_choice, require_columns, require_dataframe, require_positive
+from neutrostats.labs.codes import LOINC_ROLES, lab_code_key, read_code_map
+from neutrostats.disclosure.rules import suppress_counts
+from neutrostats.errors import NeutrostatsError
+from neutrostats.labs.units import (
+    KNOWN_COUNT_UNITS,
+    NO_FLAG,
+    PERCENT_UNITS,
+    check_separators,
+    _parse_arrays,
+    ambiguous_rows,
+    unknown_unit_message,
+    derive_anc,
+    unit_key,
+)
+
+__all__ = [
+    "Scheme",
+    "SCHEMES",
+    "ANC_FLAGS",
+    "FLAG_DESCRIPTIONS",
+    "ANC_SOURCES",
+    "get_scheme",
+    "classify_anc",
+    "tier_summary",
+    "DUFFY_NULL_LIMIT",
+    "IMPLAUSIBLE_ABOVE",
+    "UNIT_SUSPECT_BELOW",
+]
+
+#: Default lower limit of normal (cells/µL) for Duffy-null persons: the lower
+#: end of the Duffy-null reference interval (1,210/µL, US cohort) rounded, as
+#: in Hibbs, Merz et al., Blood 2025 (DOMAIN.md section 2).
+DUFFY_NULL_LIMIT = 1200.0
+#: ANC above this many cells/µL is flagged ``implausible``.
+IMPLAUSIBLE_ABOVE = 100_000.0
+#: Default ``unit_suspect_below``: a non-integer count below this many
+#: cells/µL in a cells/µL unit is a 10⁹/L value with the wrong unit.
+UNIT_SUSPECT_BELOW = 20.0
+
+#: Every reason a row can be left without a tier, in the order of precedence.
+ANC_FLAGS = (
+    "missing_value",
+    "non_numeric",
+    "missing_unit",
+    "unknown_unit",
+    "unit_code_mismatch",
+    "ambiguous_number",
+    "unit_suspect",
+    "negative",
+    "implausible",
+    "censored_spans_tiers",
+    "missing_component",
+    "censored_component",
+    "pct_out_of_range",
+    "pct_sum_over_100",
+    "incomplete_differential",
+    "duplicate_component",
+    "used_in_derivation",
+    "direct_anc_available",
+    "not_anc_test",
+)
+FLAG_CODES = {name: i for i, name in enumerate(ANC_FLAGS)}
+
+#: What each flag means, in words for flow tables (flow step names); the
+#: flag names themselves stay machine names in ``anc_flag``.
+FLAG_DESCRIPTIONS: dict[str, str] = {
+    "missing_value": "no usable ANC: result empty",
+    "non_numeric": "no usable ANC: result not a number (e.g. 'clotted', 'see comment')",
+    "missing_unit": "no usable ANC: unit missing (pass assume_unit= if all rows share one)",
+    "unknown_unit": "no usable ANC: unit is not a count unit",
+    "unit_code_mismatch": "no usable ANC: unit contradicts the lab code (e.g. % on an absolute count)",
+    "ambiguous_number": "ambiguous number (thousands or decimal separator?): pass thousands=",
+    "unit_suspect": "value implausibly low for its unit (a 10^9/L value labelled cells/µL?)",
+    "negative": "no usable ANC: negative count (data error)",
+    "implausible": "no usable ANC: count above 100,000 cells/µL (implausible)",
+    "censored_spans_tiers": "no usable ANC: censored result spans tiers (e.g. '<1.0' x10^9/L)",
+    "missing_component": "ANC not derivable: WBC or neutrophil % missing or unusable",
+    "censored_component": "ANC not derivable: a WBC or differential value is censored (e.g. '<1')",
+    "pct_out_of_range": "ANC not derivable: a percentage outside 0-100",
+    "pct_sum_over_100": "ANC not derivable: neutrophil % + band % over 100",
+    "incomplete_differential": "WBC/differential incomplete: no neutrophil % or no WBC in the sample",
+    "duplicate_component": "repeat WBC/differential row in the same sample (the first is used)",
+    "used_in_derivation": "WBC/band rows used to derive the ANC (counted on the neutrophil % row)",
+    "direct_anc_available": "WBC/differential rows not needed: the sample has a usable direct ANC",
+    "not_anc_test": "other lab tests (not an ANC, WBC or differential code)",
+}
+_FLAG_DTYPE = pd.CategoricalDtype(list(ANC_FLAGS))
+
+#: How the ANC of a row was obtained.
+ANC_SOURCES = ("direct", "derived", "derived_no_bands")
+SOURCE_DTYPE = pd.CategoricalDtype(list(ANC_SOURCES))
+CENSOR_DTYPE = pd.CategoricalDtype(["<", "<=", ">", ">="])
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """A severity scheme: cut points in cells/µL and a label per interval.
+
+    Parameters
+    ----------
+    name : str
+        Short name, used in outputs.
+    cuts : tuple of float
+        Strictly increasing cut points in cells/µL.
+    labels : tuple of str
+        One label per interval, *lowest ANC first* (as in ``pandas.cut``):
+        ``labels[0]`` names ``[0, cuts[0])`` and ``labels[-1]`` names
+        ``[cuts[-1], inf)``, the normal tier. Intervals are half-open with the
+        lower bound included.
+    reference : str, optional
+        Where the scheme comes from.
+
+    Attributes
+    ----------
+    tiers : tuple of str
+        Labels mildest first: the order of the ``tier`` Categorical.
+    normal_tier : str
+        The tier at or above ``normal_limit`` (``labels[-1]``), the default
+        reference tier of comparisons.
+    normal_limit : float
+        Lower limit of normal, ``cuts[-1]``.
+    dtype : pandas.CategoricalDtype
+        Ordered categorical dtype of the tiers, mildest first.
+
+    Raises
+    ------
+    NeutrostatsError
+        If the cuts are not strictly increasing finite positive numbers, or
+        there is not exactly one more label than cuts, or labels repeat.
+
+    Examples
+    --------
+    >>> s = Scheme("mine", cuts=(500, 1200), labels=("low", "borderline", "ok"))
+    >>> s.tiers
+    ('ok', 'borderline', 'low')
+    >>> list(s.classify([499.9, 500, 1200]))
+    ['low', 'borderline', 'ok']
+    >>> Scheme("bad", cuts=(1500, 1000), labels=("a", "b", "c"))
+    Traceback (most recent call last):
+    ...
+    neutrostats.errors.NeutrostatsError: Scheme: cuts must be strictly increasing ...
+    """
+
+    name: str
+    cuts: tuple[float, ...]
+    labels: tuple[str, ...]
+    reference: str = ""
+    _cuts: np.ndarray = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        try:
+            cuts = tuple(float(c) for c in self.cuts)
+        except (TypeError, ValueError):
+            raise NeutrostatsError(
+                f"Scheme: cuts must be numbers in cells/µL, found {self.cuts!r}"
+            ) from None
+        labels = tuple(str(lab) for lab in self.labels)
+        if not cuts:
+            raise NeutrostatsError("Scheme: expected at least one cut point, found none")
+        arr = np.asarray(cuts)
+        if not np.all(np.isfinite(arr)) or np.any(arr <= 0) or np.any(np.diff(arr) <= 0):
+            raise NeutrostatsError(
+                f"Scheme: cuts must be strictly increasing positive numbers in cells/µL, found {cuts}; "
+                "give them lowest first, e.g. cuts=(500, 1000, 1500)"
+            )
+        if len(labels) != len(cuts) + 1:
+            raise NeutrostatsError(
+                f"Scheme: expected one more label than cuts ({len(cuts) + 1} labels for "
+                f"{len(cuts)} cuts), found {len(labels)} labels {labels}"
+            )
+        if arr[-1] >= IMPLAUSIBLE_ABOVE:
+            raise NeutrostatsError(
+                f"Scheme: cuts must lie below {IMPLAUSIBLE_ABOVE:,.0f} cells/µL (higher values are "
+                f"flagged implausible), found {cuts}; give cuts in cells/µL, not cells/L"
+            )
+        if len(set(labels)) != len(labels):
+            raise NeutrostatsError(f"Scheme: labels must be distinct, found {labels}")
+        object.__setattr__(self, "cuts", cuts)
+        object.__setattr__(self, "labels", labels)
+        object.__setattr__(self, "_cuts", arr)
+
+    @property
+    def tiers(self) -> tuple[str, ...]:
+        return self.labels[::-1]
+
+    @property
+    def normal_tier(self) -> str:
+        return self.labels[-1]
+
+    @property
+    def normal_limit(self) -> float:
+        return self.cuts[-1]
+
+    @property
+    def dtype(self) -> pd.CategoricalDtype:
+        return pd.CategoricalDtype(list(self.tiers), ordered=True)
+
+    def codes(self, anc_per_ul: np.ndarray, normal_limit: np.ndarray | float | None = None) -> np.ndarray:
+        """Categorical codes (0 = normal ... ) of exact values; -1 for NaN.
+
+        ``normal_limit`` (scalar or one per value) lowers the normal tier's
+        lower limit, e.g. for Duffy-null persons; values at or above it are
+        normal whatever the cuts say.
+        """
+        v = np.asarray(anc_per_ul, dtype=float)
+        m = len(self.cuts)
+        codes = (m - np.searchsorted(self._cuts, v, side="right")).astype(np.int8)
+        if normal_limit is not None:
+            codes[v >= normal_limit] = 0
+        codes[np.isnan(v)] = -1
+        return codes
+
+    def classify(self, anc_per_ul: Any) -> pd.Categorical:
+        """Tier of each exact value in cells/µL (NaN stays missing).
+
+        Parameters
+        ----------
+        anc_per_ul : array-like of float
+            ANC values in cells/µL.
+
+        Returns
+        -------
+        pandas.Categorical
+            Ordered, mildest first.
+        """
+        return pd.Categorical.from_codes(self.codes(np.asarray(anc_per_ul, dtype=float)), dtype=self.dtype)
+
+
+_ANDERSEN_REF = (
+    "Andersen CL et al. Neutropenia and risk of infection, HIV and haematological "
+    "malignancy. J Intern Med 2016;279:566-575. doi:10.1111/joim.12489"
+)
+_CLINICAL_REF = (
+    "ASCO/IDSA 2018 outpatient febrile neutropenia guideline (J Clin Oncol 36:3043); "
+    "profound <100/µL from the IDSA 2010 febrile neutropenia guideline"
+)
+_CTCAE_REF = "NCI Common Terminology Criteria for Adverse Events v5.0, 'Neutrophil count decreased'"
+
+
+def _clinical(profound: bool = False) -> Scheme:
+    if profound:
+        return Scheme(
+            "clinical", (100, 500, 1000, 1500), ("profound", "severe", "moderate", "mild", "normal"), _CLINICAL_REF
+        )
+    return Scheme("clinical", (500, 1000, 1500), ("severe", "moderate", "mild", "normal"), _CLINICAL_REF)
+
+
+def _andersen2016() -> Scheme:
+    return Scheme(
+        "andersen2016", (1000, 1500, 1800), ("moderate_severe", "mild", "subnormal", "normal"), _ANDERSEN_REF
+    )
+
+
+def _ctcae_v5(lln: float = 2000.0) -> Scheme:
+    if not lln > 1500:
+        raise NeutrostatsError(
+            f"get_scheme('ctcae_v5'): the lower limit of normal must be above 1500 cells/µL "
+            f"(grade 1 is [1500, LLN)), found lln={lln!r}; pass your lab's LLN in cells/µL, e.g. lln=1800"
+        )
+    return Scheme(
+        "ctcae_v5", (500, 1000, 1500, lln), ("grade_4", "grade_3", "grade_2", "grade_1", "grade_0"), _CTCAE_REF
+    )
+
+
+#: Built-in schemes by name, each a factory taking its options.
+SCHEMES = {"clinical": _clinical, "andersen2016": _andersen2016, "ctcae_v5": _ctcae_v5}
+
+
+def get_scheme(scheme: str | Scheme = "clinical", **options: Any) -> Scheme:
+    """Return a built-in scheme by name (with options), or a Scheme unchanged.
+
+    Parameters
+    ----------
+    scheme : str or Scheme
+        ``"clinical"``, ``"andersen2016"`` or ``"ctcae_v5"``, or a
+        :class:`Scheme`.
+    **options
+        ``profound=True`` for ``clinical`` (split profound <100 out of
+        severe); ``lln=`` (cells/µL, default 2000) for ``ctcae_v5``.
+
+    Returns
+    -------
+    Scheme
+
+    Raises
+    ------
+    NeutrostatsError
+        For an unknown name or an option the scheme does not take.
+
+    Examples
+    --------
+    >>> get_scheme("clinical", profound=True).tiers
+    ('normal', 'mild', 'moderate', 'severe', 'profound')
+    >>> get_scheme("ctcae_v5", lln=1800).cuts
+    (500.0, 1000.0, 1500.0, 1800.0)
+    """
+    if isinstance(scheme, Scheme):
+        if options:
+            raise NeutrostatsError(
+                f"get_scheme: options {sorted(options)} apply to built-in schemes only; "
+                "a Scheme object already holds its cuts"
+            )
+        return scheme
+    if scheme not in SCHEMES:
+        raise NeutrostatsError(
+            f"get_scheme: unknown scheme {scheme!r}; built-in schemes are {sorted(SCHEMES)}, "
+            "or pass a neutrostats.Scheme with your own cuts and labels"
+        )
+    try:
+        return SCHEMES[scheme](**options)
+    except TypeError:
+        import inspect
+
+        allowed = list(inspect.signature(SCHEMES[scheme]).parameters)
+        raise NeutrostatsError(
+            f"get_scheme: scheme {scheme!r} takes the options {allowed}, found {sorted(options)}"
+        ) from None
+
+
+class Default(str):
+    """Marks a column-name argument the caller did not set."""
+
+
+def classify_anc(
+    labs: pd.DataFrame,
+    scheme: str | Scheme = "clinical",
+    *,
+    value: str = "value",
+    unit: str = "unit",
+    assume_unit: str | None = None,
+    code: str | None = Default("code"),
+    person: str = "person_id",
+    time: str = "sampled_at",
+    duffy_null: str | None = None,
+    duffy_null_limit: float = DUFFY_NULL_LIMIT,
+    on_unknown_unit: str = "raise",
+    decimal: str = ".",
+    thousands: str | None = None,
+    unit_suspect_below: float | None = UNIT_SUSPECT_BELOW,
+    code_map: Any = None,
+) -> pd.DataFrame:
+    """Classify every row of a lab table by ANC severity tier.
+
+    Every input row is returned, in the same order and with the same index,
+    with columns added. A row gets a tier only when its ANC is a usable
+    number (or a censored value whose whole interval lies in one tier);
+    otherwise ``anc_flag`` says why. No row is dropped.
+
+    Two layouts are accepted:
+
+    * **wide**: each row is an ANC result (no ``code`` column);
+    * **long**: a ``code`` column holds LOINC codes (DOMAIN.md section 1),
+      or local codes translated by ``code_map``.
+      ANC rows (751-8, 753-4, 26499-4) are classified directly. For a
+      ``person``/``time`` with no usable direct ANC row (none, or only rows
+      with a flag, e.g. ``clotted``), the WBC (6690-2, 26464-8),
+      neutrophil % (770-8, 26511-6, 26505-8) and band % (764-1, 26508-2,
+      35332-6) rows are combined by :func:`~neutrostats.labs.units.derive_anc`; the
+      derived ANC is carried on the neutrophil % row and the other parts are
+      flagged ``used_in_derivation``. A unit that contradicts its code (a
+      ``%`` on an absolute count, a count unit on a percentage) is flagged
+      ``unit_code_mismatch``.
+
+    Parameters
+    ----------
+    labs : pandas.DataFrame
+        The lab table.
+    scheme : str or Scheme, default "clinical"
+        ``"clinical"``, ``"andersen2016"``, ``"ctcae_v5"`` or a
+        :class:`Scheme` (see :func:`get_scheme` for options such as
+        ``profound`` or ``lln``).
+    value : str, default "value"
+        Column of results: numbers or lab strings (``"<0.1"``, ``"1.5"``,
+        ``"see comment"``).
+    unit : str, default "unit"
+        Column of units (any spelling in
+        :data:`~neutrostats.labs.units.KNOWN_COUNT_UNITS`).
+    assume_unit : str, optional
+        Unit for rows whose unit is missing, or for every row when the table
+        has no ``unit`` column. Without it, a missing unit is flagged
+        ``missing_unit``.
+    code : str or None, default "code"
+        Column of LOINC codes; when it is present the table is read as long
+        format. ``None`` forces the wide reading.
+    person, time : str, default "person_id", "sampled_at"
+        Columns that identify one blood sample in long format.
+    duffy_null : str, optional
+        Boolean column marking Duffy-null persons. For them the lower limit of
+        normal is ``duffy_null_limit`` (when lower than the scheme's), so a
+        value between it and the scheme's limit is normal. Missing values
+        count as not Duffy-null.
+    duffy_null_limit : float, default 1200
+        Lower limit of normal for Duffy-null persons, in cells/µL.
+    on_unknown_unit : {"raise", "flag"}, default "raise"
+        What an ANC row with a unit that is not a count unit gets: an error
+        listing every such unit with its row count, or
+        ``anc_flag='unknown_unit'``.
+    decimal : {".", ","}, default "."
+        Decimal separator of string results.
+    thousands : {",", "."}, optional
+        Thousands separator of string results (well-formed groups of three
+        digits only). Without it, a result of the form ``d{1,3}([.,]ddd)+``
+        (``"1,200"``, ``"1.200"``, ``"12.500"``) in a cells/µL-scale unit of an
+        ANC or WBC row is flagged ``ambiguous_number``, and in a 10⁹/L-scale
+        unit it is read as a decimal when ``decimal`` reads it (``"1.200"``
+        K/uL is 1.2) and flagged otherwise; percentages are never ambiguous.
+        :func:`~neutrostats.labs.units.parse_lab_values` lists every refused
+        pattern.
+    unit_suspect_below : float or None, default 20
+        An ANC or WBC row in a cells/µL-scale unit whose number is not a whole
+        number and lies in ``[0, unit_suspect_below)`` (``0.9`` cells/µL: a
+        10⁹/L value with the wrong unit) is flagged ``unit_suspect``; whole
+        numbers (``0``, ``5``, ``<100``) stay valid, as profound neutropenia
+        is reported so. Censored results are judged by their bound. ``None``
+        turns the rule off.
+    code_map : mapping or path, optional
+        Local lab code -> LOINC code (``{"NEUT%": "770-8", 52075: "751-8"}``)
+        or the path of a two-column CSV (local code, LOINC code, header row);
+        see :func:`~neutrostats.labs.codes.read_code_map`. Codes not in the map
+        are read as LOINC codes. ``neutrostats.labs.codes.MIMIC_IV_LAB_CODES`` is
+        the built-in MIMIC-IV map.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``labs`` with these columns added (replaced if present):
+
+        ``anc_per_ul`` (float)
+            ANC in cells/µL; for a censored result, its bound.
+        ``anc_censor`` (Categorical)
+            ``<``, ``<=``, ``>`` or ``>=`` for a censored result, else NA.
+        ``tier`` (ordered Categorical, mildest first)
+            The severity tier, NA where ``anc_flag`` is set.
+        ``anc_flag`` (Categorical of :data:`ANC_FLAGS`)
+            Why the row has no tier; NA when it has one.
+        ``anc_source`` (Categorical)
+            ``direct``, ``derived`` (WBC x (neutrophil % + band %)),
+            ``derived_no_bands`` (WBC x neutrophil %); NA for rows that carry
+            no ANC (parts of a derivation, other tests).
+        ``normal_limit_per_ul`` (float)
+            The lower limit of normal applied to the row (differs from the
+            scheme's only for Duffy-null persons).
+
+    Raises
+    ------
+    NeutrostatsError
+        If a column is missing, the scheme is unknown, (with
+        ``on_unknown_unit="raise"``) an ANC or WBC row has a unit that is not
+        a count unit, or a long table has no row with a known ANC, WBC or
+        differential code (the message lists the most frequent codes found
+        and says to pass ``code_map=``).
+
+    See Also
+    --------
+    tier_summary : counts per tier and per flag.
+    get_scheme : built-in schemes and their options.
+
+    Notes
+    -----
+    A censored result is placed in a tier only when its whole interval lies
+    in that tier: ``<0.3`` x10⁹/L means [0, 300) cells/µL, inside severe;
+    ``<1.0`` spans moderate and severe and is flagged
+    ``censored_spans_tiers``; ``<=0.5`` includes 500 (moderate) and spans too.
+    Values above 100,000 cells/µL are flagged ``implausible`` and negative
+    values ``negative``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> labs = pd.DataFrame({"value": [1.25, 1.25], "unit": "10^9/L",
+    ...                      "duffy_null": [False, True]})
+    >>> classify_anc(labs, duffy_null="duffy_null")[["tier", "normal_limit_per_ul"]]
+         tier  normal_limit_per_ul
+    0    mild               1500.0
+    1  normal               1200.0
+
+    Long format, where the ANC must be derived from the WBC and differential:
+
+    >>> long = pd.DataFrame({
+    ...     "person_id": [1, 1, 1],
+    ...     "sampled_at": pd.to_datetime(["2020-01-01"] * 3),
+    ...     "code": ["6690-2", "770-8", "764-1"],
+    ...     "value": ["4.0", "20", "5"],
+    ...     "unit": ["10^9/L", "%", "%"]})
+    >>> classify_anc(long)[["code", "anc_per_ul", "tier", "anc_flag", "anc_source"]]
+         code  anc_per_ul  tier            anc_flag anc_source
+    0  6690-2         NaN   NaN  used_in_derivation        NaN
+    1   770-8      1000.0  mild                 NaN    derived
+    2   764-1         NaN   NaN  used_in_derivation        NaN
+    """
+    return classify_frame(
+        labs, scheme, value=value, unit=unit, assume_unit=assume_unit, code=code, person=person, time=time,
+        duffy_null=duffy_null, duffy_null_limit=duffy_null_limit, on_unknown_unit=on_unknown_unit,
+        decimal=decimal, thousands=thousands, unit_suspect_below=unit_suspect_below, code_map=code_map,
+        check_codes=True,
+    )
+
+
+def check_suspect_below(unit_suspect_below: Any, fn: str) -> float | None:
+    if unit_suspect_below is None:
+        return None
+    return require_positive(unit_suspect_below, fn, "unit_suspect_below", "cells/µL")
+
+
+def classify_frame(labs, scheme, *, value, unit, assume_unit, code, person, time, duffy_null, duffy_null_limit,
+                  on_unknown_unit, decimal, thousands, unit_suspect_below, code_map, check_codes):
+    """:func:`classify_anc`; ``check_codes=False`` skips the "no known code" error (the cohort checks the
+    whole table, of which this is the part of known persons)."""
+    fn = "classify_anc"
+    labs = require_dataframe(labs, fn)
+    sch = get_scheme(scheme)
+    check_separators(decimal, thousands, fn)
+    below = check_suspect_below(unit_suspect_below, fn)
+    cmap = None if code_map is None else read_code_map(code_map, function=fn)
+    require_choice(on_unknown_unit, ("raise", "flag"), fn, "on_unknown_unit")
+    require_columns(labs, [value], fn, "Pass value=<column holding the results>.")
+    if unit not in labs.columns and assume_unit is None:
+        require_columns(
+            labs, [unit], fn,
+            "Pass unit=<column of units>, or assume_unit='10^9/L' (or 'cells/uL') if every row has one unit.",
+        )
+    if assume_unit is not None and unit_key(assume_unit) not in KNOWN_COUNT_UNITS:
+        raise NeutrostatsError(unknown_unit_message(fn, "assume_unit", {assume_unit: len(labs)}))
+    long_format = code is not None and (code in labs.columns or not isinstance(code, Default))
+    if long_format:
+        require_columns(labs, [code, person, time], fn, "Long format needs code, person and time columns; pass code=None for a table of ANC results only.")
+    if duffy_null is not None:
+        require_columns(labs, [duffy_null], fn)
+
+    n = len(labs)
+    num, censor, flag, amb = _parse_arrays(labs[value], decimal, thousands)
+    factors, unit_state, unit_codes, unit_uniques, any_scaled = _row_units(labs, unit, assume_unit)
+    limit = normal_limits(labs, duffy_null, duffy_null_limit, sch, fn)
+
+    if long_format:
+        role = code_roles(labs[code], cmap)
+        if check_codes:
+            require_known_codes(role, labs[code], fn, code)
+        unit_flag = UNIT_FLAG_LONG[role, unit_state]
+        checked = role < ROLE_CODES["other"]
+    else:
+        role = None
+        unit_flag = UNIT_FLAG_WIDE[unit_state]
+        checked = None
+    np.minimum(flag, unit_flag, out=flag)
+    # Count every row with the unit, also those whose value is unreadable.
+    unknown = unit_flag == FLAG_CODES["unknown_unit"]
+    if on_unknown_unit == "raise" and unknown.any():
+        shown = _count_values(unit_uniques, unit_codes[unknown])
+        raise NeutrostatsError(unknown_unit_message(fn, unit, shown))
+    _flag_numbers(flag, num, censor, amb, factors, unit_state, role, below)
+
+    # Units that are not count units have factor NaN, so their rows get no
+    # number here; the flag above says why.
+    anc = num * factors
+    if any_scaled:
+        # Counts in 10^9/L do not all survive x1000 exactly (23,588 of the
+        # integer counts up to 2 million come out one ulp off), and a value on
+        # a cut point must not fall below it; cells/uL values are untouched.
+        np.round(anc, 6, out=anc)
+    if long_format:
+        is_measure = role == ROLE_CODES["anc"]
+        anc[~is_measure] = np.nan
+        # Direct ANC rows first: whether a sample has a *usable* one (no flag,
+        # range flags included) decides whether its components are needed.
+        tier_codes = _tiers_and_flags(sch, anc, np.where(is_measure, censor, -1), limit, flag, is_measure)
+        anc, is_measure, source_derived, censor = _derive_long(
+            labs, unit, person, time, role, flag, anc, is_measure, censor, assume_unit, checked, num
+        )
+        anchors = source_derived[0]
+        if anchors.size:
+            sub_flag = flag[anchors]
+            sub_limit = limit if np.ndim(limit) == 0 else limit[anchors]
+            tier_codes[anchors] = _tiers_and_flags(sch, anc[anchors], censor[anchors], sub_limit, sub_flag, None)
+            flag[anchors] = sub_flag
+        flag[role == ROLE_CODES["other"]] = np.minimum(flag[role == ROLE_CODES["other"]], FLAG_CODES["not_anc_test"])
+    else:
+        is_measure = None
+        source_derived = None
+        tier_codes = _tiers_and_flags(sch, anc, censor, limit, flag, is_measure)
+
+    if long_format:
+        source = np.where(is_measure, 0, -1).astype(np.int8)
+        source[source_derived[0]] = source_derived[1]
+        censor[~is_measure] = -1
+    else:
+        source = np.zeros(n, dtype=np.int8)
+
+    out = labs.copy(deep=False)
+    out["anc_per_ul"] = anc
+    out["anc_censor"] = pd.Categorical.from_codes(censor, dtype=CENSOR_DTYPE)
+    out["tier"] = pd.Categorical.from_codes(tier_codes, dtype=sch.dtype)
+    out["anc_flag"] = pd.Categorical.from_codes(flag.view(np.int8), dtype=_FLAG_DTYPE)
+    out["anc_source"] = pd.Categorical.from_codes(source, dtype=SOURCE_DTYPE)
+    out["normal_limit_per_ul"] = (
+        np.full(n, limit) if np.ndim(limit) == 0 else np.asarray(limit, dtype=float)
+    )
+    return out
+
+
+ROLE_CODES = {"anc": 0, "neutrophil_pct": 1, "band_pct": 2, "wbc": 3, "other": 4}
+# Unit state of a row: 0 count unit, 1 percent, 2 missing, 3 unknown.
+UNIT_FLAG_WIDE = np.array(
+    [NO_FLAG, FLAG_CODES["unknown_unit"], FLAG_CODES["missing_unit"], FLAG_CODES["unknown_unit"]], dtype=np.uint8
+)
+# Long format: rows x unit state, by role. A count code with a % unit (or a %
+# code with a count unit) contradicts itself; a % code may omit its unit.
+UNIT_FLAG_LONG = np.array(
+    [
+        [NO_FLAG, FLAG_CODES["unit_code_mismatch"], FLAG_CODES["missing_unit"], FLAG_CODES["unknown_unit"]],  # anc
+        [FLAG_CODES["unit_code_mismatch"], NO_FLAG, NO_FLAG, FLAG_CODES["unknown_unit"]],  # neutrophil %
+        [FLAG_CODES["unit_code_mismatch"], NO_FLAG, NO_FLAG, FLAG_CODES["unknown_unit"]],  # band %
+        [NO_FLAG, FLAG_CODES["unit_code_mismatch"], FLAG_CODES["missing_unit"], FLAG_CODES["unknown_unit"]],  # wbc
+        [NO_FLAG, NO_FLAG, NO_FLAG, NO_FLAG],  # other tests: their units are not ours to judge
+    ],
+    dtype=np.uint8,
+)
+
+
+def _flag_rows(flag: np.ndarray, rows: np.ndarray, name: str) -> None:
+    """Give ``rows`` the flag ``name`` unless they have a reason that ranks higher."""
+    flag[rows] = np.minimum(flag[rows], FLAG_CODES[name])
+
+
+def _count_values(uniques: list, codes: np.ndarray) -> dict[str, int]:
+    counts = np.bincount(codes + 1, minlength=len(uniques) + 1)
+    shown = {"<missing>": int(counts[0])} if counts[0] else {}
+    shown.update({str(uniques[i]): int(c) for i, c in enumerate(counts[1:]) if c})
+    return shown
+
+
+def _row_units(labs: pd.DataFrame, unit: str, assume_unit: str | None):
+    """Per-row factor to cells/µL and unit state (0 count, 1 %, 2 missing, 3 unknown).
+
+    Also returns the unit codes and distinct units (for error messages) and
+    whether any unit needs a factor other than 1.
+    """
+    n = len(labs)
+    if unit not in labs.columns:
+        f = KNOWN_COUNT_UNITS[unit_key(assume_unit)]
+        return np.full(n, f), np.zeros(n, dtype=np.int8), np.zeros(n, dtype=np.int64), [assume_unit], f != 1.0
+    col = labs[unit]
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        codes = col.cat.codes.to_numpy()
+        uniques = list(col.cat.categories)
+    else:
+        codes, uniques = pd.factorize(col, use_na_sentinel=True)
+        uniques = list(uniques)
+    # Code -1 (missing) picks the last entry.
+    pairs = [unit_factor_state(u, assume_unit) for u in uniques] + [unit_factor_state(None, assume_unit)]
+    lut_factor = np.array([f for f, _ in pairs], dtype=float)
+    lut_state = np.array([st for _, st in pairs], dtype=np.int8)
+    known = lut_factor[~np.isnan(lut_factor)]
+    return lut_factor[codes], lut_state[codes], codes, uniques, bool(np.any(known != 1.0))
+
+
+def unit_factor_state(unit: Any, assume_unit: str | None) -> tuple[float, int]:
+    """Factor to cells/µL and state (0 count, 1 %, 2 missing, 3 unknown) of one unit spelling."""
+    k = unit_key(unit)
+    if k is None:
+        if assume_unit is not None:
+            return KNOWN_COUNT_UNITS[unit_key(assume_unit)], 0
+        return np.nan, 2
+    if k in KNOWN_COUNT_UNITS:
+        return KNOWN_COUNT_UNITS[k], 0
+    return np.nan, (1 if k in PERCENT_UNITS else 3)
+
+
+def role_of(code: Any, code_map: dict[str, str] | None = None) -> int:
+    """Role (``ROLE_CODES``) of one lab code (after ``code_map``): ANC, neutrophil %, band %, WBC or other."""
+    key = lab_code_key(code)
+    if code_map:
+        key = code_map.get(key, key)
+    return ROLE_CODES.get(LOINC_ROLES.get(key, "other"), ROLE_CODES["other"])
+
+
+def _flag_numbers(flag, num, censor, amb, factors, unit_state, role, below) -> None:
+    """``ambiguous_number`` and ``unit_suspect`` on ANC and WBC rows with a count unit (in place).
+
+    An ambiguous value's number is set to NaN: it has no reading.
+    """
+    count = unit_state == 0
+    if role is not None:
+        count &= (role == ROLE_CODES["anc"]) | (role == ROLE_CODES["wbc"])
+    if amb is not None:
+        refused = ambiguous_rows(amb, np.where(count, factors, np.nan))
+        # Their only flag so far is the value's own (none, or non_numeric
+        # for a value with no reading by ``decimal``): ambiguity explains it.
+        flag[refused] = FLAG_CODES["ambiguous_number"]
+        num[refused] = np.nan
+        censor[refused] = -1
+    if below is not None:
+        rows = np.flatnonzero((num < below) & (num >= 0))
+        rows = rows[count[rows] & (factors[rows] == 1.0) & (num[rows] != np.floor(num[rows]))]
+        _flag_rows(flag, rows, "unit_suspect")
+
+
+def _code_counts(codes: pd.Series) -> list[tuple[str, int]]:
+    """Distinct codes (folded by ``lab_code_key``) with their row counts, most frequent first."""
+    fcodes, uniques = pd.factorize(codes, use_na_sentinel=True)
+    counts = np.bincount(fcodes + 1, minlength=len(uniques) + 1)
+    out: dict[str, int] = {}
+    if counts[0]:
+        out["<missing>"] = int(counts[0])
+    for u, c in zip(uniques, counts[1:]):
+        if c:
+            k = lab_code_key(u)
+            out[k] = out.get(k, 0) + int(c)
+    return sorted(out.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def no_known_codes_message(fn: str, column: str, counts: list[tuple[str, int]]) -> str:
+    """The error for a long lab table without an ANC, WBC or differential code."""
+    top = counts[:10]
+    shown = ", ".join(f"{c!r} ({n:,} rows)" for c, n in top)
+    known = ", ".join(f"{c} ({r})" for c, r in sorted(LOINC_ROLES.items(), key=lambda kv: (kv[1], kv[0]))
+                      if ROLE_CODES.get(r, 4) < 4)
+    mimic = sum(n for c, n in top if c.isdigit() and len(c) == 5) * 2 > sum(n for _, n in top)
+    hint = ("These look like MIMIC-IV labevents item ids: pass code_map=MIMIC_IV_LAB_CODES "
+            "(from neutrostats.labs.codes import MIMIC_IV_LAB_CODES). " if mimic else "")
+    return (
+        f"{fn}: column {column!r} has no row with a known ANC, WBC or differential code, so no row "
+        f"could be classified; the {len(top)} most frequent codes found: {shown}. Known LOINC codes: "
+        f"{known}. {hint}Map your local codes to LOINC codes with code_map={{'ANC': '751-8', 'NEUT%': '770-8'}} (a "
+        "mapping, or the path of a two-column CSV file: local code, LOINC code), or pass code=None if "
+        "every row is an ANC result"
+    )
+
+
+def require_known_codes(role: np.ndarray, codes: pd.Series, fn: str, column: str) -> None:
+    """Raise when a non-empty long table has no ANC, WBC or differential row."""
+    if role.size and not (role < ROLE_CODES["other"]).any():
+        raise NeutrostatsError(no_known_codes_message(fn, column, _code_counts(codes)))
+
+
+def normal_limits(labs, duffy_null, duffy_null_limit, sch: Scheme, fn: str):
+    if duffy_null is None:
+        return sch.normal_limit
+    try:
+        dn = labs[duffy_null].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    except (TypeError, ValueError):
+        example = labs[duffy_null].dropna().iloc[:3].tolist()
+        raise NeutrostatsError(
+            f"{fn}: column {duffy_null!r} must be boolean (True/False/1/0, missing allowed), "
+            f"found values such as {example}; convert it to booleans first"
+        ) from None
+    dl = require_positive(duffy_null_limit, fn, "duffy_null_limit", "cells/µL")
+    return np.where(dn, min(dl, sch.normal_limit), sch.normal_limit)
+
+
+def code_roles(codes: pd.Series, code_map: dict[str, str] | None = None) -> np.ndarray:
+    fcodes, uniques = pd.factorize(codes, use_na_sentinel=True)
+    lut = np.array([role_of(u, code_map) for u in uniques] + [ROLE_CODES["other"]], dtype=np.int8)
+    return lut[fcodes]
+
+
+def _tiers_and_flags(sch: Scheme, anc, censor, limit, flag, is_measure) -> np.ndarray:
+    """Tier codes of every row; adds negative/implausible/spans flags to ``flag``.
+
+    One ``searchsorted`` over the cuts widened by 0 and the plausibility limit
+    gives the tier and the out-of-range flags together.
+    """
+    m = len(sch.cuts)
+    edges = np.concatenate([[0.0], sch._cuts, [np.nextafter(IMPLAUSIBLE_ABOVE, np.inf)]])
+    idx = np.searchsorted(edges, anc, side="right")
+    tier_lut = np.array([-1, *range(m, -1, -1), -1], dtype=np.int8)
+    flag_lut = np.full(m + 3, NO_FLAG, dtype=np.uint8)
+    flag_lut[0] = FLAG_CODES["negative"]
+    flag_lut[m + 2] = FLAG_CODES["implausible"]  # NaN lands here too, but is flagged already
+    tiers = tier_lut[idx]
+    range_flags = flag_lut[idx]
+    if is_measure is not None:
+        range_flags[~is_measure] = NO_FLAG
+    # NaN (rows flagged already) sorts past every edge and would read as
+    # implausible: only rows without a reason yet take these flags.
+    np.copyto(flag, range_flags, where=flag == NO_FLAG)
+    if np.ndim(limit) != 0:
+        lowered = limit < sch.normal_limit
+        up = lowered & (tiers > 0) & (anc >= limit)
+        tiers[up] = 0
+    cens = np.flatnonzero((censor >= 0) & (flag == NO_FLAG))
+    if cens.size:
+        lim = limit if np.ndim(limit) == 0 else limit[cens]
+        tc = _censored_tier_codes(sch, anc[cens], censor[cens], lim)
+        tiers[cens] = tc
+        _flag_rows(flag, cens[tc < 0], "censored_spans_tiers")
+    if is_measure is not None:
+        tiers[~is_measure] = -1
+    tiers[flag != NO_FLAG] = -1
+    return tiers
+
+
+def _censored_tier_codes(sch: Scheme, v: np.ndarray, censor: np.ndarray, limit) -> np.ndarray:
+    """Tier codes of censored values; -1 where the interval spans tiers."""
+    m = len(sch.cuts)
+    codes = sch.codes(v, limit)
+    lim = np.broadcast_to(np.asarray(limit, dtype=float), v.shape)
+    # "<b" is [0, b): its top is just below b, in the tier of b approached
+    # from below; the whole interval is one tier only if that is the most
+    # severe tier (the bottom, 0, always is). "<=b" includes b itself.
+    below_open = censor == 0
+    top_open = (m - np.searchsorted(sch._cuts, v, side="left")).astype(np.int8)
+    top_open[v > lim] = 0
+    below = censor <= 1
+    top = np.where(below_open, top_open, codes)
+    # ">b" and ">=b" reach infinity (normal): one tier only if b is normal.
+    return np.where(below, np.where(top == m, m, -1), np.where(codes == 0, 0, -1)).astype(np.int8)
+
+
+def _derive_long(labs, unit, person, time, role, flag, anc, is_measure, censor, assume_unit, checked, num):
+    """Combine WBC and differential rows into an ANC where no usable direct ANC exists.
+
+    ``num`` are the numbers read from the values (with classify_anc's
+    separators), ``censor`` their censoring codes.
+
+    ``anc``, ``is_measure``, ``censor`` and ``flag`` are classify_anc's own
+    working arrays and are updated in place; returns them with the (rows,
+    source codes) of the derived measurements.
+    """
+    n = len(labs)
+    rel = np.flatnonzero(checked)
+    no_derived = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int8))
+    if rel.size == 0:
+        return anc, is_measure, no_derived, censor
+    # Integer codes of person and time combined into one key: a MultiIndex
+    # would build a Python tuple per row.
+    p_codes, p_uniques = pd.factorize(labs[person].to_numpy()[rel], use_na_sentinel=False)
+    t_codes, _ = pd.factorize(labs[time].to_numpy()[rel], use_na_sentinel=False)
+    keys, _ = pd.factorize(p_codes.astype(np.int64) * (int(t_codes.max()) + 1) + t_codes)
+    key = np.full(n, -1, dtype=np.int64)
+    key[rel] = keys
+    nkeys = int(keys.max()) + 1
+    has_direct = np.zeros(nkeys, dtype=bool)
+    # Only a usable direct ANC (no flag: readable, count unit, in range)
+    # makes the components unnecessary; an unusable one keeps its flag and
+    # the sample's ANC is derived.
+    has_direct[key[(role == ROLE_CODES["anc"]) & (flag == NO_FLAG)]] = True
+
+    comp = np.flatnonzero((role >= ROLE_CODES["neutrophil_pct"]) & (role <= ROLE_CODES["wbc"]))
+    _flag_rows(flag, comp[has_direct[key[comp]]], "direct_anc_available")
+
+    first_row = {}
+    for name in ("wbc", "neutrophil_pct", "band_pct"):
+        rows = np.flatnonzero(role == ROLE_CODES[name])
+        rows = rows[~has_direct[key[rows]]]
+        # The first row of each (person, time) in input order is used; later
+        # ones are duplicates, flagged so that nothing is counted twice.
+        uniq, pos = np.unique(key[rows], return_index=True)
+        chosen = rows[pos]
+        _flag_rows(flag, np.setdiff1d(rows, chosen, assume_unique=True), "duplicate_component")
+        by_key = np.full(nkeys, -1, dtype=np.int64)
+        by_key[uniq] = chosen
+        first_row[name] = by_key
+
+    anchor_keys = np.flatnonzero(first_row["neutrophil_pct"] >= 0)
+    anchor = first_row["neutrophil_pct"][anchor_keys]
+    has_neut = first_row["neutrophil_pct"] >= 0
+    for name in ("wbc", "band_pct"):
+        rows = first_row[name][~has_neut]
+        _flag_rows(flag, rows[rows >= 0], "incomplete_differential")
+
+    units = labs[unit].to_numpy(dtype=object) if unit in labs.columns else np.full(n, assume_unit, dtype=object)
+
+    def usable(rows: np.ndarray) -> np.ndarray:
+        ok = rows >= 0
+        ok[ok] = flag[rows[ok]] == NO_FLAG
+        return ok
+
+    def part(rows: np.ndarray, with_unit: bool):
+        # A part with no row, or whose row is flagged unusable, is missing.
+        ok = usable(rows)
+        vals = np.full(rows.size, None, dtype=object)
+        picked = rows[ok]
+        vals[ok] = num[picked]
+        # derive_anc needs to know a censored part only: "<" says so.
+        cens_at = np.flatnonzero(ok)[censor[picked] >= 0]
+        vals[cens_at] = ["<" + repr(float(x)) for x in num[rows[cens_at]]]
+        if not with_unit:
+            return vals, None
+        uts = np.full(rows.size, "10^9/L", dtype=object)
+        uts[ok] = units[rows[ok]]
+        if assume_unit is not None:
+            uts[pd.isna(uts) | (uts == "")] = assume_unit
+        return vals, uts
+
+    wbc_rows = first_row["wbc"][anchor_keys]
+    band_rows = first_row["band_pct"][anchor_keys]
+    wv, wu = part(wbc_rows, True)
+    bv, _ = part(band_rows, False)
+    # A band row that is there but unusable (not a number, a wrong unit ...)
+    # is unknown, not absent: deriving without it would understate the ANC.
+    # Only an empty band result counts as "bands not reported".
+    has_band = band_rows >= 0
+    band_flag = flag[band_rows[has_band]]
+    unusable_band = np.zeros(band_rows.size, dtype=bool)
+    unusable_band[has_band] = (band_flag != NO_FLAG) & (band_flag != FLAG_CODES["missing_value"])
+    bv[unusable_band] = "unusable"
+    nv, _ = part(anchor, False)
+    derived = derive_anc(
+        pd.Series(wv, dtype=object),
+        pd.Series(nv, dtype=object),
+        pd.Series(bv, dtype=object),
+        wbc_unit=pd.Series(wu, dtype=object),
+        # The parts were read and judged by classify_anc already.
+        unit_suspect_below=None,
+    )
+    anc[anchor] = derived["anc_per_ul"].to_numpy()
+    is_measure[anchor] = True
+    censor[anchor] = -1
+    # An anchor keeps its own flag when it has one (it outranks these).
+    _flag_rows(flag, anchor[wbc_rows < 0], "incomplete_differential")
+    dflag = derived["derive_flag"].astype(object).to_numpy()
+    has_wbc = wbc_rows >= 0
+    for name in ("missing_component", "censored_component", "negative", "pct_out_of_range", "pct_sum_over_100"):
+        _flag_rows(flag, anchor[has_wbc & (dflag == name)], name)
+    parts = np.concatenate([wbc_rows[wbc_rows >= 0], band_rows[band_rows >= 0]])
+    _flag_rows(flag, parts, "used_in_derivation")
+    src = np.where(derived["anc_source"].to_numpy() == "derived", 1, 2).astype(np.int8)
+    return anc, is_measure, (anchor, src), censor
+
+
+def tier_summary(
+    classified: pd.DataFrame,
+    *,
+    tier: str = "tier",
+    flag: str = "anc_flag",
+    by: str | None = None,
+    min_cell_count: int = 0,
+) -> pd.DataFrame:
+    """Count rows per tier and per flag; the counts add up to the row count.
+
+    Parameters
+    ----------
+    classified : pandas.DataFrame
+        Output of :func:`classify_anc`.
+    tier, flag : str
+        Names of the tier and flag columns.
+    by : str, optional
+        A column to count within (e.g. ``"anc_source"``); counts and
+        percentages are then per group.
+    min_cell_count : int, default 0
+        Hide counts from 1 to ``min_cell_count - 1`` (and one more count per
+        group when a single hidden one could be recovered from the total),
+        with their percentages; see
+        :func:`~neutrostats.disclosure.suppress_counts`. Set 5 or 10 for
+        output that leaves a secure environment.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per tier (every tier of the scheme, mildest first, even when
+        its count is 0), then one row per flag that occurs. Columns:
+
+        ``group`` (only with ``by``), ``kind`` (``"tier"`` or ``"flag"``),
+        ``level`` (tier or flag name), ``n`` (rows, nullable integer),
+        ``percent`` (of all rows), ``percent_classified`` (of rows with a
+        tier; NA for flags), ``suppressed`` (True where hidden).
+
+    Raises
+    ------
+    NeutrostatsError
+        If the columns are missing or a row has both a tier and a flag.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> labs = pd.DataFrame({"value": ["1.6", "0.4", "0.4", "?"], "unit": "K/uL"})
+    >>> tier_summary(classify_anc(labs))
+       kind        level  n  percent  percent_classified  suppressed
+    0  tier       normal  1     25.0           33.333333       False
+    1  tier         mild  0      0.0                 0.0       False
+    2  tier     moderate  0      0.0                 0.0       False
+    3  tier       severe  2     50.0           66.666667       False
+    4  flag  non_numeric  1     25.0                <NA>       False
+    """
+    fn = "tier_summary"
+    require_dataframe(classified, fn, "classified")
+    require_columns(classified, [tier, flag] + ([by] if by else []), fn,
+                    "Pass the output of classify_anc, or name the tier and flag columns.")
+    t = classified[tier]
+    f = classified[flag]
+    if not isinstance(t.dtype, pd.CategoricalDtype):
+        raise NeutrostatsError(f"{fn}: column {tier!r} must be the Categorical made by classify_anc, found {t.dtype}")
+    both = t.notna() & f.notna()
+    if both.any():
+        raise NeutrostatsError(
+            f"{fn}: {int(both.sum())} rows have both a tier and a flag; a flag means 'no tier', "
+            "so the table was changed after classify_anc. Classify again."
+        )
+    neither = t.isna() & f.isna()
+    if neither.any():
+        raise NeutrostatsError(
+            f"{fn}: {int(neither.sum())} rows have neither a tier nor a flag, so the counts would "
+            "not add up; classify the table again with classify_anc"
+        )
+    groups = [(None, classified)] if by is None else list(classified.groupby(by, sort=True, observed=True, dropna=False))
+    frames = []
+    for g, part in groups:
+        total = len(part)
+        tcounts = part[tier].value_counts(sort=False).reindex(t.cat.categories, fill_value=0)
+        fcounts = part[flag].astype(object).dropna().value_counts()
+        order = [x for x in ANC_FLAGS if x in fcounts.index] + [x for x in fcounts.index if x not in ANC_FLAGS]
+        fcounts = fcounts.reindex(order)
+        n_classified = int(tcounts.sum())
+        df = pd.DataFrame(
+            {
+                "kind": ["tier"] * len(tcounts) + ["flag"] * len(fcounts),
+                "level": [str(x) for x in tcounts.index] + [str(x) for x in fcounts.index],
+                "n": np.concatenate([tcounts.to_numpy(), fcounts.to_numpy()]).astype(np.int64),
+            }
+        )
+        df["percent"] = 100.0 * df["n"] / total if total else np.nan
+        pc = 100.0 * df["n"] / n_classified if n_classified else np.nan
+        df["percent_classified"] = np.where(df["kind"] == "tier", pc, np.nan)
+        if by is not None:
+            df.insert(0, "group", g)
+        frames.append(df)
+    table = pd.concat(frames, ignore_index=True)
+    return suppress_counts(
+        table,
+        min_cell_count=min_cell_count,
+        derived=("percent", "percent_classified"),
+        group=("group",) if by is not None else (),
+    )

@@ -1,0 +1,1064 @@
+"""The whole analysis in one call: cohort, Table 1, odds ratios, survival, competing risks.
+
+:func:`analyse` turns the four input tables into a :class:`Report`: tidy
+tables (already disclosure-controlled), figures and the warnings raised on
+the way. :func:`run_report` does the same from files and writes
+``report.html``, ``results.json``, ``tables/*.csv`` and ``figures/*`` into a
+folder; it is what ``neutrostats report`` runs.
+
+Disclosure control (``ReportSettings.disclosure``, ``min_cell_count=k``,
+``rounding_base``) is applied before anything leaves :func:`analyse`, so a
+:class:`Report` held in memory shows exactly what its files show. Every
+table is first computed exactly; then every count they publish is
+registered once, with the linear relations between the tables (totals, flow
+steps, the same count in several tables, deaths and censorings between the
+times shown), and :func:`~neutrostats.disclosure.protect` decides on all of
+them at once (``neutrostats.disclosure.cells``):
+
+* every count from 1 to k-1 is hidden (marked ``<k``), and further counts
+  (``[c]``) until no hidden count, and no small count that follows from
+  shown ones, can be narrowed by those relations (checked with an integer
+  program);
+* a value computed from a hidden count (percentage, risk, odds or hazard
+  ratio, trend test, SMD, the summary of fewer than k values) is hidden
+  with it (``[h]``); with rounding, shown counts are rounded, percentages
+  recomputed from them and estimates from counts below the base hidden;
+* curves are drawn from times coarsened so that every step holds at least
+  k events (:func:`~neutrostats.disclosure.coarsen_event_times`); a figure
+  with nothing drawable is a note;
+* numbers below k in warning messages are replaced by ``<k``.
+
+Registry and hospital data usually may leave a secure environment only with
+counts under 5 (Danish and Swedish registries, many NHS data-access
+agreements) or 10 (e.g. CPRD, some US claims data) hidden; check your
+data-access agreement. The demo default is 0 (off) because the bundled
+sample is synthetic.
+
+Examples
+--------
+>>> import matplotlib
+>>> matplotlib.use("Agg")
+>>> from neutrostats.report import analyse, ReportSettings
+>>> from neutrostats.synthetic import load_sample
+>>> s = load_sample()
+>>> r = analyse(s.labs, s.persons, s.diagnoses, s.deaths, ReportSettings(min_cell_count=5), progress=False)
+>>> sorted(r.tables)[:4]
+['at_risk', 'attrition', 'cox', 'cumulative_incidence']
+>>> bool(((r.tables["tier_prevalence"]["n"] >= 5) | r.tables["tier_prevalence"]["n"].isna()).all())
+True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sys
+import time
+import tomllib
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from neutrostats.core.validate import require_choice, require_dataframe
+from neutrostats.cohort.icd10 import DEFAULT_OUTCOMES
+from neutrostats.disclosure.cells import disclose
+from neutrostats.disclosure.rules import METHODS, PRESETS, DisclosureRule, coarsen_event_times
+from neutrostats.errors import NeutrostatsError, NeutrostatsWarning
+from neutrostats.report.render import SCHEMA_VERSION
+
+__all__ = ["SCHEMA_VERSION", "Report", "ReportSettings", "analyse", "load_config", "run_report"]
+
+
+#: Input tables of a report, in order; ``deaths`` is optional.
+INPUT_TABLES = ("labs", "persons", "diagnoses", "deaths")
+
+#: ``columns`` keys of :class:`ReportSettings`: table -> key -> the
+#: :func:`~neutrostats.build_cohort` keyword naming that column.
+COLUMN_KEYS: Mapping[str, Mapping[str, str]] = {
+    "labs": {"person": "person", "time": "time", "value": "value", "unit": "unit", "code": "code"},
+    "persons": {"person": "person", "sex": "sex", "birth_date": "birth_date", "end_of_data": "end_of_data"},
+    "diagnoses": {"person": "person", "diagnosis_date": "diagnosis_date", "date": "diagnosis_date",
+                  "diagnosis_code": "diagnosis_code", "code": "diagnosis_code"},
+    "deaths": {"person": "person", "death_date": "death_date", "date": "death_date"},
+}
+
+#: Input readers of ``neutrostats report --from`` (and ``[from] format`` in TOML).
+READERS = ("mimic-iv", "fhir", "omop")
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """Every choice of a report; the defaults follow Andersen et al. 2016.
+
+    Parameters
+    ----------
+    scheme : str, default "andersen2016"
+        Severity scheme (:func:`~neutrostats.get_scheme`).
+    index : {"first", "first_neutropenic", "nadir"}, default "first"
+    followup_years : float, default 4
+        Outcome window; also the horizon of the survival analyses (deaths
+        after it are censored there) and of the reported mortality.
+    min_cell_count : int, default 0
+        Disclosure control (see the module notes); 0 switches it off.
+    outcomes : mapping, optional
+        Outcome name -> ICD-10 codes (default
+        :data:`~neutrostats.cohort.icd10.DEFAULT_OUTCOMES`).
+    adjust : tuple of str, default ("age_at_index", "sex")
+        Covariates of the adjusted odds ratios and the Cox model.
+    competing_outcome : str, default "hematologic_malignancy"
+        Outcome whose cumulative incidence is estimated with death as the
+        competing risk.
+    duffy_null : str, optional
+        Boolean column of ``persons`` marking Duffy-null persons.
+    age_range : (float, float), optional
+    index_window : (str, str), optional
+        As in :func:`~neutrostats.build_cohort`.
+    columns : mapping, optional
+        How the input tables name their columns: table (``labs``,
+        ``persons``, ``diagnoses``, ``deaths``) -> key -> column, with keys
+        ``person``, ``time``, ``value``, ``unit``, ``code`` (labs), ``sex``,
+        ``birth_date``, ``end_of_data`` (persons), ``diagnosis_date``,
+        ``diagnosis_code`` (diagnoses; also ``date``, ``code``),
+        ``death_date`` (deaths; also ``date``); e.g. ``{"labs": {"value":
+        "result"}}`` (TOML ``[columns.labs] value = "result"``). A person
+        column named differently per table is renamed to the labs' name.
+    date_format, timezone, thousands : optional
+        How dates, time zones and numbers are read, as in
+        :func:`~neutrostats.build_cohort`.
+    decimal : {".", ","}, default "."
+    code_map : str or mapping, optional
+        Local lab code -> LOINC code, or the path of a two-column CSV, or
+        ``"mimic-iv"`` for :data:`~neutrostats.labs.codes.MIMIC_IV_LAB_CODES`.
+    disclosure : {"suppress", "round", "suppress+round", "opensafely"}, default "suppress"
+        How counts are controlled (:class:`~neutrostats.disclosure.DisclosureRule`):
+        hide counts below ``min_cell_count`` (and what would give them
+        back), round every count to ``rounding_base``, or both;
+        ``opensafely`` is OpenSAFELY's rule (counts of 7 or less hidden, the
+        others rounded to 5) and sets both numbers itself.
+    rounding_base : int, default 5
+
+    Examples
+    --------
+    >>> ReportSettings(followup_years=2).horizons
+    (1.0, 2.0)
+    >>> ReportSettings(columns={"labs": {"value": "result"}}, thousands=",").build_options()
+    {'value': 'result', 'thousands': ','}
+    """
+
+    scheme: str = "andersen2016"
+    index: str = "first"
+    followup_years: float = 4.0
+    min_cell_count: int = 0
+    outcomes: Mapping[str, Sequence[str]] | None = None
+    adjust: tuple[str, ...] = ("age_at_index", "sex")
+    competing_outcome: str = "hematologic_malignancy"
+    duffy_null: str | None = None
+    age_range: tuple[float, float] | None = None
+    index_window: tuple[Any, Any] | None = None
+    columns: Mapping[str, Mapping[str, str]] | None = None
+    date_format: str | Mapping[str, str] | None = None
+    timezone: str | None = None
+    thousands: str | None = None
+    decimal: str = "."
+    code_map: str | Mapping[str, str] | None = None
+    disclosure: str = "suppress"
+    rounding_base: int = 5
+
+    def __post_init__(self) -> None:
+        from neutrostats.cohort.build import INDEX_STRATEGIES
+        from neutrostats.labs.classify import SCHEMES
+
+        require_choice(self.scheme, SCHEMES, "ReportSettings", "scheme")
+        require_choice(self.index, INDEX_STRATEGIES, "ReportSettings", "index")
+        if isinstance(self.min_cell_count, bool) or not isinstance(self.min_cell_count, (int, np.integer)) \
+                or self.min_cell_count < 0:
+            raise NeutrostatsError(
+                f"ReportSettings: min_cell_count must be a whole number >= 0 (e.g. 5 or 10 for registry data), "
+                f"found {self.min_cell_count!r}"
+            )
+        if not isinstance(self.followup_years, (int, float)) or not self.followup_years > 0:
+            raise NeutrostatsError(
+                f"ReportSettings: followup_years must be a positive number of years, found {self.followup_years!r}"
+            )
+        if self.competing_outcome not in self.outcome_codes:
+            raise NeutrostatsError(
+                f"ReportSettings: competing_outcome {self.competing_outcome!r} is not one of the outcomes "
+                f"{sorted(self.outcome_codes)}; name one of them or add its codes to outcomes"
+            )
+        self._check_reading()
+        if self.disclosure not in (*METHODS, *PRESETS):
+            raise NeutrostatsError(f"ReportSettings: disclosure must be one of {[*METHODS, *PRESETS]}, found "
+                                   f"{self.disclosure!r}")
+        if self.disclosure in PRESETS and self.min_cell_count not in (0, PRESETS[self.disclosure].min_cell_count):
+            raise NeutrostatsError(f"ReportSettings: the {self.disclosure} rule sets its own threshold "
+                                   f"({PRESETS[self.disclosure].min_cell_count}); do not also give min_cell_count "
+                                   f"{self.min_cell_count}")
+        _ = self.disclosure_rule  # validates rounding_base
+        object.__setattr__(self, "adjust", tuple(self.adjust))
+        object.__setattr__(self, "followup_years", float(self.followup_years))
+        for name in ("age_range", "index_window"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, tuple(value))
+
+    def _check_reading(self) -> None:
+        """Validate the input-reading settings (columns, dates, numbers, code map)."""
+        fn = "ReportSettings"
+        if self.columns is not None:
+            if not isinstance(self.columns, Mapping):
+                raise NeutrostatsError(f"{fn}: columns must map a table to its column names, e.g. "
+                                       f"{{'labs': {{'value': 'result'}}}}; found {self.columns!r}")
+            plain = {}
+            for table, cols in self.columns.items():
+                if table not in COLUMN_KEYS:
+                    raise NeutrostatsError(f"{fn}: columns: unknown table {table!r}; the tables are "
+                                           f"{list(COLUMN_KEYS)}")
+                if not isinstance(cols, Mapping):
+                    raise NeutrostatsError(f"{fn}: columns.{table} must map keys to column names, e.g. "
+                                           f"{{'{next(iter(COLUMN_KEYS[table]))}': 'name'}}; found {cols!r}")
+                for key, col in cols.items():
+                    if key not in COLUMN_KEYS[table]:
+                        raise NeutrostatsError(f"{fn}: columns: unknown key {table}.{key}; {table} has the keys "
+                                               f"{list(COLUMN_KEYS[table])}")
+                    if not isinstance(col, str) or not col:
+                        raise NeutrostatsError(f"{fn}: columns.{table}.{key} must be a column name, found {col!r}")
+                plain[table] = dict(cols)
+            object.__setattr__(self, "columns", plain)
+        if self.date_format is not None:
+            ok = isinstance(self.date_format, str) or (
+                isinstance(self.date_format, Mapping)
+                and all(isinstance(k, str) and isinstance(v, str) for k, v in self.date_format.items()))
+            if not ok:
+                raise NeutrostatsError(f"{fn}: date_format must be a strftime pattern such as '%d.%m.%Y' or a "
+                                       f"mapping table (or table.column) -> pattern; found {self.date_format!r}")
+            if isinstance(self.date_format, Mapping):
+                object.__setattr__(self, "date_format", dict(self.date_format))
+        if self.timezone is not None:
+            import zoneinfo
+
+            try:
+                zoneinfo.ZoneInfo(str(self.timezone))
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                raise NeutrostatsError(f"{fn}: timezone {self.timezone!r} is not an IANA time zone name; "
+                                       "use e.g. 'Europe/Copenhagen' or 'America/New_York'") from None
+        if self.decimal not in (".", ","):
+            raise NeutrostatsError(f"{fn}: decimal must be '.' or ',', found {self.decimal!r}")
+        if self.thousands is not None and (self.thousands not in (",", ".") or self.thousands == self.decimal):
+            raise NeutrostatsError(f"{fn}: thousands must be ',' or '.' and differ from decimal "
+                                   f"({self.decimal!r}); found {self.thousands!r}")
+        if self.code_map is not None:
+            if isinstance(self.code_map, Mapping):
+                object.__setattr__(self, "code_map", {str(k): str(v) for k, v in self.code_map.items()})
+            elif not isinstance(self.code_map, (str, Path)):
+                raise NeutrostatsError(f"{fn}: code_map must be a mapping local code -> LOINC code, the path of "
+                                       f"a two-column CSV, or 'mimic-iv'; found {self.code_map!r}")
+            else:
+                object.__setattr__(self, "code_map", str(self.code_map))
+
+    def table_columns(self, table: str) -> dict[str, str]:
+        """Column names of one input table by key (defaults filled in), e.g. ``{"person": "person_id", ...}``."""
+        defaults = {"person": "person_id", "time": "sampled_at", "value": "value", "unit": "unit", "code": "code",
+                    "sex": "sex", "birth_date": "birth_date", "end_of_data": "end_of_data",
+                    "diagnosis_date": "diagnosed_at", "diagnosis_code": "code", "death_date": "died_at"}
+        given = (self.columns or {}).get(table, {})
+        out = {}
+        for key, keyword in COLUMN_KEYS[table].items():
+            if keyword == key:
+                out[key] = given.get(key, next((v for k, v in given.items() if COLUMN_KEYS[table][k] == keyword),
+                                               defaults[keyword]))
+        return out
+
+    def build_options(self) -> dict[str, Any]:
+        """The keyword arguments of :func:`~neutrostats.build_cohort` these settings set (only those given)."""
+        out: dict[str, Any] = {}
+        columns = self.columns or {}
+        # build_cohort takes one person column: the labs' (analyse renames the others' to it).
+        if "person" in columns.get("labs", {}):
+            out["person"] = columns["labs"]["person"]
+        for table, cols in columns.items():
+            for key, col in cols.items():
+                keyword = COLUMN_KEYS[table][key]
+                if keyword != "person":
+                    out[keyword] = col
+        for name in ("date_format", "timezone", "thousands"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
+        if self.decimal != ".":
+            out["decimal"] = self.decimal
+        if self.code_map is not None:
+            from neutrostats.labs.codes import MIMIC_IV_LAB_CODES
+
+            out["code_map"] = (dict(MIMIC_IV_LAB_CODES) if isinstance(self.code_map, str)
+                               and self.code_map.lower() == "mimic-iv" else self.code_map)
+        return out
+
+    @property
+    def outcome_codes(self) -> dict[str, list[str]]:
+        """Outcome name -> list of ICD-10 patterns actually used."""
+        source = DEFAULT_OUTCOMES if self.outcomes is None else self.outcomes
+        return {str(k): [str(c) for c in ([v] if isinstance(v, str) else v)] for k, v in source.items()}
+
+    @property
+    def disclosure_rule(self) -> DisclosureRule:
+        """The :class:`~neutrostats.disclosure.DisclosureRule` these settings ask for."""
+        if self.disclosure in PRESETS:
+            return DisclosureRule.preset(self.disclosure)
+        return DisclosureRule(self.disclosure, int(self.min_cell_count), int(self.rounding_base))
+
+    @property
+    def horizons(self) -> tuple[float, ...]:
+        """Years at which mortality and cumulative incidence are reported."""
+        return tuple(sorted({1.0, self.followup_years} if self.followup_years > 1 else {self.followup_years}))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-serialisable form (outcome code sets spelled out)."""
+        out = asdict(self)
+        out["outcomes"] = self.outcome_codes
+        out["adjust"] = list(self.adjust)
+        for name in ("age_range", "index_window"):
+            if out[name] is not None:
+                out[name] = [None if v is None else (v if isinstance(v, (int, float)) else str(v)) for v in out[name]]
+        return out
+
+    @classmethod
+    def from_mapping(cls, options: Mapping[str, Any], source: str = "settings") -> ReportSettings:
+        """Settings from a mapping (e.g. a TOML file); unknown keys raise."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise NeutrostatsError(
+                f"{source}: unknown setting(s) {unknown}; expected some of {sorted(known)}"
+            )
+        return cls(**dict(options))
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    """Read a TOML analysis file: input paths, ``out`` and :class:`ReportSettings` keys.
+
+    Paths in the file are taken relative to the file's folder.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    dict
+        ``labs``, ``persons``, ``diagnoses``, ``deaths``, ``out`` (those
+        present, as paths), ``from`` (a ``[from]`` table: ``format``, one of
+        :data:`READERS`, and ``path``) and ``settings`` (a dict of the
+        remaining keys: :class:`ReportSettings`, including ``[columns.labs]``
+        tables, ``date_format``, ``timezone``, ``thousands``, ``decimal`` and
+        ``code_map``, a path relative to the file or ``"mimic-iv"``).
+
+    Raises
+    ------
+    NeutrostatsError
+        If the file is missing or not valid TOML, or holds an unknown key.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     p = pathlib.Path(d) / "analysis.toml"
+    ...     _ = p.write_text('labs = "labs.csv"\\nmin_cell_count = 5\\n[outcomes]\\naml = ["C92.0"]\\n')
+    ...     cfg = load_config(p)
+    >>> cfg["labs"].name, cfg["settings"]
+    ('labs.csv', {'min_cell_count': 5, 'outcomes': {'aml': ['C92.0']}})
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise NeutrostatsError(f"config file {str(p)!r} not found; give the path of a TOML file")
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise NeutrostatsError(f"config file {str(p)!r} is not valid TOML: {exc}") from None
+    out: dict[str, Any] = {}
+    for key in (*INPUT_TABLES, "out"):
+        if key in data:
+            value = data.pop(key)
+            if not isinstance(value, str):
+                raise NeutrostatsError(f"config file {str(p)!r}: {key} must be a path (a string), found {value!r}")
+            out[key] = p.parent / value
+    if "from" in data:
+        source = data.pop("from")
+        if not (isinstance(source, dict) and set(source) == {"format", "path"}
+                and source["format"] in READERS and isinstance(source["path"], str)):
+            raise NeutrostatsError(
+                f"config file {str(p)!r}: [from] needs format = one of {list(READERS)} and path = the export's "
+                f'folder or file, e.g. [from] format = "mimic-iv" path = "mimic/hosp"; found {source!r}'
+            )
+        out["from"] = {"format": source["format"], "path": p.parent / source["path"]}
+    code_map = data.get("code_map")
+    if isinstance(code_map, str) and code_map.lower() != "mimic-iv":
+        data["code_map"] = str(p.parent / code_map)
+    known = {f.name for f in fields(ReportSettings)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise NeutrostatsError(
+            f"config file {str(p)!r}: unknown key(s) {unknown}; expected input paths "
+            f"{list(INPUT_TABLES)}, out, [from], or settings {sorted(known)}"
+        )
+    out["settings"] = data
+    return out
+
+
+@dataclass(frozen=True)
+class Report:
+    """Result of :func:`analyse`: what the report shows, disclosure-controlled.
+
+    Attributes
+    ----------
+    settings : ReportSettings
+    tables : dict of str to pandas.DataFrame
+        ``inputs`` (when read from files), ``attrition``,
+        ``tier_prevalence``, ``table_one``, ``table_one_smd``,
+        ``odds_ratios``, ``trend_tests``, ``mortality``, ``at_risk``,
+        ``logrank``, ``cox``, ``ph_test``, ``cumulative_incidence``,
+        ``tests``. Count columns are nullable integers, NA where
+        suppressed; each table with hidden cells has a ``suppressed``
+        column.
+    figures : dict of str to matplotlib.figure.Figure
+        ``forest``, ``km_mortality``, ``cumulative_incidence``.
+    warnings : pandas.DataFrame
+        ``step``, ``category``, ``message`` of every warning raised.
+    table_one_display : pandas.DataFrame
+        Table 1 in publication form.
+    n_persons : int
+        Persons analysed (shown only when at least ``min_cell_count``;
+        rounded when the rule rounds).
+    disclosure : dict
+        The rule applied (``method``, ``min_cell_count``, ``rounding_base``,
+        ``preset``, ``rule`` in words) and what it did: ``published_counts``,
+        ``primary_hidden``, ``complementary_hidden``,
+        ``latent_counts_protected``, ``relations``.
+    marks : dict
+        Table -> (row position, column) -> ``"<k"`` (below k) or ``"[c]"``
+        (hidden so that no hidden count can be worked back), for every
+        hidden count; the ``hidden`` column of each table says the same.
+    timings : dict of str to float
+        Seconds per step (``read`` and ``write`` too with :func:`run_report`);
+        never written to ``results.json``, so that it stays reproducible.
+    """
+
+    settings: ReportSettings
+    tables: dict[str, pd.DataFrame]
+    figures: dict[str, Any] = field(repr=False)
+    warnings: pd.DataFrame = field(repr=False)
+    table_one_display: pd.DataFrame = field(repr=False)
+    n_persons: int | None = None
+    timings: dict[str, float] = field(default_factory=dict, repr=False, compare=False)
+    disclosure: dict[str, Any] = field(default_factory=dict, repr=False)
+    marks: dict[str, dict[tuple[int, str], str]] = field(default_factory=dict, repr=False, compare=False)
+
+    def __repr__(self) -> str:
+        n = "suppressed" if self.n_persons is None else f"{self.n_persons:,}"
+        return (f"Report({n} persons; scheme {self.settings.scheme}, index {self.settings.index!r}, "
+                f"disclosure: {self.settings.disclosure_rule.describe()}; {len(self.tables)} tables, "
+                f"{len(self.figures)} figures, {len(self.warnings)} warnings)")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every number of the report as plain JSON types (the body of ``results.json``)."""
+        from neutrostats.report.render import results_dict
+
+        return results_dict(self)
+
+    def _repr_html_(self) -> str:
+        from neutrostats.report.render import render_html
+
+        return render_html(self, standalone=False)
+
+    def write(self, out_dir: str | Path, *, run_info: Mapping[str, str] | None = None) -> Path:
+        """Write ``report.html``, ``results.json``, ``tables/*.csv`` and ``figures/*`` into ``out_dir``.
+
+        ``run_info`` (e.g. the run time) appears in the HTML only, so that
+        the other files are identical for identical inputs and settings.
+        """
+        from neutrostats.report.render import write_outputs
+
+        return write_outputs(self, Path(out_dir), run_info=run_info)
+
+
+# ---------------------------------------------------------------------------
+# The analysis
+
+
+_REQUIRED = object()
+
+
+class _Steps:
+    """Progress bar over named steps; records the warnings raised in each."""
+
+    def __init__(self, names: Sequence[str], progress: bool | None, k: int) -> None:
+        from tqdm.auto import tqdm
+
+        if progress is None:
+            progress = bool(getattr(sys.stderr, "isatty", lambda: False)())
+        self.bar = tqdm(total=len(names), desc="neutrostats report", unit="step", disable=not progress,
+                        leave=False, file=sys.stderr)
+        self.k = k
+        self.records: list[dict[str, str]] = []
+        self.timings: dict[str, float] = {}
+
+    def run(self, name: str, fn, *args, fallback: Any = _REQUIRED, **kwargs):
+        """``fn(*args, **kwargs)``; with a ``fallback``, a NeutrostatsError skips the step with a warning."""
+        self.bar.set_postfix_str(name, refresh=True)
+        start = time.perf_counter()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                result = fn(*args, **kwargs)
+            except NeutrostatsError as exc:
+                if fallback is _REQUIRED:
+                    raise
+                # E.g. no deaths in the window: the rest of the report still stands.
+                warnings.warn(f"{name} left out: {exc}", NeutrostatsWarning, stacklevel=1)
+                result = fallback
+        for w in caught:
+            if not issubclass(w.category, NeutrostatsWarning):
+                # Not ours to explain: pass it on (the test suite turns it into an error).
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+                continue
+            entry = {"step": name, "category": w.category.__name__, "message": _redact(str(w.message), self.k)}
+            if entry not in self.records:
+                self.records.append(entry)
+        self.timings[name] = time.perf_counter() - start
+        self.bar.update(1)
+        return result
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _redact(text: str, k: int) -> str:
+    """Replace whole numbers from 1 to k-1 in a message by ``<k``."""
+    if k <= 1:
+        return text
+    return re.sub(r"(?<![\w.])(\d+)(?![\w.])", lambda m: f"<{k}" if 0 < int(m.group(1)) < k else m.group(1), text)
+
+
+_STEPS = ("cohort", "table 1", "odds ratios", "survival", "cox", "competing risks", "figures")
+
+
+def analyse(
+    labs: pd.DataFrame | Any,
+    persons: pd.DataFrame | None = None,
+    diagnoses: pd.DataFrame | None = None,
+    deaths: pd.DataFrame | None = None,
+    settings: ReportSettings | None = None,
+    *,
+    progress: bool | None = None,
+    **build_options: Any,
+) -> Report:
+    """Run the whole analysis of a neutropenia cohort study.
+
+    Parameters
+    ----------
+    labs, persons, diagnoses, deaths : pandas.DataFrame
+        As for :func:`~neutrostats.build_cohort` (column names as in
+        ``settings.columns``). ``labs`` may instead be the result of
+        :func:`~neutrostats.io.omop.read_omop`, ``read_mimic_iv`` or
+        ``read_fhir`` (then give no other table): its ``build_cohort``
+        builds the cohort, so the reader's own flow rows come first.
+    settings : ReportSettings, optional
+        Defaults: :class:`ReportSettings()`.
+    progress : bool or None, default None
+        Progress bar on stderr; ``None`` shows it only on a terminal.
+    **build_options
+        Further keyword arguments of :func:`~neutrostats.build_cohort`
+        (column names, ``on_unknown_unit``...).
+
+    Returns
+    -------
+    Report
+
+    Raises
+    ------
+    NeutrostatsError
+        For invalid input (as :func:`~neutrostats.build_cohort`), an
+        adjustment column the cohort lacks, or a cohort with no deaths.
+    """
+    from neutrostats.cohort.build import build_cohort
+
+    settings = ReportSettings() if settings is None else settings
+    if _is_reader(labs):
+        given = [n for n, df in (("persons", persons), ("diagnoses", diagnoses), ("deaths", deaths)) if df is not None]
+        if given:
+            raise NeutrostatsError(f"analyse: labs is a {type(labs).__name__} (it holds every table); do not also "
+                                   f"give {given}")
+        build = labs.build_cohort
+    else:
+        frames = {}
+        for name, df in (("labs", labs), ("persons", persons), ("diagnoses", diagnoses)):
+            frames[name] = require_dataframe(df, "analyse", name)
+        frames["deaths"] = None if deaths is None else require_dataframe(deaths, "analyse", "deaths")
+        frames = _same_person_column(frames, settings)
+        build = lambda **kw: build_cohort(*frames.values(), **kw)  # noqa: E731
+    k = settings.disclosure_rule.min_cell_count if settings.disclosure_rule.suppresses else 0
+    steps = _Steps(_STEPS, progress, k)
+    try:
+        return _analyse(steps, build, settings, {**settings.build_options(), **build_options})
+    finally:
+        steps.close()
+
+
+def _is_reader(obj: Any) -> bool:
+    """An export reader's result (read_omop, read_mimic_iv, read_fhir): tables, attrition, build_cohort."""
+    return not isinstance(obj, pd.DataFrame) and all(
+        hasattr(obj, a) for a in ("labs", "persons", "diagnoses", "attrition", "build_cohort"))
+
+
+def _same_person_column(frames: dict[str, Any], settings: ReportSettings) -> dict[str, Any]:
+    """Rename the person column of tables that name it differently from the labs (build_cohort takes one name)."""
+    person = settings.build_options().get("person", "person_id")
+    out = dict(frames)
+    for name, df in frames.items():
+        col = (settings.columns or {}).get(name, {}).get("person", "person_id")
+        if df is None or col == person:
+            continue
+        if col not in df.columns:
+            raise NeutrostatsError(f"analyse: {name} has no person column {col!r} (columns.{name}.person); its "
+                                   f"columns are {[str(c) for c in df.columns][:20]}")
+        if person in df.columns:
+            raise NeutrostatsError(f"analyse: {name} has both {col!r} (columns.{name}.person) and {person!r}, the "
+                                   f"person column of the other tables; rename one of them")
+        out[name] = df.rename(columns={col: person})
+    return out
+
+
+def _analyse(steps, build, settings, build_options) -> Report:
+    from neutrostats.stats.cox import COX_COLUMNS, PH_TEST_COLUMNS
+    from neutrostats.stats.tableone import table_one
+
+    k = settings.disclosure_rule.min_cell_count if settings.disclosure_rule.suppresses else 0
+    cohort = steps.run(
+        "cohort", build, scheme=settings.scheme, index=settings.index,
+        followup_years=settings.followup_years, outcomes=settings.outcome_codes, age_range=settings.age_range,
+        index_window=settings.index_window, duffy_null=settings.duffy_null, **build_options,
+    )
+    t = cohort.table
+    if len(t) == 0:
+        flow = cohort.attrition
+        worst = flow.loc[flow["excluded_persons"].idxmax()] if len(flow) else None
+        raise NeutrostatsError(
+            "analyse: no person is left to analyse after the flow"
+            + (f"; most were excluded at {worst['description']!r} ({int(worst['excluded_persons'])} persons)"
+               if worst is not None and worst["excluded_persons"] > 0 else "")
+            + ". Check the inputs and options against the flow table (build_cohort(...).attrition)"
+        )
+    missing = [c for c in settings.adjust if c not in t.columns]
+    if missing:
+        raise NeutrostatsError(
+            f"analyse: adjustment column(s) {missing} are not cohort columns; choose from "
+            f"age_at_index, sex{', duffy_null' if 'duffy_null' in t.columns else ''} or the lab summary columns"
+        )
+    outcomes = list(settings.outcome_codes)
+    rule = settings.disclosure_rule
+    # Every table is computed exactly first; disclosure control is decided on all of them at once.
+    tables: dict[str, pd.DataFrame] = {}
+    tables["attrition"] = cohort.attrition.copy()
+    tables["tier_prevalence"] = _tier_prevalence(t)
+
+    columns = ["age_at_index", "sex", "index_anc_per_ul"]
+    columns += ["duffy_null"] if "duffy_null" in t.columns else []
+    columns += [f"{o}_prevalent" for o in outcomes]
+    t1 = steps.run("table 1", table_one, t, by="tier", columns=columns)
+    tables["table_one"] = t1.tidy
+    tables["table_one_smd"] = t1.smd
+
+    or_table, trend = steps.run("odds ratios", _odds_ratios, t, outcomes, settings)
+    tables["odds_ratios"] = or_table
+    tables["trend_tests"] = trend
+
+    horizon = settings.followup_years
+    surv = t.assign(
+        _time=np.minimum(t["death_time"].to_numpy(dtype=float), horizon),
+        _death=(t["death"].to_numpy(dtype=bool) & (t["death_time"].to_numpy(dtype=float) <= horizon)).astype(int),
+    )
+    km, mortality, at_risk, logrank, tests = steps.run("survival", _survival, surv, settings)
+    tables["mortality"] = mortality
+    tables["at_risk"] = at_risk
+    tables["logrank"] = logrank
+
+    cox, ph = steps.run("cox", _cox, surv, settings,
+                        fallback=(pd.DataFrame(columns=COX_COLUMNS),
+                                  pd.DataFrame(columns=PH_TEST_COLUMNS)))
+    tables["cox"] = cox
+    tables["ph_test"] = ph
+    tests.extend(
+        {"test": "proportional_hazards", "outcome": "death", "term": r.term, "statistic": r.statistic,
+         "df": r.df, "p_value": r.p_value}
+        for r in ph.itertuples()
+    )
+
+    cif, gray, cif_curves, cif_data = steps.run(
+        "competing risks", _competing, t, settings,
+        fallback=(pd.DataFrame(columns=_CIF_COLUMNS), [], None, None),
+    )
+    tables["cumulative_incidence"] = cif
+    tests.extend(gray)
+    tables["tests"] = pd.DataFrame(tests, columns=["test", "outcome", "term", "statistic", "df", "p_value"])
+
+    o = settings.competing_outcome
+    disclosed = steps.run(
+        "disclosure", disclose, tables, surv=surv, cif_data=cif_data,
+        cif_columns=(f"{o}_time", f"{o}_status"), tiers=list(t["tier"].cat.categories),
+        horizons=settings.horizons, ticks=_ticks(settings), rule=rule,
+    )
+    tables = disclosed.tables
+    t1_published = replace(t1, tidy=tables["table_one"], smd=tables["table_one_smd"])
+    figures = steps.run("figures", _figures, tables["odds_ratios"], km, cif_curves, tables["at_risk"], settings)
+    n = len(t)
+    return Report(
+        settings=settings,
+        tables=dict(sorted(tables.items())),
+        figures=figures,
+        warnings=pd.DataFrame(steps.records, columns=["step", "category", "message"]),
+        table_one_display=t1_published.display(),
+        n_persons=None if (rule.suppresses and 0 < n < k) else
+        (int(rule.round_counts([n])[0]) if rule.rounds else n),
+        timings=steps.timings,
+        disclosure=disclosed.summary(),
+        marks=disclosed.marks,
+    )
+
+
+def _tier_prevalence(t: pd.DataFrame) -> pd.DataFrame:
+    counts = t["tier"].value_counts(sort=False).reindex(list(t["tier"].cat.categories), fill_value=0)
+    out = pd.DataFrame({"tier": counts.index.astype(str), "n": counts.to_numpy()})
+    out["percent"] = 100 * out["n"] / max(len(t), 1)
+    out["tier"] = pd.Categorical(out["tier"], categories=list(t["tier"].cat.categories), ordered=True)
+    return out
+
+
+def _odds_ratios(t: pd.DataFrame, outcomes: list[str], settings: ReportSettings):
+    from neutrostats.stats.odds_ratios import odds_ratios_by_tier, trend_test
+
+    parts, trends = [], []
+    for o in outcomes:
+        crude = odds_ratios_by_tier(t, o, method="midp").assign(model="crude")
+        try:
+            adjusted = _adjusted_or(t, o, list(settings.adjust))
+        except NeutrostatsError as exc:
+            # E.g. an outcome nobody has: the crude rows still say so.
+            warnings.warn(f"adjusted odds ratios of {o!r} left out: {exc}", NeutrostatsWarning, stacklevel=2)
+            adjusted = crude.assign(estimate=np.nan, std_error=np.nan, conf_low=np.nan, conf_high=np.nan,
+                                    p_value=np.nan, method="not estimable",
+                                    estimable=crude["is_reference"].astype(bool) & False,
+                                    note="the adjusted model could not be fitted (see the warnings)")
+        adjusted = adjusted.assign(model="adjusted")
+        parts += [crude, adjusted]
+        if t[o].notna().any() and t[o].astype("boolean").any():
+            trends.append(trend_test(t, o))
+    table = pd.concat(parts, ignore_index=True)
+    table = table[["outcome", "model", *[c for c in table.columns if c not in ("outcome", "model")]]]
+    table["tier"] = pd.Categorical(table["tier"].astype(str), categories=list(t["tier"].cat.categories),
+                                   ordered=True)
+    trend = (pd.concat(trends, ignore_index=True) if trends
+             else pd.DataFrame(columns=["outcome", "method", "statistic", "df", "estimate", "std_error", "p_value"]))
+    return table, trend
+
+
+def _adjusted_or(t: pd.DataFrame, outcome: str, adjust: list[str]) -> pd.DataFrame:
+    """Logistic regression; Firth's penalised likelihood where a tier is separated.
+
+    A rare outcome often has a tier without events; maximum likelihood then
+    has no finite estimate, while Firth's estimate and profile interval are
+    finite and nearly unbiased (Heinze & Schemper 2002).
+    """
+    from neutrostats.stats.odds_ratios import odds_ratios_by_tier
+    from neutrostats.errors import SeparationWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SeparationWarning)
+        try:
+            return odds_ratios_by_tier(t, outcome, method="logistic", adjust=adjust)
+        except SeparationWarning:
+            pass
+    warnings.warn(
+        f"adjusted odds ratios of {outcome!r}: a tier has no events or only events (separation), so they "
+        "are estimated by Firth's penalised likelihood (method 'firth', profile-likelihood intervals) "
+        "instead of logistic regression",
+        SeparationWarning, stacklevel=2,
+    )
+    return odds_ratios_by_tier(t, outcome, method="firth", adjust=adjust)
+
+
+def _events_by(t: pd.DataFrame, time: str, status: str, horizons, value: int = 1) -> pd.DataFrame:
+    """Cumulative number of events of ``value`` per tier by each horizon."""
+    rows = []
+    for tier, g in t.groupby("tier", observed=False, sort=True):
+        tt = g[time].to_numpy(dtype=float)
+        st = g[status].to_numpy()
+        for h in horizons:
+            rows.append({"tier": str(tier), "time": h, "events": int(((st == value) & (tt <= h)).sum())})
+    return pd.DataFrame(rows)
+
+
+def _ticks(settings: ReportSettings) -> list[float]:
+    """Times of the numbers at risk under the curves: every whole year of follow-up."""
+    return [float(x) for x in range(0, int(np.floor(settings.followup_years)) + 1)]
+
+
+def _curve_k(settings: ReportSettings) -> int:
+    """Events per drawn step: k when suppressing, the rounding base when only rounding."""
+    rule = settings.disclosure_rule
+    return max(rule.min_cell_count if rule.suppresses else 0, rule.rounding_base if rule.rounds else 0)
+
+
+def _survival(surv: pd.DataFrame, settings: ReportSettings):
+    from neutrostats.stats.survival import at_risk_table, kaplan_meier, logrank_test, survival_at
+
+    horizons = settings.horizons
+    mort = survival_at(surv, "_time", "_death", "tier", times=horizons)
+    mort = mort.rename(columns={"group": "tier"})
+    deaths = _events_by(surv, "_time", "_death", horizons)
+    mort["tier"] = mort["tier"].astype(str)
+    mort = mort.merge(deaths.rename(columns={"events": "deaths"}), on=["tier", "time"], how="left")
+    mort = mort[["tier", "time", "n_risk", "deaths", "mortality", "mortality_conf_low", "mortality_conf_high",
+                 "estimate", "conf_low", "conf_high"]].rename(
+        columns={"estimate": "survival", "conf_low": "survival_conf_low", "conf_high": "survival_conf_high"})
+
+    km_exact = kaplan_meier(surv, "_time", "_death", "tier")
+    at_risk = at_risk_table(km_exact, _ticks(settings)).rename(columns={"group": "tier"})
+    at_risk["tier"] = at_risk["tier"].astype(str)
+
+    # Curves are drawn from times coarsened so that every step holds at least k events.
+    coarse = surv.assign(_time=coarsen_event_times(surv["_time"], surv["_death"], min_cell_count=_curve_k(settings),
+                                                   group=surv["tier"]))
+    coarse = coarse.dropna(subset=["_time"])
+    km_plot = kaplan_meier(coarse, "_time", "_death", "tier") if len(coarse) else None
+
+    lr = logrank_test(surv, "_time", "_death", "tier")
+    trend = logrank_test(surv, "_time", "_death", "tier", trend=True)
+    logrank = lr.table.rename(columns={"group": "tier"})
+    logrank["tier"] = logrank["tier"].astype(str)
+    tests = [{"test": r.method, "outcome": "death", "term": "tier", "statistic": r.statistic, "df": r.df,
+              "p_value": r.p_value} for r in (lr, trend)]
+    return km_plot, mort, at_risk, logrank, tests
+
+
+def _cox(surv: pd.DataFrame, settings: ReportSettings):
+    from neutrostats.stats.cox import cox_hazard_ratios, proportional_hazards_test
+
+    adjust = list(settings.adjust)
+    hr = cox_hazard_ratios(surv, "_time", "_death", "tier", adjust=adjust)
+    ph = proportional_hazards_test(surv, "_time", "_death", "tier", adjust=adjust)
+    return hr, ph
+
+
+_CIF_COLUMNS = ["outcome", "tier", "time", "events", "competing_deaths", "estimate", "conf_low", "conf_high"]
+
+
+def _competing(t: pd.DataFrame, settings: ReportSettings):
+    from neutrostats.stats.competing import cumulative_incidence, gray_test
+
+    o = settings.competing_outcome
+    time, status = f"{o}_time", f"{o}_status"
+    # Prevalent cases are not at risk of a first diagnosis.
+    data = t.loc[~t[f"{o}_prevalent"].astype(bool), ["tier", time, status]]
+    horizons = settings.horizons
+    ci = cumulative_incidence(data, time, status, "tier", cause=1)
+    rows = []
+    for tier in data["tier"].cat.categories:
+        part = ci[ci["group"].astype(str) == str(tier)]
+        for h in horizons:
+            before = part[part["time"] <= h]
+            last = before.iloc[-1] if len(before) else None
+            rows.append({"tier": str(tier), "time": h,
+                         "estimate": np.nan if last is None else float(last["estimate"]),
+                         "conf_low": np.nan if last is None else float(last["conf_low"]),
+                         "conf_high": np.nan if last is None else float(last["conf_high"])})
+    cif = pd.DataFrame(rows)
+    ev = _events_by(data, time, status, horizons, 1)
+    comp = _events_by(data, time, status, horizons, 2)
+    cif = cif.merge(ev, on=["tier", "time"]).merge(comp.rename(columns={"events": "competing_deaths"}),
+                                                   on=["tier", "time"])
+    cif.insert(0, "outcome", o)
+    cif = cif[_CIF_COLUMNS]
+    gray = gray_test(data, time, status, "tier", cause=[1, 2])
+    tests = [{"test": "gray", "outcome": o if r.cause == 1 else f"death before {o}", "term": "tier",
+              "statistic": r.statistic, "df": r.df, "p_value": r.p_value} for r in gray.itertuples()]
+    coarse = data.assign(**{time: coarsen_event_times(data[time], data[status], min_cell_count=_curve_k(settings),
+                                                      group=data["tier"])}).dropna(subset=[time])
+    curves = cumulative_incidence(coarse, time, status, "tier", cause=1) if len(coarse) else None
+    return cif, tests, curves, data
+
+
+def _figures(or_table, km_plot, cif_curves, at_risk, settings: ReportSettings) -> dict[str, Any]:
+    import matplotlib.pyplot as plt
+
+    from neutrostats.plotting import plot_cumulative_incidence, plot_forest, plot_km
+
+    figures = {}
+    n_rows = int((~or_table["is_reference"].astype(bool)).sum() / 2)
+    # Not sharey: each panel labels its own rows ("(not estimable)" differs between the models).
+    fig, axes = plt.subplots(1, 2, figsize=(12, 0.32 * max(n_rows, 2) + 1.6))
+    for ax, model in zip(axes, ("crude", "adjusted")):
+        part = or_table[or_table["model"] == model]
+        plot_forest(part, ax=ax, title=f"{model} odds ratio" + (" (mid-p)" if model == "crude" else
+                                                                 f" ({', '.join(settings.adjust)})"))
+    fig.tight_layout()
+    figures["forest"] = fig
+
+    if km_plot is not None:
+        ax = plot_km(km_plot, at_risk=at_risk.rename(columns={"tier": "group"}),
+                     title="Mortality by ANC tier at index", xlabel="years since index")
+    else:
+        ax = _not_drawn("Mortality by ANC tier at index", settings)
+    ax.figure.set_size_inches(8, 6)
+    figures["km_mortality"] = ax.figure
+
+    title = f"Cumulative incidence of {settings.competing_outcome} (death as competing risk)"
+    if cif_curves is not None and len(cif_curves):
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        plot_cumulative_incidence(cif_curves, ax=ax, xlabel="years since index", legend_title="ANC tier at index",
+                                  title=title)
+        top = np.nanmax(cif_curves["conf_high"].to_numpy(dtype=float)) if len(cif_curves) else np.nan
+        ax.set_ylim(0, max(0.02, float(top) * 1.1) if np.isfinite(top) else 1.0)
+    else:
+        ax = _not_drawn(title, settings)
+        ax.figure.set_size_inches(7, 4.5)
+    figures["cumulative_incidence"] = ax.figure
+    return figures
+
+
+def _not_drawn(title: str, settings: ReportSettings):
+    """An empty panel saying why the figure is not drawn (too few events to draw without disclosure)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    ax.set_axis_off()
+    ax.set_title(title)
+    ax.text(0.5, 0.5, f"not drawn: no tier has {_curve_k(settings)} or more events, so every step of the curve "
+                      "would show a count below the disclosure threshold", ha="center", va="center", wrap=True,
+            transform=ax.transAxes)
+    return ax
+
+
+# ---------------------------------------------------------------------------
+# From files
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _inputs_table(inputs: list[dict[str, Any]], report: Report) -> pd.DataFrame:
+    """The input files; their row counts under the report's rule.
+
+    The labs file's rows are the flow's first count (lab rows read), so they
+    are hidden wherever the flow hides that count.
+    """
+    rule = report.settings.disclosure_rule
+    k = rule.min_cell_count if rule.suppresses else 0
+    table = pd.DataFrame(inputs, columns=["table", "file", "rows", "sha256"])
+    rows = table["rows"].to_numpy(dtype=float)
+    primary = (rows > 0) & (rows < k)
+    flow_first = report.marks.get("attrition", {}).get((0, "lab_rows"))
+    comp = (table["table"] == "labs").to_numpy() & (flow_first is not None) & ~primary
+    shown = rule.round_counts(rows) if rule.rounds else rows
+    table["rows"] = pd.array(np.where(primary | comp, np.nan, shown), dtype="Float64").astype("Int64")
+    table["suppressed"] = primary | comp
+    table["hidden"] = pd.array([f"rows <{k}" if p else ("rows [c]" if c else "") for p, c in zip(primary, comp)],
+                               dtype="string")
+    return table
+
+
+def run_report(
+    labs: str | Path | Any,
+    persons: str | Path | None = None,
+    diagnoses: str | Path | None = None,
+    deaths: str | Path | None = None,
+    *,
+    out: str | Path,
+    settings: ReportSettings | None = None,
+    progress: bool | None = None,
+    run_info: Mapping[str, str] | None = None,
+) -> Report:
+    """Read the input files, run :func:`analyse` and write the report into ``out``.
+
+    Parameters
+    ----------
+    labs, persons, diagnoses, deaths : str or Path
+        CSV (optionally compressed) or Parquet files (``deaths`` optional).
+        ``labs`` may instead be an export reader's result
+        (:func:`~neutrostats.io.omop.read_omop`, ``read_mimic_iv``,
+        ``read_fhir``), with no other table given.
+    out : str or Path
+        Folder to write into (created if needed).
+    settings : ReportSettings, optional
+        Its ``columns`` name the input columns; the named result, unit and
+        code columns are read as text, exactly as written.
+    progress : bool or None
+        As in :func:`analyse`.
+    run_info : mapping, optional
+        Shown in the HTML only (e.g. the run time).
+
+    Returns
+    -------
+    Report
+        With an ``inputs`` table: file name, rows and SHA-256 of each input
+        (for a reader: ``file`` names the reader, ``sha256`` is empty).
+
+    Raises
+    ------
+    NeutrostatsError
+        For a missing, empty or unreadable file and any error of :func:`analyse`.
+    """
+    from neutrostats.io.files import TEXT_COLUMNS, read_table
+
+    settings = ReportSettings() if settings is None else settings
+    inputs = []
+    start = time.perf_counter()
+    if _is_reader(labs):
+        for name in INPUT_TABLES:
+            df = getattr(labs, name, None)
+            if df is not None:
+                inputs.append({"table": name, "file": f"{type(labs).__name__}.{name}", "rows": len(df),
+                               "sha256": ""})
+        source: Any = labs
+        frames: dict[str, pd.DataFrame | None] = {}
+    else:
+        paths = {"labs": labs, "persons": persons, "diagnoses": diagnoses, "deaths": deaths}
+        missing = [name for name in INPUT_TABLES[:3] if paths[name] is None]
+        if missing:
+            raise NeutrostatsError(f"run_report: give the {', '.join(missing)} file(s) (or an export reader's "
+                                   "result as labs)")
+        frames = {}
+        for name, path in paths.items():
+            if path is None:
+                frames[name] = None
+                continue
+            p = Path(path)
+            if not p.exists():
+                raise NeutrostatsError(f"{name} file {str(p)!r} not found; check the path")
+            cols = settings.table_columns(name)
+            # The named result, unit and code columns keep their text ("1,200", "<0.1", "0001").
+            text = tuple(dict.fromkeys([*TEXT_COLUMNS, *(cols[k] for k in ("value", "unit", "code",
+                                                                             "diagnosis_code") if k in cols)]))
+            frames[name] = read_table(p, text_columns=text, allow_empty=name not in ("labs", "persons"), name=name)
+            inputs.append({"table": name, "file": p.name, "rows": len(frames[name]), "sha256": _sha256(p)})
+        source = frames["labs"]
+    read = time.perf_counter() - start
+    if frames:
+        report = analyse(frames["labs"], frames["persons"], frames["diagnoses"], frames["deaths"], settings,
+                         progress=progress)
+    else:
+        report = analyse(source, settings=settings, progress=progress)
+    table = _inputs_table(inputs, report)
+    timings = {"read": read, **report.timings}
+    report = replace(report, tables=dict(sorted({**report.tables, "inputs": table}.items())), timings=timings)
+    start = time.perf_counter()
+    report.write(out, run_info=run_info)
+    timings["write"] = time.perf_counter() - start
+    return report

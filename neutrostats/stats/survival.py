@@ -1,0 +1,608 @@
+"""Kaplan-Meier survival, survival at horizons, restricted mean, log-rank.
+
+Every function takes the cohort table of :func:`neutrostats.build_cohort`
+(``death_time``, ``death``, ``tier``) or any DataFrame with duration and
+event columns, and returns a tidy table or a frozen result. Delayed entry
+(left truncation) is supported through an ``entry`` column: a person is at
+risk at time t when ``entry < t <= duration``, as in R's
+``Surv(entry, time, event)``.
+
+Variances are Greenwood's; intervals are those of R's ``survfit``
+(``conf_type`` "log-log", "log" or "plain"); log-rank tests are those of R's
+``survdiff``.
+
+Examples
+--------
+>>> import pandas as pd
+>>> from neutrostats.stats.survival import kaplan_meier
+>>> df = pd.DataFrame({"t": [1, 2, 2, 3, 4], "e": [1, 1, 0, 1, 0]})
+>>> kaplan_meier(df, "t", "e")[["time", "n_risk", "n_event", "estimate"]]
+   time  n_risk  n_event  estimate
+0   0.0       5        0       1.0
+1   1.0       5        1       0.8
+2   2.0       4        1       0.6
+3   3.0       2        1       0.3
+4   4.0       1        0       0.3
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from neutrostats.stats.tte import check_tte, with_missing
+from neutrostats.core.validate import require_choice, require_columns, require_conf_level, require_dataframe, require_positive
+from neutrostats.disclosure.rules import suppress_counts
+from neutrostats.errors import NeutrostatsError
+
+__all__ = [
+    "KM_COLUMNS",
+    "kaplan_meier",
+    "survival_at",
+    "restricted_mean_survival",
+    "LogrankTest",
+    "logrank_test",
+    "at_risk_table",
+]
+
+#: Columns of :func:`kaplan_meier`, in order.
+KM_COLUMNS = ["group", "time", "n_risk", "n_event", "n_censor", "estimate", "std_error", "conf_low", "conf_high"]
+CONF_TYPES = ("log-log", "log", "plain")
+
+
+def _survival_data(df, duration, event, group, entry, fn, strata=None, stacklevel=4):
+    """Complete cases (see :func:`neutrostats.stats.tte.check_tte`): the checked data, time, event (bool),
+    entry (or None), group labels and the group dtype."""
+    chk = check_tte(df, fn, duration=duration, event=event, group=group or None, entry=entry or None,
+                  strata=strata, stacklevel=stacklevel)
+    if group:
+        g = chk.data[group]
+        dtype = g.dtype if isinstance(g.dtype, pd.CategoricalDtype) else None
+        labels = g.to_numpy()
+    else:
+        dtype, labels = None, np.full(chk.time.size, "all", dtype=object)
+    return chk, chk.time, chk.event, chk.entry, labels, dtype
+
+
+def _groups(labels, dtype):
+    """Group values in output order: category order for Categoricals, else sorted."""
+    if dtype is not None:
+        present = set(pd.unique(labels))
+        return [c for c in dtype.categories if c in present]
+    return sorted(pd.unique(labels), key=lambda v: (str(type(v)), v))
+
+
+def _km_one(t, e, s):
+    """Kaplan-Meier of one group at its distinct times (sorted)."""
+    times, inv = np.unique(t, return_inverse=True)
+    n_event = np.bincount(inv, weights=e, minlength=times.size)
+    n_exit = np.bincount(inv, minlength=times.size).astype(float)
+    n_censor = n_exit - n_event
+    # At risk at t: exits at or after t, minus those entering at or after t.
+    at_or_after = np.cumsum(n_exit[::-1])[::-1]
+    if s is not None:
+        entered_late = s.size - np.searchsorted(np.sort(s), times, side="left")
+        n_risk = at_or_after - entered_late
+    else:
+        n_risk = at_or_after
+    with np.errstate(divide="ignore", invalid="ignore"):
+        hazard = np.where(n_risk > 0, n_event / n_risk, 0.0)
+        surv = np.cumprod(1.0 - hazard)
+        # Greenwood: var(log S) = sum d / (n (n - d)); infinite once all at risk die.
+        g_terms = np.where(n_event > 0, n_event / (n_risk * (n_risk - n_event)), 0.0)
+        var_log = np.cumsum(g_terms)
+    return times, n_risk, n_event, n_censor, surv, var_log
+
+
+def _ci(surv, var_log, level, conf_type):
+    """Confidence limits as R's survfit (survival 3.x)."""
+    z = stats.norm.ppf(0.5 + level / 2)
+    se_log = np.sqrt(var_log)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if conf_type == "plain":
+            se = surv * se_log
+            lo, hi = np.clip(surv - z * se, 0, 1), np.clip(surv + z * se, 0, 1)
+        elif conf_type == "log":
+            lo, hi = surv * np.exp(-z * se_log), np.minimum(surv * np.exp(z * se_log), 1.0)
+        else:
+            log_s = np.log(surv)
+            lo = np.exp(-np.exp(np.log(-log_s) - z * se_log / log_s))
+            hi = np.exp(-np.exp(np.log(-log_s) + z * se_log / log_s))
+        # survfit leaves no interval where S is 0, and where S is 1 (nothing
+        # has happened yet) the interval is the point itself.
+        zero = surv == 0
+        lo[zero], hi[zero] = np.nan, np.nan
+        one = surv == 1
+        lo[one], hi[one] = 1.0, 1.0
+        bad = ~np.isfinite(se_log)
+        lo[bad & ~zero], hi[bad & ~zero] = np.nan, np.nan
+    return lo, hi
+
+
+def kaplan_meier(
+    df: pd.DataFrame,
+    duration: str,
+    event: str,
+    group: str | None = None,
+    *,
+    entry: str | None = None,
+    conf_level: float = 0.95,
+    conf_type: str = "log-log",
+) -> pd.DataFrame:
+    """Kaplan-Meier survival curves with Greenwood variance.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+    duration : str
+        Time to the event or censoring (e.g. ``"death_time"``, years).
+    event : str
+        0/1 or boolean: 1 = event.
+    group : str, optional
+        Column to estimate a curve per value of (e.g. ``"tier"``); a
+        Categorical keeps its category order.
+    entry : str, optional
+        Delayed-entry time (left truncation).
+    conf_level : float, default 0.95
+    conf_type : {"log-log", "log", "plain"}, default "log-log"
+        Interval on the complementary log-log, log or plain scale, computed
+        as R's ``survfit`` does (R's own default is "log").
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`KM_COLUMNS`, one row per distinct time per group plus a row at
+        time 0: ``group`` ("all" without ``group``), ``time``, ``n_risk``,
+        ``n_event``, ``n_censor``, ``estimate`` (S(t)), ``std_error`` (of
+        S(t), Greenwood), ``conf_low``, ``conf_high``. Complete cases: rows
+        with a missing value in a used column (duration, event, group,
+        entry) are left out; ``attrs["n_missing"]`` is their number (0 when
+        none) and ``attrs["missing"]`` the missing values per column.
+
+    Raises
+    ------
+    NeutrostatsError
+        For an empty table or one without a complete row, missing columns,
+        durations that are not numbers (text such as ``"3.2"``, dates,
+        timedeltas), infinite or negative durations, events not 0/1 (text
+        included), entry not before the duration, or an unknown
+        ``conf_type``.
+
+    Warns
+    -----
+    DataQualityWarning
+        When rows are left out for missing values: the function, the count
+        and the missing values per column.
+
+    References
+    ----------
+    Kaplan EL, Meier P. J Am Stat Assoc 1958;53:457. Therneau TM, survival
+    package for R (survfit).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"t": [2, 3, 3, 5, 8, 9], "e": [1, 1, 0, 1, 0, 1], "g": list("aabbab")})
+    >>> km = kaplan_meier(df, "t", "e", group="g")
+    >>> km[km["group"] == "a"][["time", "estimate"]].to_numpy().tolist()
+    [[0.0, 1.0], [2.0, 0.6666666666666667], [3.0, 0.33333333333333337], [8.0, 0.33333333333333337]]
+    """
+    fn = "kaplan_meier"
+    out, chk = _kaplan_meier(df, duration, event, group, entry, conf_level, conf_type, fn, stacklevel=5)
+    return with_missing(out, chk)
+
+
+def _kaplan_meier(df, duration, event, group, entry, conf_level, conf_type, fn, stacklevel):
+    """The Kaplan-Meier table and the checked data (its complete-case accounting)."""
+    require_choice(conf_type, CONF_TYPES, fn, "conf_type")
+    level = require_conf_level(conf_level, fn)
+    chk, t, e, s, labels, dtype = _survival_data(df, duration, event, group, entry, fn, stacklevel=stacklevel)
+    frames = []
+    for g in _groups(labels, dtype):
+        m = labels == g
+        times, n_risk, n_event, n_censor, surv, var_log = _km_one(t[m], e[m], None if s is None else s[m])
+        lo, hi = _ci(surv, var_log, level, conf_type)
+        with np.errstate(invalid="ignore"):
+            se = surv * np.sqrt(var_log)  # 0 x inf = NaN once everyone at risk has died, as in R
+        start_risk = int(m.sum()) if s is None else int(np.sum(s[m] <= 0))
+        frames.append(pd.DataFrame({
+            "group": g,
+            "time": np.concatenate([[0.0], times]),
+            "n_risk": np.concatenate([[start_risk], n_risk]).astype(np.int64),
+            "n_event": np.concatenate([[0], n_event]).astype(np.int64),
+            "n_censor": np.concatenate([[0], n_censor]).astype(np.int64),
+            "estimate": np.concatenate([[1.0], surv]),
+            "std_error": np.concatenate([[0.0], se]),
+            "conf_low": np.concatenate([[1.0], lo]),
+            "conf_high": np.concatenate([[1.0], hi]),
+        }))
+    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=KM_COLUMNS)
+    if dtype is not None:
+        out["group"] = pd.Categorical(out["group"], dtype=dtype)
+    return out[KM_COLUMNS], chk
+
+
+def _step_rows(km: pd.DataFrame, times) -> pd.DataFrame:
+    """The KM row in force at each time (the last row at or before it), per group."""
+    rows = []
+    for g, part in km.groupby("group", sort=False, observed=True):
+        part = part.reset_index(drop=True)
+        idx = np.searchsorted(part["time"].to_numpy(), times, side="right") - 1
+        last_time = part["time"].iloc[-1]
+        for tt, i in zip(times, idx):
+            r = part.iloc[i].copy()
+            r["time"] = tt
+            if tt > last_time:
+                # Beyond the last follow-up time S(t) is unknown.
+                r[["estimate", "std_error", "conf_low", "conf_high"]] = np.nan
+            rows.append(r)
+    return pd.DataFrame(rows).reset_index(drop=True)
+
+
+def survival_at(
+    df: pd.DataFrame,
+    duration: str,
+    event: str,
+    group: str | None = None,
+    *,
+    times: Any = (1, 2, 4),
+    entry: str | None = None,
+    conf_level: float = 0.95,
+    conf_type: str = "log-log",
+) -> pd.DataFrame:
+    """Survival and mortality (1 - S) with intervals at chosen horizons.
+
+    Parameters
+    ----------
+    df, duration, event, group, entry, conf_level, conf_type
+        As :func:`kaplan_meier`.
+    times : sequence of float, default (1, 2, 4)
+        Horizons, in the unit of ``duration`` (years for a cohort table).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per group and horizon: ``group``, ``time``, ``n_risk`` (at
+        risk at the horizon), ``estimate`` (S), ``std_error``, ``conf_low``,
+        ``conf_high``, ``mortality`` (1 - S), ``mortality_conf_low``,
+        ``mortality_conf_high``. A horizon past a group's last follow-up time
+        has NA estimates. ``attrs["n_missing"]`` and ``attrs["missing"]``:
+        the rows left out for missing values, as :func:`kaplan_meier`.
+
+    Raises
+    ------
+    NeutrostatsError
+        As :func:`kaplan_meier`, and for horizons that are not finite
+        numbers >= 0.
+
+    Warns
+    -----
+    DataQualityWarning
+        As :func:`kaplan_meier` (rows left out for missing values).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"t": [1, 2, 2, 3, 4], "e": [1, 1, 0, 1, 0]})
+    >>> survival_at(df, "t", "e", times=[2.5])[["time", "estimate", "mortality"]].round(2)
+       time  estimate  mortality
+    0   2.5       0.6        0.4
+    """
+    fn = "survival_at"
+    times = np.atleast_1d(np.asarray(times, dtype=float))
+    if times.size == 0 or np.any(times < 0) or not np.all(np.isfinite(times)):
+        raise NeutrostatsError(f"{fn}: times must be finite numbers >= 0, found {times.tolist()}")
+    km, chk = _kaplan_meier(df, duration, event, group, entry, conf_level, conf_type, fn, stacklevel=5)
+    at = _step_rows(km, times)
+    risk = at_risk_table(km, times)
+    at["n_risk"] = risk["n_risk"].to_numpy()
+    at["mortality"] = 1 - at["estimate"]
+    at["mortality_conf_low"] = 1 - at["conf_high"]
+    at["mortality_conf_high"] = 1 - at["conf_low"]
+    cols = ["group", "time", "n_risk", "estimate", "std_error", "conf_low", "conf_high",
+            "mortality", "mortality_conf_low", "mortality_conf_high"]
+    out = at[cols].copy()
+    out["n_risk"] = out["n_risk"].astype(np.int64)
+    if isinstance(km["group"].dtype, pd.CategoricalDtype):
+        out["group"] = pd.Categorical(out["group"], dtype=km["group"].dtype)
+    for c in cols[3:]:
+        out[c] = out[c].astype(float)
+    return with_missing(out, chk)
+
+
+def restricted_mean_survival(
+    df: pd.DataFrame,
+    duration: str,
+    event: str,
+    group: str | None = None,
+    *,
+    horizon: float,
+    entry: str | None = None,
+    conf_level: float = 0.95,
+) -> pd.DataFrame:
+    """Restricted mean survival time up to a horizon, with its standard error.
+
+    The area under the Kaplan-Meier curve from 0 to ``horizon``; its
+    variance is the sum over times t_j < horizon of A_j^2 d_j / (n_j (n_j -
+    d_j)), A_j being the area under the curve from t_j to the horizon, and
+    no term where n_j = d_j (as R's ``print(survfit, rmean=)``).
+
+    Parameters
+    ----------
+    df, duration, event, group, entry
+        As :func:`kaplan_meier`.
+    horizon : float
+        Upper limit of the integral, in the unit of ``duration``.
+    conf_level : float, default 0.95
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``group``, ``horizon``, ``rmst``, ``std_error``, ``conf_low``,
+        ``conf_high`` (normal approximation). ``attrs["n_missing"]`` and
+        ``attrs["missing"]``: the rows left out for missing values, as
+        :func:`kaplan_meier`.
+
+    Raises
+    ------
+    NeutrostatsError
+        As :func:`kaplan_meier`, and for a ``horizon`` that is not a
+        positive number.
+
+    Warns
+    -----
+    DataQualityWarning
+        As :func:`kaplan_meier` (rows left out for missing values).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"t": [1, 2, 2, 3, 4], "e": [1, 1, 0, 1, 0]})
+    >>> float(restricted_mean_survival(df, "t", "e", horizon=4)["rmst"].iloc[0])  # 1 + .8 + .6 + .3
+    2.7
+    """
+    fn = "restricted_mean_survival"
+    h = require_positive(horizon, fn, "horizon")
+    level = require_conf_level(conf_level, fn)
+    km, chk = _kaplan_meier(df, duration, event, group, entry, level, "log-log", fn, stacklevel=5)
+    z = stats.norm.ppf(0.5 + level / 2)
+    rows = []
+    for g, part in km.groupby("group", sort=False, observed=True):
+        tt = part["time"].to_numpy()
+        ss = part["estimate"].to_numpy()
+        inside = tt < h
+        knots = np.append(tt[inside], h)
+        widths = np.diff(knots)
+        areas = ss[inside] * widths  # S is constant on [t_i, t_{i+1})
+        rmst = float(areas.sum())
+        # Area from each time t_j (included) to the horizon.
+        tail = np.cumsum(areas[::-1])[::-1]
+        d = part["n_event"].to_numpy()[inside].astype(float)
+        n = part["n_risk"].to_numpy()[inside].astype(float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            # As R's survmean: no term where everyone at risk has the event.
+            hh = np.where(n - d == 0, 0.0, d / (n * (n - d)))
+        var = float(np.sum(tail ** 2 * hh))
+        se = np.sqrt(var)
+        rows.append({"group": g, "horizon": h, "rmst": rmst, "std_error": se,
+                     "conf_low": rmst - z * se, "conf_high": rmst + z * se})
+    out = pd.DataFrame(rows)
+    if isinstance(km["group"].dtype, pd.CategoricalDtype):
+        out["group"] = pd.Categorical(out["group"], dtype=km["group"].dtype)
+    return with_missing(out, chk)
+
+
+@dataclass(frozen=True)
+class LogrankTest:
+    """Result of :func:`logrank_test`.
+
+    Attributes
+    ----------
+    statistic, df, p_value : float
+        Chi-square statistic, its degrees of freedom and p-value. As in R's
+        ``survdiff``, groups expecting no events are left out of the test,
+        and with fewer than two left the statistic is 0 and the p-value NaN
+        (R: 0 on -1 df, NA). The trend test without any event is NaN.
+    method : str
+        ``logrank``, ``logrank_trend`` or ``logrank_stratified``.
+    table : pandas.DataFrame
+        Per group: ``group``, ``n``, ``observed`` and ``expected`` events.
+    n_missing : int
+        Rows left out because a used column (duration, event, group,
+        strata) is missing (complete cases); 0 when none.
+    missing : dict of str to int
+        Missing values per used column, for the columns that have any.
+    """
+
+    statistic: float
+    df: int
+    p_value: float
+    method: str
+    table: pd.DataFrame
+    n_missing: int = 0
+    missing: dict = field(default_factory=dict)
+
+
+def logrank_test(
+    df: pd.DataFrame,
+    duration: str,
+    event: str,
+    group: str,
+    *,
+    strata: str | None = None,
+    trend: bool = False,
+    scores: Any = None,
+) -> LogrankTest:
+    """Log-rank test across groups; trend across ordered groups; stratified.
+
+    Parameters
+    ----------
+    df, duration, event
+        As :func:`kaplan_meier`.
+    group : str
+        Groups to compare (e.g. ``"tier"``).
+    strata : str, optional
+        Stratify: observed, expected and variance are summed over strata
+        (R's ``survdiff(... + strata(s))``).
+    trend : bool, default False
+        Test for a trend across the ordered groups with ``scores``:
+        (w'(O - E))^2 / (w'Vw), 1 df.
+    scores : sequence of float, optional
+        One per group in group order; default 0, 1, 2, ...
+
+    Returns
+    -------
+    LogrankTest
+        With ``n_missing`` (rows left out because the duration, event,
+        group or strata is missing; complete cases) and ``missing`` (per
+        column).
+
+    Raises
+    ------
+    NeutrostatsError
+        As :func:`kaplan_meier`, and for fewer than two groups or scores
+        that do not match the groups.
+
+    Warns
+    -----
+    DataQualityWarning
+        When rows are left out for missing values.
+
+    References
+    ----------
+    Mantel N. Cancer Chemother Rep 1966;50:163. Collett D. Modelling
+    Survival Data in Medical Research, 3rd ed., section 2.6 (trend).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"t": [1, 2, 3, 4, 5, 6, 7, 8], "e": [1] * 8, "g": list("aaaabbbb")})
+    >>> r = logrank_test(df, "t", "e", "g")
+    >>> r.table["observed"].tolist(), r.df
+    ([4.0, 4.0], 1)
+    """
+    fn = "logrank_test"
+    if not group:
+        raise NeutrostatsError(f"{fn}: a group column is needed to compare curves")
+    chk, t, e, _, labels, dtype = _survival_data(df, duration, event, group, None, fn, strata=strata)
+    groups = _groups(labels, dtype)
+    if len(groups) < 2:
+        raise NeutrostatsError(f"{fn}: at least two groups with persons are needed, found {len(groups)}")
+    gi = pd.Categorical(labels, categories=groups).codes
+    if strata is not None:
+        s_codes = pd.factorize(chk.data[strata].to_numpy())[0]
+    else:
+        s_codes = np.zeros(t.size, dtype=np.int64)
+    k = len(groups)
+    observed = np.zeros(k)
+    expected = np.zeros(k)
+    var = np.zeros((k, k))
+    for s in np.unique(s_codes):
+        m = s_codes == s
+        o, ex, v = _logrank_parts(t[m], e[m], gi[m], k)
+        observed += o
+        expected += ex
+        var += v
+    diff = observed - expected
+    if trend:
+        w = np.arange(k, dtype=float) if scores is None else np.asarray(scores, dtype=float)
+        if w.shape != (k,):
+            raise NeutrostatsError(f"{fn}: expected {k} scores (one per group {groups}), found {scores!r}")
+        denom = float(w @ var @ w)
+        # Without events there is no variance and no test.
+        stat = float(np.dot(w, diff) ** 2 / denom) if denom > 0 else np.nan
+        dof, method = 1, "logrank_trend"
+    else:
+        # As survdiff: groups expecting no events are left out, and with fewer
+        # than two left the statistic is 0. Drop one group: V has rank k - 1.
+        used = np.flatnonzero(expected > 0)
+        if used.size < 2:
+            stat = 0.0
+        else:
+            d, v = diff[used][1:], var[np.ix_(used, used)][1:, 1:]
+            stat = float(d @ np.linalg.solve(v, d))
+        dof = max(used.size - 1, 0)
+        method = "logrank_stratified" if strata is not None else "logrank"
+    table = pd.DataFrame({"group": groups, "n": np.bincount(gi, minlength=k), "observed": observed,
+                          "expected": expected})
+    if dtype is not None:
+        table["group"] = pd.Categorical(table["group"], dtype=dtype)
+    p = float(stats.chi2.sf(stat, dof)) if dof > 0 and np.isfinite(stat) else np.nan
+    return LogrankTest(stat, dof, p, method, table, chk.n_missing, dict(chk.missing))
+
+
+def _logrank_parts(t, e, gi, k):
+    """Observed, expected and covariance of one stratum (survdiff's sums)."""
+    times, inv = np.unique(t, return_inverse=True)
+    nt = times.size
+    d_tg = np.zeros((nt, k))
+    np.add.at(d_tg, (inv, gi), e)
+    exit_tg = np.zeros((nt, k))
+    np.add.at(exit_tg, (inv, gi), 1.0)
+    n_tg = np.cumsum(exit_tg[::-1], axis=0)[::-1]
+    n_t = n_tg.sum(axis=1)
+    d_t = d_tg.sum(axis=1)
+    ev = d_t > 0
+    n_tg, n_t, d_t, d_tg = n_tg[ev], n_t[ev], d_t[ev], d_tg[ev]
+    frac = n_tg / n_t[:, None]
+    expected = (frac * d_t[:, None]).sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        hyper = np.where(n_t > 1, d_t * (n_t - d_t) / (n_t - 1), 0.0)
+    var = np.diag((hyper[:, None] * frac).sum(axis=0)) - (hyper[:, None, None] * frac[:, :, None] * frac[:, None, :]).sum(axis=0)
+    return d_tg.sum(axis=0), expected, var
+
+
+def at_risk_table(km_table: pd.DataFrame, times: Any, *, min_cell_count: int = 0) -> pd.DataFrame:
+    """Numbers at risk per group at chosen times, from a Kaplan-Meier table.
+
+    Parameters
+    ----------
+    km_table : pandas.DataFrame
+        Output of :func:`kaplan_meier`.
+    times : sequence of float
+        Times (e.g. the x-axis ticks of a plot).
+    min_cell_count : int, default 0
+        Hide numbers from 1 to ``min_cell_count - 1`` (disclosure control);
+        see :func:`~neutrostats.disclosure.suppress_counts`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``group``, ``time``, ``n_risk`` (persons still at risk at the time:
+        the number at risk at the first KM time at or after it, 0 past the
+        last), ``suppressed``; ``attrs`` keeps the ``n_missing`` and
+        ``missing`` of ``km_table``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> km = kaplan_meier(pd.DataFrame({"t": [1, 2, 2, 3, 4], "e": [1, 1, 0, 1, 0]}), "t", "e")
+    >>> at_risk_table(km, [0, 2, 5])["n_risk"].tolist()
+    [5, 4, 0]
+    """
+    km_table = require_dataframe(km_table, "at_risk_table", "km_table")
+    require_columns(km_table, KM_COLUMNS, "at_risk_table", "Pass the output of kaplan_meier.")
+    times = np.atleast_1d(np.asarray(times, dtype=float))
+    rows = []
+    for g, part in km_table.groupby("group", sort=False, observed=True):
+        tt = part["time"].to_numpy()
+        nr = part["n_risk"].to_numpy()
+        idx = np.searchsorted(tt, times, side="left")
+        for x, i in zip(times, idx):
+            rows.append({"group": g, "time": x, "n_risk": int(nr[i]) if i < tt.size else 0})
+    out = pd.DataFrame(rows, columns=["group", "time", "n_risk"])
+    if isinstance(km_table["group"].dtype, pd.CategoricalDtype):
+        out["group"] = pd.Categorical(out["group"], dtype=km_table["group"].dtype)
+    # Numbers at risk of different times do not add up to a shown total, so
+    # only the small numbers themselves are hidden.
+    out = suppress_counts(out, min_cell_count=min_cell_count, count="n_risk")
+    for key in ("n_missing", "missing"):
+        if key in km_table.attrs:
+            out.attrs[key] = km_table.attrs[key]
+    return out
+
+
