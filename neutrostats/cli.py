@@ -10,6 +10,7 @@ import argparse
 import re
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from neutrostats.errors import NeutrostatsError
 
@@ -42,7 +43,6 @@ def _reading_options(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``neutrostats`` command."""
     from neutrostats._version import __version__
-    from neutrostats.labs.classify import SCHEMES
 
     parser = argparse.ArgumentParser(
         prog="neutrostats",
@@ -51,6 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"neutrostats {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
+    _add_classify(sub)
+    _add_synth(sub)
+    _add_report(sub)
+    return parser
+
+
+def _add_classify(sub) -> None:
+    from neutrostats.labs.classify import DEFAULT_SCHEME, SCHEMES
 
     c = sub.add_parser(
         "classify",
@@ -62,9 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     c.add_argument("labs", help="lab table file (.csv, .csv.gz or .parquet)")
-    c.add_argument("--scheme", default="clinical", choices=sorted(SCHEMES), help="severity scheme (default: clinical)")
-    c.add_argument("--profound", action="store_true", help="clinical scheme: split profound (<100/µL) out of severe")
-    c.add_argument("--lln", type=float, default=None, help="ctcae_v5: lab's lower limit of normal in cells/µL (default 2000)")
+    c.add_argument("--scheme", default=None, choices=sorted(SCHEMES),
+                   help=f"severity scheme (default: {DEFAULT_SCHEME}; clinical with --profound, ctcae_v5 with --lln)")
+    c.add_argument("--profound", action="store_true",
+                   help="clinical scheme (implied): split profound (<100/µL) out of severe")
+    c.add_argument("--lln", type=float, default=None,
+                   help="ctcae_v5 scheme (implied): lab's lower limit of normal in cells/µL (default 2000)")
     c.add_argument("--out", default=None, help="write the classified table here (.csv, .csv.gz or .parquet)")
     c.add_argument("--value-column", default="value", help="column of results (default: value)")
     c.add_argument("--unit-column", default="unit", help="column of units (default: unit)")
@@ -90,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     _reading_options(c)
     c.set_defaults(func=_classify)
 
+
+def _add_synth(sub) -> None:
     y = sub.add_parser(
         "synth",
         help="write a synthetic CopDiff-like cohort (persons, labs, diagnoses, deaths, truth.json)",
@@ -104,6 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     y.add_argument("--format", default="csv", choices=["csv", "parquet"], help="csv (gzip-compressed) or parquet")
     y.add_argument("--quiet", action="store_true", help="no progress bar")
     y.set_defaults(func=_synth)
+
+
+def _add_report(sub) -> None:
+    from neutrostats.labs.classify import DEFAULT_SCHEME, SCHEMES
 
     r = sub.add_parser(
         "report",
@@ -125,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "fhir PATH (Bulk Data NDJSON) or omop FOLDER|DATABASE")
     r.add_argument("--end-of-data", default=None, metavar="DATE",
                    help="with --from: end of data for persons without one in the export")
-    r.add_argument("--scheme", choices=sorted(SCHEMES), help="severity scheme (default: andersen2016)")
+    r.add_argument("--scheme", choices=sorted(SCHEMES), help=f"severity scheme (default: {DEFAULT_SCHEME})")
     r.add_argument("--index", choices=["first", "first_neutropenic", "nadir"],
                    help="index measurement (default: first)")
     r.add_argument("--followup-years", type=float, help="outcome window and survival horizon (default: 4)")
@@ -142,7 +159,6 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--decimal", default=None, choices=[".", ","], help="decimal separator of text results")
     _reading_options(r)
     r.set_defaults(func=_report)
-    return parser
 
 
 def _pairs(values: Sequence[str] | None, flag: str) -> dict[str, str]:
@@ -199,9 +215,9 @@ def _read_export(fmt: str, path: str, end_of_data: str | None) -> object:
         if fmt == "mimic-iv":
             from neutrostats.io.mimic import read_mimic_iv as reader
         elif fmt == "fhir":
-            from neutrostats.io.fhir import read_fhir as reader
+            from neutrostats.io.fhir import read_fhir as reader  # type: ignore[assignment]  # one reader per format
         else:
-            from neutrostats.io.omop import read_omop as reader
+            from neutrostats.io.omop import read_omop as reader  # type: ignore[assignment]
     except ImportError:
         raise NeutrostatsError(f"--from {fmt}: this version of neutrostats has no {fmt} reader") from None
     return reader(path, end_of_data=end_of_data)
@@ -274,7 +290,7 @@ def _report(args: argparse.Namespace) -> int:
                 print(f"  {name} = {paths[name]}")
     start = time.monotonic()
     started = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
-    inputs = ((_read_export(*source, args.end_of_data),) if source
+    inputs = ((_read_export(*source, args.end_of_data),) if source  # type: ignore[call-arg]  # source: (format, path)
               else (paths["labs"], paths["persons"], paths["diagnoses"], paths["deaths"]))
     report = run_report(*inputs, out=out, settings=settings, progress=False if args.quiet else None,
                         run_info={"run at": started})
@@ -311,20 +327,66 @@ _CBC_ROLES = ("anc", "wbc", "neutrophil_pct", "band_pct")
 
 
 def _classify(args: argparse.Namespace) -> int:
-    import numpy as np
+    from neutrostats.io.files import check_output_path, write_table
+    from neutrostats.labs.classify import DUFFY_NULL_LIMIT, classify_anc, tier_summary
 
-    from neutrostats.core.validate import is_text
-    from neutrostats.io.files import CATEGORY_COLUMNS, CBC_NAMES, header_key, cbc_to_long, check_output_path, read_table
-    from neutrostats.core.output import to_safe_csv
-    from neutrostats.io.files import write_table
-    from neutrostats.labs.classify import DUFFY_NULL_LIMIT, classify_anc, get_scheme, tier_summary
+    scheme = _classify_scheme(args)
+    names, roles = _classify_columns(args)
+    if args.out:
+        check_output_path(args.out, "--out")
+    extra = {}
+    if args.thousands is not None:
+        extra["thousands"] = args.thousands
+    if args.code_map is not None:
+        from neutrostats.labs.codes import MIMIC_IV_LAB_CODES
+
+        extra["code_map"] = dict(MIMIC_IV_LAB_CODES) if args.code_map.lower() == "mimic-iv" else args.code_map
+    labs, code, n_samples = _classify_read(args, names, roles)
+    labs, unreadable = _classify_times(args, labs, names["time"])
+    classified = classify_anc(
+        labs,
+        scheme,
+        value=names["value"],
+        unit=names["unit"],
+        assume_unit=args.assume_unit,
+        code=code,
+        person=names["person"],
+        time=names["time"],
+        duffy_null=args.duffy_column,
+        duffy_null_limit=DUFFY_NULL_LIMIT if args.duffy_limit is None else args.duffy_limit,
+        on_unknown_unit=args.on_unknown_unit,
+        decimal=args.decimal,
+        **extra,
+    )
+    summary = tier_summary(classified, min_cell_count=args.min_cell_count)
+    if args.out:
+        write_table(classified, args.out)
+    rows = f"{n_samples:,} samples as {len(labs):,} lab rows" if n_samples is not None else f"{len(labs):,} rows"
+    _print_summary(args, summary, scheme, rows)
+    if unreadable:
+        # Kept (time empty), never dropped: say how many.
+        print(f"neutrostats: note: {unreadable:,} sample time(s) in {names['time']!r} could not be read and are "
+              "empty in the output; check --date-format", file=sys.stderr)
+    return 0
+
+
+def _classify_scheme(args: argparse.Namespace):
+    from neutrostats.labs.classify import DEFAULT_SCHEME, get_scheme
 
     options = {}
     if args.profound:
         options["profound"] = True
     if args.lln is not None:
         options["lln"] = args.lln
-    scheme = get_scheme(args.scheme, **options)
+    name = args.scheme
+    if name is None:
+        # Each option belongs to one scheme, which it implies when none is named.
+        name = "clinical" if args.profound else "ctcae_v5" if args.lln is not None else DEFAULT_SCHEME
+    return get_scheme(name, **options)
+
+
+def _classify_columns(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, str]]:
+    """Lab column names (flags or ``--columns``, given once) and the named wide CBC columns."""
     columns = _columns(args.columns, extra_keys=_CBC_ROLES)
     unknown = sorted(set(columns) - {"labs"})
     if unknown:
@@ -345,87 +407,72 @@ def _classify(args: argparse.Namespace) -> int:
         raise NeutrostatsError(f"--columns labs.{next(iter(roles))}=... names a wide CBC column; add --wide")
     if args.units and not args.wide:
         raise NeutrostatsError("--units gives the units of wide CBC columns; add --wide")
-    if args.out:
-        check_output_path(args.out, "--out")
-    extra = {}
-    if args.thousands is not None:
-        extra["thousands"] = args.thousands
-    if args.code_map is not None:
-        from neutrostats.labs.codes import MIMIC_IV_LAB_CODES
+    return names, roles
 
-        extra["code_map"] = dict(MIMIC_IV_LAB_CODES) if args.code_map.lower() == "mimic-iv" else args.code_map
+
+def _classify_read(args: argparse.Namespace, names: dict, roles: dict):
+    """The lab table as classify_anc reads it: (labs, code column or None, samples of a wide CBC export or None).
+
+    ``names`` is updated when a wide CBC export becomes long (value, unit).
+    """
+    from neutrostats.core.validate import is_text
+    from neutrostats.io.files import CATEGORY_COLUMNS, CBC_NAMES, cbc_to_long, header_key, read_table
+
     code = names["code"] or "code"
-    cbc = False
     if args.wide:
         labs = read_table(args.labs, text_columns="all", allow_empty=False, name="labs")
         found = [c for c in labs.columns if c not in (names["person"], names["time"])
                  and any(header_key(str(c))[0] in spellings for spellings in CBC_NAMES.values())]
-        cbc = bool(roles or found)
-        if cbc:
+        if roles or found:
             n_samples = len(labs)
             labs = cbc_to_long(labs, person=names["person"], time=names["time"], columns=roles,
                                units=_pairs([args.units] if args.units else None, "--units"))
             names.update(value="value", unit="unit")
-        else:
-            code = None
-            for col in (names["unit"],):
-                if col in labs.columns:
-                    labs[col] = labs[col].astype("category")
-    else:
-        labs = read_table(args.labs, text_columns=(names["value"], names["unit"], code), allow_empty=False,
-                          name="labs")
-        for col in (names["unit"], code):
-            # read_table makes 'unit'/'code' categorical; renamed columns too.
-            if col not in CATEGORY_COLUMNS and col in labs.columns and is_text(labs[col].dtype):
-                labs[col] = labs[col].astype("category")
-        if names["code"] is None and code not in labs.columns:
-            code = None
-    unreadable = 0
-    if args.date_format is not None or args.timezone is not None:
-        from neutrostats.core.dates import parse_dates, resolve_date_format
+            return labs, code, n_samples
+        if names["unit"] in labs.columns:
+            labs[names["unit"]] = labs[names["unit"]].astype("category")
+        return labs, None, None
+    labs = read_table(args.labs, text_columns=(names["value"], names["unit"], code), allow_empty=False,
+                      name="labs")
+    for col in (names["unit"], code):
+        # read_table makes 'unit'/'code' categorical; renamed columns too.
+        if col not in CATEGORY_COLUMNS and col in labs.columns and is_text(labs[col].dtype):
+            labs[col] = labs[col].astype("category")
+    if names["code"] is None and code not in labs.columns:
+        code = None
+    return labs, code, None
 
-        if names["time"] in labs.columns:
-            fmt = None if args.date_format is None else resolve_date_format(
-                _date_format(args.date_format), "labs", names["time"], "classify")
-            times = parse_dates(labs[names["time"]], date_format=fmt, timezone=args.timezone, table="labs",
-                                column=names["time"], function="classify")
-            unreadable = int(times.attrs.get("unreadable", np.zeros(0, dtype=bool)).sum())
-            labs = labs.assign(**{names["time"]: times})
-    classified = classify_anc(
-        labs,
-        scheme,
-        value=names["value"],
-        unit=names["unit"],
-        assume_unit=args.assume_unit,
-        code=code,
-        person=names["person"],
-        time=names["time"],
-        duffy_null=args.duffy_column,
-        duffy_null_limit=DUFFY_NULL_LIMIT if args.duffy_limit is None else args.duffy_limit,
-        on_unknown_unit=args.on_unknown_unit,
-        decimal=args.decimal,
-        **extra,
-    )
-    summary = tier_summary(classified, min_cell_count=args.min_cell_count)
-    if args.out:
-        write_table(classified, args.out)
+
+def _classify_times(args: argparse.Namespace, labs, time: str):
+    """Sample times read with --date-format/--timezone (when given); returns the table and the unreadable count."""
+    import numpy as np
+
+    if (args.date_format is None and args.timezone is None) or time not in labs.columns:
+        return labs, 0
+    from neutrostats.core.dates import parse_dates, resolve_date_format
+
+    fmt = None if args.date_format is None else resolve_date_format(
+        _date_format(args.date_format), "labs", time, "classify")
+    times = parse_dates(labs[time], date_format=fmt, timezone=args.timezone, table="labs", column=time,
+                        function="classify")
+    unreadable = int(times.attrs.get("unreadable", np.zeros(0, dtype=bool)).sum())
+    return labs.assign(**{time: times}), unreadable
+
+
+def _print_summary(args: argparse.Namespace, summary, scheme, rows: str) -> None:
+    from neutrostats.core.output import to_safe_csv
+
     if args.summary_format == "csv":
-        sys.stdout.write(to_safe_csv(summary, None, index=False))
+        sys.stdout.write(to_safe_csv(summary, None, index=False))  # type: ignore[arg-type]  # text: no path given
     elif args.summary_format == "json":
         sys.stdout.write(summary.to_json(orient="records", indent=1) + "\n")
     else:
-        rows = f"{n_samples:,} samples as {len(labs):,} lab rows" if cbc else f"{len(labs):,} rows"
         print(f"{args.labs}: {rows}, scheme {scheme.name} "
               f"(tiers {', '.join(scheme.tiers)}; cuts {', '.join(f'{c:g}' for c in scheme.cuts)} cells/µL)")
         shown = summary.round({"percent": 2, "percent_classified": 2})
         print(shown.to_string(index=False, na_rep="<suppressed>"))
         if args.out:
             print(f"classified table written to {args.out}")
-    if unreadable:
-        # Kept (time empty), never dropped: say how many.
-        print(f"neutrostats: note: {unreadable:,} sample time(s) in {names['time']!r} could not be read and are "
-              "empty in the output; check --date-format", file=sys.stderr)
-    return 0
 
 
 # Python keyword arguments named in library messages -> the CLI's words (flags) and the TOML keys of

@@ -7,7 +7,7 @@ they compute no estimate of their own.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -17,11 +17,14 @@ from neutrostats.stats.competing import CI_COLUMNS
 from neutrostats.stats.odds_ratios import OR_COLUMNS
 from neutrostats.stats.survival import KM_COLUMNS, at_risk_table
 
+if TYPE_CHECKING:  # matplotlib is imported by the functions only, never at import time
+    from matplotlib.axes import Axes
+
 __all__ = ["plot_km", "plot_cumulative_incidence", "plot_forest"]
 
 
-def _not_drawn(ax: Any, min_cell_count: int = 0, *, ylabel: str = "", xlabel: str = "",
-               title: str | None = None) -> Any:
+def _not_drawn(ax: Axes, min_cell_count: int = 0, *, ylabel: str = "", xlabel: str = "",
+               title: str | None = None) -> Axes:
     """Empty axes with a centred note saying why the figure is not drawn (plot_km, plot_cumulative_incidence).
 
     A report keeps the figure, with the reason, instead of failing on it.
@@ -54,7 +57,7 @@ def _at_risk_mark(row: Any, k: int) -> str:
 
 def plot_km(
     km_table: pd.DataFrame,
-    ax: Any = None,
+    ax: Axes | None = None,
     *,
     risk_table: bool = True,
     conf_int: bool = True,
@@ -63,7 +66,7 @@ def plot_km(
     title: str | None = None,
     xlabel: str = "time",
     at_risk: pd.DataFrame | None = None,
-) -> Any:
+) -> Axes:
     """Kaplan-Meier curves with the numbers at risk under the x-axis ticks.
 
     Parameters
@@ -136,9 +139,9 @@ def plot_km(
         return _not_drawn(ax, k, ylabel="survival", xlabel=xlabel, title=title)
     groups = list(pd.unique(km_table["group"]))
     created = ax is None
-    if created:
+    if ax is None:
         _, ax = plt.subplots(figsize=(7, 4.5 + 0.25 * len(groups) * risk_table))
-    curves = []
+    curves: list[Any] = []
     for i, g in enumerate(groups):
         part = km_table[km_table["group"] == g]
         color = f"C{i % 10}"
@@ -170,7 +173,7 @@ def plot_km(
             for artist in curves:
                 artist.remove()
             if ax.get_legend() is not None:
-                ax.get_legend().remove()
+                ax.get_legend().remove()  # type: ignore[union-attr]  # not None: checked above
             return _not_drawn(ax, k, ylabel="survival", xlabel=xlabel, title=title)
         trans = transforms.blended_transform_factory(ax.transData, ax.transAxes)
         # Group names sit left of the axis, clear of the numbers centred on the first tick.
@@ -190,9 +193,9 @@ def plot_km(
     return ax
 
 
-def plot_cumulative_incidence(ci_table: pd.DataFrame, ax: Any = None, *, conf_int: bool = True,
+def plot_cumulative_incidence(ci_table: pd.DataFrame, ax: Axes | None = None, *, conf_int: bool = True,
                               title: str | None = None, xlabel: str = "time",
-                              legend_title: str | None = None, min_cell_count: int = 0) -> Any:
+                              legend_title: str | None = None, min_cell_count: int = 0) -> Axes:
     """Step curves of cumulative incidence per group, with optional interval bands.
 
     Parameters
@@ -270,7 +273,7 @@ def plot_cumulative_incidence(ci_table: pd.DataFrame, ax: Any = None, *, conf_in
     return ax
 
 
-def plot_forest(or_table: pd.DataFrame, ax: Any = None, *, title: str | None = None) -> Any:
+def plot_forest(or_table: pd.DataFrame, ax: Axes | None = None, *, title: str | None = None) -> Axes:
     """Forest plot: OR and interval per tier per outcome, log axis, line at 1.
 
     Parameters
@@ -335,7 +338,7 @@ def plot_forest(or_table: pd.DataFrame, ax: Any = None, *, title: str | None = N
     labels, notes, drawn, firth_drawn = [], [], False, False
     for yi, (_, r), e, lo_i, hi_i, good, bad, is_firth in zip(y, rows.iterrows(), est, low, high, ok, unsupported,
                                                                firth):
-        label = f"{r['outcome']}: {r['tier']}"
+        label = f"{r['outcome']}: {r['group']}"
         if bad:
             label += " (not estimable)"
             note = r["note"]
@@ -354,7 +357,7 @@ def plot_forest(or_table: pd.DataFrame, ax: Any = None, *, title: str | None = N
         if np.isfinite(point):
             # An estimate of 0 or inf points off the axis instead of posing as a value at its edge.
             marker = "<" if e < lo_edge else (">" if e > hi_edge else ("D" if is_firth else "s"))
-            style = dict(mfc="white", mec="C0", mew=1.2) if is_firth else {}
+            style: dict[str, Any] = dict(mfc="white", mec="C0", mew=1.2) if is_firth else {}
             ax.plot([point], [yi], marker, color="C0", ms=6 if marker != "s" else 5, **style)
             drawn = True
             firth_drawn |= bool(is_firth)
@@ -376,10 +379,10 @@ def plot_forest(or_table: pd.DataFrame, ax: Any = None, *, title: str | None = N
         ax.text(0.5, 0.5, "nothing to draw: every estimate is suppressed or not estimable", transform=ax.transAxes,
                 ha="center", va="center", fontsize=9, color="0.35")
     if firth_drawn:
-        ax.legend(handles=[Line2D([], [], marker="D", ls="none", color="C0", mfc="white", mew=1.2,
+        ax.legend(handles=[Line2D([], [], marker="D", ls="none", color="C0", mfc="white", mew=1.2,  # type: ignore[call-overload]
                                   label="Firth (penalised)")], loc="upper right", bbox_to_anchor=(1.0, 0.0),
                   # Below the tick labels, beside the axis label, whatever the height.
-                  bbox_transform=transforms.offset_copy(ax.transAxes, ax.figure, y=-15, units="points"),
+                  bbox_transform=transforms.offset_copy(ax.transAxes, ax.figure, y=-15, units="points"),  # type: ignore[arg-type]
                   borderaxespad=0.0, fontsize=7, frameon=False)
     if title:
         ax.set_title(title)

@@ -52,7 +52,6 @@ Examples
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import importlib.resources
 import json
@@ -60,6 +59,7 @@ import math
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -69,6 +69,9 @@ from scipy.special import expit
 from tqdm import tqdm
 
 from neutrostats.errors import NeutrostatsError
+
+# numpy >= 2 has the string ufuncs as np.strings; numpy 1.26 (the oldest supported) as np.char.
+_strings: Any = getattr(np, "strings", np.char)
 
 __all__ = [
     "SyntheticCohort",
@@ -101,20 +104,39 @@ _NONREF = TIERS[1:]
 #: something a real export has).
 TABLES = ("persons", "labs", "diagnoses", "deaths", "index")
 
+
+
+def _frozen(obj: Any) -> Any:
+    """A read-only copy: dicts become ``MappingProxyType``, lists tuples, all the way down."""
+    if isinstance(obj, Mapping):
+        return MappingProxyType({k: _frozen(v) for k, v in obj.items()})
+    if isinstance(obj, list):
+        return tuple(_frozen(v) for v in obj)
+    return obj
+
+
+def _thawed(obj: Any) -> Any:
+    """A mutable copy of a :func:`_frozen` mapping (mappings become dicts)."""
+    if isinstance(obj, Mapping):
+        return {k: _thawed(v) for k, v in obj.items()}
+    return obj
+
+
 #: Published crude ORs with 95% CIs, per tier against ANC >= 1.8 x 10^9/L:
 #: Andersen CL et al., J Intern Med 2016;279:566 (doi:10.1111/joim.12489).
-ANDERSEN2016_OR = {
+#: Read-only (``MappingProxyType``); ``dict(...)`` gives a copy to change.
+ANDERSEN2016_OR = _frozen({
     "viral_infection": {
         "subnormal": (2.32, 1.84, 2.91),
         "mild": (2.80, 2.20, 3.57),
         "moderate_severe": (4.77, 3.22, 7.07),
     },
-    "haematological_malignancy": {
+    "hematologic_malignancy": {
         "subnormal": (3.23, 2.35, 4.45),
         "mild": (8.69, 6.58, 11.47),
         "moderate_severe": (46.03, 33.98, 62.35),
     },
-}
+})
 
 # ---------------------------------------------------------------------------
 # Assumptions
@@ -135,8 +157,9 @@ def _outcome(or_, scale, risk, age, male, prev, late, repeat):
 
 
 #: Every assumption :func:`generate_cohort` accepts, with its default. Nested
-#: dicts may be given in part; the rest keeps its default.
-DEFAULT_ASSUMPTIONS: dict[str, Any] = {
+#: dicts may be given in part; the rest keeps its default. Read-only
+#: (``MappingProxyType`` all the way down).
+DEFAULT_ASSUMPTIONS: Mapping[str, Any] = _frozen({
     "share_children": 0.06,
     "share_male": 0.44,
     "share_duffy_null": 0.01,
@@ -159,15 +182,15 @@ DEFAULT_ASSUMPTIONS: dict[str, Any] = {
         [o for o, _, _ in ANDERSEN2016_OR["viral_infection"].values()],
         "crude", 0.045, -0.10, -0.10, 0.03, 0.02, 0.3,
     ),
-    "haematological_malignancy": _outcome(
-        [o for o, _, _ in ANDERSEN2016_OR["haematological_malignancy"].values()],
+    "hematologic_malignancy": _outcome(
+        [o for o, _, _ in ANDERSEN2016_OR["hematologic_malignancy"].values()],
         "crude", 0.0143, 0.25, 0.25, 0.004, 0.002, 0.5,
     ),
     "mds": _outcome([2.5, 6.0, 40.0], "conditional", 0.0015, 0.60, 0.40, 0.0005, 0.0005, 0.3),
     "solid_cancer": _outcome([1.0, 1.0, 1.0], "conditional", 0.03, 0.35, 0.10, 0.02, 0.01, 0.5),
     "autoimmune": _outcome([1.0, 1.0, 1.0], "conditional", 0.025, -0.05, -0.50, 0.03, 0.01, 0.5),
     "hiv_share_of_viral": {"normal": 0.01, "subnormal": 0.04, "mild": 0.08, "moderate_severe": 0.15},
-    "acute_leukaemia_share_of_haematological": {
+    "acute_leukemia_share_of_hematologic": {
         "normal": 0.10, "subnormal": 0.20, "mild": 0.35, "moderate_severe": 0.50,
     },
     "mortality": {
@@ -187,11 +210,11 @@ DEFAULT_ASSUMPTIONS: dict[str, Any] = {
         "duplicate": 0.005,
     },
     "icd_mess": {"undotted": 0.40, "lowercase": 0.10, "trailing": 0.05},
-}
+})
 
 #: What each assumption means and where its default comes from. "Assumption"
 #: marks a value not given by the published abstracts.
-ASSUMPTION_NOTES: dict[str, str] = {
+ASSUMPTION_NOTES: Mapping[str, str] = MappingProxyType({
     "share_children": "Share of persons aged 1-18 y at entry. Assumption; chosen with the ANC "
     "parameters so that about 1% of index counts are < 1.5 x 10^9/L (Andersen 2016) and, "
     "reading Palmblad 2020 (4.9% of children, 1.9% of adults) as the share with any CBC "
@@ -224,7 +247,7 @@ ASSUMPTION_NOTES: dict[str, str] = {
     "viral_infection": "Codes A80-B34. ORs: crude ORs of Andersen 2016. baseline_risk: assumption "
     "backed out of the published CI widths. Age/sex effects, prevalence, late and repeat "
     "codes: assumptions.",
-    "haematological_malignancy": "Codes C81-C96. ORs: crude ORs of Andersen 2016. baseline_risk "
+    "hematologic_malignancy": "Codes C81-C96. ORs: crude ORs of Andersen 2016. baseline_risk "
     "0.0143 makes the lowest tier's 4-year risk about 40% (published). Other fields: assumptions.",
     "mds": "Myelodysplastic syndrome, D46. All values assumptions (strong association, Andersen 2016).",
     "solid_cancer": "Negative control, C00-C80: conditional OR 1 (Andersen 2016: no association). "
@@ -233,7 +256,7 @@ ASSUMPTION_NOTES: dict[str, str] = {
     "list); conditional OR 1 (Andersen 2016: no association). Other values: assumptions.",
     "hiv_share_of_viral": "Share of incident viral-infection events coded as HIV (B20-B24), per "
     "index tier. Assumption giving the strong HIV association of Andersen 2016.",
-    "acute_leukaemia_share_of_haematological": "Share of incident haematological malignancies that "
+    "acute_leukemia_share_of_hematologic": "Share of incident haematological malignancies that "
     "are acute leukaemias (C91.0, C92.0, C92.4, C92.5, C93.0, C94.0, C95.0), per tier. "
     "Assumption giving the strong association of Andersen 2016.",
     "mortality": "Exponential hazard from the index: rate_per_year for a woman aged 60 in the "
@@ -244,9 +267,9 @@ ASSUMPTION_NOTES: dict[str, str] = {
     "mess": "Rates of lab mess (see the README of data/synthetic). All assumptions.",
     "icd_mess": "Shares of ICD-10 codes written undotted, in lower case, or with a trailing '0' "
     "(e.g. C92.00). Assumptions.",
-}
+})
 
-_OUTCOMES = ("viral_infection", "haematological_malignancy", "mds", "solid_cancer", "autoimmune")
+_OUTCOMES = ("viral_infection", "hematologic_malignancy", "mds", "solid_cancer", "autoimmune")
 _RATE_KEYS = {
     "share_children", "share_male", "share_duffy_null", "share_derived_only",
     "share_wbc_with_direct_anc", "share_low_anc_disorder",
@@ -262,8 +285,8 @@ _DATE_KEYS = ("lab_start", "lab_end", "end_of_data")
 # Codes and spellings
 # ---------------------------------------------------------------------------
 
-# (spelling, factor to cells/uL); weights sum to 1. Every spelling of
-# DOMAIN.md section 1 appears.
+# (spelling, factor to cells/uL); weights sum to 1. The common spellings of
+# both scales appear (per µL and per mm³; 10^3/µL = 10^9/L, UCUM included).
 _UNITS = (
     ("10^9/L", 1000, 0.30), ("x10^9/L", 1000, 0.08), ("10*9/L", 1000, 0.04), ("G/L", 1000, 0.05),
     ("10e9/L", 1000, 0.02), ("K/uL", 1000, 0.12), ("10^3/uL", 1000, 0.06), ("10*3/uL", 1000, 0.05),
@@ -282,9 +305,9 @@ _ICD = {
     "viral_infection": ("B34.9", "B00.9", "B01.9", "B02.9", "B27.9", "B15.9", "B16.9", "B17.1",
                         "B18.1", "A87.9", "B08.4", "B05.9", "B06.9", "A90", "B30.9", "B26.9"),
     "hiv": ("B20.9", "B21.0", "B22.7", "B23.8", "B24"),
-    "haematological_malignancy": ("C81.9", "C82.9", "C83.3", "C85.9", "C88.0", "C90.0", "C91.1",
+    "hematologic_malignancy": ("C81.9", "C82.9", "C83.3", "C85.9", "C88.0", "C90.0", "C91.1",
                                   "C92.1", "C95.9", "C96.9", "C84.4", "C90.2"),
-    "acute_leukaemia": ("C92.0", "C91.0", "C93.0", "C94.0", "C95.0", "C92.4", "C92.5"),
+    "acute_leukemia": ("C92.0", "C91.0", "C93.0", "C94.0", "C95.0", "C92.4", "C92.5"),
     "mds": ("D46.9", "D46.0", "D46.1", "D46.2", "D46.4", "D46.7"),
     "solid_cancer": ("C18.9", "C34.9", "C50.9", "C61", "C43.9", "C16.9", "C25.9", "C64",
                      "C67.9", "C44.9", "C20", "C73"),
@@ -295,15 +318,15 @@ _ICD = {
 }
 #: ICD-10 code ranges of each outcome (three-character categories, inclusive),
 #: as used in the truth and the README.
-OUTCOME_CODE_RANGES = {
+OUTCOME_CODE_RANGES: Mapping[str, tuple[str, ...]] = _frozen({
     "viral_infection": ["A80-B34"],
     "hiv": ["B20-B24", "Z21"],
-    "haematological_malignancy": ["C81-C96"],
-    "acute_leukaemia": ["C91.0", "C92.0", "C92.4", "C92.5", "C93.0", "C94.0", "C95.0"],
+    "hematologic_malignancy": ["C81-C96"],
+    "acute_leukemia": ["C91.0", "C92.0", "C92.4", "C92.5", "C93.0", "C94.0", "C95.0"],
     "mds": ["D46"],
     "solid_cancer": ["C00-C80"],
     "autoimmune": ["M05-M06", "M32", "M35.0", "K50-K51", "E10", "L40", "G35"],
-}
+})
 
 _DAY_NS = 86_400 * 10**9
 _MIN_NS = 60 * 10**9
@@ -383,7 +406,7 @@ def _fail(msg: str) -> None:
 
 
 def _merge(key: str, default: Any, given: Any) -> Any:
-    if isinstance(default, dict):
+    if isinstance(default, Mapping):
         if not isinstance(given, Mapping):
             _fail(f"assumption {key!r} must be a dict with keys {sorted(default)}, found {given!r}")
         unknown = sorted(set(given) - set(default))
@@ -391,7 +414,7 @@ def _merge(key: str, default: Any, given: Any) -> Any:
             _fail(
                 f"assumption {key!r} has unknown keys {unknown}; valid keys are {sorted(default)}"
             )
-        out = copy.deepcopy(default)
+        out = _thawed(default)
         for k, v in given.items():
             out[k] = _merge(f"{key}.{k}", default[k], v)
         return out
@@ -440,7 +463,7 @@ def _resolve_assumptions(given: Mapping[str, Any]) -> dict[str, Any]:
             f"unknown assumption(s) {unknown}; valid assumptions are {sorted(DEFAULT_ASSUMPTIONS)} "
             "(see neutrostats.synthetic.ASSUMPTION_NOTES)"
         )
-    a = {k: _merge(k, v, given[k]) if k in given else copy.deepcopy(v) for k, v in DEFAULT_ASSUMPTIONS.items()}
+    a = {k: _merge(k, v, given[k]) if k in given else _thawed(v) for k, v in DEFAULT_ASSUMPTIONS.items()}
     for k in _RATE_KEYS:
         a[k] = _check_rate(k, a[k])
     for k in _POSITIVE_KEYS:
@@ -468,7 +491,7 @@ def _resolve_assumptions(given: Mapping[str, Any]) -> dict[str, Any]:
             spec[k] = _check_rate(f"{o}.{k}", spec[k])
         for k in ("age_log_or_per_decade", "male_log_or"):
             spec[k] = _check_finite(f"{o}.{k}", spec[k])
-    for k in ("hiv_share_of_viral", "acute_leukaemia_share_of_haematological"):
+    for k in ("hiv_share_of_viral", "acute_leukemia_share_of_hematologic"):
         for t in TIERS:
             a[k][t] = _check_rate(f"{k}.{t}", a[k][t])
     m = a["mortality"]
@@ -509,8 +532,8 @@ def _fmt_fixed(v: np.ndarray, decimals: int) -> np.ndarray:
         return np.array([], dtype=str)  # np.strings.zfill fails on empty input (numpy 2.4)
     scale = 10**decimals
     whole = (v // scale).astype(str)
-    frac = np.strings.zfill((v % scale).astype(str), decimals)
-    return np.strings.add(np.strings.add(whole, "."), frac)
+    frac = _strings.zfill((v % scale).astype(str), decimals)
+    return _strings.add(_strings.add(whole, "."), frac)
 
 
 def _fmt_count(v: np.ndarray, per_ul: np.ndarray) -> np.ndarray:
@@ -598,11 +621,19 @@ def generate_cohort(
     ``or_scale="conditional"`` the ORs are the logistic model's coefficients
     (negative controls: 1). ``truth["outcomes"][name]`` records both.
 
+    See Also
+    --------
+    load_sample : the bundled 20,000-person sample.
+    write_cohort, read_cohort : the cohort as files and back.
+    neutrostats.build_cohort : the analysis cohort from these tables.
+
     References
     ----------
-    Andersen CL et al. Neutropenia and risk of infection, HIV and
-    haematological malignancy. J Intern Med 2016;279:566-575.
-    doi:10.1111/joim.12489
+    .. [1] Andersen CL, Tesfa D, Siersma VD, et al. Prevalence and clinical
+       significance of neutropenia discovered in routine complete blood cell
+       counts: a longitudinal study. J Intern Med 2016;279:566-575.
+       doi:10.1111/joim.12489
+       doi:10.1111/joim.12489.
 
     Examples
     --------
@@ -624,7 +655,7 @@ def generate_cohort(
         _fail(f"n_persons must be a positive integer, found {n_persons!r}; e.g. n_persons=10000")
     n = int(n_persons)
     if seed is None:
-        seed = int(np.random.SeedSequence().entropy)
+        seed = int(np.random.SeedSequence().entropy)  # type: ignore[arg-type]  # an int when not given
     elif isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         _fail(f"seed must be a non-negative integer or None, found {seed!r}")
     seed = int(seed)
@@ -760,7 +791,7 @@ def _lab_rows(rng: np.random.Generator, P: dict, C: dict, a: dict) -> dict:
     nn = d & (kind == 0)
     value[nn] = np.array(_NON_NUMERIC, dtype=object)[which_nn[nn]]
     neg = d & (kind == 1)
-    value[neg] = np.strings.add("-", _fmt_count(np.maximum(disp[neg], 1), cells_unit_anc[neg]).astype(str))
+    value[neg] = _strings.add("-", _fmt_count(np.maximum(disp[neg], 1), cells_unit_anc[neg]).astype(str))
     high = d & (kind == 2)
     high_disp = np.where(cells_unit_anc[high], too_high_k[high] * 10 + 1, too_high_k[high])
     value[high] = _fmt_count(high_disp, cells_unit_anc[high])
@@ -775,32 +806,8 @@ def _lab_rows(rng: np.random.Generator, P: dict, C: dict, a: dict) -> dict:
 
     # ---- derived: WBC, neutrophil %, band % ---------------------------------
     cells_unit_wbc = _UNIT_IS_CELLS[unit_wbc]
-    pct_tenths = seg_tenths + 10 * band
-    wbc_true = anc / (pct_tenths / 1000.0)
-    wbc_disp = np.where(cells_unit_wbc, np.round(wbc_true * 1000.0), np.round(wbc_true * 100.0)).astype(np.int64)
-    wbc_disp = np.maximum(wbc_disp, np.where(cells_unit_wbc, 10, 1))
-    wbc_cells = np.where(cells_unit_wbc, wbc_disp, wbc_disp * 10)
-    cut_prod = np.array(_CUTS, dtype=np.int64) * 1000
-    for _ in range(3):
-        # ANC x 1000 = WBC (cells/uL) x pct (tenths of %), exact in integers.
-        prod = wbc_cells * (seg_tenths + 10 * band)
-        tie = np.isin(prod, cut_prod)
-        if not tie.any():
-            break
-        seg_tenths = seg_tenths + tie
-    prod = wbc_cells * (seg_tenths + 10 * band)
-    derived_cells = prod / 1000.0
-    derived_tier = _tier_of_cells(derived_cells)
-    neut_nn = u_mess < mess["non_numeric"]
-    neut_str = np.full(m, None, dtype=object)
-    wbc_str = np.full(m, None, dtype=object)
-    band_str = np.full(m, None, dtype=object)
-    ok = derived & ~neut_nn
-    neut_str[ok] = _fmt_fixed(seg_tenths[ok], 1)
-    bad = derived & neut_nn
-    neut_str[bad] = np.array(_NON_NUMERIC, dtype=object)[which_nn[bad]]
-    wbc_str[derived] = _fmt_count(wbc_disp[derived], cells_unit_wbc[derived])
-    band_str[derived] = band[derived].astype(str)
+    D = _derived_parts(anc, cells_unit_wbc, seg_tenths, band, derived, u_mess < mess["non_numeric"], which_nn)
+    neut_nn, derived_cells, derived_tier = D["neut_nn"], D["cells"], D["tier"]
     valid_derived = ~neut_nn
 
     # WBC exported next to a direct ANC (not usable for derivation: no %).
@@ -821,11 +828,47 @@ def _lab_rows(rng: np.random.Generator, P: dict, C: dict, a: dict) -> dict:
         "valid": valid, "obs_cells": obs_cells, "obs_tier": obs_tier, "obs_censored": obs_censored,
         "derived": derived, "with_wbc": with_wbc, "anc_code": anc_code_names, "anc_value": value,
         "anc_unit": _UNIT_NAMES[unit_anc], "wbc_unit": _UNIT_NAMES[unit_wbc], "wd_str": wd_str,
-        "wbc_str": wbc_str, "neut_code": neut_code_names, "neut_str": neut_str,
-        "band_str": band_str,
+        "wbc_str": D["wbc_str"], "neut_code": neut_code_names, "neut_str": D["neut_str"],
+        "band_str": D["band_str"],
         "kind": kind, "neut_nn": neut_nn, "natural_below": natural_below, "reported_lt15": reported_lt15,
         "lt15_eligible": (kind == 4) & ~natural_below & (disp_cells < 1500),
     }
+
+
+def _derived_parts(anc, cells_unit_wbc, seg_tenths, band, derived, neut_nn, which_nn) -> dict:
+    """WBC, neutrophil % and band % strings of the derived-only CBCs, and the ANC and tier they give.
+
+    The WBC is rounded as displayed and the neutrophil % nudged (by tenths)
+    off any product that would land exactly on a cut point.
+    """
+    m = anc.size
+    pct_tenths = seg_tenths + 10 * band
+    wbc_true = anc / (pct_tenths / 1000.0)
+    wbc_disp = np.where(cells_unit_wbc, np.round(wbc_true * 1000.0), np.round(wbc_true * 100.0)).astype(np.int64)
+    wbc_disp = np.maximum(wbc_disp, np.where(cells_unit_wbc, 10, 1))
+    wbc_cells = np.where(cells_unit_wbc, wbc_disp, wbc_disp * 10)
+    cut_prod = np.array(_CUTS, dtype=np.int64) * 1000
+    for _ in range(3):
+        # ANC x 1000 = WBC (cells/uL) x pct (tenths of %), exact in integers.
+        prod = wbc_cells * (seg_tenths + 10 * band)
+        tie = np.isin(prod, cut_prod)
+        if not tie.any():
+            break
+        seg_tenths = seg_tenths + tie
+    prod = wbc_cells * (seg_tenths + 10 * band)
+    derived_cells = prod / 1000.0
+    derived_tier = _tier_of_cells(derived_cells)
+    neut_str = np.full(m, None, dtype=object)
+    wbc_str = np.full(m, None, dtype=object)
+    band_str = np.full(m, None, dtype=object)
+    ok = derived & ~neut_nn
+    neut_str[ok] = _fmt_fixed(seg_tenths[ok], 1)
+    bad = derived & neut_nn
+    neut_str[bad] = np.array(_NON_NUMERIC, dtype=object)[which_nn[bad]]
+    wbc_str[derived] = _fmt_count(wbc_disp[derived], cells_unit_wbc[derived])
+    band_str[derived] = band[derived].astype(str)
+    return {"neut_nn": neut_nn, "cells": derived_cells, "tier": derived_tier, "neut_str": neut_str,
+            "wbc_str": wbc_str, "band_str": band_str}
 
 
 def _lab_table(rng: np.random.Generator, C: dict, L: dict, D: dict, a: dict) -> dict:
@@ -938,10 +981,10 @@ def _outcomes(rng: np.random.Generator, P: dict, X: dict, a: dict) -> dict:
     u_hiv = rng.random(n)
     u_al = rng.random(n)
     hiv_share = np.array([a["hiv_share_of_viral"][t] for t in TIERS])
-    al_share = np.array([a["acute_leukaemia_share_of_haematological"][t] for t in TIERS])
+    al_share = np.array([a["acute_leukemia_share_of_hematologic"][t] for t in TIERS])
     t0 = np.maximum(tier, 0)
     out["viral_infection"]["subtype"] = out["viral_infection"]["event"] & (u_hiv < hiv_share[t0])
-    out["haematological_malignancy"]["subtype"] = out["haematological_malignancy"]["event"] & (u_al < al_share[t0])
+    out["hematologic_malignancy"]["subtype"] = out["hematologic_malignancy"]["event"] & (u_al < al_share[t0])
     return out
 
 
@@ -1004,7 +1047,7 @@ def _diagnoses(rng: np.random.Generator, P: dict, X: dict, O: dict, D: dict, a: 
         sub = oo.get("subtype")
         if sub is not None:
             is_sub = sub[ev]
-            sub_pool = _ICD["hiv"] if o == "viral_infection" else _ICD["acute_leukaemia"]
+            sub_pool = _ICD["hiv"] if o == "viral_infection" else _ICD["acute_leukemia"]
             emit(ev[~is_sub], ev_day[~is_sub], _ICD[o])
             emit(ev[is_sub], ev_day[is_sub], sub_pool)
         else:
@@ -1038,13 +1081,13 @@ def _diagnoses(rng: np.random.Generator, P: dict, X: dict, O: dict, D: dict, a: 
     days = np.concatenate(day_parts)
     codes = np.concatenate(code_parts).astype(str)
     m = a["icd_mess"]
-    dotted = np.strings.find(codes, ".") >= 0
+    dotted = _strings.find(codes, ".") >= 0
     trailing = dotted & (rng.random(codes.size) < m["trailing"])
-    codes = np.where(trailing, np.strings.add(codes, "0"), codes)
+    codes = np.where(trailing, _strings.add(codes, "0"), codes)
     undot = rng.random(codes.size) < m["undotted"]
-    codes = np.where(undot, np.strings.replace(codes, ".", ""), codes)
+    codes = np.where(undot, _strings.replace(codes, ".", ""), codes)
     lower = rng.random(codes.size) < m["lowercase"]
-    codes = np.where(lower, np.strings.lower(codes), codes)
+    codes = np.where(lower, _strings.lower(codes), codes)
     order = np.lexsort((codes, days, pidx))
     counts = {
         "codes": int(codes.size),
@@ -1103,15 +1146,14 @@ def _assemble(seed, n, a, P, C, L, X, O, D, G) -> SyntheticCohort:
     return SyntheticCohort(persons=persons, labs=labs, diagnoses=diagnoses, deaths=deaths, index=index, truth=truth)
 
 
-def _truth(seed, n, a, P, C, L, X, O, D, G, labs) -> dict:
-    tier = X["tier"]
-    has = X["has"]
+def _truth_outcomes(a: dict, O: dict, tier: np.ndarray) -> dict:
+    """The truth of each outcome: its codes, target and published ORs, the solved model and realised counts."""
     outcomes = {}
     for o in _OUTCOMES:
         spec = a[o]
         oo = O[o]
         outcomes[o] = {
-            "code_ranges": OUTCOME_CODE_RANGES[o],
+            "code_ranges": list(OUTCOME_CODE_RANGES[o]),
             "or_scale": spec["or_scale"],
             "target_or": dict(spec["or"]),
             "published_or_95ci": (
@@ -1131,6 +1173,13 @@ def _truth(seed, n, a, P, C, L, X, O, D, G, labs) -> dict:
             "n_prevalent": int(oo["prevalent"].sum()),
             "n_events": {t: int((oo["event"] & (tier == j)).sum()) for j, t in enumerate(TIERS)},
         }
+    return outcomes
+
+
+def _truth(seed, n, a, P, C, L, X, O, D, G, labs) -> dict:
+    tier = X["tier"]
+    has = X["has"]
+    outcomes = _truth_outcomes(a, O, tier)
     tier_counts = {t: int((tier == j).sum()) for j, t in enumerate(TIERS)}
     hr = D["hr"]
     child = P["child"]
@@ -1157,9 +1206,9 @@ def _truth(seed, n, a, P, C, L, X, O, D, G, labs) -> dict:
         "subtypes": {
             "hiv": {"parent": "viral_infection", "code_ranges": ["B20-B24"],
                     "share_of_parent_events_by_tier": dict(a["hiv_share_of_viral"])},
-            "acute_leukaemia": {"parent": "haematological_malignancy",
-                                "code_ranges": OUTCOME_CODE_RANGES["acute_leukaemia"],
-                                "share_of_parent_events_by_tier": dict(a["acute_leukaemia_share_of_haematological"])},
+            "acute_leukemia": {"parent": "hematologic_malignancy",
+                                "code_ranges": list(OUTCOME_CODE_RANGES["acute_leukemia"]),
+                                "share_of_parent_events_by_tier": dict(a["acute_leukemia_share_of_hematologic"])},
         },
         "mortality": {
             "model": "exponential hazard from the index day (entry day without index); "
@@ -1180,7 +1229,7 @@ def _truth(seed, n, a, P, C, L, X, O, D, G, labs) -> dict:
             "icd_counts": G["counts"],
         },
         "assumptions": a,
-        "assumption_notes": ASSUMPTION_NOTES,
+        "assumption_notes": dict(ASSUMPTION_NOTES),
         "realised": {
             "n_persons": n,
             "n_children": int(child.sum()),
@@ -1270,10 +1319,11 @@ def write_cohort(cohort: SyntheticCohort, out_dir: str | Path, format: str = "cs
     if format == "parquet":
         try:
             import pyarrow  # noqa: F401
-        except ImportError:
+        except ImportError as exc:
             raise NeutrostatsError(
-                "write_cohort: format='parquet' needs pyarrow, which is not installed; "
-                "install it (pip install 'neutrostats[parquet]') or use format='csv'"
+                f"write_cohort: format='parquet' needs pyarrow, a dependency of neutrostats that cannot be "
+                f"imported here ({exc}); reinstall it (pip install --force-reinstall 'pyarrow>=14') or use "
+                "format='csv'"
             ) from None
     from neutrostats.core.output import to_safe_csv
 
@@ -1375,7 +1425,7 @@ def read_cohort(directory: str | Path) -> SyntheticCohort:
             na = {} if name == "index" else {"keep_default_na": False, "na_filter": False}
             # pandas 3 parses floats exactly by default and deprecates the option.
             exact = {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
-            df = pd.read_csv(d / f"{name}.csv.gz", dtype=dtypes, encoding="utf-8", **exact, **na)
+            df = pd.read_csv(d / f"{name}.csv.gz", dtype=dtypes, encoding="utf-8", **exact, **na)  # type: ignore[call-overload]
         else:
             df = pd.read_parquet(d / f"{name}.parquet")
         tables[name] = _coerce(name, df)
@@ -1392,10 +1442,6 @@ def sample_dir() -> Path:
 
     ``neutrostats/_data/synthetic`` inside an installed wheel, else
     ``data/synthetic`` of a source checkout.
-
-    Parameters
-    ----------
-    None
 
     Returns
     -------
@@ -1423,10 +1469,6 @@ def load_sample() -> SyntheticCohort:
     gives the exact command, the columns, calibration targets, assumptions
     and mess rates.
 
-    Parameters
-    ----------
-    None
-
     Returns
     -------
     SyntheticCohort
@@ -1435,6 +1477,11 @@ def load_sample() -> SyntheticCohort:
     ------
     NeutrostatsError
         If the sample files are missing (a broken installation).
+
+    See Also
+    --------
+    generate_cohort : a cohort of any size and seed.
+    sample_dir : the folder the sample is read from.
 
     Examples
     --------

@@ -37,7 +37,7 @@ h_m the horizons of ``mortality``):
   group summed over the tiers is the Overall count; the tier sizes add up to
   the Overall size = N.
 * odds_ratios: crude and adjusted rows of an outcome and tier have the same
-  ``n`` and ``events``; ``n`` = S_t - (prevalent cases of the outcome in t,
+  ``n`` and ``n_event``; ``n`` = S_t - (prevalent cases of the outcome in t,
   Table 1's ``<outcome>_prevalent`` = True); ``events <= n``.
 * mortality, at_risk, logrank, cox: with R_t(x) the number at risk at time x
   (``n_risk`` of at_risk and of mortality, equal at equal times) and D_t(h)
@@ -46,17 +46,17 @@ h_m the horizons of ``mortality``):
   x); R_t(x) >= D_t(h_m) - D_t(h) for h >= x (died after x, so at risk at x);
   log-rank ``n`` = S_t and ``observed`` = D_t(h_m); the sum of ``observed``
   is the sum of ``expected`` (a published float; used when it is within
-  1e-6 of a whole number); Cox tier rows: ``n`` = S_t, ``events`` =
-  D_t(h_m); covariate rows: ``n`` = N, ``events`` = sum over t of D_t(h_m).
-* cumulative_incidence (outcome o): ``events`` E_t(h) and
-  ``competing_deaths`` C_t(h) non-decreasing in h; E_t(h_m) = the odds-ratio
-  ``events`` of o in t; E_t(h_m) + C_t(h_m) <= the odds-ratio ``n`` of o in t
+  1e-6 of a whole number); Cox tier rows: ``n`` = S_t, ``n_event`` =
+  D_t(h_m); covariate rows: ``n`` = N, ``n_event`` = sum over t of D_t(h_m).
+* cumulative_incidence (outcome o): ``n_event`` E_t(h) and
+  ``n_competing`` C_t(h) non-decreasing in h; E_t(h_m) = the odds-ratio
+  ``n_event`` of o in t; E_t(h_m) + C_t(h_m) <= the odds-ratio ``n`` of o in t
   (persons at risk: tier size minus prevalent cases); C_t(h) <= D_t(h);
   D_t(h) <= prevalent_t + E_t(h) + C_t(h) (a death by h is of a prevalent
   case, after the outcome, or competing).
 
 Derived sensitive counts: deaths between consecutive horizons; events and
-competing deaths between consecutive horizons; non-events (``n - events``)
+competing deaths between consecutive horizons; non-events (``n - n_event``)
 of each crude odds-ratio row.
 
 Not covered (the attacker ignores them, so a leak through them goes
@@ -90,26 +90,26 @@ COUNT_COLUMNS: Mapping[str, tuple[str, ...]] = {
     "attrition": ("excluded_persons", "excluded_lab_rows", "excluded_records", "persons", "lab_rows"),
     "tier_prevalence": ("n",),
     "table_one": ("n", "denominator", "missing"),
-    "odds_ratios": ("n", "events"),
-    "mortality": ("n_risk", "deaths"),
+    "odds_ratios": ("n", "n_event"),
+    "mortality": ("n_risk", "n_event"),
     "at_risk": ("n_risk",),
     "logrank": ("n", "observed"),
-    "cox": ("n", "events"),
-    "cumulative_incidence": ("events", "competing_deaths"),
+    "cox": ("n", "n_event"),
+    "cumulative_incidence": ("n_event", "n_competing"),
     "inputs": ("rows",),
 }
 
 #: Columns that identify a row; raw and published tables must agree on them.
 ID_COLUMNS: Mapping[str, tuple[str, ...]] = {
     "attrition": ("description", "table"),
-    "tier_prevalence": ("tier",),
+    "tier_prevalence": ("group",),
     "table_one": ("variable", "level", "group"),
-    "odds_ratios": ("outcome", "model", "tier"),
-    "mortality": ("tier", "time"),
-    "at_risk": ("tier", "time"),
-    "logrank": ("tier",),
+    "odds_ratios": ("outcome", "model", "group"),
+    "mortality": ("group", "time"),
+    "at_risk": ("group", "time"),
+    "logrank": ("group",),
     "cox": ("term",),
-    "cumulative_incidence": ("outcome", "tier", "time"),
+    "cumulative_incidence": ("outcome", "group", "time"),
     "inputs": ("table",),
 }
 
@@ -242,7 +242,7 @@ def _tiers(s: _System) -> list[str]:
         groups = [str(g) for g in pd.unique(s.raw["table_one"]["group"].astype(str))]
         return [g for g in groups if g != OVERALL]
     if "tier_prevalence" in s.raw:
-        return [str(t) for t in s.raw["tier_prevalence"]["tier"].astype(str)]
+        return [str(t) for t in s.raw["tier_prevalence"]["group"].astype(str)]
     return []
 
 
@@ -282,7 +282,7 @@ def _tier_prevalence(s: _System) -> None:
     if "tier_prevalence" not in s.raw:
         return
     keys = []
-    for tier in s.raw["tier_prevalence"]["tier"].astype(str):
+    for tier in s.raw["tier_prevalence"]["group"].astype(str):
         k = s.at("tier_prevalence", (tier,), "n")
         keys.append(k)
         s.eq(f"tier_prevalence n = table_one n ({tier})", k, s.at("table_one", ("n", None, tier), "n"))
@@ -339,20 +339,20 @@ def _odds_ratios(s: _System) -> None:
     if "odds_ratios" not in s.raw:
         return
     orr = s.raw["odds_ratios"]
-    pairs = orr[["outcome", "tier"]].astype(str).drop_duplicates().itertuples(index=False)
+    pairs = orr[["outcome", "group"]].astype(str).drop_duplicates().itertuples(index=False)
     for o, t in pairs:
         crude, adj = s.row("odds_ratios", o, "crude", t), s.row("odds_ratios", o, "adjusted", t)
-        for col in ("n", "events"):
+        for col in ("n", "n_event"):
             s.eq(f"odds_ratios crude {col} = adjusted {col} ({o}, {t})", s.cell("odds_ratios", crude, col),
                  s.cell("odds_ratios", adj, col))
         for r in (crude, adj):
-            s.le(f"odds_ratios events <= n ({o}, {t})", s.cell("odds_ratios", r, "events"),
+            s.le(f"odds_ratios events <= n ({o}, {t})", s.cell("odds_ratios", r, "n_event"),
                  s.cell("odds_ratios", r, "n"))
         n, size = s.cell("odds_ratios", crude, "n"), _size(s, t)
         prev = s.at("table_one", (f"{o}_prevalent", "True", t), "n")
         if n is not None and size is not None and prev is not None:
             s.add(f"odds_ratios n = tier size - prevalent ({o}, {t})", {n: 1.0, size: -1.0, prev: 1.0}, "==")
-        events = s.cell("odds_ratios", crude, "events")
+        events = s.cell("odds_ratios", crude, "n_event")
         if n is not None and events is not None:
             s.derive("odds_ratios", f"non-events ({o}, {t})", {n: 1.0, events: -1.0})
 
@@ -363,7 +363,7 @@ def _by_time(s: _System, table: str, tier: str, column: str, ids=()) -> list[tup
         return []
     out = []
     cols = {c: s.col(table, c) for c, _ in ids}
-    for i, (tt, x) in enumerate(zip(s.col(table, "tier"), s.col(table, "time"))):
+    for i, (tt, x) in enumerate(zip(s.col(table, "group"), s.col(table, "time"))):
         if tt == tier and all(cols[c][i] == v for c, v in ids):
             k = s.cell(table, i, column)
             if k is not None:
@@ -379,7 +379,7 @@ def _survival(s: _System) -> dict[str, list[tuple[float, tuple]]]:
         size = _size(s, t)
         risk = _by_time(s, "at_risk", t, "n_risk") + _by_time(s, "mortality", t, "n_risk")
         risk.sort(key=lambda p: p[0])
-        deaths = _by_time(s, "mortality", t, "deaths")
+        deaths = _by_time(s, "mortality", t, "n_event")
         deaths_of[t] = deaths
         for (x0, a), (x1, b) in zip(risk, risk[1:]):
             if x0 == x1:
@@ -415,9 +415,9 @@ def _survival(s: _System) -> dict[str, list[tuple[float, tuple]]]:
         cx = s.row("cox", t)
         s.eq(f"cox n = tier size ({t})", s.cell("cox", cx, "n"), size)
         if deaths:
-            s.eq(f"cox events = deaths by the last horizon ({t})", s.cell("cox", cx, "events"), deaths[-1][1])
+            s.eq(f"cox events = deaths by the last horizon ({t})", s.cell("cox", cx, "n_event"), deaths[-1][1])
         else:
-            s.le(f"cox events <= n ({t})", s.cell("cox", cx, "events"), s.cell("cox", cx, "n"))
+            s.le(f"cox events <= n ({t})", s.cell("cox", cx, "n_event"), s.cell("cox", cx, "n"))
     # The expected deaths add up to the observed ones: the total is known when every expected value is published.
     pub_lr = s.published.get("logrank") if s.published is not None else s.raw.get("logrank")
     if "logrank" in s.raw and len(s.raw["logrank"]) and pub_lr is not None \
@@ -433,7 +433,7 @@ def _survival(s: _System) -> dict[str, list[tuple[float, tuple]]]:
             if term in tiers:
                 continue
             s.eq(f"cox n = N ({term})", s.cell("cox", i, "n"), total)
-            ev = s.cell("cox", i, "events")
+            ev = s.cell("cox", i, "n_event")
             if ev is not None and last_deaths:
                 s.add(f"cox events = total deaths ({term})", {**{d: 1.0 for d in last_deaths}, ev: -1.0}, "==")
     return deaths_of
@@ -445,14 +445,14 @@ def _competing(s: _System, deaths_of: Mapping[str, list]) -> None:
     cif = s.raw["cumulative_incidence"]
     for o in pd.unique(cif["outcome"].astype(str)):
         for t in _tiers(s):
-            ev = _by_time(s, "cumulative_incidence", t, "events", ids=(("outcome", o),))
-            cd = _by_time(s, "cumulative_incidence", t, "competing_deaths", ids=(("outcome", o),))
+            ev = _by_time(s, "cumulative_incidence", t, "n_event", ids=(("outcome", o),))
+            cd = _by_time(s, "cumulative_incidence", t, "n_competing", ids=(("outcome", o),))
             for series, what in ((ev, "events"), (cd, "competing deaths")):
                 for (h0, a), (h1, b) in zip(series, series[1:]):
                     s.le(f"cif {what} non-decreasing ({o}, {t}, {h0:g} -> {h1:g})", a, b)
                     s.derive("cumulative_incidence", f"{what} in ({h0:g}, {h1:g}] ({o}, {t})", {b: 1.0, a: -1.0})
             crude = s.row("odds_ratios", o, "crude", t)
-            at_risk, or_events = s.cell("odds_ratios", crude, "n"), s.cell("odds_ratios", crude, "events")
+            at_risk, or_events = s.cell("odds_ratios", crude, "n"), s.cell("odds_ratios", crude, "n_event")
             prev = s.at("table_one", (f"{o}_prevalent", "True", t), "n")
             if ev:
                 s.eq(f"cif events by the last horizon = odds-ratio events ({o}, {t})", ev[-1][1], or_events)
@@ -679,7 +679,7 @@ def _intervals(s: _System, items: list[dict]) -> tuple[list[tuple[float, float]]
                 rr.append(i)
                 cc.append(idx[z])
                 vv.append(c)
-        A = sparse.coo_array((np.array(vv, dtype=float), (np.array(rr, dtype=np.int64), np.array(cc, dtype=np.int64))),
+        A = sparse.coo_array((np.array(vv, dtype=float), (np.array(rr, dtype=np.int32), np.array(cc, dtype=np.int32))),
                              shape=(len(crs), n))
         lb = np.array([r[1] for r in crs], dtype=float)
         ub = np.array([r[2] for r in crs], dtype=float)

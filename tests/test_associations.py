@@ -132,11 +132,11 @@ def test_by_tier_layout_reference_and_empty_tier():
     df = _table({"normal": (10, 990), "subnormal": (5, 95), "mild": (3, 17)})  # no moderate_severe persons
     out = odds_ratios_by_tier(df, "y", method="exact")
     assert list(out.columns) == OR_COLUMNS
-    assert out["tier"].astype(str).tolist() == TIERS
-    assert out["tier"].dtype.ordered
+    assert out["group"].astype(str).tolist() == TIERS
+    assert out["group"].dtype.ordered
     ref = out.iloc[0]
     assert ref["is_reference"] and ref["estimate"] == 1.0 and np.isnan(ref["conf_low"])
-    assert out["n"].tolist() == [1000, 100, 20, 0] and out["events"].tolist() == [10, 5, 3, 0]
+    assert out["n"].tolist() == [1000, 100, 20, 0] and out["n_event"].tolist() == [10, 5, 3, 0]
     assert np.isnan(out.iloc[3]["estimate"])
     direct = odds_ratio(exposed_events=5, exposed_nonevents=95, unexposed_events=10, unexposed_nonevents=990,
                         method="exact")
@@ -149,8 +149,8 @@ def test_by_tier_other_reference_and_prevalent_excluded():
     df.loc[0, "y_prevalent"] = True  # one of the normal events was prevalent
     df.loc[0, "y"] = np.nan
     out = odds_ratios_by_tier(df, "y", method="midp", reference="mild")
-    assert out.set_index("tier").loc["mild", "is_reference"]
-    assert out.set_index("tier").loc["normal", "n"] == 99
+    assert out.set_index("group").loc["mild", "is_reference"]
+    assert out.set_index("group").loc["normal", "n"] == 99
     with pytest.raises(NeutrostatsError, match="reference"):
         odds_ratios_by_tier(df, "y", reference="grade_9")
 
@@ -190,14 +190,14 @@ def test_separation_warns_and_reports_the_limit():
     df["age"] = np.random.default_rng(6).uniform(20, 80, len(df))
     with pytest.warns(SeparationWarning, match="firth"):
         out = odds_ratios_by_tier(df, "y", method="logistic", adjust=["age"])
-    row = out.set_index("tier").loc["subnormal"]
+    row = out.set_index("group").loc["subnormal"]
     # Maximum likelihood has no finite estimate: no number, and a reason.
     assert row[["estimate", "std_error", "conf_low", "conf_high", "p_value"]].isna().all()
     assert not row["estimable"] and row["note"] == "no events in this tier"
     # Other tiers are estimated as without the separated persons.
     ref = odds_ratios_by_tier(df[df["tier"] != "subnormal"], "y", method="logistic", adjust=["age"])
-    assert out.set_index("tier").loc["mild", "estimate"] == pytest.approx(
-        ref.set_index("tier").loc["mild", "estimate"], rel=1e-8)
+    assert out.set_index("group").loc["mild", "estimate"] == pytest.approx(
+        ref.set_index("group").loc["mild", "estimate"], rel=1e-8)
 
 
 def test_categorical_and_boolean_covariates_and_splines():
@@ -261,7 +261,7 @@ NOTES = ["", "no events in this tier", "every person in this tier had the event"
 
 
 def test_new_columns_and_their_order():
-    assert OR_COLUMNS == ["outcome", "tier", "n", "events", "estimate", "std_error", "conf_low", "conf_high",
+    assert OR_COLUMNS == ["outcome", "group", "n", "n_event", "estimate", "std_error", "conf_low", "conf_high",
                           "p_value", "method", "estimable", "note", "is_reference"]
 
 
@@ -298,19 +298,19 @@ def test_what_each_method_reports_without_support():
     # (X: events among the 33 subnormal persons, 30 events among 363 persons; Fisher's noncentral law).
     from scipy import optimize, stats
 
-    midp = odds_ratios_by_tier(df, "y", method="midp").set_index("tier")
+    midp = odds_ratios_by_tier(df, "y", method="midp").set_index("group")
     upper = optimize.brentq(lambda o: stats.nchypergeom_fisher(363, 33, 30, o).pmf(0) / 2 - 0.025, 1e-3, 10)
     assert midp.loc["subnormal", "estimate"] == 0.0 and midp.loc["subnormal", "conf_low"] == 0.0
     assert midp.loc["subnormal", "conf_high"] == pytest.approx(upper, rel=1e-6)
     assert midp.loc["mild", "estimate"] == np.inf and midp.loc["mild", "method"] == "midp"
     # Logistic: maximum likelihood has no finite estimate, so no number at all.
     with pytest.warns(SeparationWarning, match="not estimable"):
-        ml = odds_ratios_by_tier(df, "y", method="logistic").set_index("tier")
+        ml = odds_ratios_by_tier(df, "y", method="logistic").set_index("group")
     for tier in ("subnormal", "mild"):
         assert ml.loc[tier, ["estimate", "std_error", "conf_low", "conf_high", "p_value"]].isna().all()
     # Firth: finite only through the penalty, and labelled Firth. Tier alone is a saturated model, where
     # Firth's estimate is the OR of the cells plus 0.5: (0.5 * 300.5) / (33.5 * 30.5) and (33.5 * 300.5) / (0.5 * 30.5).
-    firth = odds_ratios_by_tier(df, "y", method="firth").set_index("tier")
+    firth = odds_ratios_by_tier(df, "y", method="firth").set_index("group")
     assert (firth["method"] == "firth").all()
     assert firth.loc["subnormal", "estimate"] == pytest.approx(0.5 * 300.5 / (33.5 * 30.5), rel=1e-5)
     assert firth.loc["mild", "estimate"] == pytest.approx(33.5 * 300.5 / (0.5 * 30.5), rel=1e-5)
@@ -342,7 +342,7 @@ def test_model_that_does_not_converge_is_not_estimable():
     df["age"] = np.where(df["y"] == 1, 60.0, 40.0) + np.random.default_rng(1).uniform(0, 5, len(df))
     with pytest.warns(SeparationWarning, match="did not converge"):
         out = odds_ratios_by_tier(df, "y", method="logistic", adjust=["age"])
-    row = out.set_index("tier").loc["subnormal"]
+    row = out.set_index("group").loc["subnormal"]
     assert np.isnan(row["estimate"]) and not row["estimable"]
     assert row["note"] == "no finite estimate: the logistic model did not converge"
 
@@ -423,6 +423,13 @@ def test_trend_by_hand_and_score_invariance():
     assert shifted.loc[1, "estimate"] == pytest.approx(out.loc[1, "estimate"] / 2, rel=1e-6)
     with pytest.raises(NeutrostatsError, match="scores"):
         trend_test(df, "y", scores=[1, 2])
+    # The tidy test shape: test, outcome, term first.
+    assert list(out.columns) == ["test", "outcome", "term", "statistic", "df", "p_value", "estimate", "std_error"]
+    assert out["test"].tolist() == ["cochran_armitage", "logistic_score"]
+    assert out["outcome"].tolist() == ["y", "y"] and out["term"].tolist() == ["tier", "tier"]
+    from scipy import stats
+
+    assert out.loc[0, "p_value"] == pytest.approx(stats.chi2.sf(expected, 1), rel=1e-12)
 
 
 def test_mantel_haenszel_one_stratum_is_the_crude_or():
@@ -434,6 +441,22 @@ def test_mantel_haenszel_one_stratum_is_the_crude_or():
     assert mh.strata["odds_ratio"].iloc[0] == pytest.approx(6.0)
     assert list(mh.strata.columns) == ["stratum", "exposed_events", "exposed_nonevents", "unexposed_events",
                                        "unexposed_nonevents", "odds_ratio"]
+
+
+def test_mantel_haenszel_tidy_shape():
+    # Two strata, OR 3 in each (30*10 / (10*10)): Breslow-Day 0 on 2 - 1 df.
+    one = pd.DataFrame({"x": [1] * 40 + [0] * 20, "y": [1] * 30 + [0] * 10 + [1] * 10 + [0] * 10})
+    t = pd.concat([one.assign(sex="F"), one.assign(sex="M")])
+    mh = mantel_haenszel(t, "y", "x", "sex")
+    tidy = mh.tidy()
+    assert list(tidy.columns) == ["test", "outcome", "term", "statistic", "df", "p_value", "estimate", "conf_low",
+                                  "conf_high"]
+    assert tidy["test"].tolist() == ["mantel_haenszel", "breslow_day"]
+    assert tidy["outcome"].tolist() == ["y", "y"] and tidy["term"].tolist() == ["x", "x"]
+    assert tidy["df"].tolist() == [1, 1]
+    assert tidy.loc[0, "estimate"] == pytest.approx(3.0, rel=1e-12) and np.isnan(tidy.loc[1, "estimate"])
+    assert tidy.loc[0, "statistic"] == mh.statistic and tidy.loc[1, "statistic"] == pytest.approx(0.0, abs=1e-12)
+    assert tidy.loc[1, "p_value"] == mh.homogeneity_p_value
 
 
 def test_mantel_haenszel_zero_cell_stratum_does_not_warn():

@@ -124,7 +124,7 @@ LOGISTIC = REF["logistic"]
 @pytest.mark.parametrize("model, adjust", [("adjusted", ["age", "sex"]), ("crude", [])])
 def test_logistic_against_glm(entry, model, adjust):
     df = _dataset(entry)
-    out = odds_ratios_by_tier(df, "y", method="logistic", adjust=adjust).set_index("tier")
+    out = odds_ratios_by_tier(df, "y", method="logistic", adjust=adjust).set_index("group")
     terms = entry["models"][model]["terms"]
     for tier in TIERS[1:]:
         t = terms[_term(tier)]
@@ -134,13 +134,13 @@ def test_logistic_against_glm(entry, model, adjust):
         assert row["conf_low"] == pytest.approx(np.exp(t["conf_low"]), rel=1e-6)
         assert row["conf_high"] == pytest.approx(np.exp(t["conf_high"]), rel=1e-6)
         assert row["p_value"] == pytest.approx(t["p_value"], rel=1e-6)
-    assert out["n"].sum() == entry["n"] and out["events"].sum() == entry["n_events"]
+    assert out["n"].sum() == entry["n"] and out["n_event"].sum() == entry["n_events"]
 
 
 def test_logistic_natural_spline_for_age_against_glm_ns():
     entry = next(e for e in LOGISTIC if "spline_age" in e["models"])
     df = _dataset(entry)
-    out = odds_ratios_by_tier(df, "y", method="logistic", adjust=["age", "sex"], spline={"age": 4}).set_index("tier")
+    out = odds_ratios_by_tier(df, "y", method="logistic", adjust=["age", "sex"], spline={"age": 4}).set_index("group")
     terms = entry["models"]["spline_age"]["terms"]
     for tier in TIERS[1:]:
         t = terms[_term(tier)]
@@ -158,7 +158,7 @@ def test_firth_against_r(entry):
     df = pd.read_csv(REF_DIR.parent.parent / entry["csv"])
     df["tier"] = pd.Categorical(df["tier"], categories=TIERS, ordered=True)
     adjust = [c for c in ("age", "sex") if c in entry["formula"]]
-    out = odds_ratios_by_tier(df, "y", method="firth", adjust=adjust).set_index("tier")
+    out = odds_ratios_by_tier(df, "y", method="firth", adjust=adjust).set_index("group")
     for tier in TIERS[1:]:
         t = entry["terms"][_term(tier)]
         row = out.loc[tier]
@@ -208,7 +208,7 @@ def test_trend_against_prop_trend_test_and_glm(case):
         rows += [(TIERS[k], 1)] * e + [(TIERS[k], 0)] * (n - e)
     df = pd.DataFrame(rows, columns=["tier", "y"])
     df["tier"] = pd.Categorical(df["tier"], categories=TIERS[: len(case["n"])], ordered=True)
-    out = trend_test(df, "y", scores=case["scores"]).set_index("method")
+    out = trend_test(df, "y", scores=case["scores"]).set_index("test")
     ca, lg = case["cochran_armitage"], case["logistic_score"]
     assert out.loc["cochran_armitage", "statistic"] == pytest.approx(ca["statistic"], rel=1e-6, abs=1e-12)
     assert out.loc["cochran_armitage", "p_value"] == pytest.approx(ca["p_value"], rel=1e-6)

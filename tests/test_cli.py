@@ -260,7 +260,7 @@ def test_classify_columns_name_every_lab_column(tmp_path, capsys):
     renamed = LONG.replace("person_id,sampled_at,code,value,unit", "pid,collected,loinc,result,units")
     p = tmp_path / "export.csv"
     p.write_text(renamed, encoding="utf-8")
-    assert main(["classify", str(p), "--summary-format", "json", "--columns",
+    assert main(["classify", str(p), "--scheme", "clinical", "--summary-format", "json", "--columns",
                  "labs.person=pid,labs.time=collected,labs.code=loinc", "--columns", "value=result,unit=units"]) == 0
     rows = {(r["kind"], r["level"]): r["n"] for r in json.loads(capsys.readouterr().out)}
     # By hand from LONG: person 1 1.6 -> normal (clinical, >= 1500); person 2 <0.1 -> severe;
@@ -269,7 +269,7 @@ def test_classify_columns_name_every_lab_column(tmp_path, capsys):
     capsys.readouterr()
     default = tmp_path / "labs.csv"
     default.write_text(LONG, encoding="utf-8")
-    assert main(["classify", str(default), "--summary-format", "json"]) == 0
+    assert main(["classify", str(default), "--scheme", "clinical", "--summary-format", "json"]) == 0
     expected = {(r["kind"], r["level"]): r["n"] for r in json.loads(capsys.readouterr().out)}
     assert rows == expected
     assert rows[("tier", "normal")] == 1 and rows[("tier", "severe")] == 1 and rows[("tier", "mild")] == 1
@@ -297,8 +297,8 @@ def test_classify_wide_cbc_export(tmp_path, capsys):
     p = tmp_path / "epic.csv"
     p.write_text(EPIC_CSV, encoding="utf-8")
     out = tmp_path / "classified.csv"
-    assert main(["classify", str(p), "--wide", "--columns", "labs.person=MRN,labs.time=Collected",
-                 "--out", str(out)]) == 0
+    assert main(["classify", str(p), "--wide", "--scheme", "clinical", "--columns",
+                 "labs.person=MRN,labs.time=Collected", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     # 3 samples; non-empty cells: 3 (no BAND%) + 3 (no ANC) + 1 (only ANC) = 7 lab rows.
     assert "3 samples as 7 lab rows" in printed
@@ -317,8 +317,9 @@ def test_classify_wide_named_columns_and_units(tmp_path, capsys):
     err = capsys.readouterr().err
     # The library says units={'anc': ...}; the CLI says --units.
     assert "--units anc=10^9/L" in err and "units=" not in err
-    assert main(["classify", str(p), "--wide", "--columns", "labs.anc=Abs Neutrophil Ct,labs.wbc=Leuk",
-                 "--units", "anc=10^9/L,wbc=10^9/L", "--summary-format", "json"]) == 0
+    assert main(["classify", str(p), "--wide", "--scheme", "clinical", "--columns",
+                 "labs.anc=Abs Neutrophil Ct,labs.wbc=Leuk", "--units", "anc=10^9/L,wbc=10^9/L",
+                 "--summary-format", "json"]) == 0
     rows = {(r["kind"], r["level"]): r["n"] for r in json.loads(capsys.readouterr().out)}
     # 0.45 x10^9/L = 450/µL -> severe (< 500).
     assert rows[("tier", "severe")] == 1

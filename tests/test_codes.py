@@ -74,3 +74,59 @@ def test_invalid_code_sets(sets, match):
 
 def test_single_string_is_one_pattern():
     assert validate_code_sets({"aml": "C92.0"}) == {"aml": ("C92.0",)}
+
+
+def _module_defaults():
+    import neutrostats.io as nio
+    from neutrostats.io.files import CBC_NAMES
+    import neutrostats.labs as labs
+    import neutrostats.synthetic as syn
+    from neutrostats.cohort import icd10
+    from neutrostats.labs import classify, codes, units
+
+    return {
+        "ICD10_OUTCOMES": icd10.ICD10_OUTCOMES, "DEFAULT_OUTCOMES": icd10.DEFAULT_OUTCOMES,
+        "SCHEMES": classify.SCHEMES, "FLAG_DESCRIPTIONS": classify.FLAG_DESCRIPTIONS,
+        "LOINC_ROLES": codes.LOINC_ROLES, "MIMIC_IV_LAB_CODES": labs.MIMIC_IV_LAB_CODES,
+        "KNOWN_COUNT_UNITS": units.KNOWN_COUNT_UNITS,
+        "OMOP_MEASUREMENT_CONCEPTS": nio.OMOP_MEASUREMENT_CONCEPTS, "OMOP_UNIT_CONCEPTS": nio.OMOP_UNIT_CONCEPTS,
+        "OMOP_OPERATOR_CONCEPTS": nio.OMOP_OPERATOR_CONCEPTS, "OMOP_GENDER_CONCEPTS": nio.OMOP_GENDER_CONCEPTS,
+        "FHIR_GENDERS": nio.FHIR_GENDERS, "CBC_CODES": nio.CBC_CODES, "CBC_NAMES": CBC_NAMES,
+        "ANDERSEN2016_OR": syn.ANDERSEN2016_OR, "DEFAULT_ASSUMPTIONS": syn.DEFAULT_ASSUMPTIONS,
+        "ASSUMPTION_NOTES": syn.ASSUMPTION_NOTES, "OUTCOME_CODE_RANGES": syn.OUTCOME_CODE_RANGES,
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_module_defaults()))
+def test_module_defaults_are_read_only(name):
+    # A default that one caller changes would silently change every later call.
+    mapping = _module_defaults()[name]
+    key = next(iter(mapping))
+    with pytest.raises(TypeError):
+        mapping[key] = mapping[key]
+    with pytest.raises(TypeError):
+        mapping["added_by_a_test"] = None
+    with pytest.raises(TypeError):
+        del mapping[key]
+    assert "added_by_a_test" not in mapping
+    # Copying still works, and the copy is an ordinary dict.
+    copy = dict(mapping)
+    copy["added_by_a_test"] = None
+    assert "added_by_a_test" not in mapping
+
+
+def test_nested_defaults_are_read_only_and_code_sets_are_tuples():
+    from neutrostats.synthetic import ANDERSEN2016_OR, DEFAULT_ASSUMPTIONS, OUTCOME_CODE_RANGES
+
+    with pytest.raises(TypeError):
+        DEFAULT_ASSUMPTIONS["mess"]["duplicate"] = 0.5
+    with pytest.raises(TypeError):
+        ANDERSEN2016_OR["viral_infection"]["mild"] = (1.0, 1.0, 1.0)
+    assert all(isinstance(v, tuple) for v in ICD10_OUTCOMES.values())
+    assert all(isinstance(v, tuple) for v in OUTCOME_CODE_RANGES.values())
+    # The generator still accepts a partial override of a nested default.
+    from neutrostats.synthetic import generate_cohort
+
+    s = generate_cohort(n_persons=50, seed=1, progress=False, mess={"duplicate": 0.0})
+    assert s.truth["assumptions"]["mess"]["duplicate"] == 0.0
+    assert DEFAULT_ASSUMPTIONS["mess"]["duplicate"] == 0.005

@@ -162,6 +162,41 @@ def test_death_columns_and_diagnosis_after_death_counted():
     assert att.loc["diagnoses dated after death (data error, ignored)", "excluded_records"] == 1
 
 
+def test_time_to_event_by_hand():
+    # _window_case: index 2010-01-01 for A-F, end of data 2020-12-31 (4017 days; F 2011-01-01, 365 days),
+    # D and E die 2012-06-01 (882 days). Outcome x: A prevalent (not at risk); B diagnosed on day 1461 (the
+    # window's last day); C one day late (censored at 1461); D on the day of death (882: the outcome);
+    # E dies first (882: competing); F censored at its end of data (365).
+    c = _window_case()
+    x = c.time_to_event("x")
+    assert list(x.columns) == ["person_id", "time", "status"]
+    assert x["person_id"].tolist() == list("BCDEF") and x.attrs["n_prevalent"] == 1
+    assert x.index.tolist() == c.table.index[1:].tolist()  # the table's index, for joining
+    np.testing.assert_allclose(x["time"], np.array([1461, 1461, 882, 882, 365]) * DAY, rtol=1e-12)
+    assert x["status"].tolist() == [1, 0, 1, 2, 0] and x["status"].dtype == np.int64
+    # Horizon 3 years (1095.75 days): B and C censored at 3; D, E, F unchanged.
+    h3 = c.time_to_event("x", horizon=3)
+    np.testing.assert_allclose(h3["time"], [3.0, 3.0, 882 * DAY, 882 * DAY, 365 * DAY], rtol=1e-12)
+    assert h3["status"].tolist() == [0, 0, 1, 2, 0]
+    # Horizon 2 years (730.5 days): the outcome of D and the competing death of E come later, censored.
+    h2 = c.time_to_event("x", horizon=2)
+    np.testing.assert_allclose(h2["time"], [2.0, 2.0, 2.0, 2.0, 365 * DAY], rtol=1e-12)
+    assert h2["status"].tolist() == [0, 0, 0, 0, 0]
+    # Death: everybody, 0/1; A, B, C alive to the end of data (4017 days).
+    d = c.time_to_event("death")
+    assert d["person_id"].tolist() == list("ABCDEF") and d.attrs["n_prevalent"] == 0
+    np.testing.assert_allclose(d["time"], np.array([4017, 4017, 4017, 882, 882, 365]) * DAY, rtol=1e-12)
+    assert d["status"].tolist() == [0, 0, 0, 1, 1, 0]
+    # A death exactly at the horizon counts; beyond it nothing is known.
+    at = c.time_to_event("death", horizon=882 * DAY)
+    np.testing.assert_allclose(at["time"], np.array([882, 882, 882, 882, 882, 365]) * DAY, rtol=1e-12)
+    assert at["status"].tolist() == [0, 0, 0, 1, 1, 0]
+    with pytest.raises(NeutrostatsError, match=r"Cohort.time_to_event: outcome 'y' is not an outcome.*\['x'\]"):
+        c.time_to_event("y")
+    with pytest.raises(NeutrostatsError, match="horizon must be a positive number"):
+        c.time_to_event("x", horizon=0)
+
+
 def test_death_after_end_of_data_is_censored():
     labs = _labs([(1, "2010-01-01", 2.5)])
     c = _build(labs, _persons([1], end="2012-01-01"), deaths=_deaths([(1, "2013-01-01")]))
@@ -401,7 +436,7 @@ def test_synthetic_sample_matches_the_generator_truth():
     from neutrostats.synthetic import OUTCOME_CODE_RANGES, load_sample
 
     s = load_sample()
-    names = ["viral_infection", "haematological_malignancy", "mds", "solid_cancer", "autoimmune"]
+    names = ["viral_infection", "hematologic_malignancy", "mds", "solid_cancer", "autoimmune"]
     c = build_cohort(s.labs, s.persons, s.diagnoses, s.deaths,
                      outcomes={o: OUTCOME_CODE_RANGES[o] for o in names})
     truth = s.index.set_index("person_id")

@@ -178,11 +178,13 @@ def test_gray_test_shape_and_no_event_cause():
     rng = np.random.default_rng(5)
     df = pd.DataFrame({"t": rng.integers(1, 30, 400), "ev": rng.integers(0, 3, 400), "g": rng.choice(list("xyz"), 400)})
     res = gray_test(df, "t", "ev", "g")
-    assert list(res.columns) == GRAY_COLUMNS and res["cause"].tolist() == [1] and res["df"].tolist() == [2]
+    assert list(res.columns) == GRAY_COLUMNS == ["test", "outcome", "term", "statistic", "df", "p_value"]
+    assert res["outcome"].tolist() == [1] and res["df"].tolist() == [2]
+    assert res["test"].tolist() == ["gray"] and res["term"].tolist() == ["g"]
     none = gray_test(df, "t", "ev", "g", cause=7)  # no event of code 7: singular variance
     assert np.isnan(none["statistic"].iloc[0]) and np.isnan(none["p_value"].iloc[0])
     both = gray_test(df, "t", "ev", "g", cause=[2, 1])
-    assert both["cause"].tolist() == [2, 1]
+    assert both["outcome"].tolist() == [2, 1]
 
 
 def test_plot_draws_a_note_instead_of_curves_when_nothing_can_be_shown():

@@ -144,9 +144,9 @@ def test_gray_test_against_cuminc(case):
     d = load(case)
     strata = case["strata"] if isinstance(case["strata"], str) else None
     res = gray_test(d, "time", "status", case["group"], cause=None, strata=strata, rho=case["rho"])
-    assert [str(c) for c in res["cause"]] == list(case["tests"])
+    assert [str(c) for c in res["outcome"]] == list(case["tests"])
     for row in res.itertuples():
-        want = case["tests"][str(row.cause)]
+        want = case["tests"][str(row.outcome)]
         assert row.df == want["df"]
         assert abs(row.statistic - want["statistic"]) <= REL * abs(want["statistic"])
         assert abs(row.p_value - want["p_value_upper_tail"]) <= REL * want["p_value_upper_tail"]

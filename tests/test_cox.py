@@ -72,12 +72,14 @@ def test_table_layout_tier_rows_then_covariates():
     res = fit_table(df)
     assert list(res.columns) == COX_COLUMNS
     assert list(res["term"]) == [*TIERS, "age", "sex[M]"]
+    # Tier rows name their tier in group too; covariate rows have none.
+    assert res["group"].tolist()[:4] == TIERS and res["group"].iloc[4:].isna().all()
     ref = res.iloc[0]
     assert ref["is_reference"] and ref["estimate"] == 1.0 and np.isnan(ref["conf_low"])
     assert res["is_reference"].sum() == 1
     tiers = res.iloc[:4]
-    assert tiers["n"].sum() == len(df) and tiers["events"].sum() == df["died"].sum()
-    assert (res.iloc[4:]["n"] == len(df)).all() and (res.iloc[4:]["events"] == df["died"].sum()).all()
+    assert tiers["n"].sum() == len(df) and tiers["n_event"].sum() == df["died"].sum()
+    assert (res.iloc[4:]["n"] == len(df)).all() and (res.iloc[4:]["n_event"] == df["died"].sum()).all()
     est = res.iloc[1:]
     assert ((est["conf_low"] < est["estimate"]) & (est["estimate"] < est["conf_high"])).all()
     assert res.dtypes["n"] == np.int64 and res.dtypes["is_reference"] == bool
@@ -263,7 +265,7 @@ def test_tier_without_events_is_not_estimable_with_warning_and_limit_estimates()
     assert res.loc["mild", ["estimate", "std_error", "conf_low", "conf_high", "p_value"]].isna().all()
     assert not res.loc["mild", "estimable"] and res.loc["mild", "note"] == "no events in this tier"
     assert res.drop(index="mild")["estimable"].all() and (res.drop(index="mild")["note"] == "").all()
-    assert res.loc["mild", "n"] == (df["tier"] == "mild").sum() and res.loc["mild", "events"] == 0
+    assert res.loc["mild", "n"] == (df["tier"] == "mild").sum() and res.loc["mild", "n_event"] == 0
     # The other estimates are the limit: the fit without the no-event tier.
     rest = df[df["tier"] != "mild"]
     with warnings.catch_warnings():
@@ -301,7 +303,7 @@ def test_reference_without_events_gives_no_hazard_ratio_but_the_limit_covariates
     assert tiers.loc[TIERS[1:], ["estimate", "std_error", "conf_low", "conf_high", "p_value"]].isna().all().all()
     assert not tiers["estimable"].any()
     assert (tiers["note"] == "no events in the reference tier").all()
-    assert tiers.loc["normal", "is_reference"] and tiers.loc["normal", "events"] == 0
+    assert tiers.loc["normal", "is_reference"] and tiers.loc["normal", "n_event"] == 0
     # The covariates are the limit: the reference persons leave every risk set.
     rest = df[df["tier"] != "normal"]
     with warnings.catch_warnings():
@@ -394,7 +396,8 @@ def test_cox_fit_errors():
 def test_ph_test_layout_and_reference_invariance():
     df = cohort()
     res = proportional_hazards_test(df, "time", "died", adjust=["age", "sex"])
-    assert list(res.columns) == PH_TEST_COLUMNS
+    assert list(res.columns) == PH_TEST_COLUMNS == ["test", "outcome", "term", "statistic", "df", "p_value"]
+    assert (res["test"] == "schoenfeld").all() and (res["outcome"] == "died").all()
     assert list(res["term"]) == ["tier", "age", "sex", "GLOBAL"]
     assert list(res["df"]) == [3, 1, 1, 5]
     assert ((res["p_value"] >= 0) & (res["p_value"] <= 1)).all()

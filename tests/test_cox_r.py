@@ -107,7 +107,7 @@ def test_hazard_ratio_table_matches_summary_coxph(case_id):
     for col, key in [("estimate", "hazard_ratio"), ("std_error", "std_error"), ("conf_low", "conf_low"),
                      ("conf_high", "conf_high"), ("p_value", "p_value")]:
         assert_rel(est[col], [t[key] for t in terms], f"{case_id} {col}")
-    assert (res["n"].iloc[-1], res["events"].iloc[-1]) == (ref["n"], ref["nevent"])
+    assert (res["n"].iloc[-1], res["n_event"].iloc[-1]) == (ref["n"], ref["nevent"])
 
 
 def _design(df, case_id):

@@ -131,8 +131,8 @@ def _report(n, seed, k, disclosure="suppress", base=5):
     return SimpleNamespace(tables=d.tables, marks=d.marks, disclosure=d.summary())
 
 
-COUNTS = {"n", "events", "deaths", "n_risk", "observed", "excluded_persons", "excluded_lab_rows",
-          "excluded_records", "persons", "lab_rows", "competing_deaths", "missing", "denominator"}
+COUNTS = {"n", "n_event", "n_competing", "n_risk", "observed", "excluded_persons", "excluded_lab_rows",
+          "excluded_records", "persons", "lab_rows", "missing", "denominator"}
 
 
 def _marks(table: pd.DataFrame) -> dict[tuple[int, str], str]:
@@ -195,7 +195,7 @@ def test_round_rounds_every_count_and_recomputes_percentages():
                                100 * t1.loc[ok, "n"].to_numpy(dtype=float) / t1.loc[ok, "denominator"].to_numpy(dtype=float))
     # An estimate from a count below the base would give the count back (2 of 3 dead = 66.7%).
     mort_raw, mort = raw.tables["mortality"], pub.tables["mortality"]
-    small = (mort_raw["deaths"] > 0) & (mort_raw["deaths"] < 5)
+    small = (mort_raw["n_event"] > 0) & (mort_raw["n_event"] < 5)
     assert small.any() and mort.loc[small, "mortality"].isna().all()
 
 
@@ -250,7 +250,7 @@ def test_estimates_without_support_are_labelled_everywhere(tmp_path):
         warnings.simplefilter("ignore")
         r = report.analyse(*_frames(1500, 2), report.ReportSettings(min_cell_count=0), progress=False)
     ors = r.tables["odds_ratios"]
-    zero = ors[(ors["events"] == 0) & ~ors["is_reference"].astype(bool)]
+    zero = ors[(ors["n_event"] == 0) & ~ors["is_reference"].astype(bool)]
     assert len(zero) and not zero["estimable"].astype(bool).any()
     assert zero["note"].str.contains("no events in this tier").all()
     firth = ors[ors["method"] == "firth"]
@@ -258,7 +258,7 @@ def test_estimates_without_support_are_labelled_everywhere(tmp_path):
     html = r._repr_html_()
     assert ", Firth" in html and "not estimable (no events in this tier)" in html
     cox = r.tables["cox"]
-    no_deaths = cox[(cox["events"] == 0)]
+    no_deaths = cox[(cox["n_event"] == 0)]
     if len(no_deaths):
         assert no_deaths["estimate"].isna().all() and not no_deaths["estimable"].astype(bool).any()
     body = json.loads(json.dumps(r.to_dict()))

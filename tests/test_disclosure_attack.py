@@ -115,21 +115,21 @@ def test_attacker_finds_deaths_between_horizons():
     # 2 deaths in (1, 4] follow exactly: a derived leak.
     # Tier y (100 persons): deaths by year 1 hidden (3), 6 by year 4, 94 at risk at year 4:
     # D1 <= D4 = 6 and 94 + D1 <= 100, so D1 in [0, 6]; deaths in (1, 4] = 6 - D1 in [0, 6].
-    tiers = pd.DataFrame({"tier": ["x", "y"], "n": pd.array([100, 100], dtype="Int64")})
-    mort = pd.DataFrame({"tier": ["x", "x", "y", "y"], "time": [1.0, 4.0, 1.0, 4.0],
+    tiers = pd.DataFrame({"group": ["x", "y"], "n": pd.array([100, 100], dtype="Int64")})
+    mort = pd.DataFrame({"group": ["x", "x", "y", "y"], "time": [1.0, 4.0, 1.0, 4.0],
                          "n_risk": pd.array([90, 88, 97, 94], dtype="Int64"),
-                         "deaths": pd.array([10, 12, 3, 6], dtype="Int64")})
+                         "n_event": pd.array([10, 12, 3, 6], dtype="Int64")})
     pub = mort.copy()
-    pub.loc[2, "deaths"] = pd.NA
+    pub.loc[2, "n_event"] = pd.NA
     res = da.attack({"tier_prevalence": tiers, "mortality": mort}, {"tier_prevalence": tiers, "mortality": pub}, 5)
-    assert _interval(res, "mortality", 2, "deaths") == ((0, 6), False)
+    assert _interval(res, "mortality", 2, "n_event") == ((0, 6), False)
     derived = res[res["kind"] == "derived"].set_index("column")
     assert (derived.loc["deaths in (1, 4] (x)", ["lo", "hi", "leak"]] == [2, 2, True]).all()
     assert (derived.loc["deaths in (1, 4] (y)", ["lo", "hi", "leak"]] == [0, 6, False]).all()
 
 
 def test_attacker_flags_a_published_small_count():
-    tiers = pd.DataFrame({"tier": ["x", "y"], "n": pd.array([100, 3], dtype="Int64")})
+    tiers = pd.DataFrame({"group": ["x", "y"], "n": pd.array([100, 3], dtype="Int64")})
     res = da.attack({"tier_prevalence": tiers}, {"tier_prevalence": tiers}, 5)
     assert res.loc[res["leak"], ["kind", "row", "truth"]].values.tolist() == [["published", 1, 3.0]]
 

@@ -31,7 +31,7 @@ def test_direct_anc_codes_and_other_tests():
             (3, T0, "718-7", "13.5", "g/dL"),  # haemoglobin: not ours
         ]
     )
-    out = classify_anc(labs)
+    out = classify_anc(labs, scheme="clinical")
     assert _col(out, "tier") == ["mild", "severe", "normal", None]
     assert _col(out, "anc_source") == ["direct", "direct", "direct", None]
     assert _col(out, "anc_flag") == [None, None, None, "not_anc_test"]
@@ -47,7 +47,7 @@ def test_derivation_with_bands_without_bands_and_units():
             (2, T0, "26511-6", "38", "%"),  # no band row
         ]
     )
-    out = classify_anc(labs)
+    out = classify_anc(labs, scheme="clinical")
     # 4.0 x (30 + 5) / 100 = 1.4 x10^9/L; 2500 x 38 / 100 = 950/µL.
     assert out["anc_per_ul"].iloc[1] == pytest.approx(1400.0)
     assert out["anc_per_ul"].iloc[4] == pytest.approx(950.0)
@@ -66,7 +66,7 @@ def test_components_not_derived_when_direct_anc_exists():
             (1, T1, "770-8", "10", "%"),
         ]
     )
-    out = classify_anc(labs)
+    out = classify_anc(labs, scheme="clinical")
     assert _col(out, "anc_flag") == [None, "direct_anc_available", "direct_anc_available", "used_in_derivation", None]
     assert _col(out, "tier") == ["normal", None, None, None, "severe"]
 

@@ -338,7 +338,7 @@ def test_bad_sources(tmp_path, monkeypatch):
     with pytest.raises(NeutrostatsError, match="could not open"):
         read_omop(tmp_path / "junk.db")
     monkeypatch.setitem(sys.modules, "duckdb", None)
-    with pytest.raises(NeutrostatsError, match=r'pip install "neutrostats\[duckdb\]"'):
+    with pytest.raises(NeutrostatsError, match=r"needs duckdb, a dependency of neutrostats that cannot be imported.*pip install --force-reinstall"):
         read_omop(tmp_path / "junk.db")
 
 

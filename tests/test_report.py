@@ -27,8 +27,8 @@ TABLES = ("at_risk", "attrition", "cox", "cumulative_incidence", "inputs", "logr
           "ph_test", "table_one", "table_one_smd", "tests", "tier_prevalence", "trend_tests")
 FIGURES = ("forest", "km_mortality", "cumulative_incidence")
 # Columns holding counts of persons or records, in any table.
-COUNT_COLUMNS = {"n", "events", "deaths", "n_risk", "observed", "rows", "excluded_persons", "excluded_lab_rows",
-                 "excluded_records", "persons", "lab_rows", "competing_deaths", "missing", "denominator"}
+COUNT_COLUMNS = {"n", "n_event", "n_competing", "n_risk", "observed", "rows", "excluded_persons",
+                 "excluded_lab_rows", "excluded_records", "persons", "lab_rows", "missing", "denominator"}
 
 
 def _read(name: str) -> pd.DataFrame:
@@ -144,7 +144,7 @@ def test_demo_tiers_match_generator_truth(demo):
     """Tier counts at index against the generator's own record of each person's index tier."""
     truth = pd.read_csv(SAMPLE / "index.csv.gz")
     expected = truth["index_tier"].value_counts()
-    got = pd.read_csv(demo / "tables" / "tier_prevalence.csv").set_index("tier")["n"]
+    got = pd.read_csv(demo / "tables" / "tier_prevalence.csv").set_index("group")["n"]
     for tier, n in got.items():
         assert n == expected.get(tier, 0), tier
     assert got.sum() == truth["index_tier"].notna().sum()
@@ -221,31 +221,31 @@ def test_suppressed_rows_hide_what_gives_counts_back(small):
     k = 10
     _, (out, _) = small
     ors = pd.read_csv(out / "tables" / "odds_ratios.csv")
-    hidden = ors[ors["events"].isna() & ~ors["is_reference"]]
+    hidden = ors[ors["n_event"].isna() & ~ors["is_reference"]]
     assert len(hidden) and hidden["suppressed"].all()
     assert hidden["estimate"].isna().all() and hidden["conf_low"].isna().all()
     # A hidden reference count hides every crude OR of that outcome.
     for (o, m), g in ors.groupby(["outcome", "model"]):
         ref = g[g["is_reference"]]
-        if m == "crude" and ref["events"].isna().all():
+        if m == "crude" and ref["n_event"].isna().all():
             assert g.loc[~g["is_reference"], "estimate"].isna().all(), o
     mort = pd.read_csv(out / "tables" / "mortality.csv")
-    assert (mort["deaths"].isna() == mort["mortality"].isna()).all()
+    assert (mort["n_event"].isna() == mort["mortality"].isna()).all()
     cif = pd.read_csv(out / "tables" / "cumulative_incidence.csv")
-    assert (cif["events"].isna() == cif["estimate"].isna()).all()
+    assert (cif["n_event"].isna() == cif["estimate"].isna()).all()
     # Flow table: exclusions hidden, and their sum cannot be recovered from one hidden cell alone.
     flow = pd.read_csv(out / "tables" / "attrition.csv")
     steps = flow.iloc[: flow.index[flow["description"] == "persons analysed"][0] + 1]
     for col in ("excluded_persons", "excluded_lab_rows"):
         assert steps[col].isna().sum() != 1, col
     # One count shown in three tables is hidden in all three or in none.
-    deaths = mort[mort["time"] == mort["time"].max()].set_index("tier")["deaths"]
-    observed = pd.read_csv(out / "tables" / "logrank.csv").set_index("tier")["observed"]
-    cox = pd.read_csv(out / "tables" / "cox.csv").set_index("term")["events"]
+    deaths = mort[mort["time"] == mort["time"].max()].set_index("group")["n_event"]
+    observed = pd.read_csv(out / "tables" / "logrank.csv").set_index("group")["observed"]
+    cox = pd.read_csv(out / "tables" / "cox.csv").set_index("term")["n_event"]
     for tier in deaths.index:
         assert deaths.isna()[tier] == observed.isna()[tier] == cox.isna()[tier], tier
-    sizes = pd.read_csv(out / "tables" / "tier_prevalence.csv").set_index("tier")["n"]
-    logrank_n = pd.read_csv(out / "tables" / "logrank.csv").set_index("tier")["n"]
+    sizes = pd.read_csv(out / "tables" / "tier_prevalence.csv").set_index("group")["n"]
+    logrank_n = pd.read_csv(out / "tables" / "logrank.csv").set_index("group")["n"]
     assert (sizes.isna() == logrank_n.isna().reindex(sizes.index)).all()
     t1 = pd.read_csv(out / "tables" / "table_one.csv")
     assert t1["suppressed"].any()
@@ -312,7 +312,7 @@ def test_html_and_figures_show_no_count_below_k(small):
     # Tick labels 0-4 (years) are the only small numbers drawn.
     assert not [n for n in numbers if 0 < n < k and n not in (1, 2, 3, 4)]
     # The numbers under the curves are the table's (the reference tier's curve is always drawn).
-    normal = at_risk.loc[at_risk["tier"] == "normal", "n_risk"]
+    normal = at_risk.loc[at_risk["group"] == "normal", "n_risk"]
     assert set(normal.dropna().astype(int)) <= set(numbers)
 
 
@@ -330,7 +330,7 @@ def test_small_cohort_curves_are_drawn_from_coarse_times(small):
         # 1/n_risk of a large tier; equivalently fewer steps than deaths / 10 + 1.
         steps = int(np.sum(np.diff(y) < 0))
         tier = line.get_label()
-        deaths = r.tables["logrank"].set_index("tier").loc[tier, "observed"]
+        deaths = r.tables["logrank"].set_index("group").loc[tier, "observed"]
         if pd.notna(deaths):
             assert steps <= int(deaths) // 10
 
@@ -390,7 +390,7 @@ def test_config_file_sets_options_and_command_line_wins(tmp_path, capsys):
     assert results["settings"]["scheme"] == "clinical"
     assert results["settings"]["min_cell_count"] == 5
     assert results["settings"]["followup_years"] == 2.0
-    tiers = pd.read_csv(tmp_path / "report" / "tables" / "tier_prevalence.csv")["tier"].tolist()
+    tiers = pd.read_csv(tmp_path / "report" / "tables" / "tier_prevalence.csv")["group"].tolist()
     assert tiers == ["normal", "mild", "moderate", "severe"]
     assert paths["labs"].is_file()
 
@@ -519,6 +519,6 @@ def test_run_report_from_python(inputs, tmp_path):
     r = run_report(inputs["labs"], inputs["persons"], inputs["diagnoses"], None, out=tmp_path / "o",
                    progress=False)
     assert r.tables["inputs"]["table"].tolist() == ["labs", "persons", "diagnoses"]
-    assert (r.tables["mortality"]["deaths"] == 0).all()
+    assert (r.tables["mortality"]["n_event"] == 0).all()
     assert r.tables["cox"].empty
     assert r.warnings["message"].str.contains("cox left out").any()

@@ -146,11 +146,11 @@ def test_tier_and_flag_are_exclusive_and_exhaustive():
 
 def test_missing_unit_flag_and_assume_unit():
     labs = pd.DataFrame({"value": [1.2, 1.2, 1200.0], "unit": ["K/uL", None, "cells/uL"]})
-    out = classify_anc(labs)
+    out = classify_anc(labs, scheme="clinical")
     assert out["anc_flag"].astype(object).tolist() == [np.nan, "missing_unit", np.nan]
-    out2 = classify_anc(labs, assume_unit="10^9/L")
+    out2 = classify_anc(labs, assume_unit="10^9/L", scheme="clinical")
     assert out2["tier"].astype(object).tolist() == ["mild", "mild", "mild"]
-    no_unit_col = classify_anc(pd.DataFrame({"value": [1.6]}), assume_unit="G/L")
+    no_unit_col = classify_anc(pd.DataFrame({"value": [1.6]}), assume_unit="G/L", scheme="clinical")
     assert no_unit_col["tier"].iloc[0] == "normal"
 
 
@@ -185,7 +185,7 @@ def test_duffy_null_lowers_the_normal_limit():
             "duffy_null": [True, True, True, False, False, None],
         }
     )
-    out = classify_anc(labs, duffy_null="duffy_null")
+    out = classify_anc(labs, duffy_null="duffy_null", scheme="clinical")
     assert out["tier"].astype(object).tolist() == ["normal", "normal", "mild", "mild", "mild", "mild"]
     assert out["normal_limit_per_ul"].tolist() == [1200.0, 1200.0, 1200.0, 1500.0, 1500.0, 1500.0]
 
@@ -304,7 +304,7 @@ def test_missing_columns_and_bad_input_messages():
 
 def test_tier_summary_adds_up_and_lists_every_tier():
     labs = pd.DataFrame({"value": ["1.6", "1.2", "1.2", "x", "", "<1"], "unit": "K/uL"})
-    s = tier_summary(classify_anc(labs))
+    s = tier_summary(classify_anc(labs, scheme="clinical"))
     assert s["n"].sum() == len(labs)
     tiers = s[s["kind"] == "tier"]
     assert tiers["level"].tolist() == ["normal", "mild", "moderate", "severe"]
@@ -322,7 +322,7 @@ def test_tier_summary_by_group():
 
 def test_tier_summary_small_cell_suppression():
     labs = pd.DataFrame({"value": ["1.6"] * 20 + ["1.2"] * 3 + ["0.7"] * 8 + ["x"] * 6, "unit": "K/uL"})
-    s = tier_summary(classify_anc(labs), min_cell_count=5)
+    s = tier_summary(classify_anc(labs, scheme="clinical"), min_cell_count=5)
     shown = dict(zip(s["level"], s["n"]))
     assert pd.isna(shown["mild"])  # 3 < 5
     # One hidden cell could be recovered from the total, so a second is hidden.

@@ -70,7 +70,8 @@ def test_survival_at_beyond_follow_up_and_rmst_by_hand():
     assert at["estimate"].tolist()[:2] == pytest.approx([1.0, 0.3])
     assert np.isnan(at["estimate"].iloc[2]) and at["n_risk"].tolist() == [5, 1, 0]
     rm = restricted_mean_survival(df, "t", "e", horizon=2.5)
-    assert rm["rmst"].iloc[0] == pytest.approx(1 + 0.8 + 0.6 * 0.5)
+    assert list(rm.columns) == ["group", "time", "estimate", "std_error", "conf_low", "conf_high"]
+    assert rm["estimate"].iloc[0] == pytest.approx(1 + 0.8 + 0.6 * 0.5) and rm["time"].iloc[0] == 2.5
     with pytest.raises(NeutrostatsError, match="horizon"):
         restricted_mean_survival(df, "t", "e", horizon=0)
 
@@ -102,6 +103,19 @@ def test_logrank_identical_groups_and_errors():
         logrank_test(df[df["g"] == "a"], "t", "e", "g")
     with pytest.raises(NeutrostatsError, match="scores"):
         logrank_test(df, "t", "e", "g", trend=True, scores=[1, 2, 3])
+
+
+def test_logrank_tidy_is_the_test_shape():
+    # Two groups, one death each at t = 1 (a) and t = 2 (b): at t = 1 both at risk, E_a = 1/2, V = 1/4;
+    # at t = 2 only b: E_a = 0. O_a - E_a = 1/2, chi-square (1/2)^2 / (1/4) = 1 on 1 df.
+    df = pd.DataFrame({"t": [1.0, 2.0], "e": [1, 1], "g": ["a", "b"]})
+    tidy = logrank_test(df, "t", "e", "g").tidy()
+    assert list(tidy.columns) == ["test", "outcome", "term", "statistic", "df", "p_value"]
+    assert tidy.iloc[0][["test", "outcome", "term", "df"]].tolist() == ["logrank", "e", "g", 1]
+    assert tidy.loc[0, "statistic"] == pytest.approx(1.0, rel=1e-12)
+    assert tidy.loc[0, "p_value"] == pytest.approx(0.31731050786291415, rel=1e-12)  # P(chi2_1 > 1)
+    trend = logrank_test(df, "t", "e", "g", trend=True).tidy()
+    assert trend.loc[0, "test"] == "logrank_trend"
 
 
 @pytest.mark.parametrize(

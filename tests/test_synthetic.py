@@ -1,8 +1,9 @@
 """Tests of neutrostats.synthetic, the synthetic cohort generator.
 
 Expected values come from the published table -- Andersen CL et al.,
-Neutropenia and risk of infection, HIV and haematological malignancy, J Intern
-Med 2016;279:566-575, doi:10.1111/joim.12489, abstract: crude ORs with 95% CIs
+Prevalence and clinical significance of neutropenia discovered in routine
+complete blood cell counts: a longitudinal study, J Intern Med
+2016;279:566-575, doi:10.1111/joim.12489, abstract: crude ORs with 95% CIs
 per tier against ANC >= 1.8 x 10^9/L -- or from the generator's ``truth`` dict
 (its generating parameters), never from generated output.
 
@@ -47,7 +48,7 @@ PUBLISHED = {
         "mild": (2.80, 2.20, 3.57),
         "moderate_severe": (4.77, 3.22, 7.07),
     },
-    "haematological_malignancy": {
+    "hematologic_malignancy": {
         "subnormal": (3.23, 2.35, 4.45),
         "mild": (8.69, 6.58, 11.47),
         "moderate_severe": (46.03, 33.98, 62.35),
@@ -185,8 +186,8 @@ def crude_or(tier: np.ndarray, event: np.ndarray, level: int, z: float = 1.95996
 RANGES = {
     "viral_infection": ["A80-B34"],
     "hiv": ["B20-B24"],
-    "haematological_malignancy": ["C81-C96"],
-    "acute_leukaemia": ["C910", "C920", "C924", "C925", "C930", "C940", "C950"],
+    "hematologic_malignancy": ["C81-C96"],
+    "acute_leukemia": ["C910", "C920", "C924", "C925", "C930", "C940", "C950"],
     "mds": ["D46"],
     "solid_cancer": ["C00-C80"],
     "autoimmune": ["M05-M06", "M32", "M350", "K50-K51", "E10", "L40", "G35"],
@@ -277,7 +278,7 @@ def test_truth_serialises_to_json_and_names_every_parameter(cohort):
     t = cohort.truth
     assert set(t["assumptions"]) == set(DEFAULT_ASSUMPTIONS)
     assert set(t["assumption_notes"]) == set(DEFAULT_ASSUMPTIONS)
-    for o in ("viral_infection", "haematological_malignancy", "mds", "solid_cancer", "autoimmune"):
+    for o in ("viral_infection", "hematologic_malignancy", "mds", "solid_cancer", "autoimmune"):
         spec = t["outcomes"][o]
         assert set(spec["conditional_or"]) == {"subnormal", "mild", "moderate_severe"}
         assert spec["baseline_risk"] > 0
@@ -498,7 +499,7 @@ def test_dates_are_consistent(cohort):
 
 
 def test_prevalent_and_late_codes_exist_and_are_not_events(cohort, parsed_index):
-    for o in ("viral_infection", "haematological_malignancy", "solid_cancer"):
+    for o in ("viral_infection", "hematologic_malignancy", "solid_cancer"):
         flags = outcome_flags(parsed_index, cohort.diagnoses, RANGES[o])
         n_prev = int(flags["prevalent"].sum())
         assert n_prev == cohort.truth["outcomes"][o]["n_prevalent"]
@@ -536,7 +537,7 @@ def test_conditional_odds_ratios_recovered(cohort, parsed_index):
     """
     ix, X, age, male = _design(cohort, parsed_index)
     X = X.assign(age_decades=((age - 50.0) / 10.0).to_numpy(), male=male)
-    outcomes = ("viral_infection", "haematological_malignancy", "mds", "solid_cancer", "autoimmune")
+    outcomes = ("viral_infection", "hematologic_malignancy", "mds", "solid_cancer", "autoimmune")
     k = len(outcomes) * 5
     z = norm.ppf(1 - 0.05 / (2 * k))
     for o in outcomes:
@@ -572,7 +573,7 @@ def test_mortality_hazard_ratios_recovered(cohort, parsed_index):
 
 def test_hiv_and_acute_leukaemia_strongly_associated(cohort, parsed_index):
     tier = parsed_index["tier"].to_numpy()
-    for sub, parent in (("hiv", "viral_infection"), ("acute_leukaemia", "haematological_malignancy")):
+    for sub, parent in (("hiv", "viral_infection"), ("acute_leukemia", "hematologic_malignancy")):
         f = outcome_flags(parsed_index, cohort.diagnoses, RANGES[sub])
         keep = ~f["prevalent"].to_numpy()
         est = crude_or(tier[keep], f["event"].to_numpy()[keep], 3)[0]
@@ -698,11 +699,11 @@ def test_library_crude_ors_inside_published_cis(full):
     import neutrostats as ns
 
     c, _ = full
-    names = ["viral_infection", "haematological_malignancy", "solid_cancer", "autoimmune"]
+    names = ["viral_infection", "hematologic_malignancy", "solid_cancer", "autoimmune"]
     cohort = ns.build_cohort(c.labs, c.persons, c.diagnoses, c.deaths, scheme="andersen2016", index="first",
                              followup_years=4, outcomes={o: RANGES[o] for o in names})
     for o in names:
-        res = ns.odds_ratios_by_tier(cohort.table, o, method="wald").set_index("tier")
+        res = ns.odds_ratios_by_tier(cohort.table, o, method="wald").set_index("group")
         for t in ("subnormal", "mild", "moderate_severe"):
             est, lo, hi = res.loc[t, ["estimate", "conf_low", "conf_high"]]
             if o in PUBLISHED:

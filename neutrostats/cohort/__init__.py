@@ -1,29 +1,14 @@
-"""The cohort: persons, the lab reduction (pandas and SQL engines), index choice, follow-up, outcomes and flow."""
+"""The cohort: persons, the lab reduction (pandas and SQL engines), index choice, follow-up, outcomes and flow.
+
+Each module lists its public names in ``__all__``; this package re-exports
+them all.
+"""
 
 from __future__ import annotations
 
-from neutrostats.cohort.build import (
-    Cohort,
-    build_cohort,
-    INDEX_STRATEGIES,
-    DAYS_PER_YEAR,
-)
-from neutrostats.cohort.icd10 import (
-    ICD10_OUTCOMES,
-    DEFAULT_OUTCOMES,
-    normalize_icd10,
-    validate_code_sets,
-    match_icd10,
-)
+from neutrostats.cohort import build
+from neutrostats.cohort import icd10
+from neutrostats.cohort.build import *  # noqa: F401,F403  (the names of build.__all__)
+from neutrostats.cohort.icd10 import *  # noqa: F401,F403  (the names of icd10.__all__)
 
-__all__ = [
-    "Cohort",
-    "build_cohort",
-    "INDEX_STRATEGIES",
-    "DAYS_PER_YEAR",
-    "ICD10_OUTCOMES",
-    "DEFAULT_OUTCOMES",
-    "normalize_icd10",
-    "validate_code_sets",
-    "match_icd10",
-]
+__all__ = [*build.__all__, *icd10.__all__]

@@ -121,6 +121,42 @@ def _empty_index(n: int) -> dict:
     }
 
 
+def _any_per_person(mp: np.ndarray, mask: np.ndarray, n_persons: int) -> np.ndarray:
+    """Per person: does any of their measurements (``mp``: person of each) satisfy ``mask``?"""
+    has = np.zeros(n_persons, dtype=bool)
+    has[mp[mask]] = True
+    return has
+
+
+def _eligible_measurements(mp, mday, births, index_window, age_range, n_persons):
+    """Which measurements may be the index (in the window, at an eligible age); and who has one in the window."""
+    eligible = np.ones(mp.size, dtype=bool)
+    if index_window is not None:
+        lo = -_NEVER if index_window[0] is None else index_window[0]
+        hi = _NEVER if index_window[1] is None else index_window[1]
+        eligible &= (mday >= lo) & (mday <= hi)
+    in_window = _any_per_person(mp, eligible, n_persons)
+    if age_range is not None:
+        age_years = np.where(births[mp] == _NEVER, np.nan, (mday - births[mp]) / DAYS_PER_YEAR)
+        completed = np.floor(age_years)
+        eligible &= (completed >= age_range[0]) & (completed <= age_range[1])
+    return eligible, in_window
+
+
+def _index_measurements(index, cand, mp, mt, manc, mbelow, n_persons) -> np.ndarray:
+    """The index measurement of each person with a candidate, by strategy (``cand`` is in person, time order)."""
+    if index == "first":
+        return _first_per_group(mp, cand)
+    if index == "first_neutropenic":
+        below_first = _first_per_group(mp, cand[mbelow[cand]])
+        any_first = _first_per_group(mp, cand)
+        has_below = np.zeros(n_persons, dtype=bool)
+        has_below[mp[below_first]] = True
+        return np.concatenate([below_first, any_first[~has_below[mp[any_first]]]])
+    by_value = cand[np.lexsort((mt[cand], manc[cand], mp[cand]))]
+    return _first_per_group(mp, by_value)
+
+
 def _reduce_labs(labs, persons, person_index, births, *, scheme, index, age_range, index_window, duffy_null,
                  duffy_null_limit, chronic_months, person, time, value, unit, code, on_unknown_unit, decimal,
                  keep_measurements, thousands=None, unit_suspect_below=UNIT_SUSPECT_BELOW, code_map=None):
@@ -193,35 +229,8 @@ def _reduce_labs(labs, persons, person_index, births, *, scheme, index, age_rang
     mtier = classified["tier"].cat.codes.to_numpy()[m]
     mbelow = mtier > 0
 
-    def any_per_person(mask: np.ndarray) -> np.ndarray:
-        has = np.zeros(n_persons, dtype=bool)
-        has[mp[mask]] = True
-        return has
-
-    eligible = np.ones(m.size, dtype=bool)
-    if index_window is not None:
-        lo = -_NEVER if index_window[0] is None else index_window[0]
-        hi = _NEVER if index_window[1] is None else index_window[1]
-        eligible &= (mday >= lo) & (mday <= hi)
-    in_window = any_per_person(eligible)
-    if age_range is not None:
-        age_years = np.where(births[mp] == _NEVER, np.nan, (mday - births[mp]) / DAYS_PER_YEAR)
-        completed = np.floor(age_years)
-        eligible &= (completed >= age_range[0]) & (completed <= age_range[1])
-
-    # The index measurement, by strategy (cand is in person, time order).
-    cand = np.flatnonzero(eligible)
-    if index == "first":
-        pick = _first_per_group(mp, cand)
-    elif index == "first_neutropenic":
-        below_first = _first_per_group(mp, cand[mbelow[cand]])
-        any_first = _first_per_group(mp, cand)
-        has_below = np.zeros(n_persons, dtype=bool)
-        has_below[mp[below_first]] = True
-        pick = np.concatenate([below_first, any_first[~has_below[mp[any_first]]]])
-    else:
-        by_value = cand[np.lexsort((mt[cand], manc[cand], mp[cand]))]
-        pick = _first_per_group(mp, by_value)
+    eligible, in_window = _eligible_measurements(mp, mday, births, index_window, age_range, n_persons)
+    pick = _index_measurements(index, np.flatnonzero(eligible), mp, mt, manc, mbelow, n_persons)
     ix = _empty_index(n_persons)
     pp = mp[pick]
     ix["sampled_at"][pp] = mt[pick].astype("datetime64[ns]")
@@ -239,7 +248,7 @@ def _reduce_labs(labs, persons, person_index, births, *, scheme, index, age_rang
     return _LabReduction(
         rows_read=len(labs), persons_read=int(persons_read), steps=steps,
         n_meas=np.bincount(mp, minlength=n_persons), with_labs=with_labs, in_window=in_window,
-        eligible=any_per_person(eligible), index=ix,
+        eligible=_any_per_person(mp, eligible, n_persons), index=ix,
         summary=_lab_summary(mp, mt, mday, manc, mtier, mbelow, n_persons, chronic_months),
         measurements=measurements,
     )

@@ -206,17 +206,20 @@ def _check_parquet_footers(files: list[str], fn: str) -> None:
 def _import_duckdb(fn: str):
     try:
         import duckdb
-    except ImportError:  # pragma: no cover - depends on the installation
+    except ImportError as exc:  # pragma: no cover - depends on the installation
         raise NeutrostatsError(
-            f"{fn}: reading Parquet paths or DuckDB relations needs the duckdb package, which is not "
-            'installed; install it with pip install "neutrostats[duckdb]"'
+            f"{fn}: the cohort's lab reduction needs duckdb, a dependency of neutrostats that cannot be "
+            f"imported here ({exc}); reinstall it (pip install --force-reinstall 'duckdb>=1.1'), or pass "
+            "engine='numpy' with labs as a pandas DataFrame"
         ) from None
     return duckdb
 
 
 def _arrow_reader(result: Any, rows: int):
-    # duckdb 2 renamed fetch_record_batch to to_arrow_reader.
-    method = getattr(result, "to_arrow_reader", None) or result.fetch_record_batch
+    # duckdb 2 renamed fetch_record_batch to to_arrow_reader; duckdb 1.1 relations have neither
+    # (fetch_arrow_reader, the same reader).
+    method = (getattr(result, "to_arrow_reader", None) or getattr(result, "fetch_record_batch", None)
+              or result.fetch_arrow_reader)
     return method(rows)
 
 
@@ -828,6 +831,19 @@ def _pipeline(d: _Dialect, *, src_cols: dict[str, str], order: str, value_kind: 
     the persons look-up's column when they vary. ``broadcast``: aliases of
     the look-ups to broadcast to the rows (Spark).
     """
+    parts = [_rows_sql(d, src_cols=src_cols, order=order, value_kind=value_kind, long_format=long_format,
+                       any_scaled=any_scaled, cuts=cuts, lim=lim, birth=birth, broadcast=broadcast)]
+    parts += _sample_groups_sql(d, derive=derive, lim=lim, birth=birth)
+    derivation, derived = _derivation_sql(d, derive=derive, cuts=cuts)
+    parts.append(derivation)
+    parts.append(_kept_samples_sql(d, cuts=cuts, derived=derived))
+    parts.append(_window_sql(d, index=index, index_window=index_window, age_range=age_range))
+    return "WITH " + "".join(parts).strip().rstrip(",")
+
+
+def _rows_sql(d: _Dialect, *, src_cols, order, value_kind, long_format, any_scaled, cuts, lim, birth,
+              broadcast) -> str:
+    """Stage 1 of :func:`_pipeline`, rows: the CTEs ``src`` to ``r`` (look-ups joined, each row's own flag)."""
     q = d.quote
     text = d.text
     NO, F = NO_FLAG, FLAG_CODES
@@ -856,7 +872,7 @@ def _pipeline(d: _Dialect, *, src_cols: dict[str, str], order: str, value_kind: 
     # Stage 1: rows. rf is the row's own step code; NULL for a usable direct
     # ANC (kept or a repeat) and for a component without a flag of its own,
     # whose fate its sample decides (their own flags always rank first).
-    parts = [f"""
+    return f"""
 src AS (
   SELECT {src_cols['person']} AS p, {src_cols['time']} AS t, {src_cols['value']} AS v,
          {src_cols['unit']} AS u, {src_cols['code']} AS c, {order} AS rn
@@ -889,8 +905,12 @@ r AS (
     END AS rf,
     CASE WHEN pidx IS NULL THEN p END AS pk
   FROM r1
-),"""]
+),"""
 
+
+
+def _sample_groups_sql(d: _Dialect, *, derive, lim, birth) -> list[str]:
+    """Stage 2a of :func:`_pipeline`: the samples' aggregates ``s0`` and, with ``derive``, their components (``sm``)."""
     # Stage 2: samples (of known persons; the others' rows are all counted
     # in stage 1). The components (a minority of rows, with wide aggregates)
     # are grouped on their own and joined to their samples: one wide
@@ -909,7 +929,7 @@ r AS (
     best = d.struct([("anc", "anc"), ("rn", "rn"), ("cens", "cens")])
     lim_agg = "min(lim)" if "ps." in lim else lim
     birth_agg = "min(birth_day)" if "ps." in birth else birth
-    parts.append(f"""
+    parts = [f"""
 s0 AS (
   SELECT pidx, t,
     max(CASE WHEN role = 0 AND (rf IS NULL OR rf >= {len(ANC_FLAGS)}) THEN 1 ELSE 0 END) AS hd,
@@ -921,7 +941,7 @@ s0 AS (
   FROM r
   WHERE pidx IS NOT NULL
   GROUP BY pidx, t
-),""")
+),"""]
     if derive:
         # The first row (input order) of each component, field by field: the
         # row numbers are unique, and a struct minimum costs 3x as much.
@@ -952,12 +972,18 @@ sm AS (
         parts.append("""
 sm AS (SELECT * FROM s0),""")
 
+    return parts
+
+
+def _derivation_sql(d: _Dialect, *, derive, cuts) -> tuple[str, dict[str, str]]:
+    """Stage 2b of :func:`_pipeline`: the derived ANC of each sample (``sd`` to ``sa``) and the SQL of its fields."""
+    NO, F = NO_FLAG, FLAG_CODES
     if derive:
         # A sample with a usable direct ANC row (no flag of its own) derives nothing; else the first
         # neutrophil % row carries the derived ANC (the "anchor").
         fc = {r: f"(CASE WHEN {c}_f0 = {NO} AND k{r} > 0 THEN 1 ELSE 0 END)"
               for r, c in ((1, "ne"), (2, "bd"), (3, "wb"))}
-        parts.append(f"""
+        part = f"""
 sd AS (
   SELECT sm.*,
     CASE WHEN wb_f0 = {NO} THEN wb_num END AS wv,
@@ -997,20 +1023,27 @@ sa AS (
          WHEN t IS NULL THEN {_TIME}
          ELSE {_KEPT} END AS acode
   FROM sf
-),""")
+),"""
         derived = {
             "anc": "danc", "tier": _tier_code_sql(cuts, "danc", "lim", None),
             "source": "(CASE WHEN bv IS NOT NULL THEN 1 ELSE 2 END)",
         }
     else:
-        parts.append("""
+        part = """
 sa AS (
   SELECT sm.*, 0 AS c_direct, 0 AS c_dup, 0 AS c_inc, 0 AS c_used, CAST(NULL AS INT) AS acode FROM sm
-),""")
+),"""
         derived = {"anc": "NULL", "tier": "NULL", "source": "NULL"}
+    return part, derived
+
+
+def _kept_samples_sql(d: _Dialect, *, cuts, derived) -> str:
+    """Stage 2c of :func:`_pipeline`: ``sp``, the measurement each sample keeps and the step of each of its rows."""
+    F = FLAG_CODES
+    exact = f"{d.round6('anc')} = anc"
     ka = f"acode = {_KEPT}"
     code_if = "CASE WHEN {c} > 0 THEN {k} ELSE -2 END"
-    parts.append(f"""
+    return f"""
 sp AS (
   SELECT pidx, t, birth_day, lim, c_direct, c_dup, c_inc, c_used, acode,
     CASE WHEN ncand > 1 THEN ncand - 1 ELSE 0 END AS c_rep,
@@ -1026,8 +1059,12 @@ sp AS (
              {code_if.format(c='ncand - 1', k=_REPEAT)}, {code_if.format(c='ncand', k=_KEPT)}) AS maxcode
   FROM (SELECT sa.*, CASE WHEN kmin IS NOT NULL AND {exact.replace('anc', 'amin')}
                           THEN CAST(kmin % 8 AS INT) - 1 ELSE smin.cens END AS dcn FROM sa) sb
-),""")
+),"""
 
+
+
+def _window_sql(d: _Dialect, *, index, index_window, age_range) -> str:
+    """Stage 3 of :func:`_pipeline`: ``sq`` and ``w``, one window over each person's kept samples."""
     # Stage 3: one window over each person's kept samples (time is unique
     # there): the previous value and time; a running count of samples not
     # below normal, which numbers the neutropenic runs; and the lowest value
@@ -1050,7 +1087,7 @@ sp AS (
     elow = ""
     if index == "nadir":
         elow = f",\n    min(CASE WHEN elig THEN anc END) OVER {before} AS elow"
-    parts.append(f"""
+    return f"""
 sq AS (
   SELECT sx.*, kept AND ({in_win}) AS inwin, kept AND ({in_win}) AND ({age_ok}) AS elig
   FROM (SELECT sp.*, {d.days('t')} AS day, tier > 0 AS below FROM sp) sx
@@ -1062,8 +1099,7 @@ w AS (
     sum(CASE WHEN tier > 0 THEN 0 ELSE 1 END) OVER ({win} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS run,
     min(anc) OVER {before} AS low{elow}
   FROM sq
-),""")
-    return "WITH " + "".join(parts).strip().rstrip(",")
+),"""
 
 
 #: Step codes a sample's derived ANC ("anchor" row) can end in, other than kept.
@@ -1079,20 +1115,8 @@ _SAMPLE_COUNTS = {
 _IX_FIELDS = ("anc", "tier", "cens", "source", "lim")
 
 
-def _reduce_sql(head: str, d: _Dialect, *, index: str, chronic_months: int, measurements: bool = False) -> str:
-    """SQL returning one row per person (``grp = 0``) and rows per own-flag step (``grp = 1``).
-
-    With ``measurements``, also the kept measurements (``grp = 2``: person
-    and ``ix_t``, ``ix_anc``, ``ix_tier``), from the same window stage.
-
-    Persons are aggregated in two levels — per (person, neutropenic run),
-    then per person — so that runs need no second window. Every "row with
-    the least key" is an arg-min over a key unique within the person (the
-    sample time), never a minimum of structs, which is several times
-    slower. The row stage is read twice (samples, and the count of each
-    row's own flag), which the engine recomputes from the files rather than
-    writing out.
-    """
+def _index_choice_sql(d: _Dialect, index: str) -> tuple[list[str], list[str], dict[str, str]]:
+    """The index measurement in SQL: its aggregates per (person, run), per person, and the fields picked."""
     # The index: (key column, arg-min or arg-max) per candidate set.
     if index == "nadir":
         # The last eligible sample to go below every earlier eligible one.
@@ -1112,6 +1136,24 @@ def _reduce_sql(head: str, d: _Dialect, *, index: str, chronic_months: int, meas
         pick = {f: f"CASE WHEN ib_t IS NOT NULL THEN ib_{f} ELSE ix_{f} END" for f in ("t",) + _IX_FIELDS}
     else:
         pick = {f: f"ix_{f}" for f in ("t",) + _IX_FIELDS}
+    return ix1, ix2, pick
+
+
+def _reduce_sql(head: str, d: _Dialect, *, index: str, chronic_months: int, measurements: bool = False) -> str:
+    """SQL returning one row per person (``grp = 0``) and rows per own-flag step (``grp = 1``).
+
+    With ``measurements``, also the kept measurements (``grp = 2``: person
+    and ``ix_t``, ``ix_anc``, ``ix_tier``), from the same window stage.
+
+    Persons are aggregated in two levels — per (person, neutropenic run),
+    then per person — so that runs need no second window. Every "row with
+    the least key" is an arg-min over a key unique within the person (the
+    sample time), never a minimum of structs, which is several times
+    slower. The row stage is read twice (samples, and the count of each
+    row's own flag), which the engine recomputes from the files rather than
+    writing out.
+    """
+    ix1, ix2, pick = _index_choice_sql(d, index)
     rate = f"(prev_anc - anc) / (CAST({d.micros('t')} - {d.micros('prev_t')} AS DOUBLE) * 1000.0 / 86400e9)"
     counts1 = ",\n    ".join(
         [f"sum({c}) AS {c}" for c in _SAMPLE_COUNTS if c.startswith("c_")]
@@ -1227,11 +1269,55 @@ def _reduce(labs, persons, births, fn, *, engine, **options):
 def _reduce_on(be, labs, persons, births, fn, *, keep_measurements, scheme, index, age_range, index_window,
             duffy_null, duffy_null_limit, chronic_months, person, time, value, unit, code, on_unknown_unit, decimal,
             timezone, date_format, thousands, unit_suspect_below, code_map):
-    from neutrostats.cohort._reduction import _ROW_STEPS, _UNKNOWN_PERSONS_STEP, _empty_index, _LabReduction, _summary_columns
-    from neutrostats.labs.classify import normal_limits
+    from neutrostats.cohort._reduction import _LabReduction, _summary_columns
 
+    long_format = _check_lab_columns(be, labs, persons, fn, person=person, time=time, value=value, unit=unit,
+                                     code=code)
+    be.use_columns([person, time, value, unit] + ([code] if long_format else []))
+    d = be.dialect
+    qc = d.quote
+    src_cols = {
+        "person": qc(person),
+        "time": be.time_expr(time, timezone, date_format, fn),
+        "value": qc(value),
+        "unit": qc(unit),
+        "code": qc(code) if long_format else "NULL",
+    }
+    value_kind = "text" if be.kind(value) in ("text", "other") else "number"
+    n_persons = len(persons)
+    lim_sql, birth_sql = _register_persons(be, persons, births, scheme, fn, person=person, duffy_null=duffy_null,
+                                           duffy_null_limit=duffy_null_limit, age_range=age_range)
+    pairs, any_scaled, derive = _register_lookups(
+        be, fn, long_format=long_format, value_kind=value_kind, value=value, unit=unit, code=code,
+        on_unknown_unit=on_unknown_unit, decimal=decimal, thousands=thousands,
+        unit_suspect_below=unit_suspect_below, code_map=code_map,
+    )
+    head = _pipeline(
+        d, src_cols=src_cols, order=be.order, value_kind=value_kind, long_format=long_format, derive=derive,
+        any_scaled=any_scaled, cuts=tuple(scheme.cuts), index=index, index_window=index_window,
+        age_range=age_range, lim=lim_sql, birth=birth_sql, broadcast=tuple(be.hints),
+    )
+    # At most one row per person, flow step and (if kept) measurement: the batches' sizes follow from it.
+    be.n_persons, be.expected_rows = n_persons, n_persons + 64 + (int(pairs["n"].sum()) if keep_measurements else 0)
+    sql = _reduce_sql(head, d, index=index, chronic_months=chronic_months, measurements=bool(keep_measurements))
+    # A pandas table is in memory already; a lazy source's result may not be.
+    got = _collect_batches(be.batches(sql, spill=not isinstance(labs, pd.DataFrame)), n_persons,
+                           keep_measurements=keep_measurements)
+    a = got.arrays
+    summary = _summary_columns(a["n_meas"], a["nadir_anc"], a["nadir_t"], a["worst"], a["episodes"],
+                               a["longest"], a["chronic"], a["steepest"])
+    return _LabReduction(
+        rows_read=int(sum(got.rows_per_step.values())),
+        persons_read=int(got.with_labs.sum()) + got.unknown_ids,
+        steps=_flow_steps(got), n_meas=a["n_meas"], with_labs=got.with_labs,
+        in_window=a["in_window"], eligible=a["eligible"],
+        index=got.index, summary=summary, measurements=_kept_measurements(got.kept) if keep_measurements else None,
+    )
+
+
+def _check_lab_columns(be, labs, persons, fn, *, person, time, value, unit, code) -> bool:
+    """The same checks and messages as for a pandas table, on the column names; True for a long table."""
     cols = be.columns
-    # The same checks and messages as for a pandas table, on the column names.
     schema = pd.DataFrame(columns=list(cols))
     require_columns(schema, [person, time, value], fn, "Name the lab columns with person=, time= and value=.")
     if not isinstance(labs, pd.DataFrame):
@@ -1249,20 +1335,17 @@ def _reduce_on(be, labs, persons, births, fn, *, keep_measurements, scheme, inde
     if long_format:
         require_columns(schema, [code], fn, "Pass code=None for a table of ANC results only.")
     require_columns(schema, [unit], fn, "Pass unit=<column of units>.")
-    be.use_columns([person, time, value, unit] + ([code] if long_format else []))
-    d = be.dialect
-    qc = d.quote
-    src_cols = {
-        "person": qc(person),
-        "time": be.time_expr(time, timezone, date_format, fn),
-        "value": qc(value),
-        "unit": qc(unit),
-        "code": qc(code) if long_format else "NULL",
-    }
-    value_kind = "text" if be.kind(value) in ("text", "other") else "number"
+    return long_format
 
-    # Persons: the key and row; birth day and lower limit of normal only when
-    # they matter (a registry's persons table is large).
+
+def _register_persons(be, persons, births, scheme, fn, *, person, duffy_null, duffy_null_limit, age_range):
+    """The persons look-up ``ns_persons``; returns the SQL of the lower limit of normal and of the birth day.
+
+    Only the key and row, and the birth day and limit when they matter (a
+    registry's persons table is large).
+    """
+    from neutrostats.labs.classify import normal_limits
+
     n_persons = len(persons)
     never = np.iinfo(np.int64).max
     limits = normal_limits(persons, duffy_null, duffy_null_limit, scheme, fn)
@@ -1278,9 +1361,18 @@ def _reduce_on(be, labs, persons, births, fn, *, keep_measurements, scheme, inde
         ps["birth_day"][births == never] = pd.NA
         birth_sql = "ps.birth_day"
     be.register("ns_persons", pd.DataFrame(ps))
-    del ps
+    return lim_sql, birth_sql
 
-    # Distinct units and codes (with their row counts), then distinct values.
+
+def _register_lookups(be, fn, *, long_format, value_kind, value, unit, code, on_unknown_unit, decimal, thousands,
+                      unit_suspect_below, code_map):
+    """The look-ups of distinct (unit, code) pairs (``ns_units``) and text values (``ns_values``).
+
+    Returns the pairs with their row counts, whether a unit needs scaling,
+    and whether any sample can need a derived ANC.
+    """
+    d = be.dialect
+    qc = d.quote
     check_separators(decimal, thousands, fn)
     below = check_suspect_below(unit_suspect_below, fn)
     cmap = None if code_map is None else read_code_map(code_map, function=fn)
@@ -1306,94 +1398,98 @@ def _reduce_on(be, labs, persons, births, fn, *, keep_measurements, scheme, inde
         vals = be.query(f"SELECT DISTINCT CAST({qc(value)} AS {d.text}) AS v FROM ns_labs WHERE {qc(value)} IS NOT NULL")
         be.register("ns_values", _value_lookup(vals["v"], decimal, thousands))
     derive = long_format and bool(np.isin(lookup["role"], [1, 2, 3]).any())
+    return pairs, any_scaled, derive
 
-    head = _pipeline(
-        d, src_cols=src_cols, order=be.order, value_kind=value_kind, long_format=long_format, derive=derive,
-        any_scaled=any_scaled, cuts=tuple(scheme.cuts), index=index, index_window=index_window,
-        age_range=age_range, lim=lim_sql, birth=birth_sql, broadcast=tuple(be.hints),
+
+@dataclass
+class _Collected:
+    """Per-person arrays and flow counts gathered from the result batches."""
+
+    arrays: dict[str, np.ndarray]
+    index: dict[str, np.ndarray]
+    with_labs: np.ndarray
+    rows_per_step: dict[int, int]
+    unknown_ids: int
+    kept: list[pd.DataFrame]
+
+
+#: Per-person result columns -> (dtype, fill value) of their arrays.
+_PERSON_ARRAYS = (
+    ("n_meas", np.int64, 0), ("max_s", np.int8, -1), ("in_window", bool, False), ("eligible", bool, False),
+    ("nadir_anc", float, np.nan), ("nadir_t", "datetime64[ns]", np.datetime64("NaT")), ("worst", np.int8, -1),
+    ("episodes", np.int64, 0), ("longest", np.int64, -1), ("chronic", bool, False), ("steepest", float, np.nan),
+)
+#: Result columns of the index measurement -> field of ``_empty_index``.
+_INDEX_COLUMNS = (("ix_t", "sampled_at"), ("ix_anc", "anc_per_ul"), ("ix_cens", "censor"), ("ix_source", "source"),
+                  ("ix_tier", "tier"), ("ix_lim", "normal_limit_per_ul"))
+
+
+def _put(target: np.ndarray, pidx: np.ndarray, values: pd.Series) -> None:
+    ok = values.notna().to_numpy()
+    if values.dtype.kind == "M" or target.dtype.kind == "M":
+        target[pidx[ok]] = pd.to_datetime(values[ok]).to_numpy(dtype="datetime64[ns]")
+    else:
+        target[pidx[ok]] = values[ok].to_numpy(dtype=target.dtype)
+
+
+def _collect_batches(batches, n_persons: int, *, keep_measurements) -> _Collected:
+    """Fill the per-person arrays batch by batch (a registry's persons may not fit in memory twice)."""
+    from neutrostats.cohort._reduction import _empty_index
+
+    got = _Collected(
+        arrays={k: np.full(n_persons, fill, dtype=dt) for k, dt, fill in _PERSON_ARRAYS},
+        index=_empty_index(n_persons), with_labs=np.zeros(n_persons, dtype=bool), rows_per_step={},
+        unknown_ids=0, kept=[],
     )
-    # At most one row per person, flow step and (if kept) measurement: the batches' sizes follow from it.
-    be.n_persons, be.expected_rows = n_persons, n_persons + 64 + (int(pairs["n"].sum()) if keep_measurements else 0)
-    sql = _reduce_sql(head, d, index=index, chronic_months=chronic_months, measurements=bool(keep_measurements))
-    # Per-person arrays filled batch by batch (a registry's persons may not
-    # fit in memory twice).
-    n_meas = np.zeros(n_persons, dtype=np.int64)
-    with_labs = np.zeros(n_persons, dtype=bool)
-    max_s = np.full(n_persons, -1, dtype=np.int8)
-    in_window = np.zeros(n_persons, dtype=bool)
-    eligible = np.zeros(n_persons, dtype=bool)
-    ix = _empty_index(n_persons)
-    nadir = np.full(n_persons, np.nan)
-    nadir_date = np.full(n_persons, np.datetime64("NaT"), dtype="datetime64[ns]")
-    worst = np.full(n_persons, -1, dtype=np.int8)
-    episodes = np.zeros(n_persons, dtype=np.int64)
-    longest = np.full(n_persons, -1, dtype=np.int64)
-    chronic = np.zeros(n_persons, dtype=bool)
-    steepest = np.full(n_persons, np.nan)
-    rows_per_step: dict[int, int] = {}
-    unknown_ids = 0
-
-    def put(target: np.ndarray, pidx: np.ndarray, values: pd.Series) -> None:
-        ok = values.notna().to_numpy()
-        if values.dtype.kind == "M" or target.dtype.kind == "M":
-            target[pidx[ok]] = pd.to_datetime(values[ok]).to_numpy(dtype="datetime64[ns]")
-        else:
-            target[pidx[ok]] = values[ok].to_numpy(dtype=target.dtype)
 
     def count(step: int, n: int) -> None:
         if n:
-            rows_per_step[step] = rows_per_step.get(step, 0) + n
+            got.rows_per_step[step] = got.rows_per_step.get(step, 0) + n
 
-    kept: list[pd.DataFrame] = []
-    # A pandas table is in memory already; a lazy source's result may not be.
-    for batch in be.batches(sql, spill=not isinstance(labs, pd.DataFrame)):
+    for batch in batches:
         grp = batch["grp"].to_numpy()
         if keep_measurements:
-            kept.append(batch.loc[grp == 2, ["pidx", "ix_t", "ix_anc", "ix_tier"]])
+            got.kept.append(batch.loc[grp == 2, ["pidx", "ix_t", "ix_anc", "ix_tier"]])
         # Rows with a flag of their own: rows, and distinct ids (for unknown persons).
         own = batch.loc[grp == 1]
         for rf, n, ids in zip(own["rf"], own["n_samples"], own["n_meas"]):
             count(int(rf), int(n))
             if rf == _UNKNOWN:
-                unknown_ids += int(ids)
+                got.unknown_ids += int(ids)
         per = batch.loc[grp == 0]
         for name, step in _SAMPLE_COUNTS.items():
             count(step, int(per[name].sum()))
         count(_KEPT, int(per["n_meas"].sum()))
         pidx = per["pidx"].to_numpy(dtype=np.int64)
-        with_labs[pidx] = True
-        for target, name in (
-            (n_meas, "n_meas"), (max_s, "max_s"), (in_window, "in_window"), (eligible, "eligible"),
-            (ix["sampled_at"], "ix_t"), (ix["anc_per_ul"], "ix_anc"), (ix["censor"], "ix_cens"),
-            (ix["source"], "ix_source"), (ix["tier"], "ix_tier"), (ix["normal_limit_per_ul"], "ix_lim"),
-            (nadir, "nadir_anc"), (nadir_date, "nadir_t"), (worst, "worst"), (episodes, "episodes"),
-            (longest, "longest"), (chronic, "chronic"), (steepest, "steepest"),
-        ):
-            put(target, pidx, per[name])
+        got.with_labs[pidx] = True
+        for name, target in got.arrays.items():
+            _put(target, pidx, per[name])
+        for name, field_name in _INDEX_COLUMNS:
+            _put(got.index[field_name], pidx, per[name])
         del batch, per
+    return got
 
-    # A person leaves the flow at the last step that removed one of their rows.
-    emptied = pd.Series(max_s[with_labs & (n_meas == 0)]).value_counts()
-    steps = [(_UNKNOWN_PERSONS_STEP, unknown_ids, rows_per_step.get(_UNKNOWN, 0))]
-    measurements = None
-    if keep_measurements:
-        mm = pd.concat(kept, ignore_index=True)
-        p_, t_ = mm["pidx"].to_numpy(dtype=np.int64), pd.to_datetime(mm["ix_t"]).to_numpy(dtype="datetime64[ns]")
-        order = np.lexsort((t_, p_))  # by person, then time, as in memory
-        measurements = {
-            "pidx": p_[order], "sampled_at": t_[order],
-            "anc_per_ul": mm["ix_anc"].to_numpy(dtype=float)[order],
-            "tier": mm["ix_tier"].to_numpy(dtype=np.int8)[order],
-        }
+
+def _flow_steps(got: _Collected) -> list[tuple[str, int, int]]:
+    """The lab flow, (description, persons, rows) per step: a person leaves at the last step that took one of their rows."""
+    from neutrostats.cohort._reduction import _ROW_STEPS, _UNKNOWN_PERSONS_STEP
+
+    n_meas, max_s = got.arrays["n_meas"], got.arrays["max_s"]
+    emptied = pd.Series(max_s[got.with_labs & (n_meas == 0)]).value_counts()
+    steps = [(_UNKNOWN_PERSONS_STEP, got.unknown_ids, got.rows_per_step.get(_UNKNOWN, 0))]
     for code_i, description in enumerate(_ROW_STEPS):
-        if rows_per_step.get(code_i, 0):
-            steps.append((description, int(emptied.get(code_i, 0)), rows_per_step[code_i]))
+        if got.rows_per_step.get(code_i, 0):
+            steps.append((description, int(emptied.get(code_i, 0)), got.rows_per_step[code_i]))
+    return steps
 
-    summary = _summary_columns(n_meas, nadir, nadir_date, worst, episodes, longest, chronic, steepest)
-    return _LabReduction(
-        rows_read=int(sum(rows_per_step.values())),
-        persons_read=int(with_labs.sum()) + unknown_ids,
-        steps=steps, n_meas=n_meas, with_labs=with_labs,
-        in_window=in_window, eligible=eligible,
-        index=ix, summary=summary, measurements=measurements,
-    )
+
+def _kept_measurements(kept: list[pd.DataFrame]) -> dict[str, np.ndarray]:
+    """The kept measurements, sorted by person and then time, as in memory."""
+    mm = pd.concat(kept, ignore_index=True)
+    p_, t_ = mm["pidx"].to_numpy(dtype=np.int64), pd.to_datetime(mm["ix_t"]).to_numpy(dtype="datetime64[ns]")
+    order = np.lexsort((t_, p_))
+    return {
+        "pidx": p_[order], "sampled_at": t_[order],
+        "anc_per_ul": mm["ix_anc"].to_numpy(dtype=float)[order],
+        "tier": mm["ix_tier"].to_numpy(dtype=np.int8)[order],
+    }

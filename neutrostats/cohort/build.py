@@ -24,6 +24,7 @@ True
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +41,7 @@ from neutrostats.labs.classify import (
     SOURCE_DTYPE,
     DUFFY_NULL_LIMIT,
     UNIT_SUSPECT_BELOW,
+    DEFAULT_SCHEME,
     Scheme,
     Default,
     get_scheme,
@@ -101,6 +103,90 @@ class Cohort:
             + flow.to_html(index=False, escape=True)
         )
 
+    def time_to_event(self, outcome: str, horizon: float | None = None) -> pd.DataFrame:
+        """Per-person time to an outcome and its status, death without it as the competing event.
+
+        The input of :func:`~neutrostats.kaplan_meier`,
+        :func:`~neutrostats.cumulative_incidence`, :func:`~neutrostats.gray_test`
+        and :func:`~neutrostats.cox_hazard_ratios` (``duration="time"``,
+        ``event="status"``), from the columns :func:`build_cohort` made.
+
+        Parameters
+        ----------
+        outcome : str
+            ``"death"``, or an outcome of the cohort (a code-set name of
+            :func:`build_cohort`, e.g. ``"hematologic_malignancy"``).
+        horizon : float, optional
+            Years since index: follow-up beyond it is censored at it
+            (``time`` = horizon, ``status`` 0); an event at exactly the
+            horizon counts. An outcome's follow-up already ends with the
+            outcome window (``followup_years``); death's runs to the end of
+            data.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per person at risk, with the index and in the order of
+            ``table``: ``person_id``; ``time`` (float, years since index: to
+            the outcome, to death without it, or to the end of follow-up);
+            ``status`` (int64: 0 = censored, 1 = the outcome, 2 = death
+            without the outcome, the competing event; for ``"death"`` 0/1).
+            For an outcome, persons diagnosed on or before the index date
+            (``<outcome>_prevalent``) are not at risk of a first diagnosis
+            and are left out; ``attrs["n_prevalent"]`` counts them (0 for
+            death).
+
+        Raises
+        ------
+        NeutrostatsError
+            For an outcome that is not a cohort outcome or ``"death"``, or a
+            ``horizon`` that is not a positive number.
+
+        See Also
+        --------
+        neutrostats.cumulative_incidence_at : the cumulative incidence at chosen times.
+
+        Examples
+        --------
+        >>> from neutrostats import build_cohort
+        >>> from neutrostats.synthetic import generate_cohort
+        >>> s = generate_cohort(n_persons=300, seed=3)
+        >>> c = build_cohort(s.labs, s.persons, s.diagnoses, s.deaths, followup_years=4)
+        >>> d = c.time_to_event("death", horizon=2)
+        >>> d.columns.tolist(), bool(d["time"].max() <= 2), sorted(d["status"].unique().tolist())
+        (['person_id', 'time', 'status'], True, [0, 1])
+        >>> m = c.time_to_event("hematologic_malignancy")
+        >>> len(m) + m.attrs["n_prevalent"] == len(c.table)
+        True
+        """
+        fn = "Cohort.time_to_event"
+        t = self.table
+        outcomes = [c[: -len("_status")] for c in t.columns if str(c).endswith("_status")
+                    and f"{str(c)[: -len('_status')]}_time" in t.columns]
+        if outcome == "death":
+            keep = np.ones(len(t), dtype=bool)
+            time = t["death_time"].to_numpy(dtype=float)
+            status = t["death"].to_numpy(dtype=bool).astype(np.int64)
+        elif outcome in outcomes:
+            keep = ~t[f"{outcome}_prevalent"].to_numpy(dtype=bool)
+            time = t[f"{outcome}_time"].to_numpy(dtype=float, na_value=np.nan)[keep]
+            status = t[f"{outcome}_status"].to_numpy(dtype=np.int64, na_value=0)[keep]
+        else:
+            raise NeutrostatsError(
+                f"{fn}: outcome {outcome!r} is not an outcome of this cohort; expected 'death' or one of "
+                f"{outcomes} (the code sets given to build_cohort's outcomes=)"
+            )
+        if horizon is not None:
+            h = require_positive(horizon, fn, "horizon", "years")
+            # Beyond the horizon nothing is known: censored there, whatever happened later.
+            beyond = time > h
+            time = np.where(beyond, h, time)
+            status = np.where(beyond, 0, status).astype(np.int64)
+        out = pd.DataFrame({"person_id": t["person_id"].to_numpy()[keep], "time": time, "status": status},
+                           index=t.index[keep])
+        out.attrs["n_prevalent"] = int((~keep).sum())
+        return out
+
 
 class _Flow:
     """Collects attrition rows and checks that they add up."""
@@ -148,10 +234,10 @@ def build_cohort(
     diagnoses: pd.DataFrame,
     deaths: pd.DataFrame | None = None,
     *,
-    scheme: str | Scheme = "andersen2016",
+    scheme: str | Scheme = DEFAULT_SCHEME,
     index: str = "first",
     followup_years: float = 4.0,
-    outcomes: dict[str, Any] = DEFAULT_OUTCOMES,
+    outcomes: Mapping[str, Any] = DEFAULT_OUTCOMES,
     age_range: tuple[float, float] | None = None,
     index_window: tuple[Any, Any] | None = None,
     duffy_null: str | None = None,
@@ -204,7 +290,8 @@ def build_cohort(
     deaths : pandas.DataFrame, optional
         ``person``, ``death_date``. Without it nobody dies.
     scheme : str or Scheme, default "andersen2016"
-        Severity scheme (see :func:`~neutrostats.get_scheme`).
+        Severity scheme (see :func:`~neutrostats.get_scheme`); the default
+        is :data:`~neutrostats.labs.classify.DEFAULT_SCHEME`.
     index : {"first", "first_neutropenic", "nadir"}, default "first"
         ``first``: the first eligible measurement (the Andersen 2016 design).
         ``first_neutropenic``: the first eligible measurement below the normal
@@ -341,10 +428,22 @@ def build_cohort(
     after death or of unknown persons (ignored), repeat death records (the
     earliest is used).
 
+    See Also
+    --------
+    neutrostats.classify_anc : the classification of every lab row.
+    neutrostats.odds_ratios_by_tier : odds ratios of the outcome columns.
+    neutrostats.kaplan_meier, neutrostats.cumulative_incidence : survival and
+        competing risks from the ``_time`` and ``_status`` columns.
+    neutrostats.read_mimic_iv, neutrostats.read_fhir, neutrostats.read_omop :
+        the four input tables from real exports.
+
     References
     ----------
-    Andersen CL et al. Neutropenia and risk of infection, HIV and
-    haematological malignancy. J Intern Med 2016;279:566-575.
+    .. [1] Andersen CL, Tesfa D, Siersma VD, et al. Prevalence and clinical
+       significance of neutropenia discovered in routine complete blood cell
+       counts: a longitudinal study. J Intern Med 2016;279:566-575.
+       doi:10.1111/joim.12489
+       doi:10.1111/joim.12489.
 
     Examples
     --------
@@ -361,19 +460,10 @@ def build_cohort(
     1          2  normal  False           0           normal
     """
     fn = "build_cohort"
-    labs = as_pandas(labs)
-    if isinstance(labs, pd.DataFrame) or not _is_lazy_labs(labs):
-        labs = require_dataframe(labs, fn, "labs", allow_empty=False)
-    persons = require_dataframe(persons, fn, "persons", allow_empty=False)
-    diagnoses = require_dataframe(diagnoses, fn, "diagnoses")
-    if deaths is not None:
-        deaths = require_dataframe(deaths, fn, "deaths")
+    labs, persons, diagnoses, deaths = _require_tables(labs, persons, diagnoses, deaths, fn)
     tz = check_zone(timezone, fn)
     resolve_date_format(date_format, "labs", time, fn)  # checks its type once, up front
-
-    def read_dates(table_name: str, df: pd.DataFrame, column: str) -> pd.Series:
-        return parse_dates(df[column], date_format=resolve_date_format(date_format, table_name, column, fn),
-                           timezone=tz, table=table_name, column=column, function=fn)
+    read_dates = _date_reader(date_format, tz, fn)
     sch = get_scheme(scheme)
     require_choice(index, INDEX_STRATEGIES, fn, "index")
     code_sets = validate_code_sets(outcomes)
@@ -383,7 +473,73 @@ def build_cohort(
         raise NeutrostatsError(f"{fn}: chronic_months must be a whole number >= 1, found {chronic_months!r}")
     age_lo, age_hi = _check_range(age_range, fn)
     win_lo, win_hi = _check_window(index_window, fn)
+    _require_input_columns(persons, diagnoses, deaths, fn, person=person, sex=sex, birth_date=birth_date,
+                           end_of_data=end_of_data, duffy_null=duffy_null, diagnosis_date=diagnosis_date,
+                           diagnosis_code=diagnosis_code, death_date=death_date)
+    ppl = _persons_stage(persons, diagnoses, deaths, read_dates, fn, person=person, birth_date=birth_date,
+                         end_of_data=end_of_data)
+    lab_args = dict(
+        scheme=sch, index=index, age_range=(age_lo, age_hi) if age_range is not None else None,
+        index_window=(win_lo, win_hi) if index_window is not None else None, duffy_null=duffy_null,
+        duffy_null_limit=duffy_null_limit, chronic_months=int(chronic_months), person=person, time=time,
+        value=value, unit=unit, code=code, on_unknown_unit=on_unknown_unit, decimal=decimal,
+        thousands=thousands, unit_suspect_below=unit_suspect_below, code_map=code_map,
+    )
+    red, time_step = _reduction_stage(labs, persons, ppl, read_dates, lab_args, fn, engine=engine,
+                                      keep_measurements=keep_measurements, date_format=date_format, timezone=tz)
+    if index == "nadir":
+        warnings.warn(
+            "build_cohort: index='nadir' picks each person's lowest count, which looks ahead in the record; "
+            "the time before it is immortal and mortality after it is biased. Prefer 'first' or "
+            "'first_neutropenic' for survival analysis.",
+            ImmortalTimeWarning,
+            stacklevel=2,
+        )
+    flow = _Attrition.from_reduction(red, time_step)
+    death_day, record_notes = _deaths_stage(deaths, ppl, read_dates, person=person, death_date=death_date)
+    in_person, idx_day = _index_stage(flow, red, ppl, death_day, window=index_window is not None,
+                                      ages=age_range is not None)
+    record_notes = _person_notes(red, ppl, in_person) + record_notes
 
+    analysed = np.flatnonzero(in_person)  # persons order
+    table = _index_columns(red.index, ppl, persons, analysed, idx_day, sch, sex=sex, duffy_null=duffy_null)
+    record_notes += _outcome_columns(
+        table, diagnoses, ppl.index, person, read_dates("diagnoses", diagnoses, diagnosis_date),
+        diagnosis_code, code_sets, analysed, idx_day[analysed], death_day[analysed], ppl.ends[analysed],
+        death_day, window_days,
+    )
+    _death_and_lab_columns(table, red, analysed, idx_day, death_day, ppl.ends, sch)
+    for description, tbl, n in record_notes:
+        if n:
+            flow.add(description, tbl, excluded_records=n)
+    settings = _settings(sch, index, fy, window_days, code_sets, age_range, (age_lo, age_hi), index_window,
+                         (win_lo, win_hi), duffy_null, duffy_null_limit, chronic_months)
+    return Cohort(table=table, attrition=flow.frame(), settings=settings,
+                  measurements=_measurements(red, in_person, ppl.ids, sch))
+
+
+def _require_tables(labs, persons, diagnoses, deaths, fn):
+    """The four inputs as pandas (labs may stay a lazy source), empty persons or labs refused."""
+    labs = as_pandas(labs)
+    if isinstance(labs, pd.DataFrame) or not _is_lazy_labs(labs):
+        labs = require_dataframe(labs, fn, "labs", allow_empty=False)
+    persons = require_dataframe(persons, fn, "persons", allow_empty=False)
+    diagnoses = require_dataframe(diagnoses, fn, "diagnoses")
+    if deaths is not None:
+        deaths = require_dataframe(deaths, fn, "deaths")
+    return labs, persons, diagnoses, deaths
+
+
+def _date_reader(date_format, tz, fn):
+    """``read(table_name, df, column)``: the one date reader of every date column of the call."""
+    def read_dates(table_name: str, df: pd.DataFrame, column: str) -> pd.Series:
+        return parse_dates(df[column], date_format=resolve_date_format(date_format, table_name, column, fn),
+                           timezone=tz, table=table_name, column=column, function=fn)
+    return read_dates
+
+
+def _require_input_columns(persons, diagnoses, deaths, fn, *, person, sex, birth_date, end_of_data, duffy_null,
+                           diagnosis_date, diagnosis_code, death_date) -> None:
     persons_cols = [person, sex, birth_date] + ([end_of_data] if _is_column(end_of_data, persons) else [])
     if duffy_null is not None:
         persons_cols.append(duffy_null)
@@ -392,6 +548,22 @@ def build_cohort(
                     "Name the diagnosis columns with diagnosis_date= and diagnosis_code=.")
     if deaths is not None:
         require_columns(deaths, [person, death_date], fn, "Name the death date column with death_date=.")
+
+
+@dataclass(frozen=True)
+class _Persons:
+    """The persons table read: ids, their index, birth and end-of-data days (``_NEVER`` when unknown)."""
+
+    ids: pd.Series
+    index: pd.Index
+    births: np.ndarray
+    birth_unreadable: np.ndarray
+    ends: np.ndarray
+    end_unreadable: np.ndarray
+
+
+def _persons_stage(persons, diagnoses, deaths, read_dates, fn, *, person, birth_date, end_of_data) -> _Persons:
+    """Stage 1, persons: one row per id, ids of the same kind in every table, birth and end-of-data days."""
     pid = persons[person]
     dup = pid.duplicated(keep=False)
     if dup.any():
@@ -400,13 +572,10 @@ def build_cohort(
             f"(e.g. {pid[dup].iloc[0]!r}); remove the duplicates first"
         )
     n_persons = len(persons)
-    person_index = pd.Index(pid)
     _require_same_id_kind(pid, diagnoses[person], "diagnoses", person, fn)
     if deaths is not None:
         _require_same_id_kind(pid, deaths[person], "deaths", person, fn)
     birth_read = read_dates("persons", persons, birth_date)
-    births = _days(birth_read)
-    birth_unreadable = birth_read.attrs["unreadable"]
     end_unreadable = np.zeros(n_persons, dtype=bool)
     if _is_column(end_of_data, persons):
         end_read = read_dates("persons", persons, end_of_data)
@@ -419,15 +588,18 @@ def build_cohort(
                 f"{fn}: end_of_data must be a column of persons or a date, found {end_of_data!r}"
             )
         ends = np.full(n_persons, _days(one)[0])
+    return _Persons(ids=pid, index=pd.Index(pid), births=_days(birth_read),
+                    birth_unreadable=birth_read.attrs["unreadable"], ends=ends, end_unreadable=end_unreadable)
 
-    flow = _Flow()
-    lab_args = dict(
-        scheme=sch, index=index, age_range=(age_lo, age_hi) if age_range is not None else None,
-        index_window=(win_lo, win_hi) if index_window is not None else None, duffy_null=duffy_null,
-        duffy_null_limit=duffy_null_limit, chronic_months=int(chronic_months), person=person, time=time,
-        value=value, unit=unit, code=code, on_unknown_unit=on_unknown_unit, decimal=decimal,
-        thousands=thousands, unit_suspect_below=unit_suspect_below, code_map=code_map,
-    )
+
+def _reduction_stage(labs, persons, ppl, read_dates, lab_args, fn, *, engine, keep_measurements, date_format,
+                     timezone):
+    """Stage 2, the lab reduction: one row per person from the lab table, on the chosen engine.
+
+    Returns the reduction and the flow step of sample times that cannot be
+    read (``(description, persons, rows)``; None when there are none).
+    """
+    person, time = lab_args["person"], lab_args["time"]
     if engine == "numpy" and not isinstance(labs, pd.DataFrame):
         raise NeutrostatsError(
             f"{fn}: engine='numpy' needs labs as a pandas DataFrame, found {type(labs).__name__}; "
@@ -440,7 +612,7 @@ def build_cohort(
     time_step = None
     if isinstance(labs, pd.DataFrame):
         require_columns(labs, [person, time], fn, "Name the lab columns with person= and time=.")
-        _require_same_id_kind(pid, labs[person], "labs", person, fn)
+        _require_same_id_kind(ppl.ids, labs[person], "labs", person, fn)
         sample_read = read_dates("labs", labs, time)
         unreadable = sample_read.attrs["unreadable"]
         if unreadable.any():
@@ -451,103 +623,129 @@ def build_cohort(
         else:
             labs = labs.assign(**{time: sample_read})
     else:
-        lab_args["timezone"] = tz
-        lab_args["date_format"] = resolve_date_format(date_format, "labs", time, fn)
+        lab_args = dict(lab_args, timezone=timezone,
+                        date_format=resolve_date_format(date_format, "labs", time, fn))
     if isinstance(labs, pd.DataFrame) and engine == "numpy":
-        red = _reduce_labs(labs, persons, person_index, births, keep_measurements=keep, **lab_args)
+        red = _reduce_labs(labs, persons, ppl.index, ppl.births, keep_measurements=keep, **lab_args)
     else:
         from neutrostats.cohort._sql import reduce_labs_sql
 
-        red = reduce_labs_sql(labs, persons, births, engine=engine, keep_measurements=keep, **lab_args)
-    if index == "nadir":
-        warnings.warn(
-            "build_cohort: index='nadir' picks each person's lowest count, which looks ahead in the record; "
-            "the time before it is immortal and mortality after it is biased. Prefer 'first' or "
-            "'first_neutropenic' for survival analysis.",
-            ImmortalTimeWarning,
-            stacklevel=2,
-        )
-    persons_left, lab_rows_left = red.persons_read, red.rows_read
-    if time_step is not None:
-        persons_left += time_step[1]
-        lab_rows_left += time_step[2]
-    flow.add("lab rows read", "labs", persons_left, lab_rows_left)
-    if time_step is not None:
-        persons_left -= time_step[1]
-        lab_rows_left -= time_step[2]
-        flow.add(time_step[0], "labs", persons_left, lab_rows_left, excluded_persons=time_step[1],
-                 excluded_lab_rows=time_step[2], excluded_records=time_step[2])
-    for description, gone_persons, gone_rows in red.steps:
-        persons_left -= gone_persons
-        lab_rows_left -= gone_rows
-        flow.add(description, "labs", persons_left, lab_rows_left, excluded_persons=gone_persons,
-                 excluded_lab_rows=gone_rows, excluded_records=gone_rows)
+        red = reduce_labs_sql(labs, persons, ppl.births, engine=engine, keep_measurements=keep, **lab_args)
+    return red, time_step
 
-    # Eligibility for the index; persons without an eligible measurement leave.
-    in_person = red.n_meas > 0
-    rows_per_person = red.n_meas
 
-    def drop_persons(mask_persons: np.ndarray, description: str, table: str = "persons") -> None:
-        nonlocal persons_left, lab_rows_left
+class _Attrition(_Flow):
+    """The flow with its running totals: persons and lab rows left after each step."""
+
+    def __init__(self, persons: int, lab_rows: int) -> None:
+        super().__init__()
+        self.persons = persons
+        self.lab_rows = lab_rows
+
+    def add(self, description, table, excluded_persons=0, excluded_lab_rows=0, excluded_records=0):
+        self.persons -= int(excluded_persons)
+        self.lab_rows -= int(excluded_lab_rows)
+        super().add(description, table, self.persons, self.lab_rows, excluded_persons=excluded_persons,
+                    excluded_lab_rows=excluded_lab_rows, excluded_records=excluded_records)
+
+    @classmethod
+    def from_reduction(cls, red, time_step) -> _Attrition:
+        """The lab part of the flow: rows read, unreadable times, then the reduction's steps."""
+        flow = cls(red.persons_read, red.rows_read)
+        if time_step is not None:
+            flow.persons += time_step[1]
+            flow.lab_rows += time_step[2]
+        flow.add("lab rows read", "labs")
+        if time_step is not None:
+            flow.add(time_step[0], "labs", excluded_persons=time_step[1], excluded_lab_rows=time_step[2],
+                     excluded_records=time_step[2])
+        for description, gone_persons, gone_rows in red.steps:
+            flow.add(description, "labs", excluded_persons=gone_persons, excluded_lab_rows=gone_rows,
+                     excluded_records=gone_rows)
+        return flow
+
+    def drop_persons(self, in_person, rows_per_person, mask_persons, description, table="persons") -> None:
+        """Persons of ``mask_persons`` still in leave (``in_person`` is updated), with their lab rows."""
         gone = in_person & mask_persons
         n_rows = int(rows_per_person[gone].sum())
         in_person[gone] = False
-        persons_left -= int(gone.sum())
-        lab_rows_left -= n_rows
-        flow.add(description, table, persons_left, lab_rows_left, excluded_persons=int(gone.sum()),
-                 excluded_lab_rows=n_rows, excluded_records=int(gone.sum()))
+        self.add(description, table, excluded_persons=int(gone.sum()), excluded_lab_rows=n_rows,
+                 excluded_records=int(gone.sum()))
 
-    if index_window is not None:
-        drop_persons(~red.in_window, "no usable ANC in the index window")
-    if age_range is not None:
-        drop_persons(~red.eligible, "no usable ANC at an eligible age (or birth date unknown)")
+
+def _deaths_stage(deaths, ppl, read_dates, *, person, death_date):
+    """Stage 3, deaths: the earliest valid death day per known person, and the counts of records ignored."""
+    n_persons = len(ppl.index)
+    death_day = np.full(n_persons, _NEVER, dtype=np.int64)
+    if deaths is None or not len(deaths):
+        return death_day, []
+    d_person = ppl.index.get_indexer(deaths[person])
+    d_read = read_dates("deaths", deaths, death_date)
+    d_day = _days(d_read)
+    unknown = d_person < 0
+    d_unreadable = ~unknown & d_read.attrs["unreadable"]
+    no_date = ~unknown & (d_day == _NEVER) & ~d_unreadable
+    ok = ~unknown & ~no_date & ~d_unreadable
+    np.minimum.at(death_day, d_person[ok], d_day[ok])
+    repeats = int(ok.sum()) - int(np.unique(d_person[ok]).size)
+    return death_day, [
+        ("death records of persons not in the persons table (ignored)", "deaths", int(unknown.sum())),
+        ("death records without a date (ignored)", "deaths", int(no_date.sum())),
+        ("death records whose date is not readable as a date (ignored; see date_format=)", "deaths",
+         int(d_unreadable.sum())),
+        ("repeat death records of a person (earliest used)", "deaths", repeats),
+    ]
+
+
+def _index_stage(flow, red, ppl, death_day, *, window: bool, ages: bool):
+    """Stage 4, index choice: persons with an eligible index measurement and no data error at it.
+
+    Returns who is analysed (bool per person) and each person's index day
+    (``_NEVER`` without one); every exclusion is a flow step.
+    """
+    # Eligibility for the index; persons without an eligible measurement leave.
+    in_person = red.n_meas > 0
+    rows = red.n_meas
+    if window:
+        flow.drop_persons(in_person, rows, ~red.in_window, "no usable ANC in the index window")
+    if ages:
+        flow.drop_persons(in_person, rows, ~red.eligible, "no usable ANC at an eligible age (or birth date unknown)")
     ix = red.index
     has_index = in_person & ~np.isnat(ix["sampled_at"])
-
-    # Deaths: earliest valid record per known person.
-    death_day = np.full(n_persons, _NEVER, dtype=np.int64)
-    record_notes: list[tuple[str, str, int]] = []
-    if deaths is not None and len(deaths):
-        d_person = person_index.get_indexer(deaths[person])
-        d_read = read_dates("deaths", deaths, death_date)
-        d_day = _days(d_read)
-        unknown = d_person < 0
-        d_unreadable = ~unknown & d_read.attrs["unreadable"]
-        no_date = ~unknown & (d_day == _NEVER) & ~d_unreadable
-        ok = ~unknown & ~no_date & ~d_unreadable
-        np.minimum.at(death_day, d_person[ok], d_day[ok])
-        repeats = int(ok.sum()) - int(np.unique(d_person[ok]).size)
-        record_notes += [
-            ("death records of persons not in the persons table (ignored)", "deaths", int(unknown.sum())),
-            ("death records without a date (ignored)", "deaths", int(no_date.sum())),
-            ("death records whose date is not readable as a date (ignored; see date_format=)", "deaths",
-             int(d_unreadable.sum())),
-            ("repeat death records of a person (earliest used)", "deaths", repeats),
-        ]
-
-    idx_day = np.full(n_persons, _NEVER, dtype=np.int64)
+    idx_day = np.full(len(ppl.index), _NEVER, dtype=np.int64)
     idx_day[has_index] = ix["sampled_at"][has_index].astype("datetime64[D]").astype(np.int64)
-    drop_persons(has_index & (death_day < idx_day), "death recorded before the index date (data error)")
-    drop_persons(has_index & (births != _NEVER) & (births > idx_day), "birth date after index date (data error)")
-    drop_persons(has_index & end_unreadable, "end of data not readable as a date (data error; see date_format=)")
-    drop_persons(has_index & (ends == _NEVER), "end of data missing (data error)")
-    drop_persons(has_index & (ends < idx_day), "index date after the person's end of data (data error)")
-    flow.add("persons analysed", "persons", persons_left, lab_rows_left)
+    births, ends = ppl.births, ppl.ends
+    for mask, description in (
+        (death_day < idx_day, "death recorded before the index date (data error)"),
+        ((births != _NEVER) & (births > idx_day), "birth date after index date (data error)"),
+        (ppl.end_unreadable, "end of data not readable as a date (data error; see date_format=)"),
+        (ends == _NEVER, "end of data missing (data error)"),
+        (ends < idx_day, "index date after the person's end of data (data error)"),
+    ):
+        flow.drop_persons(in_person, rows, has_index & mask, description)
+    flow.add("persons analysed", "persons")
+    return in_person, idx_day
 
-    # Persons in the table without any lab row: outside the flow, but counted.
-    record_notes.insert(0, ("persons in the persons table without lab rows (not in the flow)", "persons",
-                            int((~red.with_labs).sum())))
-    record_notes.insert(1, ("analysed persons whose birth date is not readable as a date (age unknown; see "
-                            "date_format=)", "persons", int((birth_unreadable & in_person).sum())))
-    record_notes.insert(2, ("analysed persons without a birth date (age unknown)", "persons",
-                            int(((births == _NEVER) & ~birth_unreadable & in_person).sum())))
 
-    analysed = np.flatnonzero(in_person)  # persons order
+def _person_notes(red, ppl, in_person) -> list[tuple[str, str, int]]:
+    """Persons outside the flow or with an unknown age: counted after it."""
+    births, birth_unreadable = ppl.births, ppl.birth_unreadable
+    return [
+        # Persons in the table without any lab row: outside the flow, but counted.
+        ("persons in the persons table without lab rows (not in the flow)", "persons",
+         int((~red.with_labs).sum())),
+        ("analysed persons whose birth date is not readable as a date (age unknown; see date_format=)",
+         "persons", int((birth_unreadable & in_person).sum())),
+        ("analysed persons without a birth date (age unknown)", "persons",
+         int(((births == _NEVER) & ~birth_unreadable & in_person).sum())),
+    ]
+
+
+def _index_columns(ix, ppl, persons, analysed, idx_day, sch, *, sex, duffy_null) -> pd.DataFrame:
+    """Stage 5, the table's index columns: one row per analysed person, in persons order."""
     i_day = idx_day[analysed]
-    i_death = death_day[analysed]
-    i_end = ends[analysed]
-
-    table = pd.DataFrame({"person_id": pid.to_numpy()[analysed]})
+    births = ppl.births[analysed]
+    table = pd.DataFrame({"person_id": ppl.ids.to_numpy()[analysed]})
     table["index_date"] = i_day.astype("datetime64[D]").astype("datetime64[ns]")
     table["index_sampled_at"] = ix["sampled_at"][analysed]
     table["index_anc_per_ul"] = ix["anc_per_ul"][analysed]
@@ -555,45 +753,50 @@ def build_cohort(
     table["index_anc_source"] = pd.Categorical.from_codes(ix["source"][analysed], dtype=SOURCE_DTYPE)
     table["tier"] = pd.Categorical.from_codes(ix["tier"][analysed], dtype=sch.dtype)
     table["normal_limit_per_ul"] = ix["normal_limit_per_ul"][analysed]
-    table["age_at_index"] = np.where(births[analysed] == _NEVER, np.nan, (i_day - births[analysed]) / DAYS_PER_YEAR)
+    table["age_at_index"] = np.where(births == _NEVER, np.nan, (i_day - births) / DAYS_PER_YEAR)
     table["sex"] = persons[sex].to_numpy()[analysed]
     if duffy_null is not None:
         table["duffy_null"] = persons[duffy_null].to_numpy()[analysed]
-    table["end_of_data"] = i_end.astype("datetime64[D]").astype("datetime64[ns]")
+    table["end_of_data"] = ppl.ends[analysed].astype("datetime64[D]").astype("datetime64[ns]")
+    return table
 
-    dx_notes = _outcome_columns(
-        table, diagnoses, person_index, person, read_dates("diagnoses", diagnoses, diagnosis_date),
-        diagnosis_code, code_sets, analysed, i_day, i_death, i_end, death_day, window_days,
-    )
-    record_notes += dx_notes
+
+def _death_and_lab_columns(table, red, analysed, idx_day, death_day, ends, sch) -> None:
+    """Stage 6, follow-up: death and its time, then the lab summary over the whole record (added to ``table``)."""
+    i_day, i_death, i_end = idx_day[analysed], death_day[analysed], ends[analysed]
     died = (i_death != _NEVER) & (i_death <= i_end)
     table["death"] = died
     table["death_time"] = (np.where(died, i_death, i_end) - i_day) / DAYS_PER_YEAR
-
     for col, values in red.summary.items():
         if col == "worst_tier":
             table[col] = pd.Categorical.from_codes(values[analysed], dtype=sch.dtype)
         else:
             table[col] = values[analysed]
 
-    for description, tbl, n in record_notes:
-        if n:
-            flow.add(description, tbl, persons_left, lab_rows_left, excluded_records=n)
 
-    measurements = None
-    if red.measurements is not None:
-        mm = red.measurements
-        keep = in_person[mm["pidx"]]
-        measurements = pd.DataFrame(
-            {
-                "person_id": pid.to_numpy()[mm["pidx"][keep]],
-                "sampled_at": mm["sampled_at"][keep],
-                "anc_per_ul": mm["anc_per_ul"][keep],
-                "tier": pd.Categorical.from_codes(mm["tier"][keep], dtype=sch.dtype),
-                "below_normal": mm["tier"][keep] > 0,
-            }
-        )
-    settings = {
+def _measurements(red, in_person, pid, sch) -> pd.DataFrame | None:
+    """The usable measurements of the analysed persons (None when the reduction did not keep them)."""
+    if red.measurements is None:
+        return None
+    mm = red.measurements
+    keep = in_person[mm["pidx"]]
+    return pd.DataFrame(
+        {
+            "person_id": pid.to_numpy()[mm["pidx"][keep]],
+            "sampled_at": mm["sampled_at"][keep],
+            "anc_per_ul": mm["anc_per_ul"][keep],
+            "tier": pd.Categorical.from_codes(mm["tier"][keep], dtype=sch.dtype),
+            "below_normal": mm["tier"][keep] > 0,
+        }
+    )
+
+
+def _settings(sch, index, fy, window_days, code_sets, age_range, ages, index_window, window, duffy_null,
+              duffy_null_limit, chronic_months) -> dict:
+    """Every parameter used, JSON-serialisable (``Cohort.settings``)."""
+    age_lo, age_hi = ages
+    win_lo, win_hi = window
+    return {
         "scheme": {"name": sch.name, "cuts_per_ul": list(sch.cuts), "tiers": list(sch.tiers)},
         "index": index,
         "followup_years": fy,
@@ -609,7 +812,6 @@ def build_cohort(
         "chronic_months": int(chronic_months),
         "days_per_year": DAYS_PER_YEAR,
     }
-    return Cohort(table=table, attrition=flow.frame(), settings=settings, measurements=measurements)
 
 
 def _is_lazy_labs(labs: Any) -> bool:

@@ -1,9 +1,8 @@
 """ICD-10 outcome code sets and the matching of diagnosis codes against them.
 
-LOINC codes and meanings are those of DOMAIN.md section 1; each set is a
-``frozenset`` usable with ``Series.isin``. ICD-10 outcome definitions are
-those of DOMAIN.md section 4, written as patterns that
-:func:`match_icd10` understands:
+The outcome definitions use the categories of WHO ICD-10 [1]_ (ICD-10-CM
+codes match too) for the outcomes studied by Andersen et al. 2016 [2]_,
+written as patterns that :func:`match_icd10` understands:
 
 * a code or prefix, dotted or not: ``"C92.0"`` matches ``C92.0``, ``C920``,
   ``c92.00``; ``"D46"`` matches every D46 subcode;
@@ -11,14 +10,20 @@ those of DOMAIN.md section 4, written as patterns that
   matches every code whose first three characters lie from A80 to B34;
   longer endpoints compare that many characters (``"C92.0-C92.3"``).
 
+References
+----------
+.. [1] World Health Organization. International Statistical Classification
+   of Diseases and Related Health Problems, 10th Revision (ICD-10), 2019
+   version. https://icd.who.int/browse10/2019/en
+.. [2] Andersen CL, Tesfa D, Siersma VD, et al. Prevalence and clinical
+   significance of neutropenia discovered in routine complete blood cell
+   counts: a longitudinal study. J Intern Med 2016;279:566-575.
+   doi:10.1111/joim.12489
+   doi:10.1111/joim.12489.
+
 Examples
 --------
->>> from neutrostats.labs.codes import LOINC_ANC, loinc_role
 >>> from neutrostats.cohort.icd10 import match_icd10
->>> "751-8" in LOINC_ANC
-True
->>> loinc_role("770-8")
-'neutrophil_pct'
 >>> match_icd10(["B20.1", "c920", "Z21", "C91.1"], ["B20-B24", "Z21", "C92.0"]).tolist()
 [True, True, True, False]
 """
@@ -27,6 +32,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -41,9 +47,14 @@ __all__ = [
     "validate_code_sets",
     "match_icd10",
 ]
-#: ICD-10 outcome definitions (DOMAIN.md section 4). The autoimmune list has
-#: no standard; it is an assumption, as DOMAIN.md says.
-ICD10_OUTCOMES: dict[str, tuple[str, ...]] = {
+#: ICD-10 outcome definitions (WHO ICD-10 2019 categories): viral infections
+#: A80-B34, HIV B20-B24, Z21 and O98.7, haematological malignancy C81-C96,
+#: myeloid neoplasms of uncertain behaviour D45-D47, acute myeloid leukaemia
+#: C92.0 and the other acute myeloid forms, myelodysplastic syndrome D46, and
+#: the negative controls solid cancer C00-C80 and autoimmune disorders. The
+#: autoimmune list has no standard: it is an assumption (rheumatoid
+#: arthritis, SLE, Sjögren, IBD, type 1 diabetes, psoriasis, MS). Read-only.
+ICD10_OUTCOMES: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "viral_infection": ("A80-B34",),
     "hiv": ("B20-B24", "Z21", "O98.7"),
     "hematologic_malignancy": ("C81-C96",),
@@ -52,8 +63,10 @@ ICD10_OUTCOMES: dict[str, tuple[str, ...]] = {
     "mds": ("D46",),
     "solid_cancer": ("C00-C80",),
     "autoimmune": ("M05-M06", "M32", "M35.0", "K50-K51", "E10", "L40", "G35"),
-}
-#: Outcomes :func:`neutrostats.build_cohort` derives unless told otherwise.
+})
+#: Outcomes :func:`neutrostats.build_cohort` derives unless told otherwise
+#: (the same read-only mapping; ``dict(DEFAULT_OUTCOMES)`` gives a copy to
+#: extend).
 DEFAULT_OUTCOMES = ICD10_OUTCOMES
 
 ICD10_CODE_PATTERN = re.compile(r"^[A-Z][0-9][0-9A-Z][0-9A-Z]{0,4}$")
@@ -115,6 +128,10 @@ def validate_code_sets(code_sets: Mapping[str, Sequence[str]]) -> dict[str, tupl
         For a name that cannot be a column name, an empty set, or an invalid
         pattern (the message names the set and the pattern).
 
+    See Also
+    --------
+    match_icd10 : match codes against a set.
+
     Examples
     --------
     >>> validate_code_sets({"leukaemia": ["C91-C95"]})
@@ -162,6 +179,12 @@ def match_icd10(codes: Iterable[Any], patterns: Sequence[str], *, name: str = "c
     Returns
     -------
     numpy.ndarray of bool
+
+    See Also
+    --------
+    normalize_icd10 : how codes are folded before matching.
+    validate_code_sets : the check applied to user code sets.
+    neutrostats.build_cohort : derives outcome columns from these code sets.
 
     Examples
     --------

@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -284,35 +285,10 @@ def _parse_uniques(u: np.ndarray, date_format, tz, table, column, function):
     if idx.size == 0:
         return out, bad, "no values"
     if date_format is not None:
-        rule = f"date_format {date_format!r}"
-        aware = "%z" in date_format or "%Z" in date_format
-        try:
-            parsed = pd.to_datetime(pd.Series(text), format=date_format, errors="coerce", utc=aware)
-        except ValueError as exc:
-            raise NeutrostatsError(
-                f"{function}: date_format {date_format!r} for {where} is not a valid strftime pattern ({exc}); "
-                "use e.g. '%d.%m.%Y' or '%m/%d/%Y %I:%M %p'"
-            ) from None
-        if aware:
-            if tz is None:
-                # Own wall clock: read the digits without the offset.
-                naive_fmt = date_format.replace("%z", "").replace("%Z", "").strip()
-                stripped = pd.Series([_OFFSET.sub("", t).strip() for t in text])
-                local = pd.to_datetime(stripped, format=naive_fmt, errors="coerce")
-                local[parsed.isna().to_numpy()] = pd.NaT
-                parsed = local
-            else:
-                parsed = parsed.dt.tz_convert(tz).dt.tz_localize(None)
-        vals = parsed.to_numpy(dtype="datetime64[ns]")
-        if np.isnat(vals).all():
-            # A pattern that reads nothing was meant for another column.
-            raise NeutrostatsError(
-                f"{function}: date_format {date_format!r} reads none of the {vals.size} distinct values of {where} "
-                f"(e.g. {text[0]!r}); give this column its own pattern, e.g. {_hint(table, column)}"
-            )
+        vals = _parse_with_format(text, date_format, tz, table, column, function)
         out[idx] = vals
         bad[idx] = np.isnat(vals)
-        return out, bad, rule
+        return out, bad, f"date_format {date_format!r}"
 
     # 1. ISO 8601 (vectorised); offsets decide the time-zone rule.
     has_off = np.array([bool(_ISO_OFFSET.match(t)) for t in text], dtype=bool) if _maybe_offsets(text) else \
@@ -362,11 +338,45 @@ def _parse_uniques(u: np.ndarray, date_format, tz, table, column, function):
     return out, bad, rule
 
 
+def _parse_with_format(text: np.ndarray, date_format: str, tz, table, column, function) -> np.ndarray:
+    """Text values read with the user's strftime pattern -> datetime64[ns] (NaT where unreadable)."""
+    where = _where(table, column)
+    aware = "%z" in date_format or "%Z" in date_format
+    try:
+        parsed = pd.to_datetime(pd.Series(text), format=date_format, errors="coerce", utc=aware)
+    except ValueError as exc:
+        raise NeutrostatsError(
+            f"{function}: date_format {date_format!r} for {where} is not a valid strftime pattern ({exc}); "
+            "use e.g. '%d.%m.%Y' or '%m/%d/%Y %I:%M %p'"
+        ) from None
+    if aware:
+        if tz is None:
+            # Own wall clock: read the digits without the offset.
+            naive_fmt = date_format.replace("%z", "").replace("%Z", "").strip()
+            stripped = pd.Series([_OFFSET.sub("", t).strip() for t in text])
+            local = pd.to_datetime(stripped, format=naive_fmt, errors="coerce")
+            local[parsed.isna().to_numpy()] = pd.NaT  # type: ignore[call-overload]  # pandas-stubs lack NaT here
+            parsed = local
+        else:
+            parsed = parsed.dt.tz_convert(tz).dt.tz_localize(None)
+    vals = parsed.to_numpy(dtype="datetime64[ns]")
+    if np.isnat(vals).all():
+        # A pattern that reads nothing was meant for another column.
+        raise NeutrostatsError(
+            f"{function}: date_format {date_format!r} reads none of the {vals.size} distinct values of {where} "
+            f"(e.g. {text[0]!r}); give this column its own pattern, e.g. {_hint(table, column)}"
+        )
+    return vals
+
+
 def _iso_fast(u: np.ndarray, tz):
     """ISO 8601 over all distinct values in one vectorised call; None when offsets are mixed."""
     try:
-        parsed = pd.to_datetime(pd.Series(u, dtype=object), format="ISO8601", errors="coerce")
-    except (ValueError, TypeError, OverflowError):
+        with warnings.catch_warnings():
+            # pandas 2 warns (FutureWarning) on mixed offsets where pandas 3 raises.
+            warnings.simplefilter("error", FutureWarning)
+            parsed = pd.to_datetime(pd.Series(u, dtype=object), format="ISO8601", errors="coerce")
+    except (ValueError, TypeError, OverflowError, FutureWarning):
         return None  # mixed offsets, or aware and naive: the full path sorts them out
     if isinstance(parsed.dtype, pd.DatetimeTZDtype):
         # One offset (or zone) for every value: its own wall clock, or converted.
@@ -393,7 +403,7 @@ def _parse_other(text: np.ndarray, table: str, column: str, function: str):
     rules = []
     if dmy.any():
         rows = np.flatnonzero(dmy)
-        g = [matches[i].groups() for i in rows]
+        g = [matches[i].groups() for i in rows]  # type: ignore[union-attr]  # rows: the matches
         short = [text[i] for i, grp in zip(rows, g) if len(grp[3]) == 2]
         if short:
             raise NeutrostatsError(
@@ -409,7 +419,7 @@ def _parse_other(text: np.ndarray, table: str, column: str, function: str):
             both = [text[i] for i in rows[a != b][:2]] or [text[rows[0]]]
             example = both[0]
             m = _DMY.match(example)
-            d1, d2 = int(m.group(1)), int(m.group(3))
+            d1, d2 = int(m.group(1)), int(m.group(3))  # type: ignore[union-attr]  # a row of dmy
             raise NeutrostatsError(
                 f"{function}: {where} has dates that read both day-first and month-first "
                 f"(e.g. {', '.join(repr(x) for x in both)}: {example!r} is day {d1} of month {d2} or month {d1} "
@@ -449,7 +459,7 @@ def _parse_other(text: np.ndarray, table: str, column: str, function: str):
         vals[rows] = got
         bad[rows] = np.isnat(got)
     named = np.flatnonzero(~dmy)
-    for i in named:
+    for i in named:  # type: ignore[assignment]  # numpy integers index like int
         t = text[i]
         if _MONTH_NAME.search(t) and _YEAR4.search(t) and _month_word(t):
             try:

@@ -38,7 +38,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -509,7 +509,7 @@ class AtomicFolder:
         self.tmp = tmp
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(self, exc_type, exc, tb) -> Literal[False]:
         if self.tmp is not None and not self._done:
             shutil.rmtree(self.tmp, ignore_errors=True)
         if isinstance(exc, OSError):
@@ -537,7 +537,7 @@ class AtomicFolder:
 
     def write_csv(self, relpath: str, df: pd.DataFrame) -> None:
         """Write one table as a safe CSV (:func:`to_safe_csv`, no index, ``\\n`` line ends)."""
-        self.write_text(relpath, to_safe_csv(df, None, index=False, lineterminator="\n"))
+        self.write_text(relpath, cast(str, to_safe_csv(df, None, index=False, lineterminator="\n")))
 
     def manifest(self, *, settings: Mapping[str, Any], disclosure: Mapping[str, Any]) -> dict[str, Any]:
         """The body of ``manifest.json`` for the files written so far (sorted, no time stamps)."""

@@ -242,13 +242,91 @@ def covariate_kinds(df: pd.DataFrame, columns: Iterable[str], function: str, *,
     return kinds
 
 
-def factor_levels(x: pd.Series) -> list:
-    """Levels of a categorical covariate, reference first: a Categorical's categories (those present),
-    numbers in numeric order, else the values sorted as text."""
+def factor_levels(x: pd.Series, reference: Any = None, *, column: str | None = None,
+                  function: str = "factor_levels") -> list:
+    """Levels of a categorical covariate, reference first.
+
+    The order is R's ``factor()``: a Categorical's categories in their
+    declared order (those present; the first is the reference, ordered or
+    not), numbers in numeric order, else the values sorted as text.
+    ``reference`` (one of the levels present) moves that level to the front,
+    as R's ``relevel()``; a level that is not present raises
+    :class:`NeutrostatsError` naming the levels found.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> factor_levels(pd.Series(pd.Categorical(["f", "m", "f"], categories=["m", "f"])))
+    ['m', 'f']
+    >>> factor_levels(pd.Series(["m", "f", "f"]))  # text: sorted, as R's factor()
+    ['f', 'm']
+    >>> factor_levels(pd.Series(["m", "f", "f"]), reference="m")
+    ['m', 'f']
+    """
     present = pd.unique(x.dropna())
     if isinstance(x.dtype, pd.CategoricalDtype):
         have = set(present)
-        return [c for c in x.cat.categories if c in have]
-    if all(_looks_numeric(v) and not isinstance(v, str) for v in present):
-        return sorted(present)
-    return sorted(present, key=str)
+        levels = [c for c in x.cat.categories if c in have]
+    elif all(_looks_numeric(v) and not isinstance(v, str) for v in present):
+        levels = sorted(present)
+    else:
+        levels = sorted(present, key=str)
+    if reference is None:
+        return levels
+    # The same level written as text or as a number ("2" for a code 2) is the same level.
+    hit = [lev for lev in levels if lev == reference] or [lev for lev in levels if str(lev) == str(reference)]
+    if not hit:
+        name = column if column is not None else x.name
+        raise NeutrostatsError(
+            f"{function}: reference={{{name!r}: {reference!r}}} is not a level of column {name!r} among the "
+            f"rows used; the levels found are {[plain_level(v) for v in levels]} ({len(levels)}); pass one of them"
+        )
+    return [hit[0], *[lev for lev in levels if lev is not hit[0]]]
+
+
+def plain_level(v: Any) -> Any:
+    """A level as a plain Python value (numpy scalars unwrapped) for messages."""
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def split_reference(reference: Any, function: str, *, group: str | None, covariates: Iterable[str],
+                    kinds: dict[str, str]) -> tuple[Any, dict[str, Any]]:
+    """Split ``reference=`` into the reference group and the covariates' reference levels.
+
+    A mapping ``{column: level}`` names the reference level of the grouping
+    column (``group``, e.g. the tier) and of any categorical covariate; any
+    other value is the reference group alone (``None``: the defaults).
+    Raises :class:`NeutrostatsError` for a column that is neither the group
+    nor a covariate, and for a covariate that does not enter as levels
+    (numeric or boolean).
+
+    Examples
+    --------
+    >>> split_reference({"tier": "mild", "sex": "f"}, "f", group="tier", covariates=["sex"],
+    ...                 kinds={"sex": "categorical"})
+    ('mild', {'sex': 'f'})
+    >>> split_reference("mild", "f", group="tier", covariates=[], kinds={})
+    ('mild', {})
+    """
+    from collections.abc import Mapping
+
+    if reference is None or not isinstance(reference, Mapping):
+        return reference, {}
+    covariates = list(covariates)
+    allowed = ([group] if group is not None else []) + covariates
+    unknown = [k for k in reference if k not in allowed]
+    if unknown:
+        raise NeutrostatsError(
+            f"{function}: reference= names column(s) {unknown} that are neither the grouping column "
+            f"({group!r}) nor covariates of adjust= ({covariates}); name the reference level of those only, "
+            "e.g. reference={'sex': 'F'}"
+        )
+    not_levels = [k for k in reference if k != group and kinds.get(k) != "categorical"]
+    if not_levels:
+        raise NeutrostatsError(
+            f"{function}: reference= names covariate(s) {not_levels}, which enter the model as "
+            f"{[kinds.get(k) for k in not_levels]}, not as levels; a reference level applies to categorical "
+            "covariates only (name the column in categorical= to enter its values as levels)"
+        )
+    refs = {k: v for k, v in reference.items() if k != group}
+    return reference.get(group) if group is not None else None, refs

@@ -186,7 +186,7 @@ def _register_table_one(b: _Builder, tidy: pd.DataFrame, table: str, groups: Seq
 
 
 def _register_tier_prevalence(b: _Builder, tp: pd.DataFrame) -> None:
-    for i, (tier, n) in enumerate(zip(tp["tier"].astype(str), tp["n"])):
+    for i, (tier, n) in enumerate(zip(tp["group"].astype(str), tp["n"])):
         b.show("tier_prevalence", i, "n", ("size", tier), n)
 
 
@@ -203,6 +203,7 @@ def _register_flow(b: _Builder, flow: pd.DataFrame) -> None:
             x = vals[c][i]
             if math.isnan(x):
                 continue
+            key: tuple[Any, ...]
             if c == "persons" and i == last:
                 key = ("size", OVERALL)
             elif c == "excluded_records" and table[i] == "labs" and x == vals.get("excluded_lab_rows", [np.nan] * (i + 1))[i]:
@@ -213,17 +214,17 @@ def _register_flow(b: _Builder, flow: pd.DataFrame) -> None:
     for remaining, excluded in (("persons", "excluded_persons"), ("lab_rows", "excluded_lab_rows")):
         if remaining not in cols or excluded not in cols:
             continue
-        key = lambda i: ("size", OVERALL) if (remaining == "persons" and i == last) else ("flow", i, remaining)  # noqa: E731
+        key_at = lambda i: ("size", OVERALL) if (remaining == "persons" and i == last) else ("flow", i, remaining)  # noqa: E731
         for i in range(1, last + 1):
-            b.reg.relate([(key(i - 1), 1.0), (("flow", i, excluded), -1.0), (key(i), -1.0)])
+            b.reg.relate([(key_at(i - 1), 1.0), (("flow", i, excluded), -1.0), (key_at(i), -1.0)])
 
 
 def _register_odds_ratios(b: _Builder, ors: pd.DataFrame, tiers: Sequence[str]) -> None:
     out = ors["outcome"].astype(str).to_numpy()
     model = ors["model"].astype(str).to_numpy()
-    tier = ors["tier"].astype(str).to_numpy()
+    tier = ors["group"].astype(str).to_numpy()
     n = ors["n"].to_numpy(dtype=float, na_value=np.nan)
-    ev = ors["events"].to_numpy(dtype=float, na_value=np.nan)
+    ev = ors["n_event"].to_numpy(dtype=float, na_value=np.nan)
     order = np.argsort(model != "crude", kind="stable")  # crude rows first: adjusted ones alias to them
     for i in order:
         o, m, t = out[i], model[i], tier[i]
@@ -231,7 +232,7 @@ def _register_odds_ratios(b: _Builder, ors: pd.DataFrame, tiers: Sequence[str]) 
             continue
         if m == "crude":
             nk = b.show("odds_ratios", int(i), "n", ("or n", o, t), n[i])
-            ek = b.show("odds_ratios", int(i), "events", ("or events", o, t), ev[i])
+            ek = b.show("odds_ratios", int(i), "n_event", ("or events", o, t), ev[i])
             non = b.latent(("or non-events", o, t), n[i] - ev[i], sensitive=True)
             b.reg.total(nk, [ek, non])
             prev = ("t1", f"{o}_prevalent", "True", t)
@@ -244,7 +245,8 @@ def _register_odds_ratios(b: _Builder, ors: pd.DataFrame, tiers: Sequence[str]) 
                     b.reg.relate([(("size", t), 1.0), (prev, -1.0), (nk, -1.0), (g, -1.0)])
         else:
             nk = b.alias_or_own("odds_ratios", int(i), "n", ("or n", o, t), ("or n", o, t, m), n[i])
-            ek = b.alias_or_own("odds_ratios", int(i), "events", ("or events", o, t), ("or events", o, t, m), ev[i])
+            ek = b.alias_or_own("odds_ratios", int(i), "n_event", ("or events", o, t), ("or events", o, t, m),
+                                ev[i])
             if nk != ("or n", o, t) or ek != ("or events", o, t):
                 non = b.latent(("or non-events", o, t, m), n[i] - ev[i], sensitive=True)
                 b.reg.total(nk, [ek, non])
@@ -296,17 +298,17 @@ def _register_survival(b: _Builder, tables, surv: pd.DataFrame, tiers, horizons,
             b.reg.relate([(("deaths by", t, h1), 1.0), (("deaths by", t, h0), -1.0), (inc, -1.0)])
     last = max(map(float, horizons))
     m = tables["mortality"]
-    for i, (t, h, nr, d) in enumerate(zip(m["tier"].astype(str), m["time"], m["n_risk"], m["deaths"])):
+    for i, (t, h, nr, d) in enumerate(zip(m["group"].astype(str), m["time"], m["n_risk"], m["n_event"])):
         b.show("mortality", i, "n_risk", ("at risk", t, float(h)), nr)
-        b.show("mortality", i, "deaths", ("deaths by", t, float(h)), d)
+        b.show("mortality", i, "n_event", ("deaths by", t, float(h)), d)
     a = tables["at_risk"]
-    for i, (t, tau, nr) in enumerate(zip(a["tier"].astype(str), a["time"], a["n_risk"])):
+    for i, (t, tau, nr) in enumerate(zip(a["group"].astype(str), a["time"], a["n_risk"])):
         if not pd.isna(nr):
             b.show("at_risk", i, "n_risk", ("at risk", t, float(tau)), nr)
     for t in tiers:
         b.reg.relate([(("at risk", t, 0.0), 1.0), (("size", t), -1.0)])
     lr = tables["logrank"]
-    for i, (t, n, o) in enumerate(zip(lr["tier"].astype(str), lr["n"], lr["observed"])):
+    for i, (t, n, o) in enumerate(zip(lr["group"].astype(str), lr["n"], lr["observed"])):
         b.show("logrank", i, "n", ("size", t), n)
         b.show("logrank", i, "observed", ("deaths by", t, last), o)
     total = sum(b.value(("deaths by", t, last)) for t in tiers)
@@ -316,15 +318,15 @@ def _register_survival(b: _Builder, tables, surv: pd.DataFrame, tiers, horizons,
     b.reg.total(("total deaths",), [("deaths by", t, last) for t in tiers])
     n_tiers = len(tiers)
     for i, r in enumerate(cox.itertuples(index=False)):
-        if pd.isna(r.n) or pd.isna(r.events):
+        if pd.isna(r.n) or pd.isna(r.n_event):
             continue
         if i < n_tiers:
             t = str(r.term)
             b.alias_or_own("cox", i, "n", ("size", t), ("cox n", t), r.n)
-            b.alias_or_own("cox", i, "events", ("deaths by", t, last), ("cox events", t), r.events)
+            b.alias_or_own("cox", i, "n_event", ("deaths by", t, last), ("cox events", t), r.n_event)
         else:
             b.alias_or_own("cox", i, "n", ("size", OVERALL), ("cox n", "all"), r.n)
-            b.alias_or_own("cox", i, "events", ("total deaths",), ("cox events", "all"), r.events)
+            b.alias_or_own("cox", i, "n_event", ("total deaths",), ("cox events", "all"), r.n_event)
 
 
 def _register_cif(b: _Builder, cif: pd.DataFrame, data: pd.DataFrame, columns, tiers, horizons) -> None:
@@ -359,9 +361,9 @@ def _register_cif(b: _Builder, cif: pd.DataFrame, data: pd.DataFrame, columns, t
         if or_ev in b.reg.index and b.value(or_ev) == b.value(("cif events", t, hs[-1])):
             b.reg.relate([(or_ev, 1.0), (("cif events", t, hs[-1]), -1.0)])
     for i, r in enumerate(cif.itertuples(index=False)):
-        b.show("cumulative_incidence", i, "events", ("cif events", str(r.tier), float(r.time)), r.events)
-        b.show("cumulative_incidence", i, "competing_deaths", ("cif competing", str(r.tier), float(r.time)),
-               r.competing_deaths)
+        b.show("cumulative_incidence", i, "n_event", ("cif events", str(r.group), float(r.time)), r.n_event)  # type: ignore[arg-type]
+        b.show("cumulative_incidence", i, "n_competing", ("cif competing", str(r.group), float(r.time)),  # type: ignore[arg-type]
+               r.n_competing)
 
 
 def _register_deaths_by_outcome(b: _Builder, surv: pd.DataFrame, columns, o: str, tiers, horizons) -> None:
@@ -375,8 +377,9 @@ def _register_deaths_by_outcome(b: _Builder, surv: pd.DataFrame, columns, o: str
     dead_t = surv["_time"].to_numpy(dtype=float)
     dead = surv["_death"].to_numpy(dtype=int) == 1
     prev = surv[f"{o}_prevalent"].astype(bool).to_numpy()
-    ot = surv[time_col].to_numpy(dtype=float)
-    st = surv[status_col].to_numpy()
+    # pandas 2 gives <NA> objects (or raises) for missing values of nullable columns; pandas 3 NaN.
+    ot = surv[time_col].to_numpy(dtype=float, na_value=np.nan)
+    st = surv[status_col].to_numpy(dtype=float, na_value=np.nan)
     for t in tiers:
         sel = tier_of == t
         prev_key = ("t1", f"{o}_prevalent", "True", t)
@@ -435,7 +438,7 @@ def _apply(b: _Builder, tables, prot: Protection, rule: DisclosureRule, tiers, d
             for m in hide_cell.values():
                 any_hidden |= m
             text = [""] * len(df)
-            for (row, col), m in sorted(mk.items()):
+            for (row, col), m in sorted(mk.items()):  # type: ignore[assignment]  # m: the mark text here
                 text[row] = (text[row] + "; " if text[row] else "") + f"{col} {m}"
             df["suppressed"] = any_hidden
             df["hidden"] = pd.array(text, dtype="string")
@@ -527,7 +530,7 @@ def _derived(out, raw, b: _Builder, prot: Protection, rule: DisclosureRule, tier
     ors = out["odds_ratios"]
     o_ = ors["outcome"].astype(str).to_numpy()
     m_ = ors["model"].astype(str).to_numpy()
-    row_hidden = weak("odds_ratios", "n") | weak("odds_ratios", "events")
+    row_hidden = weak("odds_ratios", "n") | weak("odds_ratios", "n_event")
     ref = ors["is_reference"].astype(bool).to_numpy()
     ref_hidden = {(o, m) for o, m, h, r in zip(o_, m_, row_hidden, ref) if r and h}
     hide_est = (row_hidden | np.array([(o, m) in ref_hidden for o, m in zip(o_, m_)])) & ~ref
@@ -546,9 +549,8 @@ def _derived(out, raw, b: _Builder, prot: Protection, rule: DisclosureRule, tier
         tr["suppressed"] = bad
 
     mo = out["mortality"]
-    bad = (weak("mortality", "deaths") | np.array([H(("size", str(t))) for t in mo["tier"]]))
-    for c in ("mortality", "mortality_conf_low", "mortality_conf_high", "survival", "survival_conf_low",
-              "survival_conf_high"):
+    bad = (weak("mortality", "n_event") | np.array([H(("size", str(t))) for t in mo["group"]]))
+    for c in ("mortality", "mortality_conf_low", "mortality_conf_high", "estimate", "conf_low", "conf_high"):
         mo[c] = mo[c].astype(float).mask(bad)
     mo["suppressed"] = mo["suppressed"].to_numpy() | bad
     lr = out["logrank"]
@@ -560,17 +562,17 @@ def _derived(out, raw, b: _Builder, prot: Protection, rule: DisclosureRule, tier
     if len(cox):
         n_t = len(tiers)
         tier_bad = np.zeros(len(cox), dtype=bool)
-        tier_bad[:n_t] = (weak("cox", "n") | weak("cox", "events"))[:n_t]
+        tier_bad[:n_t] = (weak("cox", "n") | weak("cox", "n_event"))[:n_t]
         ref_bad = bool(tier_bad[0]) if n_t else False
         bad = tier_bad | (ref_bad & (np.arange(len(cox)) < n_t))
         bad &= ~cox["is_reference"].astype(bool).to_numpy()
         for c in ("estimate", "std_error", "conf_low", "conf_high", "p_value"):
             cox[c] = cox[c].astype(float).mask(bad)
         cox["suppressed"] = cox["suppressed"].to_numpy() | bad
-        _unsupported_unsaid(cox, bad | cox["n"].isna().to_numpy() | cox["events"].isna().to_numpy())
+        _unsupported_unsaid(cox, bad | cox["n"].isna().to_numpy() | cox["n_event"].isna().to_numpy())
     cif = out["cumulative_incidence"]
     if len(cif):
-        bad = weak("cumulative_incidence", "events") | np.array([H(("size", str(t))) for t in cif["tier"]])
+        bad = weak("cumulative_incidence", "n_event") | np.array([H(("size", str(t))) for t in cif["group"]])
         for c in ("estimate", "conf_low", "conf_high"):
             cif[c] = cif[c].astype(float).mask(bad)
         cif["suppressed"] = cif["suppressed"].to_numpy() | bad

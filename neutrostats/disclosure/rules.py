@@ -182,7 +182,7 @@ def coarsen_event_times(
         if running:
             # Leftover events (< k) extend the last bin to their last time.
             cuts[-1] = ev_times[-1]
-        cuts = np.asarray(cuts)
+        cuts = np.asarray(cuts)  # type: ignore[assignment]  # the list of cut points, as an array
         ti = t[idx]
         pos = np.searchsorted(cuts, ti, side="left")
         inside = pos < len(cuts)
@@ -371,13 +371,13 @@ class CellRegistry:
             acc[i] = acc.get(i, 0.0) + float(coef)
         acc = {i: c for i, c in acc.items() if c != 0}
         idx = np.fromiter(acc, dtype=int, count=len(acc))
-        coef = np.fromiter(acc.values(), dtype=float, count=len(acc))
+        coef = np.fromiter(acc.values(), dtype=float, count=len(acc))  # type: ignore[assignment]  # the terms' coefficients
         lhs = float(coef @ np.asarray(self.values)[idx]) if len(idx) else 0.0
         if abs(lhs - rhs) > 1e-9:
             raise NeutrostatsError(f"CellRegistry.relate: the relation {[(self.keys[i], c) for i, c in acc.items()]} "
                                    f"= {rhs:g} does not hold on the counts (left side {lhs:g}); it must be exact")
         if len(idx):
-            self.relations.append((idx, coef, float(rhs)))
+            self.relations.append((idx, coef, float(rhs)))  # type: ignore[arg-type]  # coef: the array above
 
     def total(self, total: Any, parts: Sequence[Any]) -> None:
         """Register ``total == sum(parts)``."""
@@ -429,6 +429,8 @@ def protect(registry: CellRegistry, min_cell_count: int) -> Protection:
     -------
     Protection
     """
+    # long: one search over shared state (the hidden, complementary and latent cells); its steps
+    # are the nested functions below, which read and update that state, so they stay together.
     start = time.perf_counter()
     v = np.asarray(registry.values, dtype=float)
     pub = np.asarray(registry.published, dtype=bool)
@@ -510,7 +512,7 @@ def protect(registry: CellRegistry, min_cell_count: int) -> Protection:
             score = (cascade(c, best_score[0]), len(by_cell[c]), v[c])
             if best is None or score < best_score:
                 best, best_score = c, score
-        return best
+        return best  # type: ignore[return-value]  # cands is never empty
 
     def settle() -> None:
         """1. No relation may have exactly one unknown that is hidden or small (it would be its value):
@@ -531,17 +533,17 @@ def protect(registry: CellRegistry, min_cell_count: int) -> Protection:
     for i in np.flatnonzero(small):
         while True:
             unk = unknown()
-            lo, hi = _interval(i, rels, by_cell, v, unk)
+            lo, hi = _interval(i, rels, by_cell, v, unk)  # type: ignore[arg-type]  # a numpy integer index
             if lo <= 1 and hi >= k - 1:
                 break
-            binding = _binding_relations(i, rels, by_cell, v, unk, upper=hi < k - 1)
+            binding = _binding_relations(i, rels, by_cell, v, unk, upper=hi < k - 1)  # type: ignore[arg-type]
             cands: list[int] = []
             for r in binding:
                 cands += [c for c in candidates([r], unk) if c not in cands]
                 if len(cands) >= 4:
                     break
             if not cands:
-                comp_ids = _component(i, rels, by_cell, unk)
+                comp_ids = _component(i, rels, by_cell, unk)  # type: ignore[arg-type]
                 cands = candidates(sorted({r for c in comp_ids for r in by_cell[c]}), unk)
             if not cands:
                 break  # nothing left to hide around it (cannot happen when totals are registered cells)

@@ -1,55 +1,18 @@
-"""Files and exports: lab tables (CSV, Parquet), wide CBC exports, OMOP CDM, MIMIC-IV and FHIR readers."""
+"""Files and exports: lab tables (CSV, Parquet), wide CBC exports, OMOP CDM, MIMIC-IV and FHIR readers.
+
+Each module lists its public names in ``__all__``; this package re-exports
+them all.
+"""
 
 from __future__ import annotations
 
-from neutrostats.io.files import (
-    read_table,
-    write_table,
-    check_output_path,
-    cbc_to_long,
-    TEXT_COLUMNS,
-    READ_SUFFIXES,
-    WRITE_SUFFIXES,
-    CBC_CODES,
-)
-from neutrostats.io.omop import (
-    OmopData,
-    read_omop,
-    OMOP_MEASUREMENT_CONCEPTS,
-    OMOP_UNIT_CONCEPTS,
-    OMOP_OPERATOR_CONCEPTS,
-    OMOP_GENDER_CONCEPTS,
-)
-from neutrostats.io.mimic import (
-    MimicData,
-    read_mimic_iv,
-)
-from neutrostats.io.fhir import (
-    FhirData,
-    read_fhir,
-    FHIR_ICD10_SYSTEMS,
-    FHIR_GENDERS,
-)
+from neutrostats.io import files
+from neutrostats.io import omop
+from neutrostats.io import mimic
+from neutrostats.io import fhir
+from neutrostats.io.files import *  # noqa: F401,F403  (the names of files.__all__)
+from neutrostats.io.omop import *  # noqa: F401,F403  (the names of omop.__all__)
+from neutrostats.io.mimic import *  # noqa: F401,F403  (the names of mimic.__all__)
+from neutrostats.io.fhir import *  # noqa: F401,F403  (the names of fhir.__all__)
 
-__all__ = [
-    "read_table",
-    "write_table",
-    "check_output_path",
-    "cbc_to_long",
-    "TEXT_COLUMNS",
-    "READ_SUFFIXES",
-    "WRITE_SUFFIXES",
-    "CBC_CODES",
-    "OmopData",
-    "read_omop",
-    "OMOP_MEASUREMENT_CONCEPTS",
-    "OMOP_UNIT_CONCEPTS",
-    "OMOP_OPERATOR_CONCEPTS",
-    "OMOP_GENDER_CONCEPTS",
-    "MimicData",
-    "read_mimic_iv",
-    "FhirData",
-    "read_fhir",
-    "FHIR_ICD10_SYSTEMS",
-    "FHIR_GENDERS",
-]
+__all__ = [*files.__all__, *omop.__all__, *mimic.__all__, *fhir.__all__]

@@ -15,7 +15,10 @@ import json
 import re
 import zlib
 from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -33,7 +36,7 @@ _UCUM = "http://unitsofmeasure.org"
 #: Condition.code.coding systems read as ICD-10 (WHO and the US clinical modification).
 FHIR_ICD10_SYSTEMS = ("http://hl7.org/fhir/sid/icd-10", "http://hl7.org/fhir/sid/icd-10-cm")
 #: Patient.gender -> sex; "other", "unknown" and a missing gender give NA.
-FHIR_GENDERS = {"male": "M", "female": "F"}
+FHIR_GENDERS: Mapping[str, str] = MappingProxyType({"male": "M", "female": "F"})
 _DROPPED_STATUS = frozenset({"entered-in-error", "cancelled"})
 _DROPPED_VERIFICATION = frozenset({"entered-in-error", "refuted"})
 # A Patient reference: "Patient/<id>", optionally a full URL and a version.
@@ -131,11 +134,17 @@ def read_fhir(path: Any, *, end_of_data: Any = None, icd10_systems: tuple[str, .
     in error or refuted) and death. Pass ``end_of_data`` when the export has a known
     cut-off, or when ``timezone=`` in build_cohort moves days.
 
+    See Also
+    --------
+    neutrostats.build_cohort : the cohort from the four tables.
+    read_mimic_iv, read_omop : the other export readers.
+
     References
     ----------
-    HL7. FHIR R4 (4.0.1): Observation, Patient, Condition.
-    https://hl7.org/fhir/R4/ ; FHIR Bulk Data Access IG 2.0.0.
-    https://hl7.org/fhir/uv/bulkdata/
+    .. [1] HL7. FHIR R4 (4.0.1): Observation, Patient, Condition.
+       https://hl7.org/fhir/R4/
+    .. [2] HL7. FHIR Bulk Data Access IG 2.0.0.
+       https://hl7.org/fhir/uv/bulkdata/
 
     Examples
     --------
@@ -169,74 +178,118 @@ def read_fhir(path: Any, *, end_of_data: Any = None, icd10_systems: tuple[str, .
     fixed_end, end_by_id = fixed_end_of_data(end_of_data, _FN)
     files = _files(path)
 
-    counts: Counter[str] = Counter()
-    obs_ids: list[str | None] = []   # subject of every Observation read (None: no Patient subject)
-    obs_stage: list[int] = []        # 0 passed on, 1 no subject, 2 status, 3 unmapped, 4 no value
-    labs_rows: list[tuple] = []
-    dated: list[tuple[str, str]] = []  # (person, date text) of every dated record, for the end of data
-    patients: list[tuple] = []
-    cond_rows: list[tuple] = []
-    death_rows: list[tuple] = []
-    n_partial_birth = 0
+    parsed = _parse_resources(files, icd10)
+    counts = parsed.counts
+    if not counts["Patient"] or not counts["Observation"]:
+        missing = " and ".join(t for t in ("Patient", "Observation") if not counts[t])
+        raise NeutrostatsError(f"{_FN}: the export has no {missing} resources; found {dict(sorted(counts.items()))} "
+                               f"in {[f.name for f in files][:20]}. Export Patient, Observation and Condition "
+                               "(e.g. $export?_type=Patient,Observation,Condition)")
+    labs, flow = _fhir_labs(parsed)
+    persons, deaths, notes = _fhir_patients(parsed)
+    diagnoses, c_notes = _fhir_conditions(parsed)
+    notes += c_notes + [(f"{kind} resources (not read)", kind, n) for kind, n in sorted(counts.items())
+                        if kind not in ("Observation", "Patient", "Condition")]
+    dated = parsed.dated + list(zip(deaths["person_id"], deaths["died_at"]))
+    end, rule = _fhir_end_of_data(dated, persons, fixed_end, end_by_id)
+    persons["end_of_data"] = end.to_numpy()
+
+    settings = {
+        "files": [str(f) for f in files],
+        "resources": dict(sorted(counts.items())),
+        "loinc_codes": sorted(LOINC_ROLES),
+        "icd10_systems": sorted(icd10),
+        "gender_map": dict(FHIR_GENDERS),
+        "unit": "valueQuantity.code when system is UCUM, else valueQuantity.unit",
+        "birth_date": {"rule": "birthDate; a year only: July 1; a year-month only: the 15th",
+                       "completed": parsed.n_partial_birth},
+        "end_of_data": {"rule": rule, "date": None if fixed_end is None else str(fixed_end.date())},
+    }
+    return FhirData(labs=labs, persons=persons, diagnoses=diagnoses, deaths=deaths,
+                    attrition=attrition_table(flow, notes), settings=settings)
+
+
+@dataclass
+class _Parsed:
+    """What one pass over the resources collects."""
+
+    counts: Counter = field(default_factory=Counter)
+    obs_ids: list = field(default_factory=list)  # subject of every Observation read (None: no Patient subject)
+    obs_stage: list = field(default_factory=list)  # 0 passed on, 1 no subject, 2 status, 3 unmapped, 4 no value
+    labs_rows: list = field(default_factory=list)
+    dated: list = field(default_factory=list)  # (person, date text) of every dated record, for the end of data
+    patients: list = field(default_factory=list)
+    cond_rows: list = field(default_factory=list)
+    n_partial_birth: int = 0
+
+
+def _parse_resources(files, icd10) -> _Parsed:
+    """One pass over the NDJSON resources: Observation, Patient and Condition rows, every kind counted."""
+    out = _Parsed()
     for res in _resources(files):
         kind = res["resourceType"]
-        counts[kind] += 1
+        out.counts[kind] += 1
         if kind == "Observation":
-            pid = _patient(res.get("subject"))
-            when = res.get("effectiveDateTime") or _get(res, "effectivePeriod", "start") or \
-                res.get("effectiveInstant")
-            obs_ids.append(pid)
-            if pid is None:
-                obs_stage.append(1)
-                continue
-            if res.get("status") in _DROPPED_STATUS:
-                obs_stage.append(2)
-                continue
-            if isinstance(when, str):
-                dated.append((pid, when))
-            code = _loinc(res.get("code"))
-            if code is None:
-                obs_stage.append(3)
-                continue
-            value, unit = _value(res)
-            if value is None:
-                obs_stage.append(4)
-                continue
-            obs_stage.append(0)
-            low = _get(_first(res.get("referenceRange")), "low", "value")
-            labs_rows.append((pid, when if isinstance(when, str) else None, code, value, unit, _float(low)))
+            _observation(res, out)
         elif kind == "Patient":
-            pid = res.get("id")
-            pid = pid.strip() if isinstance(pid, str) and pid.strip() else None
-            birth = res.get("birthDate")
-            if isinstance(birth, str) and _YEAR_MONTH.match(birth.strip()):
-                year, month = _YEAR_MONTH.match(birth.strip()).groups()
-                birth = f"{year}-07-01" if month is None else f"{year}-{month}-15"
-                n_partial_birth += 1
-            deceased = res.get("deceasedDateTime")
-            patients.append((pid, FHIR_GENDERS.get(res.get("gender")), birth if isinstance(birth, str) else None,
-                             deceased if isinstance(deceased, str) else None,
-                             res.get("deceasedBoolean") is True))
+            _patient_resource(res, out)
         elif kind == "Condition":
             pid = _patient(res.get("subject"))
             when = res.get("onsetDateTime") or _get(res, "onsetPeriod", "start") or res.get("recordedDate")
             when = when if isinstance(when, str) else None
             verification = {c.get("code") for c in _codings(res.get("verificationStatus"))}
             if pid is not None and when is not None and not verification & _DROPPED_VERIFICATION:
-                dated.append((pid, when))
+                out.dated.append((pid, when))
             code = next((str(c["code"]).strip() for c in _codings(res.get("code"))
                          if c.get("system") in icd10 and isinstance(c.get("code"), str) and c["code"].strip()), None)
-            cond_rows.append((pid, when, code, bool(verification & _DROPPED_VERIFICATION)))
+            out.cond_rows.append((pid, when, code, bool(verification & _DROPPED_VERIFICATION)))
+    return out
 
-    if not counts["Patient"] or not counts["Observation"]:
-        missing = " and ".join(t for t in ("Patient", "Observation") if not counts[t])
-        raise NeutrostatsError(f"{_FN}: the export has no {missing} resources; found {dict(sorted(counts.items()))} "
-                               f"in {[f.name for f in files][:20]}. Export Patient, Observation and Condition "
-                               "(e.g. $export?_type=Patient,Observation,Condition)")
 
-    # Observations: the lab flow; what remains is build_cohort's "lab rows read".
-    stage = np.array(obs_stage, dtype=np.int8)
-    ids = pd.Series(obs_ids, dtype=object)
+def _observation(res: dict, out: _Parsed) -> None:
+    """One Observation: its stage in the lab flow, and its lab row when it is passed on."""
+    pid = _patient(res.get("subject"))
+    when = res.get("effectiveDateTime") or _get(res, "effectivePeriod", "start") or res.get("effectiveInstant")
+    out.obs_ids.append(pid)
+    if pid is None:
+        out.obs_stage.append(1)
+        return
+    if res.get("status") in _DROPPED_STATUS:
+        out.obs_stage.append(2)
+        return
+    if isinstance(when, str):
+        out.dated.append((pid, when))
+    code = _loinc(res.get("code"))
+    if code is None:
+        out.obs_stage.append(3)
+        return
+    value, unit = _value(res)
+    if value is None:
+        out.obs_stage.append(4)
+        return
+    out.obs_stage.append(0)
+    low = _get(_first(res.get("referenceRange")), "low", "value")
+    out.labs_rows.append((pid, when if isinstance(when, str) else None, code, value, unit, _float(low)))
+
+
+def _patient_resource(res: dict, out: _Parsed) -> None:
+    """One Patient: id, sex, birth date (a partial one completed) and death."""
+    pid = res.get("id")
+    pid = pid.strip() if isinstance(pid, str) and pid.strip() else None
+    birth = res.get("birthDate")
+    if isinstance(birth, str) and _YEAR_MONTH.match(birth.strip()):
+        year, month = _YEAR_MONTH.match(birth.strip()).groups()  # type: ignore[union-attr]  # matched above
+        birth = f"{year}-07-01" if month is None else f"{year}-{month}-15"
+        out.n_partial_birth += 1
+    deceased = res.get("deceasedDateTime")
+    out.patients.append((pid, FHIR_GENDERS.get(res.get("gender")), birth if isinstance(birth, str) else None,  # type: ignore[arg-type]
+                         deceased if isinstance(deceased, str) else None, res.get("deceasedBoolean") is True))
+
+
+def _fhir_labs(parsed: _Parsed):
+    """Observations -> labs and the lab flow; what remains is build_cohort's "lab rows read"."""
+    stage = np.array(parsed.obs_stage, dtype=np.int8)
+    ids = pd.Series(parsed.obs_ids, dtype=object)
     flow, n_left = [], len(stage)
     p_left = ids[stage != 1].nunique()
     flow.append(("Observation resources read", "Observation", 0, 0, 0, p_left, n_left))
@@ -250,12 +303,16 @@ def read_fhir(path: Any, *, end_of_data: Any = None, icd10_systems: tuple[str, .
         persons_after = ids[(stage == 0) | (stage > k)].nunique()
         flow.append((desc, "Observation", p_left - persons_after, gone, gone, persons_after, n_left - gone))
         p_left, n_left = persons_after, n_left - gone
-    labs = pd.DataFrame(labs_rows, columns=["person_id", "sampled_at", "code", "value", "unit", "ref_range_lower"])
+    labs = pd.DataFrame(parsed.labs_rows,
+                        columns=["person_id", "sampled_at", "code", "value", "unit", "ref_range_lower"])
     labs = labs.astype({"person_id": object, "sampled_at": object, "code": object, "value": object, "unit": object,
                         "ref_range_lower": float})
+    return labs, flow
 
-    # Patients: one row per id.
-    pt = pd.DataFrame(patients, columns=["person_id", "sex", "birth_date", "died_at", "deceased_flag"])
+
+def _fhir_patients(parsed: _Parsed):
+    """Patients -> persons (one row per id, without end of data) and deaths, with the counts not passed on."""
+    pt = pd.DataFrame(parsed.patients, columns=["person_id", "sex", "birth_date", "died_at", "deceased_flag"])
     has_id = pt["person_id"].notna().to_numpy()
     repeat = has_id & pt["person_id"].duplicated().to_numpy()
     notes = [("Patient resources without an id (ignored)", "persons", int((~has_id).sum())),
@@ -267,25 +324,27 @@ def read_fhir(path: Any, *, end_of_data: Any = None, icd10_systems: tuple[str, .
     died = pt["died_at"].notna().to_numpy()
     deaths = _text_frame({"person_id": pt["person_id"].to_numpy(dtype=object)[died],
                           "died_at": pt["died_at"].to_numpy(dtype=object)[died]})
-    for pid, when in zip(deaths["person_id"], deaths["died_at"]):
-        dated.append((pid, when))
     persons = _text_frame({c: pt[c].to_numpy(dtype=object) for c in ("person_id", "sex", "birth_date")})
+    return persons, deaths, notes
 
-    # Conditions: ICD-10 codings.
-    cd = pd.DataFrame(cond_rows, columns=["person_id", "diagnosed_at", "code", "error"])
+
+def _fhir_conditions(parsed: _Parsed):
+    """Conditions -> diagnoses (ICD-10 codings), with the counts not passed on."""
+    cd = pd.DataFrame(parsed.cond_rows, columns=["person_id", "diagnosed_at", "code", "error"])
     no_subject = cd["person_id"].isna().to_numpy()
     error = ~no_subject & cd["error"].to_numpy(dtype=bool)
     unmapped = ~no_subject & ~error & cd["code"].isna().to_numpy()
-    notes += [("Condition resources without a Patient subject (ignored)", "diagnoses", int(no_subject.sum())),
-              ("Condition resources entered in error or refuted (verificationStatus)", "diagnoses",
-               int(error.sum())),
-              ("Condition resources without an ICD-10 coding (unmapped)", "diagnoses", int(unmapped.sum()))]
+    notes = [("Condition resources without a Patient subject (ignored)", "diagnoses", int(no_subject.sum())),
+             ("Condition resources entered in error or refuted (verificationStatus)", "diagnoses",
+              int(error.sum())),
+             ("Condition resources without an ICD-10 coding (unmapped)", "diagnoses", int(unmapped.sum()))]
     keep = ~no_subject & ~error & ~unmapped
     diagnoses = _text_frame({c: cd[c].to_numpy(dtype=object)[keep] for c in ("person_id", "diagnosed_at", "code")})
-    notes += [(f"{kind} resources (not read)", kind, n) for kind, n in sorted(counts.items())
-              if kind not in ("Observation", "Patient", "Condition")]
+    return diagnoses, notes
 
-    # End of data: the latest calendar day of the person's records, as written.
+
+def _fhir_end_of_data(dated, persons, fixed_end, end_by_id):
+    """Each person's end of data and the rule used: the latest calendar day of their records, as written."""
     days = pd.DataFrame(dated, columns=["person_id", "when"])
     day = pd.to_datetime(days["when"].astype(object).str.extract(_DAY.pattern, expand=False),
                          format="%Y-%m-%d", errors="coerce")
@@ -296,24 +355,10 @@ def read_fhir(path: Any, *, end_of_data: Any = None, icd10_systems: tuple[str, .
     if fixed_end is not None:
         end, rule = pd.Series(np.full(len(persons), fixed_end), dtype="datetime64[ns]"), "end_of_data argument"
     elif end_by_id is not None:
-        end_by_id.index = end_by_id.index.astype(str)
+        end_by_id = end_by_id.set_axis(end_by_id.index.astype(str))
         given = pd.Series(end_by_id.reindex(persons["person_id"]).to_numpy(), dtype="datetime64[ns]")
         end, rule = given.fillna(end), f"end_of_data argument, else {rule}"
-    persons["end_of_data"] = end.to_numpy()
-
-    settings = {
-        "files": [str(f) for f in files],
-        "resources": dict(sorted(counts.items())),
-        "loinc_codes": sorted(LOINC_ROLES),
-        "icd10_systems": sorted(icd10),
-        "gender_map": dict(FHIR_GENDERS),
-        "unit": "valueQuantity.code when system is UCUM, else valueQuantity.unit",
-        "birth_date": {"rule": "birthDate; a year only: July 1; a year-month only: the 15th",
-                       "completed": n_partial_birth},
-        "end_of_data": {"rule": rule, "date": None if fixed_end is None else str(fixed_end.date())},
-    }
-    return FhirData(labs=labs, persons=persons, diagnoses=diagnoses, deaths=deaths,
-                    attrition=attrition_table(flow, notes), settings=settings)
+    return end, rule
 
 
 def _text_frame(columns: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -406,7 +451,7 @@ def _value(res: dict) -> tuple[str | None, str | None]:
         if q.get("system") == _UCUM and isinstance(code, str) and code.strip():
             shown = code
         else:
-            shown = unit if isinstance(unit, str) and unit.strip() else None
+            shown = unit if isinstance(unit, str) and unit.strip() else None  # type: ignore[assignment]
         return comparator + q["value"], shown
     if isinstance(res.get("valueString"), str):
         return res["valueString"], None

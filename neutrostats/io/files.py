@@ -20,6 +20,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -86,7 +87,8 @@ def _check_readable_path(path: Any, fn: str) -> None:
 def _csv_header(path: Any, sep: str) -> list[str]:
     """The header row exactly as written: pandas would rename a repeated ``x`` to ``x.1`` silently."""
     try:
-        first = pd.read_csv(path, sep=sep, header=None, nrows=1, dtype=str, keep_default_na=False)
+        # The python engine keeps NUL bytes (pandas 2's C engine drops them, hiding binary data).
+        first = pd.read_csv(path, sep=sep, header=None, nrows=1, dtype=str, keep_default_na=False, engine="python")
     finally:
         if hasattr(path, "seek"):
             path.seek(0)
@@ -102,7 +104,7 @@ def read_table(path: Any, *, text_columns: tuple[str, ...] | str = TEXT_COLUMNS,
     path : str, path or file-like
         The file; its suffix chooses the reader (:data:`READ_SUFFIXES`; a
         file-like object is read as CSV). Parquet (``.parquet``/``.pq``)
-        needs ``pyarrow`` (``pip install "neutrostats[parquet]"``).
+        is read with ``pyarrow`` (a dependency of neutrostats).
     text_columns : tuple of str or "all"
         Columns read as strings, exactly as written (CSV only; Parquet keeps
         its own types); ``"all"`` for every column (a wide CBC export).
@@ -124,7 +126,12 @@ def read_table(path: Any, *, text_columns: tuple[str, ...] | str = TEXT_COLUMNS,
         :data:`READ_SUFFIXES`, the file is empty (0 bytes) or has no rows
         (with ``allow_empty=False``), a column name is repeated in the
         header, the file cannot be parsed (corrupt Parquet, binary data), or
-        Parquet support is not installed.
+        pyarrow cannot be imported (a broken installation).
+
+    See Also
+    --------
+    write_table : the reverse.
+    neutrostats.build_cohort : takes the tables read.
 
     Examples
     --------
@@ -142,10 +149,11 @@ def read_table(path: Any, *, text_columns: tuple[str, ...] | str = TEXT_COLUMNS,
         if _is_parquet(path):
             try:
                 import pyarrow  # noqa: F401
-            except ImportError:
+            except ImportError as exc:
                 raise NeutrostatsError(
-                    f"{fn}: reading Parquet needs pyarrow, which is not installed; "
-                    'run pip install "neutrostats[parquet]" or convert the file to CSV'
+                    f"{fn}: reading Parquet needs pyarrow, a dependency of neutrostats that cannot be imported "
+                    f"here ({exc}); reinstall it (pip install --force-reinstall 'pyarrow>=14') or convert the "
+                    "file to CSV"
                 ) from None
             try:
                 df = pd.read_parquet(path)
@@ -176,7 +184,7 @@ def read_table(path: Any, *, text_columns: tuple[str, ...] | str = TEXT_COLUMNS,
                     "spreadsheet or a damaged file: save it as CSV (UTF-8) or Parquet"
                 )
             seen: set[str] = set()
-            dups = sorted({c for c in raw if c in seen or seen.add(c)})
+            dups = sorted({c for c in raw if c in seen or seen.add(c)})  # type: ignore[func-returns-value]
             if dups:
                 raise NeutrostatsError(
                     f"{fn}: {name} has the column name(s) {dups} more than once in its header; "
@@ -255,6 +263,10 @@ def write_table(df: pd.DataFrame, path: Any) -> None:
     NeutrostatsError
         For a suffix it cannot write (``.xlsx``, ``.json``...), a folder
         that does not exist, or Parquet without pyarrow.
+
+    See Also
+    --------
+    read_table : the reverse.
     """
     from neutrostats.core.output import atomic_file, to_safe_csv
 
@@ -266,9 +278,11 @@ def write_table(df: pd.DataFrame, path: Any) -> None:
                 try:
                     # Microseconds: Spark cannot read nanosecond Parquet timestamps.
                     df.to_parquet(tmp, index=False, coerce_timestamps="us", allow_truncated_timestamps=True)
-                except ImportError:
+                except ImportError as exc:
                     raise NeutrostatsError(
-                        'write_table: writing Parquet needs pyarrow; run pip install "neutrostats[parquet]"'
+                        f"write_table: writing Parquet needs pyarrow, a dependency of neutrostats that cannot be "
+                        f"imported here ({exc}); reinstall it (pip install --force-reinstall 'pyarrow>=14') or "
+                        "write .csv"
                     ) from None
             else:
                 to_safe_csv(df, tmp, index=False)
@@ -281,11 +295,13 @@ def write_table(df: pd.DataFrame, path: Any) -> None:
 # Wide CBC exports
 
 #: LOINC code given to each column role of a wide CBC export by :func:`cbc_to_long`.
-CBC_CODES = {"anc": "751-8", "wbc": "6690-2", "neutrophil_pct": "770-8", "band_pct": "764-1"}
+CBC_CODES: Mapping[str, str] = MappingProxyType(
+    {"anc": "751-8", "wbc": "6690-2", "neutrophil_pct": "770-8", "band_pct": "764-1"}
+)
 
 # Header spellings seen in Epic/Cerner-style reports, compared after
 # upper-casing and removing spaces, dots, underscores and a trailing unit.
-CBC_NAMES = {
+CBC_NAMES: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "anc": ("ANC", "ABSNEUT", "ABSNEUTS", "ABSNEUTROPHILS", "ABSOLUTENEUTROPHILS", "ABSOLUTENEUTROPHILCOUNT",
             "NEUT#", "NEUTS#", "NEUTABS", "NEUTROPHILSABSOLUTE", "NEUTROPHILS,ABSOLUTE", "NEUTROPHILABSOLUTE"),
     "wbc": ("WBC", "WBCCOUNT", "LEUKOCYTES", "LEUKOCYTECOUNT", "WHITEBLOODCELLS", "WHITEBLOODCELLCOUNT",
@@ -293,7 +309,7 @@ CBC_NAMES = {
     "neutrophil_pct": ("NEUT%", "NEUTS%", "NEUTROPHIL%", "NEUTROPHILS%", "%NEUT", "%NEUTROPHILS",
                        "NEUTROPHILSPCT", "NEUTPCT", "NEUTROPHILS(%)"),
     "band_pct": ("BAND%", "BANDS%", "BANDNEUTROPHILS%", "%BANDS", "BANDSPCT", "BANDPCT", "BANDS(%)"),
-}
+})
 _HEADER_UNIT = re.compile(r"^(?P<name>.*?)\s*[\(\[](?P<unit>[^\(\)\[\]]+)[\)\]]\s*$")
 
 
@@ -373,6 +389,10 @@ def cbc_to_long(
         neither an ANC column nor WBC with neutrophil % is found, a
         ``columns`` entry names no column, or a column has no unit (in its
         header or ``units``).
+
+    See Also
+    --------
+    neutrostats.classify_anc : classifies the long table made here.
 
     Examples
     --------

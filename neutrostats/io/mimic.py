@@ -133,10 +133,15 @@ def read_mimic_iv(folder: Any, *, end_of_data: Any = None, item_map: dict | None
     subject_id (the first is kept), rows without a subject_id, and values
     that are not dates or numbers where one is expected are counted.
 
+    See Also
+    --------
+    neutrostats.build_cohort : the cohort from the four tables.
+    read_omop, read_fhir : the other export readers.
+
     References
     ----------
-    Johnson AEW et al. MIMIC-IV, a freely accessible electronic health
-    record dataset. Sci Data 2023;10:1.
+    .. [1] Johnson AEW, Bulgarelli L, Shen L, et al. MIMIC-IV, a freely
+       accessible electronic health record dataset. Sci Data 2023;10:1.
 
     Examples
     --------
@@ -187,7 +192,30 @@ def read_mimic_iv(folder: Any, *, end_of_data: Any = None, item_map: dict | None
     finally:
         con.close()
 
-    # labevents: the lab flow; what remains is build_cohort's "lab rows read".
+    labs, flow, notes = _mimic_labs(m, lab_flow, imap)
+    persons, deaths, p_notes = _mimic_patients(p)
+    by_key, last_disch, a_notes = _mimic_admissions(a, diagnosis_time)
+    diagnoses, d_notes = _mimic_diagnoses(dx, by_key)
+    notes += p_notes + a_notes + d_notes
+    end, rule = _mimic_end_of_data(persons["person_id"].to_numpy(), deaths, last_disch, last_lab, fixed_end,
+                                   end_by_id)
+    persons["end_of_data"] = end.to_numpy()
+
+    settings = {
+        "tables": {t: str(path.relative_to(Path(folder))) for t, path in files.items()},
+        "item_map": {str(k): v for k, v in sorted(imap.items())},
+        "birth_date": "July 1 of anchor_year - anchor_age; anchor_age over 89 (top-coded 91): missing",
+        "diagnosis_time": diagnosis_time,
+        "dates": "shifted per patient by MIMIC-IV: only intervals within a patient are real",
+        "end_of_data": {"rule": rule, "date": None if fixed_end is None else str(fixed_end.date())},
+    }
+    return MimicData(labs=labs, persons=persons, diagnoses=diagnoses, deaths=deaths,
+                     attrition=attrition_table(flow, notes), settings=settings)
+
+
+def _mimic_labs(m, lab_flow, imap):
+    """labevents -> labs, with the lab flow and the counts of values passed on without a time or limit."""
+    # The lab flow; what remains is build_cohort's "lab rows read".
     n_read, n_id, n_mapped, p_read, p_mapped = lab_flow
     flow = [("labevents rows read", "labevents", 0, 0, 0, p_read, n_read)]
     if n_id < n_read:
@@ -214,13 +242,17 @@ def read_mimic_iv(folder: Any, *, end_of_data: Any = None, item_map: dict | None
         "unit": m["valueuom"].to_numpy(dtype=object, na_value=None),
         "ref_range_lower": ref,
     })
+    return labs, flow, notes
 
-    # patients: one row per subject_id.
+
+def _mimic_patients(p):
+    """patients -> persons (without end of data) and deaths (dod), with the counts of values left missing."""
+    # One row per subject_id.
     has_id = p["sid"].notna().to_numpy()
     repeat = has_id & p["sid"].duplicated().to_numpy()
     keep = has_id & ~repeat
-    notes += [("patients rows without a subject_id (ignored)", "persons", int((~has_id).sum())),
-              ("repeat patients rows of a subject_id (first kept)", "persons", int(repeat.sum()))]
+    notes = [("patients rows without a subject_id (ignored)", "persons", int((~has_id).sum())),
+             ("repeat patients rows of a subject_id (first kept)", "persons", int(repeat.sum()))]
     p = p.loc[keep].reset_index(drop=True)
     age, year = _numbers(p["anchor_age"]), _numbers(p["anchor_year"])
     whole = ~np.isnan(age) & ~np.isnan(year) & (age % 1 == 0) & (year % 1 == 0) & (age >= 0)
@@ -241,10 +273,13 @@ def read_mimic_iv(folder: Any, *, end_of_data: Any = None, item_map: dict | None
     died = dod.notna().to_numpy()
     deaths = pd.DataFrame({"person_id": pid[died], "died_at": dod[died].dt.normalize().to_numpy()})
     persons = pd.DataFrame({"person_id": pid, "sex": sex, "birth_date": birth.to_numpy()})
+    return persons, deaths, notes
 
-    # admissions: the dates of the diagnoses and of the last discharge.
+
+def _mimic_admissions(a, diagnosis_time):
+    """admissions -> the date of each (subject_id, hadm_id) for its diagnoses, and each subject's last discharge."""
     a_ok = (a["sid"].notna() & a["hadm"].notna()).to_numpy()
-    notes.append(("admissions rows without a subject_id or hadm_id (ignored)", "diagnoses", int((~a_ok).sum())))
+    notes = [("admissions rows without a subject_id or hadm_id (ignored)", "diagnoses", int((~a_ok).sum()))]
     a = a.loc[a_ok].reset_index(drop=True)
     admit, _ = _times(a, "admittime")
     disch, _ = _times(a, "dischtime")
@@ -253,29 +288,35 @@ def read_mimic_iv(folder: Any, *, end_of_data: Any = None, item_map: dict | None
     notes.append(("repeat admissions rows of a hadm_id (first used)", "diagnoses", int(a_repeat.sum())))
     when = (admit if diagnosis_time == "admittime" else disch)[~a_repeat]
     by_key = pd.Series(when.to_numpy(), index=a_key[~a_repeat])
+    last_disch = pd.Series(disch.to_numpy()).groupby(a["sid"].astype(np.int64).to_numpy()).max()
+    return by_key, last_disch, notes
 
-    # diagnoses_icd: ICD-10 rows dated by their admission.
+
+def _mimic_diagnoses(dx, by_key):
+    """diagnoses_icd -> diagnoses: ICD-10 rows dated by their admission; the others counted."""
     d_id = dx["sid"].notna().to_numpy()
     version = _numbers(dx["icd_version"])
     icd10, icd9 = d_id & (version == 10), d_id & (version == 9)
     d_key = pd.MultiIndex.from_arrays([dx["sid"].fillna(-1).astype(np.int64), dx["hadm"].fillna(-1).astype(np.int64)])
     pos = by_key.index.get_indexer(d_key)
     matched = icd10 & (pos >= 0) & dx["hadm"].notna().to_numpy()
-    notes += [("diagnoses_icd rows without a subject_id (ignored)", "diagnoses", int((~d_id).sum())),
-              ("diagnoses_icd rows with icd_version 9 (unmapped: no ICD-9 to ICD-10 map is shipped)", "diagnoses",
-               int(icd9.sum())),
-              ("diagnoses_icd rows with icd_version neither 9 nor 10 (ignored)", "diagnoses",
-               int((d_id & ~icd9 & ~icd10).sum())),
-              ("diagnoses_icd ICD-10 rows without a matching admission (subject_id, hadm_id) (ignored)",
-               "diagnoses", int((icd10 & ~matched).sum()))]
+    notes = [("diagnoses_icd rows without a subject_id (ignored)", "diagnoses", int((~d_id).sum())),
+             ("diagnoses_icd rows with icd_version 9 (unmapped: no ICD-9 to ICD-10 map is shipped)", "diagnoses",
+              int(icd9.sum())),
+             ("diagnoses_icd rows with icd_version neither 9 nor 10 (ignored)", "diagnoses",
+              int((d_id & ~icd9 & ~icd10).sum())),
+             ("diagnoses_icd ICD-10 rows without a matching admission (subject_id, hadm_id) (ignored)",
+              "diagnoses", int((icd10 & ~matched).sum()))]
     diagnoses = pd.DataFrame({
         "person_id": dx["sid"].to_numpy()[matched].astype(np.int64),
         "diagnosed_at": by_key.to_numpy()[pos[matched]].astype("datetime64[ns]"),
         "code": _lookup(dx["icd_code"], lambda v: "" if _blank(v) else str(v).strip())[matched],
     })
+    return diagnoses, notes
 
-    # End of data: last discharge or lab day, or the day of death when later.
-    last_disch = pd.Series(disch.to_numpy()).groupby(a["sid"].astype(np.int64).to_numpy()).max()
+
+def _mimic_end_of_data(pid, deaths, last_disch, last_lab, fixed_end, end_by_id):
+    """Each person's end of data and the rule used: last discharge or lab day, or the day of death when later."""
     last = pd.concat([last_disch, last_lab], axis=1).max(axis=1).dt.normalize()
     end = pd.Series(last.reindex(pid).to_numpy(), dtype="datetime64[ns]")
     death_day = pd.Series(deaths.groupby("person_id")["died_at"].min().reindex(pid).to_numpy(),
@@ -287,18 +328,7 @@ def read_mimic_iv(folder: Any, *, end_of_data: Any = None, item_map: dict | None
     elif end_by_id is not None:
         given = pd.Series(end_by_id.reindex(pid).to_numpy(), dtype="datetime64[ns]")
         end, rule = given.fillna(end), f"end_of_data argument, else {rule}"
-    persons["end_of_data"] = end.to_numpy()
-
-    settings = {
-        "tables": {t: str(path.relative_to(Path(folder))) for t, path in files.items()},
-        "item_map": {str(k): v for k, v in sorted(imap.items())},
-        "birth_date": "July 1 of anchor_year - anchor_age; anchor_age over 89 (top-coded 91): missing",
-        "diagnosis_time": diagnosis_time,
-        "dates": "shifted per patient by MIMIC-IV: only intervals within a patient are real",
-        "end_of_data": {"rule": rule, "date": None if fixed_end is None else str(fixed_end.date())},
-    }
-    return MimicData(labs=labs, persons=persons, diagnoses=diagnoses, deaths=deaths,
-                     attrition=attrition_table(flow, notes), settings=settings)
+    return end, rule
 
 
 def _item_map(extra: Any) -> dict[int, str]:

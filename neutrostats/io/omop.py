@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -26,15 +28,20 @@ from neutrostats.errors import NeutrostatsError
 __all__ = ["OmopData", "read_omop", "OMOP_MEASUREMENT_CONCEPTS", "OMOP_UNIT_CONCEPTS", "OMOP_OPERATOR_CONCEPTS",
            "OMOP_GENDER_CONCEPTS"]
 
-#: Measurement concept id -> LOINC code (DOMAIN.md section 1, marked (?)).
-OMOP_MEASUREMENT_CONCEPTS = {3013650: "751-8", 3017732: "26499-4", 3017501: "753-4", 3000905: "6690-2",
-                             3010813: "26464-8"}
+#: Measurement concept id -> LOINC code: the OMOP standard concepts of LOINC
+#: 751-8, 26499-4, 753-4, 6690-2 and 26464-8 (not confirmed against a
+#: vocabulary release: check them in your CONCEPT table, see read_omop).
+OMOP_MEASUREMENT_CONCEPTS: Mapping[int, str] = MappingProxyType(
+    {3013650: "751-8", 3017732: "26499-4", 3017501: "753-4", 3000905: "6690-2", 3010813: "26464-8"}
+)
 #: Unit concept id -> unit, used when ``unit_source_value`` is empty (?).
-OMOP_UNIT_CONCEPTS = {8848: "10^3/uL", 8647: "/uL", 9444: "10^9/L", 8554: "%"}
+OMOP_UNIT_CONCEPTS: Mapping[int, str] = MappingProxyType({8848: "10^3/uL", 8647: "/uL", 9444: "10^9/L", 8554: "%"})
 #: Operator concept id -> prefix of ``value_as_number`` (?); "=" adds none.
-OMOP_OPERATOR_CONCEPTS = {4171756: "<", 4171754: "<=", 4172703: "=", 4172704: ">", 4171755: ">="}
+OMOP_OPERATOR_CONCEPTS: Mapping[int, str] = MappingProxyType(
+    {4171756: "<", 4171754: "<=", 4172703: "=", 4172704: ">", 4171755: ">="}
+)
 #: Gender concept id -> sex; other concepts give NA.
-OMOP_GENDER_CONCEPTS = {8507: "M", 8532: "F"}
+OMOP_GENDER_CONCEPTS: Mapping[int, str] = MappingProxyType({8507: "M", 8532: "F"})
 
 _FN = "read_omop"
 _EXTS = (".csv.gz", ".csv", ".parquet")
@@ -125,8 +132,9 @@ def read_omop(source: Any, *, schema: str | None = None, end_of_data: Any = None
     the concept map, else when its stripped ``measurement_source_value`` is
     a code of :data:`neutrostats.labs.codes.LOINC_ROLES` (ANC, WBC, neutrophil
     and band %); other rows are counted as unmapped. The default concept,
-    unit and operator ids are from memory (DOMAIN.md marks them (?)): check
-    them against your vocabulary's CONCEPT table and extend the maps. A
+    unit and operator ids are not confirmed against a vocabulary release:
+    check them against your vocabulary's CONCEPT table (OHDSI Athena [2]_)
+    and extend the maps. A
     mapped row is never dropped: an unusable value or unit is flagged by
     :func:`~neutrostats.classify_anc`.
 
@@ -140,9 +148,17 @@ def read_omop(source: Any, *, schema: str | None = None, end_of_data: Any = None
     ignored) is unmapped. Dates outside 1677-2262 become NaT. Rows without
     a person_id and repeat PERSON rows (the first is kept) are counted.
 
+    See Also
+    --------
+    neutrostats.build_cohort : the cohort from the four tables.
+    read_mimic_iv, read_fhir : the other export readers.
+
     References
     ----------
-    OHDSI. OMOP Common Data Model v5.4. https://ohdsi.github.io/CommonDataModel/cdm54.html
+    .. [1] OHDSI. OMOP Common Data Model v5.4.
+       https://ohdsi.github.io/CommonDataModel/cdm54.html
+    .. [2] OHDSI. Athena, the standardized vocabularies.
+       https://athena.ohdsi.org
 
     Examples
     --------
@@ -187,12 +203,40 @@ def read_omop(source: Any, *, schema: str | None = None, end_of_data: Any = None
     ids, no_id = _person_ids({t: df["person_id"] for t, df in raw.items() if df is not None})
     m, p, c, d, o = (raw[t] for t in _TABLES)
 
+    labs, flow, m_when = _omop_labs(m, ids["measurement"], no_id["measurement"], cmap, umap)
+    persons, notes = _omop_persons(p, ids["person"], no_id["person"])
+    diagnoses, c_notes, c_when = _omop_diagnoses(c, ids["condition_occurrence"], no_id["condition_occurrence"])
+    deaths, d_notes, d_when = _omop_deaths(d, ids, no_id)
+    end, rule, date, o_notes = _omop_end_of_data(o, persons, ids, no_id, fixed_end, (m_when, c_when, d_when))
+    notes += c_notes + d_notes + o_notes
+    persons["end_of_data"] = end.to_numpy()
+
+    # Records-only rows carry the lab counts of the last flow step, so the chain holds.
+    flow += [(desc, table, 0, 0, n, *flow[-1][-2:]) for desc, table, n in notes if n or "unmapped" in desc]
+    attrition = pd.DataFrame(flow, columns=_ATTRITION)
+    attrition.insert(0, "step", np.arange(len(attrition)))
+    settings = {
+        "tables": {t: src.label(t) for t, df in raw.items() if df is not None},
+        "concept_map": {str(k): v for k, v in sorted(cmap.items())},
+        "unit_concept_map": {str(k): v for k, v in sorted(umap.items())},
+        "operator_concept_map": {str(k): v for k, v in OMOP_OPERATOR_CONCEPTS.items()},
+        "gender_concept_map": {str(k): v for k, v in OMOP_GENDER_CONCEPTS.items()},
+        "measurement_source_value": "a LOINC code of neutrostats.labs.codes.LOINC_ROLES maps when the concept does not",
+        "birth_date": "birth_datetime, else year/month/day_of_birth; missing month: July 1, missing day: the 15th",
+        "end_of_data": {"rule": ", else ".join(rule), "date": None if date is None else str(date.date())},
+    }
+    return OmopData(labs=labs, persons=persons, diagnoses=diagnoses, deaths=deaths, attrition=attrition,
+                    settings=settings)
+
+
+def _omop_labs(m, m_ids, m_no_id, cmap, umap):
+    """MEASUREMENT -> labs, with the lab flow (rows read, without an id, unmapped) and every row's date."""
     # MEASUREMENT: the lab flow; what remains is build_cohort's "lab rows read".
     concept = _lookup(m["measurement_concept_id"], lambda v: cmap.get(_int(v)))
     loinc = _lookup(m["measurement_source_value"], lambda v: v.strip() if isinstance(v, str) and v.strip() in
                     LOINC_ROLES else None)
     code = np.where(pd.isna(concept), loinc, concept)
-    m_ids, has_id = ids["measurement"], ~no_id["measurement"]
+    has_id = ~m_no_id
     mapped = has_id & ~pd.isna(code)
     n_read, n_id, n_mapped = len(m), int(has_id.sum()), int(mapped.sum())
     p_read, p_mapped = pd.unique(m_ids[has_id]).size, pd.unique(m_ids[mapped]).size
@@ -216,11 +260,15 @@ def read_omop(source: Any, *, schema: str | None = None, end_of_data: Any = None
     m_when = _first_date(m, ("measurement_datetime", "measurement_date"))
     labs = pd.DataFrame({"person_id": m_ids[mapped], "sampled_at": m_when[mapped].to_numpy(), "code": code[mapped],
                          "value": np.where(has_number, with_op, as_written), "unit": unit})
+    return labs, flow, m_when
 
+
+def _omop_persons(p, p_ids, p_no_id):
+    """PERSON -> persons (without end of data), with the counts of rows not passed on."""
     # PERSON: one row per person.
-    p_keep = ~no_id["person"]
+    p_keep = ~p_no_id
     repeat = np.zeros(len(p), dtype=bool)
-    repeat[p_keep] = pd.Series(ids["person"][p_keep]).duplicated().to_numpy()
+    repeat[p_keep] = pd.Series(p_ids[p_keep]).duplicated().to_numpy()
     notes = [("person rows without a person_id (ignored)", "persons", int((~p_keep).sum())),
              ("repeat person rows of a person_id (first kept)", "persons", int(repeat.sum()))]
     p_keep &= ~repeat
@@ -230,22 +278,31 @@ def read_omop(source: Any, *, schema: str | None = None, end_of_data: Any = None
                            errors="coerce").astype("datetime64[ns]")
     birth = _dt(p["birth_datetime"]).fillna(built)
     sex = _lookup(p["gender_concept_id"], lambda v: OMOP_GENDER_CONCEPTS.get(_int(v)))
-    persons = pd.DataFrame({"person_id": ids["person"][p_keep], "sex": sex[p_keep],
+    persons = pd.DataFrame({"person_id": p_ids[p_keep], "sex": sex[p_keep],
                             "birth_date": birth[p_keep].to_numpy()})
+    return persons, notes
 
+
+def _omop_diagnoses(c, c_ids, c_no_id):
+    """CONDITION_OCCURRENCE -> diagnoses, with the counts of rows not passed on and every row's date."""
     # CONDITION_OCCURRENCE: rows with an ICD-10 source value.
-    c_keep = ~no_id["condition_occurrence"]
+    c_keep = ~c_no_id
     icd = _lookup(c["condition_source_value"],
                   lambda v: not _blank(v) and bool(ICD10_CODE_PATTERN.match(normalize_icd10(v) or ""))).astype(bool)
-    notes += [("condition_occurrence rows without a person_id (ignored)", "diagnoses", int((~c_keep).sum())),
-              ("condition_occurrence rows without an ICD-10 source value (unmapped)", "diagnoses",
-               int((c_keep & ~icd).sum()))]
+    notes = [("condition_occurrence rows without a person_id (ignored)", "diagnoses", int((~c_keep).sum())),
+             ("condition_occurrence rows without an ICD-10 source value (unmapped)", "diagnoses",
+              int((c_keep & ~icd).sum()))]
     c_keep &= icd
     c_when = _first_date(c, ("condition_start_date", "condition_start_datetime"))
-    diagnoses = pd.DataFrame({"person_id": ids["condition_occurrence"][c_keep],
+    diagnoses = pd.DataFrame({"person_id": c_ids[c_keep],
                               "diagnosed_at": c_when[c_keep].to_numpy(),
                               "code": _lookup(c["condition_source_value"], lambda v: str(v).strip())[c_keep]})
+    return diagnoses, notes, c_when
 
+
+def _omop_deaths(d, ids, no_id):
+    """DEATH (optional) -> deaths, with the count of rows without a person id."""
+    notes = []
     d_when = pd.Series([], dtype="datetime64[ns]")
     deaths = pd.DataFrame({"person_id": ids["person"][:0], "died_at": d_when})
     if d is not None:
@@ -253,8 +310,12 @@ def read_omop(source: Any, *, schema: str | None = None, end_of_data: Any = None
         notes.append(("death rows without a person_id (ignored)", "deaths", int((~d_keep).sum())))
         d_when = _first_date(d, ("death_date", "death_datetime"))
         deaths = pd.DataFrame({"person_id": ids["death"][d_keep], "died_at": d_when[d_keep].to_numpy()})
+    return deaths, notes, d_when
 
-    # End of data: observation periods, then the argument, then the extract's last event.
+
+def _omop_end_of_data(o, persons, ids, no_id, fixed_end, dates):
+    """Each person's end of data: observation periods, then the argument, then the extract's last event."""
+    notes = []
     end = pd.Series(pd.NaT, index=range(len(persons)), dtype="datetime64[ns]")
     rule, date = [], None
     if o is not None:
@@ -267,29 +328,12 @@ def read_omop(source: Any, *, schema: str | None = None, end_of_data: Any = None
         end, date = end.fillna(fixed_end), fixed_end
         rule.append("end_of_data argument")
     elif o is None:
-        latest = pd.concat([m_when, c_when, d_when]).max()
+        latest = pd.concat(list(dates)).max()
         if not pd.isna(latest):
             date = latest.normalize()
             end = end.fillna(date)
         rule.append("latest date in the extract")
-    persons["end_of_data"] = end.to_numpy()
-
-    # Records-only rows carry the lab counts of the last flow step, so the chain holds.
-    flow += [(desc, table, 0, 0, n, *flow[-1][-2:]) for desc, table, n in notes if n or "unmapped" in desc]
-    attrition = pd.DataFrame(flow, columns=_ATTRITION)
-    attrition.insert(0, "step", np.arange(len(attrition)))
-    settings = {
-        "tables": {t: src.label(t) for t, df in raw.items() if df is not None},
-        "concept_map": {str(k): v for k, v in sorted(cmap.items())},
-        "unit_concept_map": {str(k): v for k, v in sorted(umap.items())},
-        "operator_concept_map": {str(k): v for k, v in OMOP_OPERATOR_CONCEPTS.items()},
-        "gender_concept_map": {str(k): v for k, v in OMOP_GENDER_CONCEPTS.items()},
-        "measurement_source_value": "a LOINC code of neutrostats.labs.codes.LOINC_ROLES maps when the concept does not",
-        "birth_date": "birth_datetime, else year/month/day_of_birth; missing month: July 1, missing day: the 15th",
-        "end_of_data": {"rule": ", else ".join(rule), "date": None if date is None else str(date.date())},
-    }
-    return OmopData(labs=labs, persons=persons, diagnoses=diagnoses, deaths=deaths, attrition=attrition,
-                    settings=settings)
+    return end, rule, date, notes
 
 
 def _blank(v: Any) -> bool:
@@ -463,9 +507,10 @@ class _DuckDB:
 def _parquet():
     try:
         import pyarrow.parquet as pq
-    except ImportError:
-        raise NeutrostatsError(f'{_FN}: reading Parquet needs pyarrow, which is not installed; run pip install '
-                               '"neutrostats[parquet]" or export the tables as CSV') from None
+    except ImportError as exc:
+        raise NeutrostatsError(f"{_FN}: reading Parquet needs pyarrow, a dependency of neutrostats that cannot be "
+                               f"imported here ({exc}); reinstall it (pip install --force-reinstall 'pyarrow>=14') "
+                               "or export the tables as CSV") from None
     return pq
 
 
@@ -486,12 +531,13 @@ def _open(source: Any, schema: str | None):
                                "measurement, person and condition_occurrence")
     try:
         import duckdb
-    except ImportError:
+    except ImportError as exc:
         if path is None:
             raise wrong_type from None
-        raise NeutrostatsError(f'{_FN}: reading the DuckDB database {str(path)!r} needs duckdb, which is not '
-                               'installed; run pip install "neutrostats[duckdb]" or export the tables as CSV or '
-                               'Parquet files into a folder') from None
+        raise NeutrostatsError(f"{_FN}: reading the DuckDB database {str(path)!r} needs duckdb, a dependency of "
+                               f"neutrostats that cannot be imported here ({exc}); reinstall it (pip install "
+                               "--force-reinstall 'duckdb>=1.1') or export the tables as CSV or Parquet files "
+                               "into a folder") from None
     if path is None:
         if not isinstance(source, duckdb.DuckDBPyConnection):
             raise wrong_type

@@ -1,79 +1,16 @@
-"""Lab tables: count units, lab-value strings, LOINC roles, severity schemes and the classification by ANC tier."""
+"""Lab tables: count units, lab-value strings, LOINC roles, severity schemes and the classification by ANC tier.
+
+Each module lists its public names in ``__all__``; this package re-exports
+them all.
+"""
 
 from __future__ import annotations
 
-from neutrostats.labs.units import (
-    CELLS_PER_UL,
-    THOUSANDS_PER_UL,
-    KNOWN_COUNT_UNITS,
-    PERCENT_UNITS,
-    CENSOR_CODES,
-    VALUE_FLAGS,
-    unit_key,
-    unit_factors,
-    normalize_units,
-    parse_lab_values,
-    derive_anc,
-)
-from neutrostats.labs.codes import (
-    LOINC_ANC,
-    LOINC_NEUTROPHIL_PCT,
-    LOINC_BAND_PCT,
-    LOINC_WBC,
-    LOINC_SEGMENTED_ABS,
-    LOINC_BAND_ABS,
-    LOINC_ROLES,
-    loinc_role,
-    MIMIC_IV_LAB_CODES,
-    lab_code_key,
-    read_code_map,
-)
-from neutrostats.labs.classify import (
-    Scheme,
-    SCHEMES,
-    ANC_FLAGS,
-    FLAG_DESCRIPTIONS,
-    ANC_SOURCES,
-    get_scheme,
-    classify_anc,
-    tier_summary,
-    DUFFY_NULL_LIMIT,
-    IMPLAUSIBLE_ABOVE,
-    UNIT_SUSPECT_BELOW,
-)
+from neutrostats.labs import units
+from neutrostats.labs import codes
+from neutrostats.labs import classify
+from neutrostats.labs.units import *  # noqa: F401,F403  (the names of units.__all__)
+from neutrostats.labs.codes import *  # noqa: F401,F403  (the names of codes.__all__)
+from neutrostats.labs.classify import *  # noqa: F401,F403  (the names of classify.__all__)
 
-__all__ = [
-    "CELLS_PER_UL",
-    "THOUSANDS_PER_UL",
-    "KNOWN_COUNT_UNITS",
-    "PERCENT_UNITS",
-    "CENSOR_CODES",
-    "VALUE_FLAGS",
-    "unit_key",
-    "unit_factors",
-    "normalize_units",
-    "parse_lab_values",
-    "derive_anc",
-    "LOINC_ANC",
-    "LOINC_NEUTROPHIL_PCT",
-    "LOINC_BAND_PCT",
-    "LOINC_WBC",
-    "LOINC_SEGMENTED_ABS",
-    "LOINC_BAND_ABS",
-    "LOINC_ROLES",
-    "loinc_role",
-    "MIMIC_IV_LAB_CODES",
-    "lab_code_key",
-    "read_code_map",
-    "Scheme",
-    "SCHEMES",
-    "ANC_FLAGS",
-    "FLAG_DESCRIPTIONS",
-    "ANC_SOURCES",
-    "get_scheme",
-    "classify_anc",
-    "tier_summary",
-    "DUFFY_NULL_LIMIT",
-    "IMPLAUSIBLE_ABOVE",
-    "UNIT_SUSPECT_BELOW",
-]
+__all__ = [*units.__all__, *codes.__all__, *classify.__all__]

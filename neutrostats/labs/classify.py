@@ -3,7 +3,7 @@
 A :class:`Scheme` is a set of cut points in cells/µL with a label for every
 half-open interval ``[lower, upper)``: a value exactly on a cut point belongs
 to the milder tier above it. Three published schemes are built in
-(DOMAIN.md section 2):
+(``clinical`` [1]_ [2]_, ``andersen2016`` [3]_, ``ctcae_v5`` [4]_):
 
 ========== ================================================================
 name       tiers (cells/µL), mildest first
@@ -15,6 +15,23 @@ andersen   normal >=1800; subnormal [1500,1800); mild [1000,1500);
 ctcae_v5   grade_0 >=LLN; grade_1 [1500,LLN); grade_2 [1000,1500);
            grade_3 [500,1000); grade_4 <500 (``lln``, default 2000)
 ========== ================================================================
+
+References
+----------
+.. [1] Taplitz RA, Kennedy EB, Bow EJ, et al. Antimicrobial prophylaxis for
+   adult patients with cancer-related immunosuppression: ASCO and IDSA
+   clinical practice guideline update. J Clin Oncol 2018;36:3043-3054.
+.. [2] Freifeld AG, Bow EJ, Sepkowitz KA, et al. Clinical practice guideline
+   for the use of antimicrobial agents in neutropenic patients with cancer:
+   2010 update by the Infectious Diseases Society of America. Clin Infect Dis
+   2011;52:e56-e93 (profound neutropenia, <100/µL).
+.. [3] Andersen CL, Tesfa D, Siersma VD, et al. Prevalence and clinical
+   significance of neutropenia discovered in routine complete blood cell
+   counts: a longitudinal study. J Intern Med 2016;279:566-575.
+   doi:10.1111/joim.12489
+   doi:10.1111/joim.12489.
+.. [4] National Cancer Institute. Common Terminology Criteria for Adverse
+   Events (CTCAE) v5.0, "Neutrophil count decreased". NCI, 2017.
 
 Examples
 --------
@@ -33,7 +50,9 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -58,6 +77,7 @@ from neutrostats.labs.units import (
 __all__ = [
     "Scheme",
     "SCHEMES",
+    "DEFAULT_SCHEME",
     "ANC_FLAGS",
     "FLAG_DESCRIPTIONS",
     "ANC_SOURCES",
@@ -71,7 +91,9 @@ __all__ = [
 
 #: Default lower limit of normal (cells/µL) for Duffy-null persons: the lower
 #: end of the Duffy-null reference interval (1,210/µL, US cohort) rounded, as
-#: in Hibbs, Merz et al., Blood 2025 (DOMAIN.md section 2).
+#: in Hibbs, Merz et al., Blood 2025; the lower counts of healthy Duffy-null
+#: adults: Merz LE et al., Blood Adv 2023;7:317-320; the ACKR1 (Duffy)
+#: variant behind them: Reich D et al., PLoS Genet 2009;5:e1000360.
 DUFFY_NULL_LIMIT = 1200.0
 #: ANC above this many cells/µL is flagged ``implausible``.
 IMPLAUSIBLE_ABOVE = 100_000.0
@@ -101,11 +123,11 @@ ANC_FLAGS = (
     "direct_anc_available",
     "not_anc_test",
 )
-FLAG_CODES = {name: i for i, name in enumerate(ANC_FLAGS)}
+FLAG_CODES: Mapping[str, int] = MappingProxyType({name: i for i, name in enumerate(ANC_FLAGS)})
 
 #: What each flag means, in words for flow tables (flow step names); the
 #: flag names themselves stay machine names in ``anc_flag``.
-FLAG_DESCRIPTIONS: dict[str, str] = {
+FLAG_DESCRIPTIONS: Mapping[str, str] = MappingProxyType({
     "missing_value": "no usable ANC: result empty",
     "non_numeric": "no usable ANC: result not a number (e.g. 'clotted', 'see comment')",
     "missing_unit": "no usable ANC: unit missing (pass assume_unit= if all rows share one)",
@@ -125,7 +147,7 @@ FLAG_DESCRIPTIONS: dict[str, str] = {
     "used_in_derivation": "WBC/band rows used to derive the ANC (counted on the neutrophil % row)",
     "direct_anc_available": "WBC/differential rows not needed: the sample has a usable direct ANC",
     "not_anc_test": "other lab tests (not an ANC, WBC or differential code)",
-}
+})
 _FLAG_DTYPE = pd.CategoricalDtype(list(ANC_FLAGS))
 
 #: How the ANC of a row was obtained.
@@ -269,11 +291,12 @@ class Scheme:
 
 
 _ANDERSEN_REF = (
-    "Andersen CL et al. Neutropenia and risk of infection, HIV and haematological "
-    "malignancy. J Intern Med 2016;279:566-575. doi:10.1111/joim.12489"
+    "Andersen CL et al. Prevalence and clinical significance of neutropenia discovered in "
+    "routine complete blood cell counts: a longitudinal study. J Intern Med 2016;279:566-575. "
+    "doi:10.1111/joim.12489"
 )
 _CLINICAL_REF = (
-    "ASCO/IDSA 2018 outpatient febrile neutropenia guideline (J Clin Oncol 36:3043); "
+    "ASCO/IDSA 2018 antimicrobial prophylaxis guideline (J Clin Oncol 36:3043); "
     "profound <100/µL from the IDSA 2010 febrile neutropenia guideline"
 )
 _CTCAE_REF = "NCI Common Terminology Criteria for Adverse Events v5.0, 'Neutrophil count decreased'"
@@ -304,18 +327,25 @@ def _ctcae_v5(lln: float = 2000.0) -> Scheme:
     )
 
 
-#: Built-in schemes by name, each a factory taking its options.
-SCHEMES = {"clinical": _clinical, "andersen2016": _andersen2016, "ctcae_v5": _ctcae_v5}
+#: Built-in schemes by name, each a factory taking its options (read-only).
+SCHEMES: Mapping[str, Callable[..., Scheme]] = MappingProxyType(
+    {"clinical": _clinical, "andersen2016": _andersen2016, "ctcae_v5": _ctcae_v5}
+)
+
+#: The scheme every function and command uses when none is given: the tiers
+#: of Andersen et al. 2016, the study whose design ``build_cohort`` and the
+#: report follow and whose odds ratios the synthetic cohort reproduces.
+DEFAULT_SCHEME = "andersen2016"
 
 
-def get_scheme(scheme: str | Scheme = "clinical", **options: Any) -> Scheme:
+def get_scheme(scheme: str | Scheme = DEFAULT_SCHEME, **options: Any) -> Scheme:
     """Return a built-in scheme by name (with options), or a Scheme unchanged.
 
     Parameters
     ----------
-    scheme : str or Scheme
+    scheme : str or Scheme, default "andersen2016"
         ``"clinical"``, ``"andersen2016"`` or ``"ctcae_v5"``, or a
-        :class:`Scheme`.
+        :class:`Scheme`; the default is :data:`DEFAULT_SCHEME`.
     **options
         ``profound=True`` for ``clinical`` (split profound <100 out of
         severe); ``lln=`` (cells/µL, default 2000) for ``ctcae_v5``.
@@ -328,6 +358,11 @@ def get_scheme(scheme: str | Scheme = "clinical", **options: Any) -> Scheme:
     ------
     NeutrostatsError
         For an unknown name or an option the scheme does not take.
+
+    See Also
+    --------
+    Scheme : your own cut points and labels.
+    classify_anc : classify a lab table with a scheme.
 
     Examples
     --------
@@ -365,7 +400,7 @@ class Default(str):
 
 def classify_anc(
     labs: pd.DataFrame,
-    scheme: str | Scheme = "clinical",
+    scheme: str | Scheme = DEFAULT_SCHEME,
     *,
     value: str = "value",
     unit: str = "unit",
@@ -391,8 +426,8 @@ def classify_anc(
     Two layouts are accepted:
 
     * **wide**: each row is an ANC result (no ``code`` column);
-    * **long**: a ``code`` column holds LOINC codes (DOMAIN.md section 1),
-      or local codes translated by ``code_map``.
+    * **long**: a ``code`` column holds LOINC codes [1]_, or local codes
+      translated by ``code_map``.
       ANC rows (751-8, 753-4, 26499-4) are classified directly. For a
       ``person``/``time`` with no usable direct ANC row (none, or only rows
       with a flag, e.g. ``clotted``), the WBC (6690-2, 26464-8),
@@ -407,10 +442,10 @@ def classify_anc(
     ----------
     labs : pandas.DataFrame
         The lab table.
-    scheme : str or Scheme, default "clinical"
+    scheme : str or Scheme, default "andersen2016"
         ``"clinical"``, ``"andersen2016"``, ``"ctcae_v5"`` or a
         :class:`Scheme` (see :func:`get_scheme` for options such as
-        ``profound`` or ``lln``).
+        ``profound`` or ``lln``); the default is :data:`DEFAULT_SCHEME`.
     value : str, default "value"
         Column of results: numbers or lab strings (``"<0.1"``, ``"1.5"``,
         ``"see comment"``).
@@ -496,6 +531,8 @@ def classify_anc(
     --------
     tier_summary : counts per tier and per flag.
     get_scheme : built-in schemes and their options.
+    neutrostats.labs.units.derive_anc : the derivation from WBC and differential.
+    neutrostats.build_cohort : one row per person from a classified record.
 
     Notes
     -----
@@ -506,6 +543,24 @@ def classify_anc(
     Values above 100,000 cells/µL are flagged ``implausible`` and negative
     values ``negative``.
 
+    The default lower limit of normal of Duffy-null persons, 1,200/µL, is the
+    rounded lower end of their reference interval (Hibbs, Merz et al., Blood
+    2025) [2]_ [3]_.
+
+    References
+    ----------
+    .. [1] Regenstrief Institute. LOINC codes 751-8, 753-4, 26499-4
+       (neutrophils, absolute), 770-8, 26511-6, 26505-8 (neutrophils per 100
+       leukocytes), 764-1, 26508-2, 35332-6 (band neutrophils per 100
+       leukocytes), 6690-2, 26464-8 (leukocytes). https://loinc.org/751-8/
+       (and so on, one page per code).
+    .. [2] Merz LE, Story CM, Osei MA, et al. Absolute neutrophil count by
+       Duffy status among healthy Black and African American adults. Blood
+       Adv 2023;7:317-320.
+    .. [3] Reich D, Nalls MA, Kao WHL, et al. Reduced neutrophil count in
+       people of African descent is due to a regulatory variant in the Duffy
+       antigen receptor for chemokines gene. PLoS Genet 2009;5:e1000360.
+
     Examples
     --------
     >>> import pandas as pd
@@ -513,7 +568,7 @@ def classify_anc(
     ...                      "duffy_null": [False, True]})
     >>> classify_anc(labs, duffy_null="duffy_null")[["tier", "normal_limit_per_ul"]]
          tier  normal_limit_per_ul
-    0    mild               1500.0
+    0    mild               1800.0
     1  normal               1200.0
 
     Long format, where the ANC must be derived from the WBC and differential:
@@ -640,7 +695,7 @@ def classify_frame(labs, scheme, *, value, unit, assume_unit, code, person, time
     return out
 
 
-ROLE_CODES = {"anc": 0, "neutrophil_pct": 1, "band_pct": 2, "wbc": 3, "other": 4}
+ROLE_CODES: Mapping[str, int] = MappingProxyType({"anc": 0, "neutrophil_pct": 1, "band_pct": 2, "wbc": 3, "other": 4})
 # Unit state of a row: 0 count unit, 1 percent, 2 missing, 3 unknown.
 UNIT_FLAG_WIDE = np.array(
     [NO_FLAG, FLAG_CODES["unknown_unit"], FLAG_CODES["missing_unit"], FLAG_CODES["unknown_unit"]], dtype=np.uint8
@@ -679,14 +734,14 @@ def _row_units(labs: pd.DataFrame, unit: str, assume_unit: str | None):
     """
     n = len(labs)
     if unit not in labs.columns:
-        f = KNOWN_COUNT_UNITS[unit_key(assume_unit)]
+        f = KNOWN_COUNT_UNITS[unit_key(assume_unit)]  # type: ignore[index]  # a known unit (checked by the caller)
         return np.full(n, f), np.zeros(n, dtype=np.int8), np.zeros(n, dtype=np.int64), [assume_unit], f != 1.0
     col = labs[unit]
     if isinstance(col.dtype, pd.CategoricalDtype):
         codes = col.cat.codes.to_numpy()
         uniques = list(col.cat.categories)
     else:
-        codes, uniques = pd.factorize(col, use_na_sentinel=True)
+        codes, uniques = pd.factorize(col, use_na_sentinel=True)  # type: ignore[assignment]  # a list on the next line
         uniques = list(uniques)
     # Code -1 (missing) picks the last entry.
     pairs = [unit_factor_state(u, assume_unit) for u in uniques] + [unit_factor_state(None, assume_unit)]
@@ -701,7 +756,7 @@ def unit_factor_state(unit: Any, assume_unit: str | None) -> tuple[float, int]:
     k = unit_key(unit)
     if k is None:
         if assume_unit is not None:
-            return KNOWN_COUNT_UNITS[unit_key(assume_unit)], 0
+            return KNOWN_COUNT_UNITS[unit_key(assume_unit)], 0  # type: ignore[index]  # a known unit (checked by the caller)
         return np.nan, 2
     if k in KNOWN_COUNT_UNITS:
         return KNOWN_COUNT_UNITS[k], 0
@@ -1003,11 +1058,16 @@ def tier_summary(
     NeutrostatsError
         If the columns are missing or a row has both a tier and a flag.
 
+    See Also
+    --------
+    classify_anc : makes the table this counts.
+    neutrostats.disclosure.suppress_counts : the small-cell suppression used.
+
     Examples
     --------
     >>> import pandas as pd
     >>> labs = pd.DataFrame({"value": ["1.6", "0.4", "0.4", "?"], "unit": "K/uL"})
-    >>> tier_summary(classify_anc(labs))
+    >>> tier_summary(classify_anc(labs, scheme="clinical"))
        kind        level  n  percent  percent_classified  suppressed
     0  tier       normal  1     25.0           33.333333       False
     1  tier         mild  0      0.0                 0.0       False

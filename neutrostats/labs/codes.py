@@ -1,32 +1,36 @@
 """Lab code sets: LOINC codes of the neutrophil count and its parts, local lab-code maps.
 
-LOINC codes and meanings are those of DOMAIN.md section 1; each set is a
-``frozenset`` usable with ``Series.isin``. ICD-10 outcome definitions are
-those of DOMAIN.md section 4, written as patterns that
-:func:`match_icd10` understands:
+LOINC codes and meanings are those of the LOINC code pages [1]_; each set is
+a ``frozenset`` usable with ``Series.isin``. The MIMIC-IV item ids are those
+of mimic-code's ``blood_differential`` concept [2]_. ICD-10 outcome code sets
+live in :mod:`neutrostats.cohort.icd10`.
 
-* a code or prefix, dotted or not: ``"C92.0"`` matches ``C92.0``, ``C920``,
-  ``c92.00``; ``"D46"`` matches every D46 subcode;
-* a range of categories, inclusive: ``"A80-B34"`` (or with an en dash)
-  matches every code whose first three characters lie from A80 to B34;
-  longer endpoints compare that many characters (``"C92.0-C92.3"``).
+References
+----------
+.. [1] Regenstrief Institute. LOINC, one page per code:
+   https://loinc.org/751-8/, /753-4/, /26499-4/ (neutrophils, absolute),
+   /770-8/, /26511-6/, /26505-8/ (neutrophils per 100 leukocytes), /764-1/,
+   /26508-2/, /35332-6/ (band neutrophils per 100 leukocytes), /6690-2/,
+   /26464-8/ (leukocytes), /30451-9/ (segmented neutrophils, absolute),
+   /763-3/, /26507-4/ (band neutrophils, absolute).
+.. [2] Johnson AEW, Bulgarelli L, Shen L, et al. MIMIC-IV, a freely
+   accessible electronic health record dataset. Sci Data 2023;10:1; the
+   ``blood_differential`` concept of the MIT-LCP mimic-code repository.
 
 Examples
 --------
 >>> from neutrostats.labs.codes import LOINC_ANC, loinc_role
->>> from neutrostats.cohort.icd10 import match_icd10
 >>> "751-8" in LOINC_ANC
 True
 >>> loinc_role("770-8")
 'neutrophil_pct'
->>> match_icd10(["B20.1", "c920", "Z21", "C91.1"], ["B20-B24", "Z21", "C92.0"]).tolist()
-[True, True, True, False]
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import pandas as pd
@@ -61,29 +65,30 @@ LOINC_SEGMENTED_ABS = frozenset({"30451-9"})
 #: Band neutrophils, absolute count.
 LOINC_BAND_ABS = frozenset({"763-3", "26507-4"})
 
-#: Role of every LOINC code neutrostats knows, keyed by code.
-LOINC_ROLES: dict[str, str] = {
+#: Role of every LOINC code neutrostats knows, keyed by code (read-only).
+LOINC_ROLES: Mapping[str, str] = MappingProxyType({
     **{c: "anc" for c in LOINC_ANC},
     **{c: "neutrophil_pct" for c in LOINC_NEUTROPHIL_PCT},
     **{c: "band_pct" for c in LOINC_BAND_PCT},
     **{c: "wbc" for c in LOINC_WBC},
     **{c: "segmented_abs" for c in LOINC_SEGMENTED_ABS},
     **{c: "band_abs" for c in LOINC_BAND_ABS},
-}
+})
 
 #: MIMIC-IV ``labevents.itemid`` of the blood differential (mimic-code's
 #: ``blood_differential`` concept) mapped to the LOINC code of the same
 #: quantity: 52075 absolute neutrophil count (K/uL), 51256 neutrophils (%),
 #: 51144 bands (%), 51300/51301/51755 white blood cells (K/uL). Keys are
-#: text, as item ids are compared after ``str()``.
-MIMIC_IV_LAB_CODES: dict[str, str] = {
+#: text, as item ids are compared after ``str()``. Read-only; ``dict(...)``
+#: gives a copy to extend.
+MIMIC_IV_LAB_CODES: Mapping[str, str] = MappingProxyType({
     "52075": "751-8",
     "51256": "770-8",
     "51144": "764-1",
     "51300": "6690-2",
     "51301": "6690-2",
     "51755": "6690-2",
-}
+})
 
 
 def loinc_role(code: str) -> str | None:
@@ -155,6 +160,12 @@ def read_code_map(code_map: Any, *, function: str = "read_code_map") -> dict[str
         If a target is not a LOINC code neutrostats knows (:data:`LOINC_ROLES`),
         a local code maps to two different LOINC codes, or the file is missing
         or not a two-column CSV.
+
+    See Also
+    --------
+    lab_code_key : how local codes are compared.
+    loinc_role : the role of each LOINC code.
+    neutrostats.classify_anc : takes ``code_map=``.
 
     Examples
     --------

@@ -3,7 +3,7 @@
 Three jobs, each vectorised over whole columns:
 
 * :func:`normalize_units` converts neutrophil (or leukocyte) counts to cells/µL
-  from every unit spelling in common use (DOMAIN.md section 1);
+  from every unit spelling in common use, UCUM codes included [1]_;
 * :func:`parse_lab_values` turns lab strings such as ``"<0.1"``, ``"1.5"`` or
   ``"see comment"`` into a number, a censoring direction and a flag;
 * :func:`derive_anc` computes ANC = WBC x (neutrophil % + band %) / 100.
@@ -11,6 +11,11 @@ Three jobs, each vectorised over whole columns:
 Unit spellings are compared case- and white-space-insensitively, with ``u``,
 ``µ`` (micro sign) and ``μ`` (Greek mu) alike, so ``"x10^9/L"``, ``"10*9/l"``
 and ``"G/L"`` all mean thousands per microlitre.
+
+References
+----------
+.. [1] Schadow G, McDonald CJ. The Unified Code for Units of Measure (UCUM).
+   Regenstrief Institute. https://ucum.org (``10*3/uL``, ``10*9/L``, ``/uL``).
 
 Examples
 --------
@@ -27,7 +32,8 @@ Examples
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -73,8 +79,8 @@ _FACTORS: dict[str, float] = {
 }
 
 #: Every count-unit spelling accepted (in folded form), with its factor to
-#: cells/µL.
-KNOWN_COUNT_UNITS: dict[str, float] = dict(_FACTORS)
+#: cells/µL (read-only).
+KNOWN_COUNT_UNITS: Mapping[str, float] = MappingProxyType(dict(_FACTORS))
 
 #: Spellings (folded) of a percentage, the unit of a differential count.
 PERCENT_UNITS = frozenset({"%", "percent", "pct", "/100wbc", "%wbc", "/100leukocytes"})
@@ -216,6 +222,12 @@ def normalize_units(values: Any, units: Any) -> np.ndarray | pd.Series:
         If any unit is missing or not a count unit; the message lists each
         offending unit with its row count and the known units.
 
+    See Also
+    --------
+    parse_lab_values : the number, censoring and flag of a lab string.
+    unit_factors : the factor to cells/µL of each spelling.
+    neutrostats.classify_anc : classifies a lab table with these rules.
+
     Examples
     --------
     >>> normalize_units([0.5, 1.8], "x10^9/L").tolist()
@@ -334,6 +346,11 @@ def parse_lab_values(
     NeutrostatsError
         For a separator other than ``","``/``"."``, ``thousands`` equal to
         ``decimal``, or a ``unit`` that is not a count unit or percentage.
+
+    See Also
+    --------
+    normalize_units : counts to cells/µL.
+    derive_anc : the ANC from WBC and differential.
 
     Examples
     --------
@@ -533,8 +550,9 @@ def derive_anc(
 ) -> pd.DataFrame:
     """Derive the absolute neutrophil count from the WBC and the differential.
 
-    ANC = WBC x (neutrophil % + band %) / 100, in cells/µL. Metamyelocytes and
-    younger forms are not counted (DOMAIN.md section 1).
+    ANC = WBC x (neutrophil % + band %) / 100, in cells/µL: the absolute count
+    of the segmented and band neutrophils [1]_. Metamyelocytes and younger
+    forms are not counted.
 
     Parameters
     ----------
@@ -584,6 +602,18 @@ def derive_anc(
     NeutrostatsError
         If the columns differ in length or a WBC unit is not a count unit.
 
+    See Also
+    --------
+    normalize_units : the unit of the WBC.
+    neutrostats.classify_anc : derives the ANC of long lab tables with this.
+
+    References
+    ----------
+    .. [1] Regenstrief Institute. LOINC 751-8 (neutrophils, absolute),
+       770-8 (neutrophils per 100 leukocytes), 764-1 (band neutrophils per 100
+       leukocytes), 6690-2 (leukocytes). https://loinc.org/751-8/, /770-8/,
+       /764-1/, /6690-2/.
+
     Examples
     --------
     >>> derive_anc([4.0, 2.0, 5.0], [50.0, 40.0, 90.0], [5.0, None, 20.0])
@@ -592,7 +622,7 @@ def derive_anc(
     1       800.0  derived_no_bands               NaN
     2         NaN           derived  pct_sum_over_100
     """
-    seps = {"decimal": decimal, "thousands": thousands}
+    seps: dict[str, Any] = {"decimal": decimal, "thousands": thousands}
     w = parse_lab_values(_as_series(wbc, "derive_anc"), unit=wbc_unit, **seps)
     index = w.index
     n = len(w)

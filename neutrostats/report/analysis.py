@@ -69,6 +69,7 @@ from neutrostats.cohort.icd10 import DEFAULT_OUTCOMES
 from neutrostats.disclosure.cells import disclose
 from neutrostats.disclosure.rules import METHODS, PRESETS, DisclosureRule, coarsen_event_times
 from neutrostats.errors import NeutrostatsError, NeutrostatsWarning
+from neutrostats.labs.classify import DEFAULT_SCHEME
 from neutrostats.report.render import SCHEMA_VERSION
 
 __all__ = ["SCHEMA_VERSION", "Report", "ReportSettings", "analyse", "load_config", "run_report"]
@@ -150,7 +151,7 @@ class ReportSettings:
     {'value': 'result', 'thousands': ','}
     """
 
-    scheme: str = "andersen2016"
+    scheme: str = DEFAULT_SCHEME
     index: str = "first"
     followup_years: float = 4.0
     min_cell_count: int = 0
@@ -596,7 +597,7 @@ def analyse(
         frames = {}
         for name, df in (("labs", labs), ("persons", persons), ("diagnoses", diagnoses)):
             frames[name] = require_dataframe(df, "analyse", name)
-        frames["deaths"] = None if deaths is None else require_dataframe(deaths, "analyse", "deaths")
+        frames["deaths"] = None if deaths is None else require_dataframe(deaths, "analyse", "deaths")  # type: ignore[assignment]
         frames = _same_person_column(frames, settings)
         build = lambda **kw: build_cohort(*frames.values(), **kw)  # noqa: E731
     k = settings.disclosure_rule.min_cell_count if settings.disclosure_rule.suppresses else 0
@@ -632,31 +633,17 @@ def _same_person_column(frames: dict[str, Any], settings: ReportSettings) -> dic
 
 
 def _analyse(steps, build, settings, build_options) -> Report:
+    from neutrostats.core.columns import TEST_COLUMNS
     from neutrostats.stats.cox import COX_COLUMNS, PH_TEST_COLUMNS
     from neutrostats.stats.tableone import table_one
 
-    k = settings.disclosure_rule.min_cell_count if settings.disclosure_rule.suppresses else 0
     cohort = steps.run(
         "cohort", build, scheme=settings.scheme, index=settings.index,
         followup_years=settings.followup_years, outcomes=settings.outcome_codes, age_range=settings.age_range,
         index_window=settings.index_window, duffy_null=settings.duffy_null, **build_options,
     )
     t = cohort.table
-    if len(t) == 0:
-        flow = cohort.attrition
-        worst = flow.loc[flow["excluded_persons"].idxmax()] if len(flow) else None
-        raise NeutrostatsError(
-            "analyse: no person is left to analyse after the flow"
-            + (f"; most were excluded at {worst['description']!r} ({int(worst['excluded_persons'])} persons)"
-               if worst is not None and worst["excluded_persons"] > 0 else "")
-            + ". Check the inputs and options against the flow table (build_cohort(...).attrition)"
-        )
-    missing = [c for c in settings.adjust if c not in t.columns]
-    if missing:
-        raise NeutrostatsError(
-            f"analyse: adjustment column(s) {missing} are not cohort columns; choose from "
-            f"age_at_index, sex{', duffy_null' if 'duffy_null' in t.columns else ''} or the lab summary columns"
-        )
+    _require_analysable(cohort, settings)
     outcomes = list(settings.outcome_codes)
     rule = settings.disclosure_rule
     # Every table is computed exactly first; disclosure control is decided on all of them at once.
@@ -675,11 +662,9 @@ def _analyse(steps, build, settings, build_options) -> Report:
     tables["odds_ratios"] = or_table
     tables["trend_tests"] = trend
 
-    horizon = settings.followup_years
-    surv = t.assign(
-        _time=np.minimum(t["death_time"].to_numpy(dtype=float), horizon),
-        _death=(t["death"].to_numpy(dtype=bool) & (t["death_time"].to_numpy(dtype=float) <= horizon)).astype(int),
-    )
+    # Deaths after the horizon are censored there (the survival analyses stop with the outcome window).
+    death = cohort.time_to_event("death", horizon=settings.followup_years)
+    surv = t.assign(_time=death["time"], _death=death["status"])
     km, mortality, at_risk, logrank, tests = steps.run("survival", _survival, surv, settings)
     tables["mortality"] = mortality
     tables["at_risk"] = at_risk
@@ -690,19 +675,18 @@ def _analyse(steps, build, settings, build_options) -> Report:
                                   pd.DataFrame(columns=PH_TEST_COLUMNS)))
     tables["cox"] = cox
     tables["ph_test"] = ph
-    tests.extend(
-        {"test": "proportional_hazards", "outcome": "death", "term": r.term, "statistic": r.statistic,
-         "df": r.df, "p_value": r.p_value}
-        for r in ph.itertuples()
-    )
+    tests.append(ph)
 
     cif, gray, cif_curves, cif_data = steps.run(
-        "competing risks", _competing, t, settings,
-        fallback=(pd.DataFrame(columns=_CIF_COLUMNS), [], None, None),
+        "competing risks", _competing, cohort, settings,
+        fallback=(pd.DataFrame(columns=_CIF_COLUMNS), None, None, None),
     )
     tables["cumulative_incidence"] = cif
-    tests.extend(gray)
-    tables["tests"] = pd.DataFrame(tests, columns=["test", "outcome", "term", "statistic", "df", "p_value"])
+    tests.append(gray)
+    # Every test in the library's tidy test shape, one table.
+    done = [x[list(TEST_COLUMNS)] for x in tests if x is not None and len(x)]
+    tables["tests"] = (pd.concat(done, ignore_index=True) if done
+                       else pd.DataFrame(columns=list(TEST_COLUMNS)))
 
     o = settings.competing_outcome
     disclosed = steps.run(
@@ -714,6 +698,7 @@ def _analyse(steps, build, settings, build_options) -> Report:
     t1_published = replace(t1, tidy=tables["table_one"], smd=tables["table_one_smd"])
     figures = steps.run("figures", _figures, tables["odds_ratios"], km, cif_curves, tables["at_risk"], settings)
     n = len(t)
+    k = rule.min_cell_count if rule.suppresses else 0
     return Report(
         settings=settings,
         tables=dict(sorted(tables.items())),
@@ -728,15 +713,36 @@ def _analyse(steps, build, settings, build_options) -> Report:
     )
 
 
+def _require_analysable(cohort: Any, settings: ReportSettings) -> None:
+    """Refuse an empty cohort (naming the flow step that emptied it) and adjustment columns it lacks."""
+    t = cohort.table
+    if len(t) == 0:
+        flow = cohort.attrition
+        worst = flow.loc[flow["excluded_persons"].idxmax()] if len(flow) else None
+        raise NeutrostatsError(
+            "analyse: no person is left to analyse after the flow"
+            + (f"; most were excluded at {worst['description']!r} ({int(worst['excluded_persons'])} persons)"
+               if worst is not None and worst["excluded_persons"] > 0 else "")
+            + ". Check the inputs and options against the flow table (build_cohort(...).attrition)"
+        )
+    missing = [c for c in settings.adjust if c not in t.columns]
+    if missing:
+        raise NeutrostatsError(
+            f"analyse: adjustment column(s) {missing} are not cohort columns; choose from "
+            f"age_at_index, sex{', duffy_null' if 'duffy_null' in t.columns else ''} or the lab summary columns"
+        )
+
+
 def _tier_prevalence(t: pd.DataFrame) -> pd.DataFrame:
     counts = t["tier"].value_counts(sort=False).reindex(list(t["tier"].cat.categories), fill_value=0)
-    out = pd.DataFrame({"tier": counts.index.astype(str), "n": counts.to_numpy()})
+    out = pd.DataFrame({"group": counts.index.astype(str), "n": counts.to_numpy()})
     out["percent"] = 100 * out["n"] / max(len(t), 1)
-    out["tier"] = pd.Categorical(out["tier"], categories=list(t["tier"].cat.categories), ordered=True)
+    out["group"] = pd.Categorical(out["group"], categories=list(t["tier"].cat.categories), ordered=True)
     return out
 
 
 def _odds_ratios(t: pd.DataFrame, outcomes: list[str], settings: ReportSettings):
+    from neutrostats.core.columns import TEST_COLUMNS
     from neutrostats.stats.odds_ratios import odds_ratios_by_tier, trend_test
 
     parts, trends = [], []
@@ -757,10 +763,10 @@ def _odds_ratios(t: pd.DataFrame, outcomes: list[str], settings: ReportSettings)
             trends.append(trend_test(t, o))
     table = pd.concat(parts, ignore_index=True)
     table = table[["outcome", "model", *[c for c in table.columns if c not in ("outcome", "model")]]]
-    table["tier"] = pd.Categorical(table["tier"].astype(str), categories=list(t["tier"].cat.categories),
-                                   ordered=True)
+    table["group"] = pd.Categorical(table["group"].astype(str), categories=list(t["tier"].cat.categories),
+                                    ordered=True)
     trend = (pd.concat(trends, ignore_index=True) if trends
-             else pd.DataFrame(columns=["outcome", "method", "statistic", "df", "estimate", "std_error", "p_value"]))
+             else pd.DataFrame(columns=[*TEST_COLUMNS, "estimate", "std_error"]))
     return table, trend
 
 
@@ -789,15 +795,16 @@ def _adjusted_or(t: pd.DataFrame, outcome: str, adjust: list[str]) -> pd.DataFra
     return odds_ratios_by_tier(t, outcome, method="firth", adjust=adjust)
 
 
-def _events_by(t: pd.DataFrame, time: str, status: str, horizons, value: int = 1) -> pd.DataFrame:
-    """Cumulative number of events of ``value`` per tier by each horizon."""
+def _events_by(curve: pd.DataFrame, horizons, columns=("n_event",)) -> pd.DataFrame:
+    """Cumulative counts (``n_event``, ``n_competing``) per group by each horizon, from a curve table
+    (:func:`~neutrostats.kaplan_meier`, :func:`~neutrostats.cumulative_incidence`)."""
     rows = []
-    for tier, g in t.groupby("tier", observed=False, sort=True):
-        tt = g[time].to_numpy(dtype=float)
-        st = g[status].to_numpy()
+    for g, part in curve.groupby("group", observed=True, sort=False):
+        tt = part["time"].to_numpy(dtype=float)
         for h in horizons:
-            rows.append({"tier": str(tier), "time": h, "events": int(((st == value) & (tt <= h)).sum())})
-    return pd.DataFrame(rows)
+            rows.append({"group": str(g), "time": h,
+                         **{c: int(part[c].to_numpy(dtype=float)[tt <= h].sum()) for c in columns}})
+    return pd.DataFrame(rows, columns=["group", "time", *columns])
 
 
 def _ticks(settings: ReportSettings) -> list[float]:
@@ -816,17 +823,14 @@ def _survival(surv: pd.DataFrame, settings: ReportSettings):
 
     horizons = settings.horizons
     mort = survival_at(surv, "_time", "_death", "tier", times=horizons)
-    mort = mort.rename(columns={"group": "tier"})
-    deaths = _events_by(surv, "_time", "_death", horizons)
-    mort["tier"] = mort["tier"].astype(str)
-    mort = mort.merge(deaths.rename(columns={"events": "deaths"}), on=["tier", "time"], how="left")
-    mort = mort[["tier", "time", "n_risk", "deaths", "mortality", "mortality_conf_low", "mortality_conf_high",
-                 "estimate", "conf_low", "conf_high"]].rename(
-        columns={"estimate": "survival", "conf_low": "survival_conf_low", "conf_high": "survival_conf_high"})
-
     km_exact = kaplan_meier(surv, "_time", "_death", "tier")
-    at_risk = at_risk_table(km_exact, _ticks(settings)).rename(columns={"group": "tier"})
-    at_risk["tier"] = at_risk["tier"].astype(str)
+    mort["group"] = mort["group"].astype(str)
+    mort = mort.merge(_events_by(km_exact, horizons), on=["group", "time"], how="left")
+    mort = mort[["group", "time", "n_risk", "n_event", "mortality", "mortality_conf_low", "mortality_conf_high",
+                 "estimate", "conf_low", "conf_high"]]
+
+    at_risk = at_risk_table(km_exact, _ticks(settings))
+    at_risk["group"] = at_risk["group"].astype(str)
 
     # Curves are drawn from times coarsened so that every step holds at least k events.
     coarse = surv.assign(_time=coarsen_event_times(surv["_time"], surv["_death"], min_cell_count=_curve_k(settings),
@@ -836,10 +840,9 @@ def _survival(surv: pd.DataFrame, settings: ReportSettings):
 
     lr = logrank_test(surv, "_time", "_death", "tier")
     trend = logrank_test(surv, "_time", "_death", "tier", trend=True)
-    logrank = lr.table.rename(columns={"group": "tier"})
-    logrank["tier"] = logrank["tier"].astype(str)
-    tests = [{"test": r.method, "outcome": "death", "term": "tier", "statistic": r.statistic, "df": r.df,
-              "p_value": r.p_value} for r in (lr, trend)]
+    logrank = lr.table.copy()
+    logrank["group"] = logrank["group"].astype(str)
+    tests = [r.tidy().assign(outcome="death") for r in (lr, trend)]
     return km_plot, mort, at_risk, logrank, tests
 
 
@@ -848,42 +851,42 @@ def _cox(surv: pd.DataFrame, settings: ReportSettings):
 
     adjust = list(settings.adjust)
     hr = cox_hazard_ratios(surv, "_time", "_death", "tier", adjust=adjust)
-    ph = proportional_hazards_test(surv, "_time", "_death", "tier", adjust=adjust)
+    ph = proportional_hazards_test(surv, "_time", "_death", "tier", adjust=adjust).assign(outcome="death")
     return hr, ph
 
 
-_CIF_COLUMNS = ["outcome", "tier", "time", "events", "competing_deaths", "estimate", "conf_low", "conf_high"]
+_CIF_COLUMNS = ["outcome", "group", "time", "n_event", "n_competing", "estimate", "conf_low", "conf_high"]
 
 
-def _competing(t: pd.DataFrame, settings: ReportSettings):
-    from neutrostats.stats.competing import cumulative_incidence, gray_test
+def _competing(cohort, settings: ReportSettings):
+    from neutrostats.stats.competing import cumulative_incidence, cumulative_incidence_at, gray_test
 
     o = settings.competing_outcome
+    t = cohort.table
     time, status = f"{o}_time", f"{o}_status"
-    # Prevalent cases are not at risk of a first diagnosis.
-    data = t.loc[~t[f"{o}_prevalent"].astype(bool), ["tier", time, status]]
+    # Persons at risk of a first diagnosis (prevalent cases left out), death without it competing.
+    tte = cohort.time_to_event(o, horizon=settings.followup_years)
+    data = pd.DataFrame({"tier": t.loc[tte.index, "tier"], time: tte["time"], status: tte["status"]})
     horizons = settings.horizons
     ci = cumulative_incidence(data, time, status, "tier", cause=1)
-    rows = []
-    for tier in data["tier"].cat.categories:
-        part = ci[ci["group"].astype(str) == str(tier)]
-        for h in horizons:
-            before = part[part["time"] <= h]
-            last = before.iloc[-1] if len(before) else None
-            rows.append({"tier": str(tier), "time": h,
-                         "estimate": np.nan if last is None else float(last["estimate"]),
-                         "conf_low": np.nan if last is None else float(last["conf_low"]),
-                         "conf_high": np.nan if last is None else float(last["conf_high"])})
-    cif = pd.DataFrame(rows)
-    ev = _events_by(data, time, status, horizons, 1)
-    comp = _events_by(data, time, status, horizons, 2)
-    cif = cif.merge(ev, on=["tier", "time"]).merge(comp.rename(columns={"events": "competing_deaths"}),
-                                                   on=["tier", "time"])
+    # Each tier's curve is read at the horizon, or at its last time if that is earlier (cumulative_incidence_at
+    # says NaN there): the outcome window ends floor(followup_years x 365.25) days after index (730 days, just
+    # under 2.0 years, for 2), and a tier whose persons all had the outcome early keeps its final value.
+    hs = np.asarray(horizons, dtype=float)
+    at = pd.concat([cumulative_incidence_at(part, np.minimum(hs, part["time"].max())).assign(time=hs)
+                    for _, part in ci.groupby("group", observed=True, sort=False)], ignore_index=True)
+    at["group"] = at["group"].astype(str)
+    # A tier nobody is at risk in keeps its rows: no events, no estimate.
+    cif = pd.DataFrame([(str(g), h) for g in data["tier"].cat.categories for h in horizons],
+                       columns=["group", "time"])
+    cif = cif.merge(at[["group", "time", "estimate", "conf_low", "conf_high"]], on=["group", "time"], how="left")
+    cif = cif.merge(_events_by(ci, horizons, ("n_event", "n_competing")), on=["group", "time"], how="left")
+    cif[["n_event", "n_competing"]] = cif[["n_event", "n_competing"]].fillna(0).astype(np.int64)
     cif.insert(0, "outcome", o)
     cif = cif[_CIF_COLUMNS]
     gray = gray_test(data, time, status, "tier", cause=[1, 2])
-    tests = [{"test": "gray", "outcome": o if r.cause == 1 else f"death before {o}", "term": "tier",
-              "statistic": r.statistic, "df": r.df, "p_value": r.p_value} for r in gray.itertuples()]
+    gray["outcome"] = gray["outcome"].map({1: o, 2: f"death before {o}"})
+    tests = gray
     coarse = data.assign(**{time: coarsen_event_times(data[time], data[status], min_cell_count=_curve_k(settings),
                                                       group=data["tier"])}).dropna(subset=[time])
     curves = cumulative_incidence(coarse, time, status, "tier", cause=1) if len(coarse) else None
@@ -907,7 +910,7 @@ def _figures(or_table, km_plot, cif_curves, at_risk, settings: ReportSettings) -
     figures["forest"] = fig
 
     if km_plot is not None:
-        ax = plot_km(km_plot, at_risk=at_risk.rename(columns={"tier": "group"}),
+        ax = plot_km(km_plot, at_risk=at_risk,
                      title="Mortality by ANC tier at index", xlabel="years since index")
     else:
         ax = _not_drawn("Mortality by ANC tier at index", settings)
@@ -1047,7 +1050,7 @@ def run_report(
             text = tuple(dict.fromkeys([*TEXT_COLUMNS, *(cols[k] for k in ("value", "unit", "code",
                                                                              "diagnosis_code") if k in cols)]))
             frames[name] = read_table(p, text_columns=text, allow_empty=name not in ("labs", "persons"), name=name)
-            inputs.append({"table": name, "file": p.name, "rows": len(frames[name]), "sha256": _sha256(p)})
+            inputs.append({"table": name, "file": p.name, "rows": len(frames[name]), "sha256": _sha256(p)})  # type: ignore[arg-type]
         source = frames["labs"]
     read = time.perf_counter() - start
     if frames:

@@ -23,12 +23,13 @@ import pandas as pd
 from neutrostats.core.jsonable import plain
 from neutrostats.stats.tableone import HIDDEN_VALUE
 
-#: Version of the layout of ``results.json``; raised when a key changes meaning.
-SCHEMA_VERSION = "1.0"
+#: Version of the layout of ``results.json``; raised when a key changes meaning. 2.0: the tables use the
+#: library's column vocabulary (:mod:`neutrostats.core.columns`: ``group``, ``n_event``, ``n_competing``).
+SCHEMA_VERSION = "2.0"
 
 #: Integer count columns (formatted with thousands separators; "<k" when hidden).
-_COUNTS = {"n", "events", "deaths", "n_risk", "observed", "rows", "excluded_persons", "excluded_lab_rows",
-           "excluded_records", "persons", "lab_rows", "competing_deaths", "missing", "denominator"}
+_COUNTS = {"n", "n_event", "n_competing", "n_risk", "observed", "rows", "excluded_persons", "excluded_lab_rows",
+           "excluded_records", "persons", "lab_rows", "missing", "denominator"}
 
 _TITLES = {
     "inputs": "Input files",
@@ -110,7 +111,8 @@ def _formatter(name: str, col: str):
         return _fmt_p
     if col in ("percent", "percent_classified"):
         return lambda v: f"{v:.1f}"
-    if col.startswith(("mortality", "survival")) or (name == "cumulative_incidence" and col != "time"):
+    # Survival (the mortality table's estimate) and cumulative incidence are proportions.
+    if col.startswith("mortality") or (name in ("mortality", "cumulative_incidence") and col != "time"):
         return lambda v: f"{100 * v:.1f}%"
     if col in ("estimate", "conf_low", "conf_high"):
         return _fmt_ratio
@@ -193,7 +195,7 @@ def _or_display(or_table: pd.DataFrame, k: int, marks: Mapping[tuple[int, str], 
     crude = d[or_table["model"].to_numpy() == "crude"].reset_index(drop=True)
     adj = d[or_table["model"].to_numpy() == "adjusted"].reset_index(drop=True)
     return pd.DataFrame({
-        "outcome": crude["outcome"], "tier": crude["tier"], "n at risk": crude["n"], "events": crude["events"],
+        "outcome": crude["outcome"], "tier": crude["group"], "n at risk": crude["n"], "events": crude["n_event"],
         "crude OR (95% CI), mid-p": crude["interval"], "p (crude)": crude["p"],
         "adjusted OR (95% CI)": adj["interval"], "p (adjusted)": adj["p"],
     })

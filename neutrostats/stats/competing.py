@@ -57,13 +57,14 @@ import pandas as pd
 from scipy import linalg, stats
 
 from neutrostats.stats.tte import check_tte, with_missing
-from neutrostats.core.validate import require_conf_level
+from neutrostats.core.validate import require_columns, require_conf_level, require_dataframe
 from neutrostats.errors import NeutrostatsError
 
 __all__ = [
     "CI_COLUMNS",
     "GRAY_COLUMNS",
     "cumulative_incidence",
+    "cumulative_incidence_at",
     "gray_test",
 ]
 
@@ -73,7 +74,7 @@ CI_COLUMNS = [
     "n_event", "n_competing", "n_censor",
 ]
 #: Columns of :func:`gray_test`, in order.
-GRAY_COLUMNS = ["cause", "statistic", "df", "p_value"]
+GRAY_COLUMNS = ["test", "outcome", "term", "statistic", "df", "p_value"]
 #: Group label used when no ``group`` column is given.
 ALL_GROUP = "all"
 
@@ -90,11 +91,12 @@ def _cause_code(cause: Any, fn: str) -> int:
     return int(cause)
 
 
-def _prepare(df, duration, event, group, entry, fn, strata=None, stacklevel=4):
+def _prepare(df, duration, event, group, entry, fn, strata=None, stacklevel=4, weights=None):
     """Complete cases (see :func:`neutrostats.stats.tte.check_tte`): the checked data, float time, integer
-    event code, group codes and labels, entry (or None)."""
+    event code, group codes and labels, entry (or None); the case weights are ``chk.weights``."""
     chk = check_tte(
         df, fn, duration=duration, event=event, events="codes", group=group, entry=entry, strata=strata,
+        weights=weights,
         hint="Pass the duration and event column names (event coded 0 = censored, 1 = event of interest, "
              "2.. = competing events).",
         stacklevel=stacklevel,
@@ -159,8 +161,14 @@ def _aj_one(n_risk, d_all, d_k):
     return cif, _sqrt_var(terms)
 
 
-def _aj_entry_se(times, n_risk, d_all, d_k, cif, row_block, row_event, row_entry, k):
+def _aj_entry_se(times, n_risk, d_all, d_k, cif, row_block, row_event, row_entry, k, row_weight=None):
     """IJ standard error of the CIF with delayed entry (one group, rows sorted by exit time).
+
+    With case weights ``row_weight`` (n, d, d_k then sums of weights) the
+    variance is ``sum_i (w_i U_i(t))^2``, U_i being the influence of a unit
+    of weight of person i, as R's ``survfit`` forms it; every sum of squares
+    below is then weighted by w_i^2. Without entry times pass
+    ``row_entry = -inf``.
 
     Person i, at risk on (s_i, t_i], has influence ``U_i(t) = sum_{s_i < u <= min(t, t_i)}
     S(u-) b_i(u) - a_i(u) (F(t) - F(u))`` (see :func:`_aj_one`). With the cumulative sums
@@ -189,8 +197,9 @@ def _aj_entry_se(times, n_risk, d_all, d_k, cif, row_block, row_event, row_entry
         r_i = -(z[j] - zs) + np.where(ev, cif[j] * inv_nd[j], 0.0)
         alpha, beta = p_i + r_i, q_i
         m = times.size
+        w2 = np.ones(row_block.size) if row_weight is None else row_weight * row_weight
         cs = lambda w: np.cumsum(np.bincount(j, weights=w, minlength=m))  # noqa: E731
-        e_aa, e_ab, e_bb = cs(alpha * alpha), cs(alpha * beta), cs(beta * beta)
+        e_aa, e_ab, e_bb = cs(w2 * alpha * alpha), cs(w2 * alpha * beta), cs(w2 * beta * beta)
         ap, bp = xs + zs, ys
         # sums over persons entered before t_j (entry < t_j) minus those who already left
         order = np.argsort(row_entry, kind="stable")
@@ -201,9 +210,9 @@ def _aj_entry_se(times, n_risk, d_all, d_k, cif, row_block, row_event, row_entry
             c = np.concatenate([[0.0], np.cumsum(w[order])])[cnt]
             return c - cs(w)
 
-        n_r = at_risk_sum(np.ones_like(ap))
-        a1, b1 = at_risk_sum(ap), at_risk_sum(bp)
-        a2, ab, b2 = at_risk_sum(ap * ap), at_risk_sum(ap * bp), at_risk_sum(bp * bp)
+        n_r = at_risk_sum(w2)
+        a1, b1 = at_risk_sum(w2 * ap), at_risk_sum(w2 * bp)
+        a2, ab, b2 = at_risk_sum(w2 * ap * ap), at_risk_sum(w2 * ap * bp), at_risk_sum(w2 * bp * bp)
         kk = -x + cif * y - z
         terms = (e_aa, -2 * cif * e_ab, cif**2 * e_bb, n_r * kk**2, 2 * kk * a1, -2 * kk * cif * b1, a2,
                  -2 * cif * ab, cif**2 * b2)
@@ -241,6 +250,7 @@ def cumulative_incidence(
     *,
     cause: int = 1,
     entry: str | None = None,
+    weights: str | None = None,
 ) -> pd.DataFrame:
     """Cumulative incidence of one cause in the presence of competing events (Aalen-Johansen).
 
@@ -266,6 +276,16 @@ def cumulative_incidence(
     entry : str, optional
         Delayed-entry (left-truncation) time, ``0 <= entry < duration``; a
         person is at risk at t when ``entry < t <= duration``.
+    weights : str, optional
+        Column of case weights (finite numbers >= 0, e.g. inverse-probability
+        weights; a missing weight leaves the row out): the weighted
+        Aalen-Johansen estimator of R's ``survfit(Surv(time, factor(status))
+        ~ group, weights = w)``. Numbers at risk and of events are sums of
+        weights, so an integer weight k gives the estimate and counts of
+        the row repeated k times. The standard error is ``survfit``'s
+        infinitesimal jackknife with case weights, ``sum_i (w_i U_i)^2``
+        (U_i the influence of a unit of weight), which for a weight k is
+        not that of k repeated rows (k^2 U^2 instead of k U^2).
 
     Returns
     -------
@@ -290,8 +310,13 @@ def cumulative_incidence(
         * ``n_competing``: competing events at ``time``;
         * ``n_censor``: censored at ``time``.
 
-        Complete cases: rows with a missing duration, event, group or entry
-        are left out; ``attrs["n_missing"]`` is their number (0 when none)
+        With ``weights`` the counts ``n_risk``, ``n_event``, ``n_competing``
+        and ``n_censor`` are sums of weights (floats; R's multi-state
+        ``survfit`` reports the unweighted numbers of rows instead), else
+        integers.
+
+        Complete cases: rows with a missing duration, event, group, entry or
+        weight are left out; ``attrs["n_missing"]`` is their number (0 when none)
         and ``attrs["missing"]`` the missing values per column.
 
     Raises
@@ -300,8 +325,9 @@ def cumulative_incidence(
         For an empty table or one without a complete row, a missing column,
         durations or event codes that are not numbers (text, dates,
         timedeltas), infinite or negative durations, event codes that are
-        not 0, 1, 2, ..., entry times not before the duration, a bad
-        ``cause`` or ``conf_level``.
+        not 0, 1, 2, ..., entry times not before the duration, weights that
+        are not finite numbers >= 0 (or all 0), a bad ``cause`` or
+        ``conf_level``.
 
     Warns
     -----
@@ -351,19 +377,36 @@ def cumulative_incidence(
     8     a   5.0       1     0.500        0            0         1
     >>> ci["group"].cat.ordered
     True
+
+    Case weights (a weight of 2 counts the row twice):
+
+    >>> dw = pd.DataFrame({"t": [1, 2, 3], "ev": [1, 2, 1], "w": [2.0, 1.0, 1.0]})
+    >>> cumulative_incidence(dw, "t", "ev", weights="w")[["time", "n_risk", "estimate", "n_event"]]
+       time  n_risk  estimate  n_event
+    0   0.0     4.0      0.00      0.0
+    1   1.0     4.0      0.50      2.0
+    2   2.0     2.0      0.50      0.0
+    3   3.0     1.0      0.75      1.0
     """
     fn = "cumulative_incidence"
     level = require_conf_level(conf_level, fn)
     k = _cause_code(cause, fn)
-    chk, t, e, s, codes, labels = _prepare(df, duration, event, group, entry, fn)
+    chk, t, e, s, codes, labels = _prepare(df, duration, event, group, entry, fn, weights=weights)
     order, ts, gs, starts = _blocks(t, codes)
     es = e[order]
     n = ts.size
     ends = np.append(starts[1:], n)
-    n_exit = ends - starts
+    wts = None if chk.weights is None else chk.weights[order]
     is_event = es > 0
-    d_all = np.add.reduceat(is_event.astype(np.int64), starts)
-    d_k = np.add.reduceat((es == k).astype(np.int64), starts)
+    if wts is None:
+        n_exit = ends - starts
+        d_all = np.add.reduceat(is_event.astype(np.int64), starts)
+        d_k = np.add.reduceat((es == k).astype(np.int64), starts)
+    else:
+        n_exit = np.add.reduceat(wts, starts)
+        d_all = np.add.reduceat(np.where(is_event, wts, 0.0), starts)
+        d_k = np.add.reduceat(np.where(es == k, wts, 0.0), starts)
+    count = np.int64 if wts is None else float
     b_time, b_group = ts[starts], gs[starts]
     # group boundaries among blocks
     g_first = np.flatnonzero(np.r_[True, b_group[1:] != b_group[:-1]])
@@ -376,34 +419,160 @@ def cumulative_incidence(
     for gi, (b0, b1, r0, r1) in enumerate(zip(g_first, g_last, row_first, row_last)):
         ex = n_exit[b0:b1]
         n_risk = np.cumsum(ex[::-1])[::-1]
-        if s is None:
-            start_risk = int(r1 - r0)
-        else:
-            ent = np.sort(ss[r0:r1])
-            n_risk = n_risk - (ent.size - np.searchsorted(ent, b_time[b0:b1], side="left"))
-            start_risk = int(np.sum(ent <= 0))
         dk, da = d_k[b0:b1], d_all[b0:b1]
-        cif, se = _aj_one(n_risk, da, dk)
-        if s is not None:
-            row_block = np.repeat(np.arange(b1 - b0), ex)
-            se = _aj_entry_se(b_time[b0:b1], n_risk, da, dk, cif, row_block, es[r0:r1], ss[r0:r1], k)
+        if wts is None:
+            if s is None:
+                start_risk = int(r1 - r0)
+            else:
+                ent = np.sort(ss[r0:r1])
+                n_risk = n_risk - (ent.size - np.searchsorted(ent, b_time[b0:b1], side="left"))
+                start_risk = int(np.sum(ent <= 0))
+            cif, se = _aj_one(n_risk, da, dk)
+            if s is not None:
+                row_block = np.repeat(np.arange(b1 - b0), ex)
+                se = _aj_entry_se(b_time[b0:b1], n_risk, da, dk, cif, row_block, es[r0:r1], ss[r0:r1], k)
+        else:
+            n_risk, start_risk, cif, se, dk, da, ex = _weighted_group(
+                b_time[b0:b1], n_risk, da, dk, ex, es[r0:r1], None if s is None else ss[r0:r1], wts[r0:r1],
+                ends[b0:b1] - starts[b0:b1], k)
         lo, hi = _log_ci(cif, se, level)
         frames.append((int(b_group[b0]), {
             "time": np.r_[0.0, b_time[b0:b1]],
-            "n_risk": np.r_[start_risk, n_risk].astype(np.int64),
+            "n_risk": np.r_[start_risk, n_risk].astype(count),
             "estimate": np.r_[0.0, cif],
             "std_error": np.r_[0.0, se],
             "conf_low": np.r_[0.0, lo],
             "conf_high": np.r_[0.0, hi],
-            "n_event": np.r_[0, dk].astype(np.int64),
-            "n_competing": np.r_[0, da - dk].astype(np.int64),
-            "n_censor": np.r_[0, ex - da].astype(np.int64),
+            "n_event": np.r_[0, dk].astype(count),
+            "n_competing": np.r_[0, da - dk].astype(count),
+            "n_censor": np.r_[0, ex - da].astype(count),
         }))
     lengths = [len(f["time"]) for _, f in frames]
     group_codes = np.repeat([g for g, _ in frames], lengths)
     out = pd.DataFrame({c: np.concatenate([f[c] for _, f in frames]) for c in CI_COLUMNS[1:]})
     out.insert(0, "group", labels.take(group_codes))
     return with_missing(out[CI_COLUMNS], chk)
+
+
+def _weighted_group(times, n_risk, d_all, d_k, n_exit, row_event, row_entry, row_weight, rows_per_block, k):
+    """Weighted Aalen-Johansen of one group (rows sorted by exit time): n_risk, the time-0 number at
+    risk, CIF, IJ standard error and the (rounding-corrected) weighted counts."""
+    if row_entry is None:
+        start_risk = float(row_weight.sum())
+        entry_for_se = np.full(row_weight.size, -np.inf)
+    else:
+        o = np.argsort(row_entry, kind="stable")
+        cw = np.concatenate([[0.0], np.cumsum(row_weight[o])])
+        n_risk = n_risk - (cw[-1] - cw[np.searchsorted(row_entry[o], times, side="left")])
+        start_risk = float(row_weight[row_entry <= 0].sum())
+        entry_for_se = row_entry
+    # Sums of weights taken in different orders differ by rounding: where
+    # everyone at risk has an event, make it exact (the all-cause S drops to 0).
+    full = (d_all > 0) & (d_all >= n_risk * (1 - 1e-12))
+    if full.any():
+        scale = np.where(full, n_risk / np.where(d_all > 0, d_all, 1.0), 1.0)
+        d_k, d_all = d_k * scale, np.where(full, n_risk, d_all)
+        n_exit = np.where(full, d_all, n_exit)  # nobody is censored where everyone has an event
+    cif, _ = _aj_one(n_risk, d_all, d_k)
+    row_block = np.repeat(np.arange(times.size), rows_per_block)
+    se = _aj_entry_se(times, n_risk, d_all, d_k, cif, row_block, row_event, entry_for_se, k, row_weight)
+    return n_risk, start_risk, cif, se, d_k, d_all, n_exit
+
+
+#: Columns of :func:`cumulative_incidence_at`, in order.
+CI_AT_COLUMNS = ["group", "time", "n_risk", "estimate", "std_error", "conf_low", "conf_high"]
+
+
+def cumulative_incidence_at(ci_table: pd.DataFrame, times: Any) -> pd.DataFrame:
+    """Cumulative incidence with its interval at chosen times, from a :func:`cumulative_incidence` table.
+
+    The analogue of :func:`~neutrostats.stats.survival.survival_at` for
+    competing risks: the Aalen-Johansen curve is a step function, so the
+    value at a time t is that of the last curve time at or before t (as R's
+    ``summary(survfit(...), times = t)``).
+
+    Parameters
+    ----------
+    ci_table : pandas.DataFrame
+        Output of :func:`cumulative_incidence` (:data:`CI_COLUMNS`), with
+        or without ``weights``.
+    times : float or sequence of float
+        Times (horizons) in the unit of the duration, finite and >= 0.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``CI_AT_COLUMNS``, one row per group (in the order of
+        ``ci_table``) and time (in the order given):
+
+        * ``group``: as in ``ci_table`` (its dtype kept);
+        * ``time``: the requested time;
+        * ``n_risk``: number at risk at ``time`` (the number at risk at the
+          first curve time at or after it, 0 past the last; a sum of
+          weights for a weighted table);
+        * ``estimate``, ``std_error``, ``conf_low``, ``conf_high``: F(t) of
+          the curve's cause, its standard error and interval (as in
+          ``ci_table``); NaN for a time after the group's last curve time
+          (last event or censoring), where F is unknown.
+
+        ``attrs`` keeps ``n_missing`` and ``missing`` of ``ci_table``.
+
+    Raises
+    ------
+    NeutrostatsError
+        When ``ci_table`` is not a table with :data:`CI_COLUMNS`, or for
+        times that are not finite numbers >= 0.
+
+    See Also
+    --------
+    cumulative_incidence : the curves.
+    neutrostats.stats.survival.survival_at : the same for Kaplan-Meier.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"t": [1, 2, 2, 3, 4, 5], "ev": [1, 2, 0, 1, 2, 0]})
+    >>> ci = cumulative_incidence(df, "t", "ev")
+    >>> cumulative_incidence_at(ci, [0.5, 3, 3.5, 6])[["time", "n_risk", "estimate"]]  # F(3) = 1/6 + (4/6)(1/3)
+       time  n_risk  estimate
+    0   0.5       6  0.000000
+    1   3.0       3  0.388889
+    2   3.5       2  0.388889
+    3   6.0       0       NaN
+    """
+    fn = "cumulative_incidence_at"
+    ci_table = require_dataframe(ci_table, fn, "ci_table")
+    require_columns(ci_table, CI_COLUMNS, fn, "Pass the output of cumulative_incidence.")
+    try:
+        tt = np.atleast_1d(np.asarray(times, dtype=float)).ravel()
+    except (TypeError, ValueError):
+        raise NeutrostatsError(f"{fn}: times must be finite numbers >= 0, found {times!r}") from None
+    if tt.size == 0 or not np.all(np.isfinite(tt)) or np.any(tt < 0):
+        raise NeutrostatsError(f"{fn}: times must be finite numbers >= 0, found {tt.tolist()}")
+    value_cols = ["estimate", "std_error", "conf_low", "conf_high"]
+    parts = []
+    for g, part in ci_table.groupby("group", sort=False, observed=True):
+        ct = part["time"].to_numpy(dtype=float)
+        order = np.argsort(ct, kind="stable")
+        ct = ct[order]
+        at = np.searchsorted(ct, tt, side="right") - 1  # last curve time <= t (time 0 is always a row)
+        after = np.searchsorted(ct, tt, side="left")  # first curve time >= t
+        vals = {c: part[c].to_numpy(dtype=float)[order][np.maximum(at, 0)] for c in value_cols}
+        beyond = (tt > ct[-1]) | (at < 0)
+        for c in value_cols:
+            vals[c] = np.where(beyond, np.nan, vals[c])
+        nr = part["n_risk"].to_numpy()[order]
+        n_risk = np.where(after < ct.size, nr[np.minimum(after, ct.size - 1)], 0)
+        parts.append(pd.DataFrame({"group": [g] * tt.size, "time": tt, "n_risk": n_risk.astype(nr.dtype),
+                                   **vals}))
+    out = (pd.concat(parts, ignore_index=True) if parts
+           else pd.DataFrame({c: [] for c in CI_AT_COLUMNS}))
+    if isinstance(ci_table["group"].dtype, pd.CategoricalDtype):
+        out["group"] = pd.Categorical(out["group"], dtype=ci_table["group"].dtype)
+    for key in ("n_missing", "missing"):
+        if key in ci_table.attrs:
+            out.attrs[key] = ci_table.attrs[key]
+    return out[CI_AT_COLUMNS]
 
 
 # --- Gray's test ---------------------------------------------------------------------------
@@ -494,6 +663,7 @@ def gray_test(
     strata: str | None = None,
     *,
     rho: float = 0.0,
+    weights: str | None = None,
 ) -> pd.DataFrame:
     """Gray's K-sample test that the cumulative incidence of a cause is equal across groups.
 
@@ -513,11 +683,21 @@ def gray_test(
         Column of strata: scores and variances are summed over strata.
     rho : float, default 0
         Power of the weight ``(1 - F(t-))^rho`` (``cuminc``'s ``rho``).
+    weights : None
+        Not supported: Gray's test has no case-weighted form in
+        ``cmprsk::cuminc`` (nor a published variance for one); passing a
+        column raises :class:`NeutrostatsError`. Compare weighted curves
+        with :func:`cumulative_incidence` (``weights=``) or use a weighted
+        cause-specific Cox model
+        (:func:`~neutrostats.stats.cox.cox_hazard_ratios` with weights).
 
     Returns
     -------
     pandas.DataFrame
-        :data:`GRAY_COLUMNS`, one row per cause: ``cause``; ``statistic``
+        :data:`GRAY_COLUMNS` (the tidy test shape of
+        :mod:`neutrostats.core.columns`), one row per cause: ``test``
+        (``"gray"``); ``outcome`` (the cause, an event code); ``term`` (the
+        ``group`` column's name); ``statistic``
         (chi-square); ``df`` (number of groups - 1); ``p_value`` (upper tail
         of the chi-square). Where the variance matrix is singular (e.g. no
         event of that cause) ``statistic`` and ``p_value`` are NaN
@@ -529,7 +709,7 @@ def gray_test(
     ------
     NeutrostatsError
         For the input problems :func:`cumulative_incidence` rejects, no
-        ``group``, or fewer than two groups.
+        ``group``, fewer than two groups, or ``weights``.
 
     Warns
     -----
@@ -558,10 +738,16 @@ def gray_test(
     >>> df = pd.DataFrame({"t": rng.integers(1, 20, 200), "ev": rng.integers(0, 3, 200),
     ...                    "g": rng.choice(["a", "b"], 200)})
     >>> res = gray_test(df, "t", "ev", "g", cause=None)
-    >>> res.columns.tolist(), res["cause"].tolist(), res["df"].tolist()
-    (['cause', 'statistic', 'df', 'p_value'], [1, 2], [1, 1])
+    >>> res.columns.tolist(), res["outcome"].tolist(), res["df"].tolist()
+    (['test', 'outcome', 'term', 'statistic', 'df', 'p_value'], [1, 2], [1, 1])
     """
     fn = "gray_test"
+    if weights is not None:
+        raise NeutrostatsError(
+            f"{fn}: weights={weights!r}: Gray's test has no case-weighted version (cmprsk::cuminc takes no "
+            "weights); use cumulative_incidence(..., weights=...) for weighted curves, or a weighted "
+            "cause-specific Cox model (cox_hazard_ratios with weights) to compare groups"
+        )
     if group is None:
         raise NeutrostatsError(f"{fn}: group is required, the column whose values are compared")
     chk, t, e, _, codes, labels = _prepare(df, duration, event, group, None, fn, strata=strata)
@@ -580,7 +766,7 @@ def gray_test(
     elif isinstance(cause, (int, np.integer)) and not isinstance(cause, bool):
         causes = [_cause_code(cause, fn)]
     else:
-        causes = [_cause_code(c, fn) for c in cause]
+        causes = [_cause_code(c, fn) for c in cause]  # type: ignore[union-attr]  # not a bool: checked above
     if strata is None:
         st_codes = np.zeros(len(t), dtype=np.int64)
     else:
@@ -599,9 +785,10 @@ def gray_test(
             p = float(stats.chi2.sf(stat, ng - 1))
         else:
             stat, p = np.nan, np.nan
-        rows.append({"cause": k, "statistic": stat, "df": ng - 1, "p_value": p})
+        rows.append({"test": "gray", "outcome": k, "term": group, "statistic": stat, "df": ng - 1, "p_value": p})
     out = pd.DataFrame(rows, columns=GRAY_COLUMNS).astype(
-        {"cause": np.int64, "statistic": float, "df": np.int64, "p_value": float})
+        {"test": object, "outcome": np.int64, "term": object, "statistic": float, "df": np.int64,
+         "p_value": float})
     return with_missing(out, chk)
 
 

@@ -44,6 +44,7 @@ from neutrostats.core.validate import (
     require_columns,
     require_conf_level,
     require_dataframe,
+    split_reference,
 )
 from neutrostats.errors import CoxConvergenceWarning, DataQualityWarning, InfiniteHazardRatioWarning, NeutrostatsError
 
@@ -60,10 +61,10 @@ __all__ = [
 ]
 
 #: Columns of :func:`cox_hazard_ratios`, in order.
-COX_COLUMNS = ["term", "is_reference", "n", "events", "estimate", "std_error", "conf_low", "conf_high", "p_value",
+COX_COLUMNS = ["term", "group", "is_reference", "n", "n_event", "estimate", "std_error", "conf_low", "conf_high", "p_value",
                "estimable", "note"]
 #: Columns of :func:`proportional_hazards_test`, in order.
-PH_TEST_COLUMNS = ["term", "statistic", "df", "p_value"]
+PH_TEST_COLUMNS = ["test", "outcome", "term", "statistic", "df", "p_value"]
 
 _TIES = ("efron", "breslow")
 _TRANSFORMS = ("km", "rank", "identity")
@@ -311,6 +312,47 @@ class _Risk:
         i22 = info(gt * gt)
         full = np.block([[imat, i12], [i12.T, i22]])
         return loglik, np.r_[u, u2], full
+
+    def score_residuals(self, beta):
+        """Score residuals L_i (sorted order, n by p; sum_i w_i L_i is the score), as R's coxscore.
+
+        L_i = event part - the risk-set part: x_i minus the mean of the
+        Efron means of its tied deaths, minus sum over the (sub-)events k of
+        i's risk sets of wt_k exp(eta_i) (x_i - mean_k) / denom_k, where a
+        tied death takes part in its own group's sub-events with 1 - f_k.
+        """
+        X, G = self.X, self.G
+        eta = X @ beta
+        eta -= eta.max()
+        e = np.exp(eta)
+        r = e * self.w
+        V = np.column_stack([r, X * r[:, None]])
+        S = self._sums(V)
+        D = np.add.reduceat(V[self.ev_idx], self.gstart, axis=0)
+        tg, f, wt = self.tg, self.f, self.wt
+        denom = S[tg, 0] - f * D[tg, 0]
+        mean = (S[tg, 1:] - f[:, None] * D[tg, 1:]) / denom[:, None]
+        a = wt / denom
+        b = a[:, None] * mean
+
+        def per_group(v):
+            out = np.zeros((G,) + v.shape[1:])
+            np.add.at(out, tg, v)
+            return out
+
+        ca = np.r_[0.0, np.cumsum(per_group(a))]
+        cb = np.vstack([np.zeros((1, self.p)), np.cumsum(per_group(b), axis=0)])
+        res = -e[:, None] * (X * (ca[self.last] - ca[self.first])[:, None] - (cb[self.last] - cb[self.first]))
+        ev, g = self.ev_idx, self.g_of_event
+        fa, fb = per_group(f * a)[g], per_group(f[:, None] * b)[g]
+        mean_bar = per_group(mean) / np.bincount(tg, minlength=G)[:, None]
+        res[ev] += e[ev, None] * (X[ev] * fa[:, None] - fb) + X[ev] - mean_bar[g]
+        return res
+
+    def robust_var(self, beta, var):
+        """Sandwich variance sum_i (w_i L_i var)' (w_i L_i var), as coxph's robust variance without cluster()."""
+        d = (self.score_residuals(beta) * self.w[:, None]) @ var
+        return d.T @ d
 
 
 def _solve_pd(A, b):
@@ -591,101 +633,120 @@ class _Model:
     missing: dict = field(default_factory=dict)
     # The reference tier has persons but no events: no HR against it is finite.
     reference_without_events: bool = False
+    weights: np.ndarray | None = None  # case weights > 0 of the rows of X (None: all 1)
+    n_zero_weight: int = 0  # complete rows left out because their weight is 0
 
 
-def _prepare(df, duration, event, tier, reference, adjust, entry, strata, fn, categorical=None,
-             allow_no_terms=False) -> _Model:
+@dataclass
+class _TierTerms:
+    """The tier's indicator columns against the reference, its rows of the tidy table, its empty tiers."""
+
+    cols: list[np.ndarray]
+    names: list[str]
+    tier_cols: dict[Any, int]
+    rows: list[dict]
+    dropped: list[Any]
+    keep: np.ndarray  # rows outside tiers without events
+    ref: Any
+    n_ref: int
+    ref_without_events: bool
+
+
+def _check_model_columns(df, duration, event, tier, adjust, entry, strata, weights, fn):
+    """The table as pandas, ``adjust`` and ``strata`` as lists; raise on missing or misused columns."""
     df = require_dataframe(df, fn, "df", allow_empty=False)
     adjust = _listify(adjust)
     strata = _listify(strata)
     if tier is None and not adjust:
         raise NeutrostatsError(f"{fn}: nothing to estimate; give a tier column and/or adjust= covariates")
     used = [duration, event, *([tier] if tier is not None else []), *adjust,
-            *([entry] if entry is not None else []), *strata]
+            *([entry] if entry is not None else []), *strata, *([weights] if weights is not None else [])]
     require_columns(df, used, fn, "Pass the cohort table and the names of its columns.")
     if tier is not None and tier in adjust:
         raise NeutrostatsError(f"{fn}: {tier!r} is the tier column; leave it out of adjust=")
+    if weights is not None and weights in [tier, *adjust]:
+        raise NeutrostatsError(f"{fn}: the weights column {weights!r} is also a model term; leave it out of "
+                               "adjust= (and tier=)")
     if tier is not None and not isinstance(df[tier].dtype, pd.CategoricalDtype):
         raise NeutrostatsError(
             f"{fn}: column {tier!r} must be an ordered Categorical of tiers (as build_cohort makes), found "
             f"{df[tier].dtype}; convert it with pandas.Categorical(values, categories=[...], ordered=True)"
         )
-    kinds = covariate_kinds(df, adjust, fn, categorical=categorical)
-    chk = check_tte(df, fn, duration=duration, event=event, group=tier, entry=entry, strata=strata,
-                    covariates=adjust, hint="Pass the cohort table and the names of its columns.", stacklevel=4)
-    data, time, ev, ent = chk.data, chk.time, chk.event, chk.entry
-    s = None
-    if strata:
-        s = data.groupby(strata, sort=True, observed=True).ngroup().to_numpy().astype(np.int64)
-    if not ev.any():
-        raise NeutrostatsError(f"{fn}: no events in {event!r} among {len(data)} complete rows; "
-                               "a Cox model needs events")
+    return df, adjust, strata
 
-    cols, names, terms, tier_cols, tier_rows, dropped = [], [], {}, {}, [], []
-    keep = np.ones(len(data), dtype=bool)
-    if tier is not None:
-        cats = list(data[tier].cat.categories)
-        ref = cats[0] if reference is None else reference
-        if ref not in cats:
-            raise NeutrostatsError(f"{fn}: reference {reference!r} is not a tier; tiers are {cats}")
-        codes = data[tier].cat.codes.to_numpy()
-        n_t = np.bincount(codes, minlength=len(cats))
-        e_t = np.bincount(codes, weights=ev, minlength=len(cats)).astype(np.int64)
-        r = cats.index(ref)
-        if n_t[r] == 0:
-            raise NeutrostatsError(f"{fn}: the reference tier {ref!r} has no persons; choose another with reference=")
-        ref_without_events = bool(e_t[r] == 0)
-        # Without events in the reference, the tiers' indicators are coded
-        # against the first tier with events: the covariates' estimates do
-        # not depend on that choice, and no tier's HR against the reference is
-        # reported (all are infinite).
-        base = int(np.flatnonzero(e_t > 0)[0]) if ref_without_events else r
-        for i, c in enumerate(cats):
-            tier_rows.append({"term": c, "n": int(n_t[i]), "events": int(e_t[i]), "is_reference": i == r})
-            if i == base or n_t[i] == 0:
-                continue
-            if e_t[i] == 0:
-                # The MLE is -inf; its limit drops these persons from every risk set.
-                dropped.append(c)
-                keep &= codes != i
-                continue
-            tier_cols[c] = len(cols)
-            cols.append((codes == i).astype(float))
-            names.append(f"{tier}[{c}]")
-        terms[tier] = list(tier_cols.values())
+
+def _tier_terms(data, tier, reference, ev, fn) -> _TierTerms:
+    cats = list(data[tier].cat.categories)
+    ref = cats[0] if reference is None else reference
+    if ref not in cats:
+        raise NeutrostatsError(f"{fn}: reference {reference!r} is not a tier; tiers are {cats}")
+    codes = data[tier].cat.codes.to_numpy()
+    n_t = np.bincount(codes, minlength=len(cats))
+    e_t = np.bincount(codes, weights=ev, minlength=len(cats)).astype(np.int64)
+    r = cats.index(ref)
+    if n_t[r] == 0:
+        raise NeutrostatsError(f"{fn}: the reference tier {ref!r} has no persons; choose another with reference=")
+    ref_without_events = bool(e_t[r] == 0)
+    # Without events in the reference, the tiers' indicators are coded
+    # against the first tier with events: the covariates' estimates do
+    # not depend on that choice, and no tier's HR against the reference is
+    # reported (all are infinite).
+    base = int(np.flatnonzero(e_t > 0)[0]) if ref_without_events else r
+    out = _TierTerms([], [], {}, [], [], np.ones(len(data), dtype=bool), ref, int(n_t[r]), ref_without_events)
+    for i, c in enumerate(cats):
+        out.rows.append({"term": c, "group": c, "n": int(n_t[i]), "n_event": int(e_t[i]), "is_reference": i == r})
+        if i == base or n_t[i] == 0:
+            continue
+        if e_t[i] == 0:
+            # The MLE is -inf; its limit drops these persons from every risk set.
+            out.dropped.append(c)
+            out.keep &= codes != i
+            continue
+        out.tier_cols[c] = len(out.cols)
+        out.cols.append((codes == i).astype(float))
+        out.names.append(f"{tier}[{c}]")
+    return out
+
+
+def _covariate_terms(data, adjust, kinds, levels_ref, fn, start):
+    """Columns, names and column indices (from ``start``) of the covariates."""
+    cols, names, terms = [], [], {}
     for cov in adjust:
         v = data[cov]
         idx = []
         if kinds[cov] == "boolean":
-            idx.append(len(cols))
+            idx.append(start + len(cols))
             cols.append(v.to_numpy(dtype=float))
             names.append(f"{cov}[True]")
         elif kinds[cov] == "numeric":
-            idx.append(len(cols))
+            idx.append(start + len(cols))
             cols.append(pd.to_numeric(v).to_numpy(dtype=float))
             names.append(cov)
         else:
-            levels = factor_levels(v)
+            levels = factor_levels(v, levels_ref.get(cov), column=cov, function=fn)
             if len(levels) < 2:
                 raise NeutrostatsError(f"{fn}: covariate {cov!r} has a single level {levels} among the complete "
                                        "rows; drop it from adjust=")
             vv = v.to_numpy()
             for lev in levels[1:]:
-                idx.append(len(cols))
+                idx.append(start + len(cols))
                 cols.append((vv == lev).astype(float))
                 names.append(f"{cov}[{lev}]")
         terms[cov] = idx
-    ref_dropped = tier is not None and ref_without_events
-    if ref_dropped:
+    return cols, names, terms
+
+
+def _warn_tiers_without_events(tt: _TierTerms, fn):
+    if tt.ref_without_events:
         warnings.warn(
-            f"{fn}: the reference tier {ref!r} has no events among {int(n_t[r])} persons, so no hazard ratio "
+            f"{fn}: the reference tier {tt.ref!r} has no events among {tt.n_ref} persons, so no hazard ratio "
             "against it has a finite estimate; reported as not estimable (NaN), and the covariate estimates are the "
             "limit (those persons leave the risk sets). Choose a reference tier with events (reference=) or merge "
             "tiers.",
             InfiniteHazardRatioWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
-    other = [c for c in dropped if c != ref] if ref_dropped else dropped
+    other = [c for c in tt.dropped if c != tt.ref] if tt.ref_without_events else tt.dropped
     if other:
         warnings.warn(
             f"{fn}: tier(s) {other} have no events, so their hazard ratio has no finite estimate (the partial "
@@ -693,8 +754,46 @@ def _prepare(df, duration, event, tier, reference, adjust, entry, strata, fn, ca
             "(those persons leave the risk sets). Use fewer tiers (merge sparse ones); Firth-type penalised Cox "
             "regression is not available.",
             InfiniteHazardRatioWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
+
+
+def _prepare(df, duration, event, tier, reference, adjust, entry, strata, fn, categorical=None,
+             allow_no_terms=False, weights=None) -> _Model:
+    """The design of a tidy Cox model: checked columns, complete cases, tier and covariate indicators."""
+    df, adjust, strata = _check_model_columns(df, duration, event, tier, adjust, entry, strata, weights, fn)
+    kinds = covariate_kinds(df, adjust, fn, categorical=categorical)
+    tier_ref, levels_ref = split_reference(reference, fn, group=tier, covariates=adjust, kinds=kinds)
+    chk = check_tte(df, fn, duration=duration, event=event, group=tier, entry=entry, strata=strata,
+                    covariates=adjust, weights=weights, hint="Pass the cohort table and the names of its columns.",
+                    stacklevel=4)
+    data, time, ev, ent, w = chk.data, chk.time, chk.event, chk.entry, chk.weights
+    n_zero = 0
+    if w is not None and not np.all(w > 0):
+        # A row of weight 0 is in no risk set and adds no event: the fit without it is the same
+        # (R's coxph refuses zero weights; the rows are counted in attrs["n_zero_weight"]).
+        pos = w > 0
+        n_zero = int((~pos).sum())
+        data, time, ev, w = data.loc[pos], time[pos], ev[pos], w[pos]
+        ent = None if ent is None else ent[pos]
+    s = None
+    if strata:
+        s = data.groupby(strata, sort=True, observed=True).ngroup().to_numpy().astype(np.int64)
+    if not ev.any():
+        raise NeutrostatsError(f"{fn}: no events in {event!r} among {len(data)} complete rows; "
+                               "a Cox model needs events")
+    tt = _tier_terms(data, tier, tier_ref, ev, fn) if tier is not None else None
+    cols, names, terms, tier_cols, tier_rows = [], [], {}, {}, []
+    keep = np.ones(len(data), dtype=bool)
+    if tt is not None:
+        cols, names, tier_cols, tier_rows, keep = list(tt.cols), list(tt.names), tt.tier_cols, tt.rows, tt.keep
+        terms[tier] = list(tier_cols.values())
+    cov_cols, cov_names, cov_terms = _covariate_terms(data, adjust, kinds, levels_ref, fn, len(cols))
+    cols += cov_cols
+    names += cov_names
+    terms |= cov_terms
+    if tt is not None:
+        _warn_tiers_without_events(tt, fn)
     if not cols and not allow_no_terms:
         raise NeutrostatsError(f"{fn}: no tier besides the reference has persons with events, and no covariates; "
                                "nothing to estimate")
@@ -704,16 +803,20 @@ def _prepare(df, duration, event, tier, reference, adjust, entry, strata, fn, ca
         X, time, ev = X[keep], time[keep], ev[keep]
         ent = None if ent is None else ent[keep]
         s = None if s is None else s[keep]
+        w = None if w is None else w[keep]
     if not np.all(np.isfinite(X)):
         raise NeutrostatsError(f"{fn}: covariates {adjust} have infinite values")
     if cols:
         _check_design(X, fn, names)
-    return _Model(time, ev, ent, s, X, names, terms, tier_cols, tier_rows, n_all, ev_all, dropped,
-                  chk.n_missing, dict(chk.missing), reference_without_events=ref_dropped)
+    return _Model(time, ev, ent, s, X, names, terms, tier_cols, tier_rows, n_all, ev_all,
+                  [] if tt is None else tt.dropped, chk.n_missing, dict(chk.missing),
+                  reference_without_events=tt is not None and tt.ref_without_events, weights=w,
+                  n_zero_weight=n_zero)
 
 
 def _fit_model(m: _Model, ties, fn):
-    risk = _Risk(m.time, m.event, m.X, m.entry, m.strata, np.ones(m.time.size), ties)
+    w = np.ones(m.time.size) if m.weights is None else m.weights
+    risk = _Risk(m.time, m.event, m.X, m.entry, m.strata, w, ties)
     return risk, _finish(risk, _ITER_MAX, _EPS, m.time.size, int(m.event.sum()), ties, fn)
 
 
@@ -729,6 +832,8 @@ def cox_hazard_ratios(
     entry: str | None = None,
     strata: str | list[str] | None = None,
     categorical: list[str] | None = None,
+    weights: str | None = None,
+    robust: bool | None = None,
 ) -> pd.DataFrame:
     """Hazard ratios of every tier against the reference tier, by Cox regression.
 
@@ -747,16 +852,25 @@ def cox_hazard_ratios(
     tier : str or None, default "tier"
         Ordered Categorical column of tiers (mildest first); it enters as
         one indicator per non-reference tier. None fits ``adjust`` only.
-    reference : optional
-        Reference tier; default the first (mildest) category.
+    reference : tier label or mapping, optional
+        Reference tier; default the first (mildest) category. A mapping
+        ``{column: level}`` sets the reference level of the tier column
+        and of any categorical covariate of ``adjust``, as R's
+        ``relevel()``: ``reference={"sex": "f"}`` reports ``sex[m]``
+        against ``f``. A column that is neither, a numeric or boolean
+        covariate, or a level not found among the complete rows raises
+        (naming the levels found).
     adjust : list of str, optional
         Covariates: numeric columns enter as they are (linear), boolean
         ones as ``col[True]``, categorical ones (a Categorical, a text
         column none of whose values reads as a number, or a column named in
-        ``categorical``) as one indicator per level except the first
-        (``sex[M]``; a Categorical's first category, else the first sorted
-        level). A text column of numbers, or of numbers with some text
-        (``"old"`` among ages), raises.
+        ``categorical``) as one indicator per level except the reference
+        (``sex[f]``). The reference is the first level as R's ``factor()``
+        orders them: a Categorical's first category (its declared order,
+        ordered or not), else the first sorted level (text sorted as text,
+        numbers in numeric order); ``reference=`` overrides it. A text column
+        of numbers, or of numbers with some text (``"old"`` among ages),
+        raises.
     ties : {"efron", "breslow"}, default "efron"
         Handling of tied event times, exactly as R's ``coxph``.
     conf_level : float, default 0.95
@@ -769,6 +883,24 @@ def cox_hazard_ratios(
     categorical : list of str, optional
         Columns of ``adjust`` to enter as factors whatever their values
         (a numeric code such as 1/2/3 becomes ``col[2]``, ``col[3]``).
+    weights : str, optional
+        Column of case weights (finite, >= 0), as R's
+        ``coxph(..., weights=)``: every risk-set sum and event counts with
+        its weight. A missing weight is a missing value (the row is left
+        out and counted in ``attrs["n_missing"]``); text, infinite or
+        negative weights raise. Rows of weight 0 add nothing to the
+        partial likelihood and are left out of the fit, counted in
+        ``attrs["n_zero_weight"]`` (R's ``coxph`` refuses them). ``n`` and
+        ``n_event`` count persons, unweighted, as R's ``fit$n`` and
+        ``fit$nevent``.
+    robust : bool, optional
+        Standard errors from the robust (sandwich) variance of Lin & Wei
+        (1989), R's ``coxph(..., robust=TRUE)``, instead of the inverse
+        information. Default (None) as R's ``coxph``: robust when some
+        weight is not a whole number (sampling or inverse-probability
+        weights), the model-based variance otherwise (no weights, or
+        whole-number frequency weights). ``attrs["variance"]`` says which
+        (``"robust"`` or ``"model"``).
 
     Returns
     -------
@@ -778,9 +910,12 @@ def cox_hazard_ratios(
 
         ``term``
             Tier label, covariate name, or ``covariate[level]``.
+        ``group``
+            The tier on tier rows (as ``term``), None on covariate rows
+            (the vocabulary of :mod:`neutrostats.core.columns`).
         ``is_reference``
             True for the reference tier (estimate 1, no interval).
-        ``n``, ``events``
+        ``n``, ``n_event``
             Persons and events in the tier; for covariate rows, all persons
             and events in the model (complete cases).
         ``estimate``
@@ -808,7 +943,8 @@ def cox_hazard_ratios(
         without events (the reference tier included) leave the risk sets.
         ``attrs["n_missing"]`` is the number of rows left out for
         missing values (0 when none), ``attrs["missing"]`` the missing
-        values per column.
+        values per column, ``attrs["n_zero_weight"]`` the rows of weight 0
+        left out, ``attrs["variance"]`` ``"model"`` or ``"robust"``.
 
     Raises
     ------
@@ -849,19 +985,54 @@ def cox_hazard_ratios(
     ...     "time": [5, 6, 6, 2, 4, 4, 3, 7, 8, 1],
     ...     "died": [1, 0, 1, 1, 1, 0, 1, 1, 0, 1],
     ...     "tier": pd.Categorical(["normal"] * 5 + ["mild"] * 5, categories=["normal", "mild"], ordered=True)})
-    >>> cox_hazard_ratios(t, "time", "died")[["term", "n", "events", "estimate", "is_reference"]].round(4)  # R: 0.5799179
-         term  n  events  estimate  is_reference
-    0  normal  5       4    1.0000          True
-    1    mild  5       3    0.5799         False
+    >>> cox_hazard_ratios(t, "time", "died")[["term", "n", "n_event", "estimate", "is_reference"]].round(4)  # R: 0.5799179
+         term  n  n_event  estimate  is_reference
+    0  normal  5        4    1.0000          True
+    1    mild  5        3    0.5799         False
+
+    A Categorical covariate's first category is its reference (R's factor);
+    ``reference=`` relevels it. With ``x = 1`` for ``f``, R's
+    ``coef(coxph(Surv(time, event) ~ x))`` is 0.1008468:
+
+    >>> s = pd.DataFrame({"time": [1, 2, 3, 4, 5, 6], "event": [1, 1, 1, 0, 1, 1],
+    ...                   "sex": pd.Categorical(list("fmfmmf"), categories=["m", "f"])})
+    >>> r = cox_hazard_ratios(s, "time", "event", tier=None, adjust=["sex"])
+    >>> r["term"].tolist(), np.log(r["estimate"]).round(7).tolist()
+    (['sex[f]'], [0.1008468])
+    >>> r = cox_hazard_ratios(s, "time", "event", tier=None, adjust=["sex"], reference={"sex": "f"})
+    >>> r["term"].tolist(), np.log(r["estimate"]).round(7).tolist()
+    (['sex[m]'], [-0.1008468])
+
+    Case weights: whole-number weights keep the model-based variance (a
+    weight of 2 is a second person with the same data under Breslow ties);
+    other weights get R's default robust variance.
+
+    >>> s["w"] = [2.0, 1, 1, 1, 1, 1]
+    >>> twice = pd.concat([s, s.iloc[[0]]], ignore_index=True)
+    >>> a = cox_hazard_ratios(s, "time", "event", tier=None, adjust=["sex"], weights="w", ties="breslow")
+    >>> b = cox_hazard_ratios(twice, "time", "event", tier=None, adjust=["sex"], ties="breslow")
+    >>> bool(np.isclose(a["estimate"].iloc[0], b["estimate"].iloc[0])), a.attrs["variance"]
+    (True, 'model')
+    >>> cox_hazard_ratios(s.assign(w=[1.5, 1, 1, 1, 1, 1]), "time", "event", tier=None, adjust=["sex"],
+    ...                   weights="w").attrs["variance"]
+    'robust'
     """
     fn = "cox_hazard_ratios"
     require_choice(ties, _TIES, fn, "ties")
     level = require_conf_level(conf_level, fn)
-    m = _prepare(df, duration, event, tier, reference, adjust, entry, strata, fn, categorical, allow_no_terms=True)
+    if robust is not None and not isinstance(robust, (bool, np.bool_)):
+        raise NeutrostatsError(f"{fn}: robust must be True, False or None (R's default), found {robust!r}")
+    m = _prepare(df, duration, event, tier, reference, adjust, entry, strata, fn, categorical, allow_no_terms=True,
+                 weights=weights)
+    if robust is None:
+        # R's coxph: robust = TRUE by default when the case weights are not whole numbers.
+        robust = m.weights is not None and bool(np.any(m.weights != np.floor(m.weights)))
     nan = dict(estimate=np.nan, std_error=np.nan, conf_low=np.nan, conf_high=np.nan, p_value=np.nan)
     if m.X.shape[1]:
-        _, fit = _fit_model(m, ties, fn)
+        risk, fit = _fit_model(m, ties, fn)
         coef, se, infinite = fit.coef, fit.std_error, fit.infinite
+        if robust:
+            se = np.sqrt(np.diag(risk.robust_var(np.asarray(fit.coef), np.asarray(fit.var))))
     else:
         # Every tier but the reference lacks persons or events, and no
         # covariates: nothing to fit, each row says why.
@@ -894,7 +1065,7 @@ def cox_hazard_ratios(
             row.update(nan, estimate=1.0, estimable=not ref_note, note=ref_note)
             rows.append(row)
             continue
-        own = "no persons in this tier" if r["n"] == 0 else ("no events in this tier" if r["events"] == 0 else "")
+        own = "no persons in this tier" if r["n"] == 0 else ("no events in this tier" if r["n_event"] == 0 else "")
         if own or ref_note:
             row.update(nan, estimable=False, note="; ".join(x for x in (own, ref_note) if x))
         else:
@@ -902,11 +1073,15 @@ def cox_hazard_ratios(
         rows.append(row)
     first_cov = len(m.tier_cols)
     for j in range(first_cov, len(m.names)):
-        rows.append(dict(term=m.names[j], is_reference=False, n=m.n, events=m.n_events, **est_row(j)))
+        rows.append(dict(term=m.names[j], group=None, is_reference=False, n=m.n, n_event=m.n_events,
+                         **est_row(j)))
     out = pd.DataFrame(rows, columns=COX_COLUMNS)
-    out = out.astype({"term": object, "is_reference": bool, "n": np.int64, "events": np.int64, "estimable": bool,
-                      "note": object})
-    return _with_missing(out, m)
+    out = out.astype({"term": object, "group": object, "is_reference": bool, "n": np.int64, "n_event": np.int64,
+                      "estimable": bool, "note": object})
+    out = _with_missing(out, m)
+    out.attrs["n_zero_weight"] = int(m.n_zero_weight)
+    out.attrs["variance"] = "robust" if robust else "model"
+    return out
 
 
 # --- proportional hazards ----------------------------------------------------------------
@@ -959,8 +1134,11 @@ def proportional_hazards_test(
     Returns
     -------
     pandas.DataFrame
-        Columns :data:`PH_TEST_COLUMNS`: ``term`` (the tier column name for
-        the tier term, a covariate name, and last ``GLOBAL``), ``statistic``
+        Columns :data:`PH_TEST_COLUMNS` (the tidy test shape of
+        :mod:`neutrostats.core.columns`): ``test`` (``"schoenfeld"``),
+        ``outcome`` (the ``event`` column's name), ``term`` (the tier
+        column name for the tier term, a covariate name, and last
+        ``GLOBAL``), ``statistic``
         (chi-square), ``df`` (number of coefficients of the term; the
         tier term has one per non-reference tier with events) and
         ``p_value``. A small p-value suggests the hazard ratio of that term
@@ -993,9 +1171,9 @@ def proportional_hazards_test(
     ...     "died": [1, 0, 1, 1, 1, 0, 1, 1, 0, 1, 1, 1],
     ...     "tier": pd.Categorical(["normal"] * 6 + ["mild"] * 6, categories=["normal", "mild"], ordered=True)})
     >>> proportional_hazards_test(t, "time", "died").round(3)  # R's cox.zph: chisq 3.37, p 0.066
-         term  statistic  df  p_value
-    0    tier      3.369   1    0.066
-    1  GLOBAL      3.369   1    0.066
+             test outcome    term  statistic  df  p_value
+    0  schoenfeld    died    tier      3.369   1    0.066
+    1  schoenfeld    died  GLOBAL      3.369   1    0.066
     """
     fn = "proportional_hazards_test"
     require_choice(ties, _TIES, fn, "ties")
@@ -1022,12 +1200,12 @@ def proportional_hazards_test(
         kk = np.r_[np.arange(p), p + np.asarray(jj)]
         uu = np.r_[np.zeros(p), u2[jj]]
         stat = float(np.linalg.solve(imat[np.ix_(kk, kk)], uu) @ uu)
-        rows.append((term, stat, len(jj), float(stats.chi2.sf(stat, len(jj)))))
+        rows.append(("schoenfeld", event, term, stat, len(jj), float(stats.chi2.sf(stat, len(jj)))))
     uu = np.r_[np.zeros(p), u2]
     stat = float(np.linalg.solve(imat, uu) @ uu)
-    rows.append(("GLOBAL", stat, p, float(stats.chi2.sf(stat, p))))
+    rows.append(("schoenfeld", event, "GLOBAL", stat, p, float(stats.chi2.sf(stat, p))))
     out = pd.DataFrame(rows, columns=PH_TEST_COLUMNS)
-    return _with_missing(out.astype({"term": object, "df": np.int64}), m)
+    return _with_missing(out.astype({"test": object, "outcome": object, "term": object, "df": np.int64}), m)
 
 
 def _with_missing(out: pd.DataFrame, m: _Model) -> pd.DataFrame:

@@ -547,10 +547,14 @@ def firth_logit(
     conf_level : float, default 0.95
         Confidence level of the intervals, strictly between 0 and 1.
     weights : array_like, shape (n,), optional
-        Non-negative frequency weights: a row with weight ``m`` counts as
-        ``m`` identical persons (the penalty uses the weighted information),
+        Non-negative case weights, as R's prior weights of ``glm`` and
+        ``brglm2::brglmFit``: each row's log-likelihood term counts with its
+        weight and the penalty uses the weighted information
+        ``X' diag(w p (1 - p)) X``. Whole-number weights are frequency
+        weights (a row with weight ``m`` counts as ``m`` identical persons,
         so a table of unique covariate patterns with counts gives the same
-        fit as the person-level data.
+        fit as the person-level data); non-integer (e.g. sampling) weights
+        give brglm2's estimates and model-based standard errors.
     max_iter : int, default 100
         Maximum Newton iterations per fit (the estimate and each profile
         evaluation).
@@ -634,22 +638,7 @@ def firth_logit(
     """
     X, y, w, labels = _check_inputs(X, y, weights, conf_level, names)
     k = X.shape[1]
-    if isinstance(profile, (bool, np.bool_)):
-        prof = list(range(k)) if profile else []
-    else:
-        try:
-            prof = sorted({int(j) for j in profile})
-        except (TypeError, ValueError):
-            raise NeutrostatsError(
-                f"{_FUNC}: expected profile to be True, False or a sequence of column indices, "
-                f"found {profile!r}."
-            ) from None
-        out = [j for j in prof if not 0 <= j < k]
-        if out:
-            raise NeutrostatsError(
-                f"{_FUNC}: expected profile indices between 0 and {k - 1} (X has {k} columns), "
-                f"found {out}. Pass indices of design columns."
-            )
+    prof = _profile_indices(profile, k)
     if not (isinstance(max_iter, (int, np.integer)) and max_iter >= 1):
         raise NeutrostatsError(f"{_FUNC}: expected max_iter to be a positive integer, found {max_iter!r}.")
     if not (isinstance(tol, (int, float, np.floating)) and tol > 0):
@@ -659,8 +648,7 @@ def firth_logit(
     X, y, w = _collapse(X, y, w)
     data = _Data(X, y, w)
 
-    free_all = np.ones(k, dtype=bool)
-    fit, converged, iterations = _newton(data, np.zeros(k), free_all, tol, max_iter)
+    fit, converged, iterations = _newton(data, np.zeros(k), np.ones(k, dtype=bool), tol, max_iter)
     if not fit.ok:  # pragma: no cover - beta = 0 always has a positive-definite information
         raise NeutrostatsError(f"{_FUNC}: the information matrix is singular at the start; check X.")
     if not converged:
@@ -670,35 +658,12 @@ def firth_logit(
             FirthConvergenceWarning,
             stacklevel=2,
         )
-    beta = fit.beta
     cov = linalg.cho_solve((fit.chol, True), np.eye(k), check_finite=False)
     cov = 0.5 * (cov + cov.T)
     bse = np.sqrt(np.diag(cov))
-
-    crit = float(stats.chi2.ppf(conf_level, 1))
-    z = float(stats.norm.ppf(0.5 + conf_level / 2.0))
-    conf_low = beta - z * bse
-    conf_high = beta + z * bse
-    methods = ["wald"] * k
-    troubled = []
-    for j in prof:
-        lo, ok_lo = _profile_limit(data, fit, cov, j, -1, crit, tol, max_iter)
-        hi, ok_hi = _profile_limit(data, fit, cov, j, +1, crit, tol, max_iter)
-        conf_low[j] = lo if ok_lo else np.nan
-        conf_high[j] = hi if ok_hi else np.nan
-        methods[j] = "profile"
-        if not (ok_lo and ok_hi):
-            troubled.append(labels[j])
-
-    pvalues = np.empty(k)
-    for j in range(k):
-        free = free_all.copy()
-        free[j] = False
-        ev, ok, _ = _newton(data, _constrained_start(beta, cov, j, 0.0), free, tol, max_iter)
-        stat = max(2.0 * (fit.pll - ev.pll), 0.0)
-        pvalues[j] = float(stats.chi2.sf(stat, 1)) if ok else np.nan
-        if not ok:
-            troubled.append(f"{labels[j]} (p-value)")
+    conf_low, conf_high, methods, troubled = _intervals(data, fit, cov, bse, prof, conf_level, tol, max_iter, labels)
+    pvalues, failed = _lr_pvalues(data, fit, cov, tol, max_iter, labels)
+    troubled += failed
     if troubled:
         warnings.warn(
             f"{_FUNC}: profile-likelihood limits or p-values did not converge for "
@@ -708,7 +673,7 @@ def firth_logit(
             stacklevel=2,
         )
     return FirthResult(
-        params=beta.copy(),
+        params=fit.beta.copy(),
         bse=bse,
         conf_low=conf_low,
         conf_high=conf_high,
@@ -721,3 +686,58 @@ def firth_logit(
         cov_params=cov,
         nobs=float(np.sum(w)),
     )
+
+
+def _profile_indices(profile, k) -> list[int]:
+    """The coefficients that get profile intervals, as sorted column indices; raise on bad ones."""
+    if isinstance(profile, (bool, np.bool_)):
+        return list(range(k)) if profile else []
+    try:
+        prof = sorted({int(j) for j in profile})
+    except (TypeError, ValueError):
+        raise NeutrostatsError(
+            f"{_FUNC}: expected profile to be True, False or a sequence of column indices, "
+            f"found {profile!r}."
+        ) from None
+    out = [j for j in prof if not 0 <= j < k]
+    if out:
+        raise NeutrostatsError(
+            f"{_FUNC}: expected profile indices between 0 and {k - 1} (X has {k} columns), "
+            f"found {out}. Pass indices of design columns."
+        )
+    return prof
+
+
+def _intervals(data, fit, cov, bse, prof, conf_level, tol, max_iter, labels):
+    """Wald limits for every coefficient, profile limits for those in ``prof`` (NaN where they fail)."""
+    crit = float(stats.chi2.ppf(conf_level, 1))
+    z = float(stats.norm.ppf(0.5 + conf_level / 2.0))
+    conf_low = fit.beta - z * bse
+    conf_high = fit.beta + z * bse
+    methods = ["wald"] * data.k
+    troubled = []
+    for j in prof:
+        lo, ok_lo = _profile_limit(data, fit, cov, j, -1, crit, tol, max_iter)
+        hi, ok_hi = _profile_limit(data, fit, cov, j, +1, crit, tol, max_iter)
+        conf_low[j] = lo if ok_lo else np.nan
+        conf_high[j] = hi if ok_hi else np.nan
+        methods[j] = "profile"
+        if not (ok_lo and ok_hi):
+            troubled.append(labels[j])
+    return conf_low, conf_high, methods, troubled
+
+
+def _lr_pvalues(data, fit, cov, tol, max_iter, labels):
+    """Penalised likelihood-ratio p-value of beta_j = 0 for every coefficient (NaN where the fit fails)."""
+    k = data.k
+    pvalues = np.empty(k)
+    troubled = []
+    for j in range(k):
+        free = np.ones(k, dtype=bool)
+        free[j] = False
+        ev, ok, _ = _newton(data, _constrained_start(fit.beta, cov, j, 0.0), free, tol, max_iter)
+        stat = max(2.0 * (fit.pll - ev.pll), 0.0)
+        pvalues[j] = float(stats.chi2.sf(stat, 1)) if ok else np.nan
+        if not ok:
+            troubled.append(f"{labels[j]} (p-value)")
+    return pvalues, troubled

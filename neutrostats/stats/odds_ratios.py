@@ -56,8 +56,9 @@ from neutrostats.core.validate import (
     require_columns,
     require_conf_level,
     require_dataframe,
+    split_reference,
 )
-from neutrostats.stats.tte import missing_message
+from neutrostats.stats.tte import missing_message, numeric_values
 from neutrostats.errors import DataQualityWarning, NeutrostatsError, SeparationWarning, SmallCellWarning
 
 __all__ = [
@@ -77,7 +78,7 @@ __all__ = [
 OR_METHODS = ("wald", "exact", "midp", "logistic", "firth")
 #: Columns of every odds-ratio table, in order.
 OR_COLUMNS = [
-    "outcome", "tier", "n", "events", "estimate", "std_error", "conf_low", "conf_high",
+    "outcome", "group", "n", "n_event", "estimate", "std_error", "conf_low", "conf_high",
     "p_value", "method", "estimable", "note", "is_reference",
 ]
 
@@ -377,6 +378,7 @@ def odds_ratios_by_tier(
     conf_level: float = 0.95,
     correction: str = "none",
     categorical: list[str] | None = None,
+    weights: str | None = None,
 ) -> pd.DataFrame:
     """Odds ratio of an outcome in every tier against the reference tier.
 
@@ -390,8 +392,14 @@ def odds_ratios_by_tier(
         0/1 or boolean column.
     tier : str, default "tier"
         Ordered Categorical column of tiers.
-    reference : str, optional
-        Reference tier; default the first (mildest, normal) category.
+    reference : str or mapping, optional
+        Reference tier; default the first (mildest, normal) category. A
+        mapping ``{column: level}`` sets the reference level of the tier
+        column and of any categorical covariate of ``adjust`` (as R's
+        ``relevel()``), e.g. ``reference={"tier": "normal", "sex": "F"}``;
+        a column that is neither, a numeric or boolean covariate, or a level
+        not found among the complete cases raises, naming the levels found.
+        The tier odds ratios do not depend on a covariate's reference level.
     method : {"midp", "exact", "wald", "logistic", "firth"}, default "midp"
         See the module description. ``logistic`` and ``firth`` fit one
         model with tier as a categorical term (plus ``adjust``).
@@ -399,9 +407,11 @@ def odds_ratios_by_tier(
         Covariates for ``logistic``/``firth``: numeric columns enter as they
         are, boolean ones as one indicator, categorical ones (a
         Categorical, a text column none of whose values reads as a number,
-        or a column named in ``categorical``) as indicator terms (the first
-        category of a Categorical, else the first sorted level, is the
-        reference). A text column of numbers, or of numbers with some
+        or a column named in ``categorical``) as indicator terms. The
+        reference level is the first as R's ``factor()`` orders them: a
+        Categorical's first category (its declared order, ordered or not),
+        else the first sorted level (text sorted as text, numbers in numeric
+        order); ``reference=`` overrides it. A text column of numbers, or of numbers with some
         text (``"old"`` among ages), raises. Rows missing the tier or any
         covariate are left out (complete cases), counted in
         ``attrs["n_missing"]`` (per column in ``attrs["missing"]``) and
@@ -416,12 +426,27 @@ def odds_ratios_by_tier(
         Columns of ``adjust`` to enter as factors whatever their values (a
         numeric code such as 1/2/3 becomes one indicator per level but the
         first).
+    weights : str, optional
+        Column of case weights (finite, >= 0) for ``logistic`` and
+        ``firth``, as R's ``glm(..., family = binomial, weights = w)`` and
+        ``brglm2``'s ``brglmFit`` with ``weights``: each person's
+        log-likelihood term (and, for Firth, the information in the
+        penalty) counts with its weight; standard errors are the
+        model-based ones of the weighted fit (R's ``summary.glm``; no
+        robust variance). A missing weight is a missing value (left out,
+        counted in ``attrs["missing"]``); text, infinite or negative
+        weights raise; persons of weight 0 are left out of the fit and
+        counted in ``attrs["n_zero_weight"]``. ``n`` and ``n_event`` stay
+        counts of persons (unweighted). The 2x2 methods (``wald``,
+        ``exact``, ``midp``) have no weighted version and raise.
 
     Returns
     -------
     pandas.DataFrame
-        Columns :data:`OR_COLUMNS`: ``outcome``, ``tier`` (ordered
-        Categorical), ``n`` (persons at risk in the tier), ``events``,
+        Columns :data:`OR_COLUMNS` (the vocabulary of
+        :mod:`neutrostats.core.columns`): ``outcome``, ``group`` (the tier:
+        the ordered Categorical of ``tier``), ``n`` (persons at risk in the
+        tier), ``n_event`` (persons with the outcome among them),
         ``estimate`` (OR; 1 for the reference), ``std_error`` (of the log
         OR; NaN for exact and mid-p), ``conf_low``, ``conf_high``,
         ``p_value``, ``method``, ``estimable``, ``note``,
@@ -472,15 +497,36 @@ def odds_ratios_by_tier(
     ...                                          categories=["normal", "mild"], ordered=True),
     ...                   "hiv": [1] * 4 + [0] * 196 + [1] * 3 + [0] * 17})
     >>> res = odds_ratios_by_tier(t, "hiv", method="wald", correction="haldane")
-    >>> res[["tier", "n", "events", "estimate", "method", "is_reference"]].round(4)  # (3.5*196.5)/(17.5*4.5)
-         tier    n  events  estimate        method  is_reference
-    0  normal  200       4    1.0000  wald_haldane          True
-    1    mild   20       3    8.7333  wald_haldane         False
+    >>> res[["group", "n", "n_event", "estimate", "method", "is_reference"]].round(4)  # (3.5*196.5)/(17.5*4.5)
+        group    n  n_event  estimate        method  is_reference
+    0  normal  200        4    1.0000  wald_haldane          True
+    1    mild   20        3    8.7333  wald_haldane         False
+
+    Case weights (logistic or Firth): a weight of 2 on the 3 mild persons
+    with the event makes the crude odds ratio (3 * 2 * 196) / (17 * 4); ``n``
+    and ``n_event`` still count persons.
+
+    >>> t["w"] = [1.0] * 200 + [2.0] * 3 + [1.0] * 17
+    >>> res = odds_ratios_by_tier(t, "hiv", method="logistic", weights="w")
+    >>> res[["group", "n", "n_event", "estimate"]].round(4)
+        group    n  n_event  estimate
+    0  normal  200        4    1.0000
+    1    mild   20        3   17.2941
     """
     fn = "odds_ratios_by_tier"
     require_choice(method, OR_METHODS, fn, "method")
     level = require_conf_level(conf_level, fn)
     cohort_table = require_dataframe(cohort_table, fn, "cohort_table", allow_empty=False)
+    if weights is not None and method not in ("logistic", "firth"):
+        raise NeutrostatsError(
+            f"{fn}: weights= needs method='logistic' or 'firth' (a weighted logistic or Firth regression, as R's "
+            f"glm(weights=)); method={method!r} counts persons in a 2x2 table and has no weighted version"
+        )
+    if weights is not None:
+        require_columns(cohort_table, [weights], fn, "Pass weights= the name of a column of case weights.")
+        if weights in (tier, outcome, *(adjust or [])):
+            raise NeutrostatsError(f"{fn}: the weights column {weights!r} is also the outcome, the tier or a "
+                                   "covariate; pass a separate column of case weights")
     if adjust is not None and isinstance(adjust, str):
         adjust = [adjust]
     if categorical and not adjust:
@@ -490,11 +536,17 @@ def odds_ratios_by_tier(
         require_columns(cohort_table, adjust, fn, "Name covariates that are columns of the cohort table.")
         # Judged on the whole column, so that a stray text value is reported wherever it sits.
         kinds = covariate_kinds(cohort_table, adjust, fn, categorical=categorical)
-    data, y = _outcome_frame(cohort_table, outcome, tier, fn, covariates=adjust or [])
+    extra = [weights] if weights is not None else []
+    data, y = _outcome_frame(cohort_table, outcome, tier, fn, covariates=[*(adjust or []), *extra])
+    if weights is not None:
+        # Text or dates raise here; a missing weight is a missing value like any other.
+        data = data.assign(**{weights: numeric_values(
+            data[weights], weights, fn, "case weights",
+            f"pass case weights as finite numbers >= 0 (e.g. inverse-probability weights), weights={weights!r}")})
     # Complete cases over the tier and the covariates, counted and announced
     # as in the time-to-event functions (persons with a prevalent outcome are
     # not at risk, not missing).
-    used = [c for c in dict.fromkeys([tier, *(adjust or [])]) if c in data.columns]
+    used = [c for c in dict.fromkeys([tier, *(adjust or []), *extra]) if c in data.columns]
     absent = data[used].isna()
     missing = {c: int(k) for c, k in absent.sum().items() if k}
     incomplete = absent.any(axis=1).to_numpy()
@@ -502,6 +554,10 @@ def odds_ratios_by_tier(
     if n_missing:
         warnings.warn(missing_message(fn, n_missing, len(data), missing), DataQualityWarning, stacklevel=2)
         data, y = data.loc[~incomplete], y[~incomplete]
+    reference, levels_ref = split_reference(reference, fn, group=tier, covariates=adjust or [], kinds=kinds)
+    w, n_zero = None, 0
+    if weights is not None:
+        data, y, w, n_zero = _positive_weights(data, y, weights, fn)
     cats = data[tier].cat.categories
     ref = cats[0] if reference is None else reference
     if ref not in cats:
@@ -511,41 +567,68 @@ def odds_ratios_by_tier(
             f"{fn}: adjust= needs method='logistic' or 'firth' (a 2x2 method cannot adjust), found method={method!r}"
         )
     if method in ("logistic", "firth"):
-        rows = _model_rows(data, y, outcome, tier, ref, method, adjust or [], spline or {}, level, fn, kinds)
+        rows = _model_rows(data, y, outcome, tier, ref, method, adjust or [], spline or {}, level, fn, kinds,
+                           levels_ref=levels_ref, weights=w)
     else:
-        cats, n, events = _counts_by_tier(data, y, tier)
-        r = list(cats).index(ref)
-        rows = []
-        for i, level_name in enumerate(cats):
-            row = {"tier": level_name, "n": int(n[i]), "events": int(events[i])}
-            if i == r:
-                row.update(estimate=1.0, std_error=np.nan, conf_low=np.nan, conf_high=np.nan, p_value=np.nan,
-                           method=method if correction == "none" else "wald_haldane", is_reference=True)
-            elif n[i] == 0:
-                row.update(estimate=np.nan, std_error=np.nan, conf_low=np.nan, conf_high=np.nan, p_value=np.nan,
-                           method=method if correction == "none" else "wald_haldane", is_reference=False)
-            else:
-                res = odds_ratio(
-                    exposed_events=events[i], exposed_nonevents=n[i] - events[i],
-                    unexposed_events=events[r], unexposed_nonevents=n[r] - events[r],
-                    method=method, conf_level=level, correction=correction,
-                )
-                row.update(estimate=res.estimate, std_error=res.std_error, conf_low=res.conf_low,
-                           conf_high=res.conf_high, p_value=res.p_value, method=res.method, is_reference=False)
-            rows.append(row)
+        rows = _table_rows(data, y, tier, ref, method, level, correction)
     out = pd.DataFrame(rows)
     out.insert(0, "outcome", outcome)
-    out["tier"] = pd.Categorical(out["tier"], dtype=data[tier].dtype)
+    out["group"] = pd.Categorical(out["group"], dtype=data[tier].dtype)
     out = _mark_support(out, method)
     out = out[OR_COLUMNS]
     out.attrs["n_missing"] = n_missing
     out.attrs["missing"] = missing
+    out.attrs["n_zero_weight"] = n_zero
     return out
+
+
+def _table_rows(data, y, tier, ref, method, level, correction) -> list[dict]:
+    """One row per tier from the 2x2 table of the tier against the reference (wald, exact, midp)."""
+    cats, n, events = _counts_by_tier(data, y, tier)
+    r = list(cats).index(ref)
+    rows = []
+    for i, level_name in enumerate(cats):
+        row = {"group": level_name, "n": int(n[i]), "n_event": int(events[i])}
+        if i == r:
+            row.update(estimate=1.0, std_error=np.nan, conf_low=np.nan, conf_high=np.nan, p_value=np.nan,
+                       method=method if correction == "none" else "wald_haldane", is_reference=True)
+        elif n[i] == 0:
+            row.update(estimate=np.nan, std_error=np.nan, conf_low=np.nan, conf_high=np.nan, p_value=np.nan,
+                       method=method if correction == "none" else "wald_haldane", is_reference=False)
+        else:
+            res = odds_ratio(
+                exposed_events=events[i], exposed_nonevents=n[i] - events[i],
+                unexposed_events=events[r], unexposed_nonevents=n[r] - events[r],
+                method=method, conf_level=level, correction=correction,
+            )
+            row.update(estimate=res.estimate, std_error=res.std_error, conf_low=res.conf_low,
+                       conf_high=res.conf_high, p_value=res.p_value, method=res.method, is_reference=False)
+        rows.append(row)
+    return rows
+
+
+def _positive_weights(data, y, weights, fn):
+    """Rows with a positive case weight, their weights, and how many rows had weight 0; raise on bad weights."""
+    w = data[weights].to_numpy(dtype=float)
+    bad = ~np.isfinite(w) | (w < 0)
+    if bad.any():
+        raise NeutrostatsError(
+            f"{fn}: column {weights!r} (case weights) must hold finite numbers >= 0, found {int(bad.sum())} of "
+            f"{w.size} rows that are not (e.g. {w[bad][:3].tolist()}); fix those weights, or leave them missing "
+            "(NaN) to leave the rows out"
+        )
+    pos = w > 0
+    if not pos.any():
+        raise NeutrostatsError(f"{fn}: column {weights!r} (case weights) is 0 in every one of the {w.size} rows "
+                               "used; at least one row needs a positive weight")
+    # A person of weight 0 adds nothing to the weighted likelihood; leaving them out also keeps them out
+    # of the event counts that decide separation.
+    return data.loc[pos], y[pos], w[pos], int((~pos).sum())
 
 
 def _mark_support(out: pd.DataFrame, method: str) -> pd.DataFrame:
     """Add ``estimable`` and ``note``; blank the ML numbers of rows without support."""
-    n, events = out["n"].to_numpy(), out["events"].to_numpy()
+    n, events = out["n"].to_numpy(), out["n_event"].to_numpy()
     ref = out["is_reference"].to_numpy(dtype=bool)
     r = int(np.flatnonzero(ref)[0])
     note = np.array([_support_note(n, events, i, r) for i in range(len(out))], dtype=object)
@@ -607,7 +690,7 @@ def natural_spline_basis(x: Any, df: int, knots: Any = None, boundary_knots: Any
     return np.column_stack(cols)
 
 
-def _design(data, tier, ref, adjust, spline, fn, kinds):
+def _design(data, tier, ref, adjust, spline, fn, kinds, levels_ref=None):
     """Design matrix: intercept, tier indicators, covariates; names of the tier columns."""
     cats = list(data[tier].cat.categories)
     codes = data[tier].cat.codes.to_numpy()
@@ -637,7 +720,7 @@ def _design(data, tier, ref, adjust, spline, fn, kinds):
             cols.append(pd.to_numeric(v).to_numpy(dtype=float))
             names.append(cov)
         else:
-            levels = factor_levels(v)
+            levels = factor_levels(v, (levels_ref or {}).get(cov), column=cov, function=fn)
             for lev in levels[1:]:
                 cols.append((v == lev).to_numpy(dtype=float))
                 names.append(f"{cov}[{lev}]")
@@ -647,12 +730,14 @@ def _design(data, tier, ref, adjust, spline, fn, kinds):
     return np.column_stack(cols), names, tier_cols
 
 
-def _model_rows(data, y, outcome, tier, ref, method, adjust, spline, level, fn, kinds):
+def _model_rows(data, y, outcome, tier, ref, method, adjust, spline, level, fn, kinds, levels_ref=None,
+                weights=None):
     require_columns(data, adjust, fn, "Name covariates that are columns of the cohort table.")
     complete = data[adjust].notna().all(axis=1).to_numpy() & (data[tier].cat.codes.to_numpy() >= 0)
     data, y = data.loc[complete], y[complete]
+    w = None if weights is None else weights[complete]
     cats, n, events = _counts_by_tier(data, y, tier)
-    X, names, tier_cols = _design(data, tier, ref, adjust, spline, fn, kinds)
+    X, names, tier_cols = _design(data, tier, ref, adjust, spline, fn, kinds, levels_ref)
     # Tiers without persons cannot be estimated; drop their empty columns.
     empty = [c for c in tier_cols if n[list(cats).index(c)] == 0]
     separated = [c for c in tier_cols if c not in empty and events[list(cats).index(c)] in (0, n[list(cats).index(c)])]
@@ -682,17 +767,18 @@ def _model_rows(data, y, outcome, tier, ref, method, adjust, spline, level, fn, 
         # Every tier's OR against this reference is infinite: nothing to fit.
         est = se = p = lo = hi = np.full(Xk.shape[1], np.nan)
     elif method == "logistic":
-        est, se, p = _fit_logit(Xk, y, separated_cols=[namesk.index(f"tier[{c}]") for c in separated], fn=fn)
+        est, se, p = _fit_logit(Xk, y, separated_cols=[namesk.index(f"tier[{c}]") for c in separated], fn=fn,
+                                weights=w)
         lo, hi = est - z * se, est + z * se
     else:
         from neutrostats.stats.firth import firth_logit
 
         tier_idx = [namesk.index(f"tier[{c}]") for c in tier_cols if c not in empty]
-        fit = firth_logit(Xk, y, conf_level=level, profile=tier_idx)
+        fit = firth_logit(Xk, y, conf_level=level, profile=tier_idx, weights=w)
         est, se, p, lo, hi = fit.params, fit.bse, fit.pvalues, fit.conf_low, fit.conf_high
     rows = []
     for i, c in enumerate(cats):
-        row = {"tier": c, "n": int(n[i]), "events": int(events[i]), "method": method}
+        row = {"group": c, "n": int(n[i]), "n_event": int(events[i]), "method": method}
         if c == ref:
             row.update(estimate=1.0, std_error=np.nan, conf_low=np.nan, conf_high=np.nan, p_value=np.nan,
                        is_reference=True)
@@ -711,12 +797,20 @@ def _model_rows(data, y, outcome, tier, ref, method, adjust, spline, level, fn, 
     return rows
 
 
-def _fit_logit(X, y, separated_cols, fn):
+def _fit_logit(X, y, separated_cols, fn, weights=None):
     """Logistic regression by statsmodels; separated tier columns are held out of the fit.
 
     A separated tier's indicator only fits its own persons perfectly; fitting
     without those persons gives the same estimates for every other term as
     the (infinite) MLE, without a numerically huge coefficient.
+
+    With case weights the fit is statsmodels' GLM with ``var_weights``: R's
+    prior weights of ``glm(weights=)`` scale each person's variance (and
+    log-likelihood term), which is what ``var_weights`` means. For the
+    binomial family (dispersion fixed at 1) ``freq_weights`` gives the same
+    estimates and standard errors, but it treats a weight as a count of
+    identical persons (residual df = sum of weights - k, not R's rows - k),
+    which sampling or inverse-probability weights are not.
     """
     import statsmodels.api as sm
     from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
@@ -729,12 +823,17 @@ def _fit_logit(X, y, separated_cols, fn):
     se = np.full(X.shape[1], np.nan)
     p = np.full(X.shape[1], np.nan)
     # exp() overflows harmlessly in statsmodels' Newton steps on unscaled
-    # covariates (the logistic cdf is then exactly 0 or 1).
-    with warnings.catch_warnings(), np.errstate(over="ignore", under="ignore"):
+    # covariates (the logistic cdf is then exactly 0 or 1, and with numpy 1
+    # its log -inf).
+    with warnings.catch_warnings(), np.errstate(over="ignore", under="ignore", divide="ignore"):
         warnings.simplefilter("error", PerfectSeparationWarning)
         warnings.simplefilter("error", ConvergenceWarning)
         try:
-            res = sm.Logit(y[keep_rows], X[keep_rows][:, cols]).fit(method="newton", disp=0, maxiter=100)
+            if weights is None:
+                res = sm.Logit(y[keep_rows], X[keep_rows][:, cols]).fit(method="newton", disp=0, maxiter=100)
+            else:
+                res = sm.GLM(y[keep_rows], X[keep_rows][:, cols], family=sm.families.Binomial(),
+                             var_weights=weights[keep_rows]).fit(maxiter=100, tol=1e-12)
         except (PerfectSeparationWarning, ConvergenceWarning, np.linalg.LinAlgError) as exc:
             warnings.warn(
                 f"{fn}: logistic regression did not converge ({type(exc).__name__}): probably separation by a "
@@ -807,11 +906,13 @@ def trend_test(
     Returns
     -------
     pandas.DataFrame
-        Two rows, ``method`` ``cochran_armitage`` (chi-square with 1 df, as
+        The tidy test shape (:data:`neutrostats.core.columns.TEST_COLUMNS`),
+        two rows: ``test`` ``cochran_armitage`` (chi-square with 1 df, as
         R's ``prop.trend.test``) and ``logistic_score`` (Wald test of the
-        slope of a logistic regression on the score); columns ``outcome``,
-        ``method``, ``statistic``, ``df``, ``estimate`` (slope on the log
-        odds scale; NaN for Cochran-Armitage), ``std_error``, ``p_value``.
+        slope of a logistic regression on the score); columns ``test``,
+        ``outcome``, ``term`` (the ``tier`` column's name), ``statistic``,
+        ``df``, ``p_value``, then ``estimate`` (slope on the log odds scale;
+        NaN for Cochran-Armitage) and ``std_error``.
 
     References
     ----------
@@ -823,8 +924,8 @@ def trend_test(
     >>> t = pd.DataFrame({"tier": pd.Categorical(["a"] * 100 + ["b"] * 100 + ["c"] * 100,
     ...                                          categories=["a", "b", "c"], ordered=True),
     ...                   "y": [1] * 5 + [0] * 95 + [1] * 10 + [0] * 90 + [1] * 20 + [0] * 80})
-    >>> trend_test(t, "y").loc[0, "statistic"].round(4)  # 15**2 / (35/300 * 265/300 * 200)
-    np.float64(10.9164)
+    >>> float(trend_test(t, "y").loc[0, "statistic"].round(4))  # 15**2 / (35/300 * 265/300 * 200)
+    10.9164
     """
     fn = "trend_test"
     data, y = _outcome_frame(cohort_table, outcome, tier, fn)
@@ -856,13 +957,14 @@ def trend_test(
     slope, se = float(glm.params[1]), float(glm.bse[1])
     return pd.DataFrame(
         {
+            "test": ["cochran_armitage", "logistic_score"],
             "outcome": outcome,
-            "method": ["cochran_armitage", "logistic_score"],
+            "term": tier,
             "statistic": [chisq, (slope / se) ** 2],
             "df": [1, 1],
+            "p_value": [ca_p, float(glm.pvalues[1])],
             "estimate": [np.nan, slope],
             "std_error": [np.nan, se],
-            "p_value": [ca_p, float(glm.pvalues[1])],
         }
     )
 
@@ -883,6 +985,8 @@ class MantelHaenszel:
     strata : pandas.DataFrame
         Per stratum: ``stratum``, the four cells and the stratum OR.
     conf_level : float
+    outcome, term : str
+        The outcome and exposure columns (for :meth:`tidy`).
     """
 
     estimate: float
@@ -894,6 +998,40 @@ class MantelHaenszel:
     homogeneity_p_value: float
     strata: pd.DataFrame
     conf_level: float
+    outcome: str = ""
+    term: str = ""
+
+    def tidy(self) -> pd.DataFrame:
+        """The two tests in the tidy test shape (:data:`neutrostats.core.columns.TEST_COLUMNS`).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Rows ``test`` = ``mantel_haenszel`` (OR = 1, 1 df; with the
+            pooled ``estimate``, ``conf_low``, ``conf_high``) and
+            ``breslow_day`` (homogeneity; strata with more than one person
+            - 1 df; no estimate); columns ``test``, ``outcome``, ``term``
+            (the exposure column), ``statistic``, ``df``, ``p_value``,
+            ``estimate``, ``conf_low``, ``conf_high``.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> one = pd.DataFrame({"x": [1] * 40 + [0] * 20, "y": [1] * 30 + [0] * 10 + [1] * 10 + [0] * 10})
+        >>> t = pd.concat([one.assign(sex="F"), one.assign(sex="M")])
+        >>> mantel_haenszel(t, "y", "x", "sex").tidy()[["test", "outcome", "term", "df"]]
+                      test outcome term  df
+        0  mantel_haenszel       y    x   1
+        1      breslow_day       y    x   1
+        """
+        cells = self.strata[["exposed_events", "exposed_nonevents", "unexposed_events", "unexposed_nonevents"]]
+        used = int((cells.sum(axis=1) > 1).sum())
+        return pd.DataFrame({
+            "test": ["mantel_haenszel", "breslow_day"], "outcome": self.outcome, "term": self.term,
+            "statistic": [self.statistic, self.homogeneity_statistic], "df": [1, max(used - 1, 0)],
+            "p_value": [self.p_value, self.homogeneity_p_value], "estimate": [self.estimate, np.nan],
+            "conf_low": [self.conf_low, np.nan], "conf_high": [self.conf_high, np.nan],
+        })
 
 
 def mantel_haenszel(
@@ -905,6 +1043,7 @@ def mantel_haenszel(
     conf_level: float = 0.95,
     continuity_correction: bool = False,
     tarone: bool = False,
+    weights: str | None = None,
 ) -> MantelHaenszel:
     """Mantel-Haenszel pooled odds ratio of an exposure, stratified.
 
@@ -923,10 +1062,18 @@ def mantel_haenszel(
         Continuity correction of the MH chi-square (R's ``correct=``).
     tarone : bool, default False
         Tarone's adjustment of the Breslow-Day statistic.
+    weights : None
+        Not supported: the Mantel-Haenszel estimator and its variance count
+        persons (R's ``mantelhaen.test`` has no weights either); a column
+        name raises :class:`NeutrostatsError` pointing to a weighted
+        logistic regression (:func:`odds_ratios_by_tier` with
+        ``method="logistic"``, ``adjust=`` the strata and ``weights=``).
 
     Returns
     -------
     MantelHaenszel
+        Its :meth:`~MantelHaenszel.tidy` gives both tests as rows of the
+        tidy test shape.
 
     References
     ----------
@@ -944,6 +1091,12 @@ def mantel_haenszel(
     (3.0, 2)
     """
     fn = "mantel_haenszel"
+    if weights is not None:
+        raise NeutrostatsError(
+            f"{fn}: weights={weights!r} is not supported: the Mantel-Haenszel odds ratio counts persons and has "
+            "no weighted version; for a weighted odds ratio adjusted for the strata use odds_ratios_by_tier(..., "
+            "method='logistic', adjust=[<strata>], weights=...)"
+        )
     level = require_conf_level(conf_level, fn)
     strata = [strata] if isinstance(strata, str) else list(strata)
     cohort_table = require_dataframe(cohort_table, fn, "cohort_table", allow_empty=False)
@@ -984,7 +1137,7 @@ def mantel_haenszel(
         estimate=float(pooled), conf_low=float(lo), conf_high=float(hi),
         statistic=float(null.statistic), p_value=float(null.pvalue),
         homogeneity_statistic=float(equal.statistic), homogeneity_p_value=float(equal.pvalue),
-        strata=strata_table, conf_level=level,
+        strata=strata_table, conf_level=level, outcome=outcome, term=exposure,
     )
 
 

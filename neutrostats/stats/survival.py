@@ -27,6 +27,7 @@ Examples
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +38,8 @@ from scipy import stats
 from neutrostats.stats.tte import check_tte, with_missing
 from neutrostats.core.validate import require_choice, require_columns, require_conf_level, require_dataframe, require_positive
 from neutrostats.disclosure.rules import suppress_counts
-from neutrostats.errors import NeutrostatsError
+from neutrostats.errors import CoxConvergenceWarning, NeutrostatsError
+from neutrostats.stats.cox import cox_fit
 
 __all__ = [
     "KM_COLUMNS",
@@ -54,11 +56,11 @@ KM_COLUMNS = ["group", "time", "n_risk", "n_event", "n_censor", "estimate", "std
 CONF_TYPES = ("log-log", "log", "plain")
 
 
-def _survival_data(df, duration, event, group, entry, fn, strata=None, stacklevel=4):
+def _survival_data(df, duration, event, group, entry, fn, strata=None, stacklevel=4, weights=None):
     """Complete cases (see :func:`neutrostats.stats.tte.check_tte`): the checked data, time, event (bool),
-    entry (or None), group labels and the group dtype."""
+    entry (or None), group labels and the group dtype; the case weights are ``chk.weights``."""
     chk = check_tte(df, fn, duration=duration, event=event, group=group or None, entry=entry or None,
-                  strata=strata, stacklevel=stacklevel)
+                  strata=strata, weights=weights or None, stacklevel=stacklevel)
     if group:
         g = chk.data[group]
         dtype = g.dtype if isinstance(g.dtype, pd.CategoricalDtype) else None
@@ -76,19 +78,30 @@ def _groups(labels, dtype):
     return sorted(pd.unique(labels), key=lambda v: (str(type(v)), v))
 
 
-def _km_one(t, e, s):
-    """Kaplan-Meier of one group at its distinct times (sorted)."""
+def _km_one(t, e, s, w=None):
+    """Kaplan-Meier of one group at its distinct times (sorted); ``w``: case weights (None: all 1)."""
     times, inv = np.unique(t, return_inverse=True)
-    n_event = np.bincount(inv, weights=e, minlength=times.size)
-    n_exit = np.bincount(inv, minlength=times.size).astype(float)
+    n_event = np.bincount(inv, weights=e if w is None else e * w, minlength=times.size)
+    n_exit = np.bincount(inv, weights=w, minlength=times.size).astype(float)
     n_censor = n_exit - n_event
     # At risk at t: exits at or after t, minus those entering at or after t.
     at_or_after = np.cumsum(n_exit[::-1])[::-1]
     if s is not None:
-        entered_late = s.size - np.searchsorted(np.sort(s), times, side="left")
+        if w is None:
+            entered_late = s.size - np.searchsorted(np.sort(s), times, side="left")
+        else:
+            o = np.argsort(s, kind="stable")
+            cw = np.concatenate([[0.0], np.cumsum(w[o])])
+            entered_late = cw[-1] - cw[np.searchsorted(s[o], times, side="left")]
         n_risk = at_or_after - entered_late
     else:
         n_risk = at_or_after
+    if w is not None:
+        # Weighted sums taken in different orders differ by rounding: where
+        # everyone at risk has the event, make it exact (S drops to 0).
+        full = (n_event > 0) & (n_event >= n_risk * (1 - 1e-12))
+        n_event = np.where(full, n_risk, n_event)
+        n_censor = np.where(full, 0.0, n_censor)
     with np.errstate(divide="ignore", invalid="ignore"):
         hazard = np.where(n_risk > 0, n_event / n_risk, 0.0)
         surv = np.cumprod(1.0 - hazard)
@@ -132,6 +145,7 @@ def kaplan_meier(
     entry: str | None = None,
     conf_level: float = 0.95,
     conf_type: str = "log-log",
+    weights: str | None = None,
 ) -> pd.DataFrame:
     """Kaplan-Meier survival curves with Greenwood variance.
 
@@ -151,6 +165,15 @@ def kaplan_meier(
     conf_type : {"log-log", "log", "plain"}, default "log-log"
         Interval on the complementary log-log, log or plain scale, computed
         as R's ``survfit`` does (R's own default is "log").
+    weights : str, optional
+        Column of case weights (finite numbers >= 0, e.g. inverse-probability
+        weights), as R's ``survfit(..., weights = w)``: every sum over
+        persons (at risk, events, censored) is a sum of weights, so an
+        integer weight k gives exactly the result of repeating the row k
+        times. A missing weight leaves the row out (complete cases). The
+        standard error is Greenwood's formula on the weighted counts, which
+        is R's ``survfit(..., robust = FALSE)``; R's default for
+        non-integer weights is the robust (infinitesimal-jackknife) one.
 
     Returns
     -------
@@ -158,10 +181,12 @@ def kaplan_meier(
         :data:`KM_COLUMNS`, one row per distinct time per group plus a row at
         time 0: ``group`` ("all" without ``group``), ``time``, ``n_risk``,
         ``n_event``, ``n_censor``, ``estimate`` (S(t)), ``std_error`` (of
-        S(t), Greenwood), ``conf_low``, ``conf_high``. Complete cases: rows
+        S(t), Greenwood), ``conf_low``, ``conf_high``. With ``weights`` the
+        counts ``n_risk``, ``n_event`` and ``n_censor`` are sums of weights
+        (floats, as R reports them), else integers. Complete cases: rows
         with a missing value in a used column (duration, event, group,
-        entry) are left out; ``attrs["n_missing"]`` is their number (0 when
-        none) and ``attrs["missing"]`` the missing values per column.
+        entry, weights) are left out; ``attrs["n_missing"]`` is their number
+        (0 when none) and ``attrs["missing"]`` the missing values per column.
 
     Raises
     ------
@@ -169,8 +194,8 @@ def kaplan_meier(
         For an empty table or one without a complete row, missing columns,
         durations that are not numbers (text such as ``"3.2"``, dates,
         timedeltas), infinite or negative durations, events not 0/1 (text
-        included), entry not before the duration, or an unknown
-        ``conf_type``.
+        included), entry not before the duration, weights that are not
+        finite numbers >= 0 (or all 0), or an unknown ``conf_type``.
 
     Warns
     -----
@@ -190,31 +215,47 @@ def kaplan_meier(
     >>> km = kaplan_meier(df, "t", "e", group="g")
     >>> km[km["group"] == "a"][["time", "estimate"]].to_numpy().tolist()
     [[0.0, 1.0], [2.0, 0.6666666666666667], [3.0, 0.33333333333333337], [8.0, 0.33333333333333337]]
+
+    Case weights: a weight of 2 counts the row twice.
+
+    >>> w = pd.DataFrame({"t": [1, 2, 3], "e": [1, 0, 1], "w": [2.0, 1.0, 0.5]})
+    >>> kaplan_meier(w, "t", "e", weights="w")[["time", "n_risk", "n_event", "estimate"]]
+       time  n_risk  n_event  estimate
+    0   0.0     3.5      0.0  1.000000
+    1   1.0     3.5      2.0  0.428571
+    2   2.0     1.5      0.0  0.428571
+    3   3.0     0.5      0.5  0.000000
     """
     fn = "kaplan_meier"
-    out, chk = _kaplan_meier(df, duration, event, group, entry, conf_level, conf_type, fn, stacklevel=5)
+    out, chk = _kaplan_meier(df, duration, event, group, entry, conf_level, conf_type, fn, stacklevel=5,
+                             weights=weights)
     return with_missing(out, chk)
 
 
-def _kaplan_meier(df, duration, event, group, entry, conf_level, conf_type, fn, stacklevel):
+def _kaplan_meier(df, duration, event, group, entry, conf_level, conf_type, fn, stacklevel, weights=None):
     """The Kaplan-Meier table and the checked data (its complete-case accounting)."""
     require_choice(conf_type, CONF_TYPES, fn, "conf_type")
     level = require_conf_level(conf_level, fn)
-    chk, t, e, s, labels, dtype = _survival_data(df, duration, event, group, entry, fn, stacklevel=stacklevel)
+    chk, t, e, s, labels, dtype = _survival_data(df, duration, event, group, entry, fn, stacklevel=stacklevel,
+                                                 weights=weights)
+    w = chk.weights
+    count = np.int64 if w is None else float
     frames = []
     for g in _groups(labels, dtype):
         m = labels == g
-        times, n_risk, n_event, n_censor, surv, var_log = _km_one(t[m], e[m], None if s is None else s[m])
+        wg = None if w is None else w[m]
+        times, n_risk, n_event, n_censor, surv, var_log = _km_one(t[m], e[m], None if s is None else s[m], wg)
         lo, hi = _ci(surv, var_log, level, conf_type)
         with np.errstate(invalid="ignore"):
             se = surv * np.sqrt(var_log)  # 0 x inf = NaN once everyone at risk has died, as in R
-        start_risk = int(m.sum()) if s is None else int(np.sum(s[m] <= 0))
+        at_start = np.ones(int(m.sum()), dtype=bool) if s is None else s[m] <= 0
+        start_risk = int(at_start.sum()) if wg is None else float(wg[at_start].sum())
         frames.append(pd.DataFrame({
             "group": g,
             "time": np.concatenate([[0.0], times]),
-            "n_risk": np.concatenate([[start_risk], n_risk]).astype(np.int64),
-            "n_event": np.concatenate([[0], n_event]).astype(np.int64),
-            "n_censor": np.concatenate([[0], n_censor]).astype(np.int64),
+            "n_risk": np.concatenate([[start_risk], n_risk]).astype(count),
+            "n_event": np.concatenate([[0], n_event]).astype(count),
+            "n_censor": np.concatenate([[0], n_censor]).astype(count),
             "estimate": np.concatenate([[1.0], surv]),
             "std_error": np.concatenate([[0.0], se]),
             "conf_low": np.concatenate([[1.0], lo]),
@@ -228,7 +269,7 @@ def _kaplan_meier(df, duration, event, group, entry, conf_level, conf_type, fn, 
 
 def _step_rows(km: pd.DataFrame, times) -> pd.DataFrame:
     """The KM row in force at each time (the last row at or before it), per group."""
-    rows = []
+    rows, groups = [], []
     for g, part in km.groupby("group", sort=False, observed=True):
         part = part.reset_index(drop=True)
         idx = np.searchsorted(part["time"].to_numpy(), times, side="right") - 1
@@ -240,7 +281,12 @@ def _step_rows(km: pd.DataFrame, times) -> pd.DataFrame:
                 # Beyond the last follow-up time S(t) is unknown.
                 r[["estimate", "std_error", "conf_low", "conf_high"]] = np.nan
             rows.append(r)
-    return pd.DataFrame(rows).reset_index(drop=True)
+            groups.append(g)
+    out = pd.DataFrame(rows).reset_index(drop=True)
+    # A row of all-float values (weighted counts) would turn integer group values into floats.
+    out["group"] = pd.Series(groups, dtype=object if isinstance(km["group"].dtype, pd.CategoricalDtype)
+                             else km["group"].dtype)
+    return out
 
 
 def survival_at(
@@ -253,13 +299,15 @@ def survival_at(
     entry: str | None = None,
     conf_level: float = 0.95,
     conf_type: str = "log-log",
+    weights: str | None = None,
 ) -> pd.DataFrame:
     """Survival and mortality (1 - S) with intervals at chosen horizons.
 
     Parameters
     ----------
-    df, duration, event, group, entry, conf_level, conf_type
-        As :func:`kaplan_meier`.
+    df, duration, event, group, entry, conf_level, conf_type, weights
+        As :func:`kaplan_meier` (with ``weights`` the weighted curve, and
+        ``n_risk`` a sum of weights).
     times : sequence of float, default (1, 2, 4)
         Horizons, in the unit of ``duration`` (years for a cohort table).
 
@@ -291,12 +339,17 @@ def survival_at(
     >>> survival_at(df, "t", "e", times=[2.5])[["time", "estimate", "mortality"]].round(2)
        time  estimate  mortality
     0   2.5       0.6        0.4
+    >>> df["w"] = [1, 1, 1, 1, 2]  # the last row counts twice: S(2.5) = (5/6)(4/5) = 2/3
+    >>> survival_at(df, "t", "e", times=[2.5], weights="w")[["n_risk", "estimate"]].round(4)
+       n_risk  estimate
+    0     3.0    0.6667
     """
     fn = "survival_at"
     times = np.atleast_1d(np.asarray(times, dtype=float))
     if times.size == 0 or np.any(times < 0) or not np.all(np.isfinite(times)):
         raise NeutrostatsError(f"{fn}: times must be finite numbers >= 0, found {times.tolist()}")
-    km, chk = _kaplan_meier(df, duration, event, group, entry, conf_level, conf_type, fn, stacklevel=5)
+    km, chk = _kaplan_meier(df, duration, event, group, entry, conf_level, conf_type, fn, stacklevel=5,
+                            weights=weights)
     at = _step_rows(km, times)
     risk = at_risk_table(km, times)
     at["n_risk"] = risk["n_risk"].to_numpy()
@@ -306,7 +359,7 @@ def survival_at(
     cols = ["group", "time", "n_risk", "estimate", "std_error", "conf_low", "conf_high",
             "mortality", "mortality_conf_low", "mortality_conf_high"]
     out = at[cols].copy()
-    out["n_risk"] = out["n_risk"].astype(np.int64)
+    out["n_risk"] = out["n_risk"].astype(km["n_risk"].dtype)
     if isinstance(km["group"].dtype, pd.CategoricalDtype):
         out["group"] = pd.Categorical(out["group"], dtype=km["group"].dtype)
     for c in cols[3:]:
@@ -323,6 +376,7 @@ def restricted_mean_survival(
     horizon: float,
     entry: str | None = None,
     conf_level: float = 0.95,
+    weights: str | None = None,
 ) -> pd.DataFrame:
     """Restricted mean survival time up to a horizon, with its standard error.
 
@@ -333,8 +387,9 @@ def restricted_mean_survival(
 
     Parameters
     ----------
-    df, duration, event, group, entry
-        As :func:`kaplan_meier`.
+    df, duration, event, group, entry, weights
+        As :func:`kaplan_meier`; with ``weights`` the area under the
+        weighted curve, its variance from the weighted counts.
     horizon : float
         Upper limit of the integral, in the unit of ``duration``.
     conf_level : float, default 0.95
@@ -342,8 +397,9 @@ def restricted_mean_survival(
     Returns
     -------
     pandas.DataFrame
-        ``group``, ``horizon``, ``rmst``, ``std_error``, ``conf_low``,
-        ``conf_high`` (normal approximation). ``attrs["n_missing"]`` and
+        ``group``, ``time`` (the horizon), ``estimate`` (the restricted
+        mean survival time), ``std_error``, ``conf_low``, ``conf_high``
+        (normal approximation). ``attrs["n_missing"]`` and
         ``attrs["missing"]``: the rows left out for missing values, as
         :func:`kaplan_meier`.
 
@@ -362,13 +418,17 @@ def restricted_mean_survival(
     --------
     >>> import pandas as pd
     >>> df = pd.DataFrame({"t": [1, 2, 2, 3, 4], "e": [1, 1, 0, 1, 0]})
-    >>> float(restricted_mean_survival(df, "t", "e", horizon=4)["rmst"].iloc[0])  # 1 + .8 + .6 + .3
+    >>> float(restricted_mean_survival(df, "t", "e", horizon=4)["estimate"].iloc[0])  # 1 + .8 + .6 + .3
     2.7
+    >>> df["w"] = [2, 1, 1, 1, 1]  # S = 1, 4/6, 1/2, 1/4 on [0, 1), [1, 2), [2, 3), [3, 4)
+    >>> round(float(restricted_mean_survival(df, "t", "e", horizon=4, weights="w")["estimate"].iloc[0]), 4)
+    2.4167
     """
     fn = "restricted_mean_survival"
     h = require_positive(horizon, fn, "horizon")
     level = require_conf_level(conf_level, fn)
-    km, chk = _kaplan_meier(df, duration, event, group, entry, level, "log-log", fn, stacklevel=5)
+    km, chk = _kaplan_meier(df, duration, event, group, entry, level, "log-log", fn, stacklevel=5,
+                            weights=weights)
     z = stats.norm.ppf(0.5 + level / 2)
     rows = []
     for g, part in km.groupby("group", sort=False, observed=True):
@@ -388,7 +448,7 @@ def restricted_mean_survival(
             hh = np.where(n - d == 0, 0.0, d / (n * (n - d)))
         var = float(np.sum(tail ** 2 * hh))
         se = np.sqrt(var)
-        rows.append({"group": g, "horizon": h, "rmst": rmst, "std_error": se,
+        rows.append({"group": g, "time": h, "estimate": rmst, "std_error": se,
                      "conf_low": rmst - z * se, "conf_high": rmst + z * se})
     out = pd.DataFrame(rows)
     if isinstance(km["group"].dtype, pd.CategoricalDtype):
@@ -408,14 +468,19 @@ class LogrankTest:
         and with fewer than two left the statistic is 0 and the p-value NaN
         (R: 0 on -1 df, NA). The trend test without any event is NaN.
     method : str
-        ``logrank``, ``logrank_trend`` or ``logrank_stratified``.
+        ``logrank``, ``logrank_trend`` or ``logrank_stratified``; with
+        case weights the same names ending in ``_weighted`` (the score test
+        of the weighted Cox model, see :func:`logrank_test`).
     table : pandas.DataFrame
-        Per group: ``group``, ``n``, ``observed`` and ``expected`` events.
+        Per group: ``group``, ``n``, ``observed`` and ``expected`` events
+        (sums of weights, floats, with case weights).
     n_missing : int
         Rows left out because a used column (duration, event, group,
         strata) is missing (complete cases); 0 when none.
     missing : dict of str to int
         Missing values per used column, for the columns that have any.
+    outcome, term : str
+        The ``event`` and ``group`` columns tested (for :meth:`tidy`).
     """
 
     statistic: float
@@ -425,6 +490,33 @@ class LogrankTest:
     table: pd.DataFrame
     n_missing: int = 0
     missing: dict = field(default_factory=dict)
+    outcome: str = ""
+    term: str = ""
+
+    def tidy(self) -> pd.DataFrame:
+        """The test as one row of the tidy test shape (:data:`neutrostats.core.columns.TEST_COLUMNS`).
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``test`` (``method``), ``outcome`` (the event column), ``term``
+            (the group column), ``statistic``, ``df``, ``p_value``;
+            ``attrs["n_missing"]`` and ``attrs["missing"]`` as the result.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> df = pd.DataFrame({"t": [1, 2, 3, 4, 5, 6, 7, 8], "e": [1] * 8, "g": list("aaaabbbb")})
+        >>> logrank_test(df, "t", "e", "g").tidy()[["test", "outcome", "term", "df"]]
+              test outcome term  df
+        0  logrank       e    g   1
+        """
+        out = pd.DataFrame({"test": [self.method], "outcome": [self.outcome], "term": [self.term],
+                            "statistic": [float(self.statistic)], "df": [int(self.df)],
+                            "p_value": [float(self.p_value)]})
+        out.attrs["n_missing"] = int(self.n_missing)
+        out.attrs["missing"] = dict(self.missing)
+        return out
 
 
 def logrank_test(
@@ -436,6 +528,7 @@ def logrank_test(
     strata: str | None = None,
     trend: bool = False,
     scores: Any = None,
+    weights: str | None = None,
 ) -> LogrankTest:
     """Log-rank test across groups; trend across ordered groups; stratified.
 
@@ -453,19 +546,34 @@ def logrank_test(
         (w'(O - E))^2 / (w'Vw), 1 df.
     scores : sequence of float, optional
         One per group in group order; default 0, 1, 2, ...
+    weights : str, optional
+        Column of case weights (finite numbers >= 0; a missing weight
+        leaves the row out). R's ``survdiff`` takes no weights; the weighted
+        log-rank test is the score test of the Cox model with the group as
+        a factor (with ``trend``: the scores as one covariate) at
+        coefficients 0, ``summary(coxph(Surv(t, e) ~ group + strata(s),
+        weights = w))$sctest`` with R's default Efron ties (model-based
+        variance), on groups - 1 df. Without tied event times this is the
+        log-rank statistic with weighted counts; with ties it differs
+        slightly from ``survdiff``'s (also when every weight is 1). Rows
+        with weight 0 take no part (R's ``coxph`` refuses them). ``table``
+        then holds sums of weights: ``n`` and the observed and expected
+        (survdiff's formula on the weighted counts) events, as floats.
+        Method names get the suffix ``_weighted``.
 
     Returns
     -------
     LogrankTest
         With ``n_missing`` (rows left out because the duration, event,
-        group or strata is missing; complete cases) and ``missing`` (per
-        column).
+        group, strata or weight is missing; complete cases) and ``missing``
+        (per column).
 
     Raises
     ------
     NeutrostatsError
-        As :func:`kaplan_meier`, and for fewer than two groups or scores
-        that do not match the groups.
+        As :func:`kaplan_meier`, and for fewer than two groups (with
+        ``weights``: with a positive weight) or scores that do not match
+        the groups.
 
     Warns
     -----
@@ -484,17 +592,34 @@ def logrank_test(
     >>> r = logrank_test(df, "t", "e", "g")
     >>> r.table["observed"].tolist(), r.df
     ([4.0, 4.0], 1)
+
+    With case weights (here the Cox score test; no ties, so it is the
+    log-rank statistic of the weighted counts):
+
+    >>> df["w"] = [2, 1, 1, 1, 1, 1, 1, 2]
+    >>> rw = logrank_test(df, "t", "e", "g", weights="w")
+    >>> rw.method, rw.table["n"].tolist(), rw.table["observed"].tolist()
+    ('logrank_weighted', [5.0, 5.0], [5.0, 5.0])
     """
     fn = "logrank_test"
     if not group:
         raise NeutrostatsError(f"{fn}: a group column is needed to compare curves")
-    chk, t, e, _, labels, dtype = _survival_data(df, duration, event, group, None, fn, strata=strata)
+    chk, t, e, _, labels, dtype = _survival_data(df, duration, event, group, None, fn, strata=strata,
+                                                 weights=weights)
+    wt = chk.weights
+    if wt is not None:
+        # Rows of weight 0 add nothing to any sum; coxph refuses them.
+        pos = wt > 0
+        chk_data, t, e, labels, wt = chk.data[pos], t[pos], e[pos], labels[pos], wt[pos]
+    else:
+        chk_data = chk.data
     groups = _groups(labels, dtype)
     if len(groups) < 2:
-        raise NeutrostatsError(f"{fn}: at least two groups with persons are needed, found {len(groups)}")
+        with_w = " with a positive weight" if wt is not None else ""
+        raise NeutrostatsError(f"{fn}: at least two groups with persons{with_w} are needed, found {len(groups)}")
     gi = pd.Categorical(labels, categories=groups).codes
     if strata is not None:
-        s_codes = pd.factorize(chk.data[strata].to_numpy())[0]
+        s_codes = pd.factorize(chk_data[strata].to_numpy())[0]
     else:
         s_codes = np.zeros(t.size, dtype=np.int64)
     k = len(groups)
@@ -503,7 +628,7 @@ def logrank_test(
     var = np.zeros((k, k))
     for s in np.unique(s_codes):
         m = s_codes == s
-        o, ex, v = _logrank_parts(t[m], e[m], gi[m], k)
+        o, ex, v = _logrank_parts(t[m], e[m], gi[m], k, None if wt is None else wt[m])
         observed += o
         expected += ex
         var += v
@@ -512,6 +637,12 @@ def logrank_test(
         w = np.arange(k, dtype=float) if scores is None else np.asarray(scores, dtype=float)
         if w.shape != (k,):
             raise NeutrostatsError(f"{fn}: expected {k} scores (one per group {groups}), found {scores!r}")
+    if wt is not None:
+        stat, dof, method = _weighted_score_test(t, e, gi, k, wt, s_codes, w if trend else None)
+        method += "_stratified" if strata is not None and not trend else ""
+        method += "_weighted"
+        n_g = np.bincount(gi, weights=wt, minlength=k)
+    elif trend:
         denom = float(w @ var @ w)
         # Without events there is no variance and no test.
         stat = float(np.dot(w, diff) ** 2 / denom) if denom > 0 else np.nan
@@ -527,22 +658,47 @@ def logrank_test(
             stat = float(d @ np.linalg.solve(v, d))
         dof = max(used.size - 1, 0)
         method = "logrank_stratified" if strata is not None else "logrank"
-    table = pd.DataFrame({"group": groups, "n": np.bincount(gi, minlength=k), "observed": observed,
-                          "expected": expected})
+    if wt is None:
+        n_g = np.bincount(gi, minlength=k)
+    table = pd.DataFrame({"group": groups, "n": n_g, "observed": observed, "expected": expected})
     if dtype is not None:
         table["group"] = pd.Categorical(table["group"], dtype=dtype)
     p = float(stats.chi2.sf(stat, dof)) if dof > 0 and np.isfinite(stat) else np.nan
-    return LogrankTest(stat, dof, p, method, table, chk.n_missing, dict(chk.missing))
+    return LogrankTest(stat, dof, p, method, table, chk.n_missing, dict(chk.missing), outcome=event, term=group)
 
 
-def _logrank_parts(t, e, gi, k):
-    """Observed, expected and covariance of one stratum (survdiff's sums)."""
+def _weighted_score_test(t, e, gi, k, w, s_codes, scores):
+    """Score test at 0 of the weighted Cox model (group dummies, or the scores as one covariate).
+
+    Returns (statistic, df, method). As for unweighted data, no event (of
+    positive weight) means no test: statistic 0 on 0 df (NaN on 1 df for
+    the trend test).
+    """
+    if not np.any(e):
+        return (np.nan, 1, "logrank_trend") if scores is not None else (0.0, 0, "logrank")
+    if scores is not None:
+        X = scores[gi][:, None].astype(float)
+        method = "logrank_trend"
+    else:
+        X = (gi[:, None] == np.arange(1, k)[None, :]).astype(float)
+        method = "logrank"
+    with warnings.catch_warnings():
+        # Only the score test at 0 is used: it needs no convergence of the fit
+        # (a group without events has an infinite log hazard ratio).
+        warnings.simplefilter("ignore", CoxConvergenceWarning)
+        fit = cox_fit(t, e, X, strata=s_codes if np.unique(s_codes).size > 1 else None, weights=w)
+    return float(fit.score_test.statistic), int(fit.score_test.df), method
+
+
+def _logrank_parts(t, e, gi, k, w=None):
+    """Observed, expected and covariance of one stratum (survdiff's sums; ``w``: case weights)."""
     times, inv = np.unique(t, return_inverse=True)
     nt = times.size
+    ones = np.ones(t.size) if w is None else w
     d_tg = np.zeros((nt, k))
-    np.add.at(d_tg, (inv, gi), e)
+    np.add.at(d_tg, (inv, gi), e * ones)
     exit_tg = np.zeros((nt, k))
-    np.add.at(exit_tg, (inv, gi), 1.0)
+    np.add.at(exit_tg, (inv, gi), ones)
     n_tg = np.cumsum(exit_tg[::-1], axis=0)[::-1]
     n_t = n_tg.sum(axis=1)
     d_t = d_tg.sum(axis=1)
@@ -574,7 +730,7 @@ def at_risk_table(km_table: pd.DataFrame, times: Any, *, min_cell_count: int = 0
     pandas.DataFrame
         ``group``, ``time``, ``n_risk`` (persons still at risk at the time:
         the number at risk at the first KM time at or after it, 0 past the
-        last), ``suppressed``; ``attrs`` keeps the ``n_missing`` and
+        last; a sum of weights for a weighted curve), ``suppressed``; ``attrs`` keeps the ``n_missing`` and
         ``missing`` of ``km_table``.
 
     Examples
@@ -593,13 +749,19 @@ def at_risk_table(km_table: pd.DataFrame, times: Any, *, min_cell_count: int = 0
         nr = part["n_risk"].to_numpy()
         idx = np.searchsorted(tt, times, side="left")
         for x, i in zip(times, idx):
-            rows.append({"group": g, "time": x, "n_risk": int(nr[i]) if i < tt.size else 0})
+            rows.append({"group": g, "time": x, "n_risk": nr[i] if i < tt.size else 0})
     out = pd.DataFrame(rows, columns=["group", "time", "n_risk"])
+    weighted = not pd.api.types.is_integer_dtype(km_table["n_risk"])
+    out["n_risk"] = out["n_risk"].astype(float if weighted else np.int64)
     if isinstance(km_table["group"].dtype, pd.CategoricalDtype):
         out["group"] = pd.Categorical(out["group"], dtype=km_table["group"].dtype)
     # Numbers at risk of different times do not add up to a shown total, so
     # only the small numbers themselves are hidden.
-    out = suppress_counts(out, min_cell_count=min_cell_count, count="n_risk")
+    shown = suppress_counts(out, min_cell_count=min_cell_count, count="n_risk")
+    if weighted:
+        # suppress_counts returns whole numbers; a sum of weights keeps its value where it is shown.
+        shown["n_risk"] = out["n_risk"].mask(shown["suppressed"].to_numpy())
+    out = shown
     for key in ("n_missing", "missing"):
         if key in km_table.attrs:
             out.attrs[key] = km_table.attrs[key]

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import html
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,7 +36,7 @@ import pandas as pd
 
 from neutrostats.core.jsonable import plain
 from neutrostats.core.validate import covariate_kinds, require_columns, require_dataframe
-from neutrostats.errors import NeutrostatsError
+from neutrostats.errors import DataQualityWarning, NeutrostatsError
 
 __all__ = ["TableOne", "table_one", "OVERALL"]
 
@@ -107,7 +108,8 @@ class TableOne:
         smd_cols = {"mean": ["SMD"], "none": [],
                     "reference": [f"SMD {g} vs {s['reference']}" for g in s["groups"] if g != s["reference"]]}[smd]
         # A missing level reads back as None or NaN depending on the pandas version.
-        cells = {(r.variable, None if pd.isna(r.level) else r.level, r.group): r for r in t.itertuples(index=False)}
+        cells = {(r.variable, None if pd.isna(r.level) else r.level, r.group): r  # type: ignore[arg-type]
+                 for r in t.itertuples(index=False)}
         rows: list[tuple[str, dict[str, str]]] = []
 
         def smd_cells(var: str) -> dict[str, str]:
@@ -151,7 +153,7 @@ class TableOne:
             + "</th>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
             for name, row in zip(d.index, d.itertuples(index=False))
         )
-        return (f"<table class='neutrostats-tableone'><thead><tr><th>{html.escape(d.index.name)}</th>"
+        return (f"<table class='neutrostats-tableone'><thead><tr><th>{html.escape(d.index.name)}</th>"  # type: ignore[arg-type]
                 f"{head}</tr></thead><tbody>{body}</tbody></table>")
 
     def to_dict(self) -> dict[str, Any]:
@@ -160,7 +162,7 @@ class TableOne:
 
 
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
-    return [{k: plain(v) for k, v in rec.items()} for rec in df.astype(object).to_dict(orient="records")]
+    return [{k: plain(v) for k, v in rec.items()} for rec in df.astype(object).to_dict(orient="records")]  # type: ignore[misc]
 
 
 #: Shown for a value computed from a hidden count (marks of hidden counts: "<k", "[c]").
@@ -237,18 +239,67 @@ def _smd(kind: str, a: dict, b: dict) -> float:
     return math.copysign(d, diff[0]) if kind == "binary" else d
 
 
-def _summarise(x: pd.Series, kind: str, levels: list) -> dict:
+def _weighted_quantile(v: np.ndarray, w: np.ndarray, p: float) -> float:
+    """Quantile of the weighted distribution, as survey's ``svyquantile(qrule = "math")``.
+
+    The inverse of the weighted empirical distribution function: the
+    smallest value whose cumulative weight reaches ``p`` of the total
+    (survey's ``qs``: the value where the cumulative weight equals ``p``
+    exactly, else the next one). Zero weights are dropped first.
+    """
+    keep = w != 0
+    v, w = v[keep], w[keep]
+    if not v.size:
+        return math.nan
+    order = np.argsort(v, kind="stable")
+    v, cw = v[order], np.cumsum(w[order])
+    total = float(w.sum())
+    below = np.flatnonzero(cw <= p * total)
+    if not below.size:
+        # The first value already holds more than p of the weight: it is the quantile (survey
+        # returns the second value here; the inverse distribution function gives the first).
+        return float(v[0])
+    pos = int(below[-1])
+    if p - cw[pos] / total == 0:
+        return float(v[pos])
+    return float(v[min(pos + 1, v.size - 1)])
+
+
+def _continuous_summary(v: np.ndarray, w: np.ndarray | None) -> dict:
+    """Median, quartiles, mean and variance (n - 1), weighted as survey's svyquantile/svymean/svyvar."""
+    if w is None:
+        q = np.quantile(v, [0.5, 0.25, 0.75]) if v.size else [math.nan] * 3  # numpy's linear = R type 7
+        return dict(median=q[0], q1=q[1], q3=q[2], mean=v.mean() if v.size else math.nan,
+                    var=v.var(ddof=1) if v.size > 1 else math.nan)
+    total = float(w.sum())
+    if not total > 0:
+        return dict(median=math.nan, q1=math.nan, q3=math.nan, mean=math.nan, var=math.nan)
+    mean = float(np.dot(w, v) / total)
+    # svyvar: the weighted mean square times n / (n - 1), n the values with a positive weight.
+    n_pos = int(np.count_nonzero(w > 0))
+    var = float(np.dot(w, (v - mean) ** 2) / total * n_pos / (n_pos - 1)) if n_pos > 1 else math.nan
+    median, q1, q3 = (_weighted_quantile(v, w, p) for p in (0.5, 0.25, 0.75))
+    return dict(median=median, q1=q1, q3=q3, mean=mean, var=var)
+
+
+def _summarise(x: pd.Series, kind: str, levels: list, w: np.ndarray | None = None) -> dict:
+    """Counts (of persons: the cells of small-cell protection) and the summaries, weighted when ``w``."""
     miss = x.isna().to_numpy()
     out: dict[str, Any] = {"missing": int(miss.sum()), "nonmissing": int((~miss).sum())}
+    wv = None if w is None else w[~miss]
+    if wv is not None:
+        out["weighted_n"] = float(wv.sum())
     if kind == "continuous":
         v = x.to_numpy(dtype=float, na_value=np.nan)[~miss]
-        q = np.quantile(v, [0.5, 0.25, 0.75]) if v.size else [math.nan] * 3  # numpy's linear = R type 7
-        out.update(median=q[0], q1=q[1], q3=q[2], mean=v.mean() if v.size else math.nan,
-                   var=v.var(ddof=1) if v.size > 1 else math.nan)
+        out.update(_continuous_summary(v, wv))
         out["cells"] = {None: out["nonmissing"], _MISSING: out["missing"]}
     else:
-        counts = np.array([int(((x == lev) & ~miss).sum()) for lev in levels], dtype=float)
-        out["props"] = counts / counts.sum() if counts.sum() else counts * math.nan
+        present = [((x == lev) & ~miss).to_numpy() for lev in levels]
+        counts = np.array([int(m.sum()) for m in present], dtype=float)
+        share = counts if w is None else np.array([float(w[m].sum()) for m in present])
+        out["props"] = share / share.sum() if share.sum() else share * math.nan
+        if w is not None:
+            out["weighted_counts"] = dict(zip([str(lev) for lev in levels], share))
         out["cells"] = dict(zip([str(lev) for lev in levels], counts.astype(int))) | {_MISSING: out["missing"]}
     return out
 
@@ -287,6 +338,7 @@ def table_one(
     reference: str | None = None,
     overall: bool = True,
     min_cell_count: int = 0,
+    weights: str | None = None,
 ) -> TableOne:
     """Table 1: baseline characteristics by group, with standardized mean differences.
 
@@ -321,6 +373,23 @@ def table_one(
         ``min_cell_count`` values and SMDs computed from hidden counts are
         hidden with them; the ``hidden`` column names each row's hidden
         counts with their marks (``<k``, ``[c]``).
+    weights : str, optional
+        Column of case weights (finite, >= 0; e.g. inverse-probability
+        weights) for a weighted Table 1, as R's ``survey::svydesign(ids =
+        ~1, weights = ~w)`` with ``svymean``, ``svyvar`` and
+        ``svyquantile`` (tableone's ``svyCreateTableOne``): means, SDs,
+        medians and quartiles (the weighted distribution's inverse, survey's
+        ``qrule = "math"``), level percentages (share of the weight) and
+        the SMDs are weighted; ``n``, ``denominator`` and ``missing`` still
+        count persons (so small-cell protection protects persons), and an
+        extra ``weighted_n`` column gives the sums of weights (hidden with
+        its count). The SD is ``svyvar``'s: the weighted mean square
+        times m / (m - 1), m the persons with a value and a positive
+        weight (tableone's ``svyvar(na.rm = TRUE)`` counts persons with
+        the value missing in m as well). Rows without a weight are left
+        out, counted in ``settings["n_missing_weights"]`` and announced with
+        a :class:`~neutrostats.errors.DataQualityWarning`; text, negative or
+        infinite weights raise.
 
     Returns
     -------
@@ -338,7 +407,9 @@ def table_one(
         ``comparison`` ("vs_reference" or "pairwise_mean"), ``group`` (None
         on pairwise_mean rows), ``reference``, ``smd``, ``suppressed``.
         ``display()``, ``_repr_html_()`` and ``to_dict()`` give the
-        publication, HTML and JSON forms.
+        publication, HTML and JSON forms. With ``weights``, ``tidy`` has
+        the extra float column ``weighted_n`` (sum of the weights of the
+        group, of its non-missing values, or of the level).
 
     Raises
     ------
@@ -353,7 +424,9 @@ def table_one(
     -----
     SMD against the reference: continuous (m1 - m0) / sqrt((s1² + s0²) / 2);
     binary (p1 - p0) / sqrt((p1(1 - p1) + p0(1 - p0)) / 2); categorical the
-    Mahalanobis distance of Yang & Dalton (2012), always >= 0. The
+    Mahalanobis distance of Yang & Dalton (2012), always >= 0. With
+    ``weights`` the same formulas take the weighted means, variances and
+    proportions (Austin & Stuart 2015, as tableone's ``svyCreateTableOne``). The
     ``pairwise_mean`` row is R tableone's summary SMD: the mean of the
     absolute SMDs over all pairs of groups, here over the groups that have a
     non-missing value (tableone returns NA when a group is empty).
@@ -364,6 +437,11 @@ def table_one(
     two groups using SAS. SAS Global Forum 2012, paper 335-2012.
     Austin PC. Balance diagnostics for comparing the distribution of baseline
     covariates between treatment groups. Stat Med 2009;28:3083-3107.
+    Austin PC, Stuart EA. Moving towards best practice when using inverse
+    probability of treatment weighting (IPTW) using the propensity score to
+    estimate causal treatment effects in observational studies. Stat Med
+    2015;34:3661-3679.
+    Lumley T. Analysis of complex survey samples. J Stat Softw 2004;9(8):1-19.
 
     Examples
     --------
@@ -377,35 +455,31 @@ def table_one(
     ['n', 'Age at index, years, median [IQR]', 'Sex, n (%)', '  Female', '  Male']
     >>> list(t.display().columns)
     ['normal', 'subnormal', 'mild', 'moderate_severe', 'Overall', 'SMD']
+
+    Weighted: a weight of 3 on the 60-year-old makes arm a's weighted mean
+    (50 + 3 * 60 + 70) / 5 = 60; overall (384 / 7 = 54.857) the median is 60,
+    the first age whose cumulative weight (1, 2, 3, 6, 7) reaches 7 / 2; in
+    arm b the cumulative weight of 40 is exactly half, so 40 is the median.
+
+    >>> import pandas as pd
+    >>> d = pd.DataFrame({"arm": ["a"] * 3 + ["b"] * 2, "age": [50.0, 60.0, 70.0, 40.0, 44.0],
+    ...                   "w": [1.0, 3.0, 1.0, 1.0, 1.0]})
+    >>> tw = table_one(d, by="arm", columns=["age"], weights="w").tidy
+    >>> tw.loc[tw["variable"] == "age", ["group", "n", "weighted_n", "mean", "median"]].round(3)
+         group  n  weighted_n    mean  median
+    3        a  3         5.0  60.000    60.0
+    4        b  2         2.0  42.000    40.0
+    5  Overall  5         7.0  54.857    60.0
     """
     fn = "table_one"
     cohort_table = require_dataframe(cohort_table, fn, "cohort_table", allow_empty=False)
     if isinstance(min_cell_count, bool) or not isinstance(min_cell_count, (int, np.integer)) or min_cell_count < 0:
         raise NeutrostatsError(f"{fn}: min_cell_count must be a whole number >= 0 (e.g. 5 or 10), "
                                f"found {min_cell_count!r}; use 0 to switch suppression off")
-    require_columns(cohort_table, [by], fn, "Pass by= the grouping column (default 'tier', as build_cohort makes).")
-    if columns is None:
-        defaults = ["age_at_index", "sex", "index_anc_per_ul", "duffy_null"]
-        columns = [c for c in defaults if c in cohort_table.columns] + [
-            c for c in cohort_table.columns if str(c).endswith("_prevalent")]
-    columns = list(columns)
-    categorical = list(categorical or [])
-    require_columns(cohort_table, columns + categorical, fn,
-                    "Pass columns= and categorical= with column names of the cohort table.")
-    if by in columns:
-        raise NeutrostatsError(f"{fn}: the grouping column {by!r} is also in columns; remove it from columns")
+    columns, categorical = _check_columns(cohort_table, by, columns, categorical, weights, fn)
+    cohort_table, w, n_missing_weights = _case_weights(cohort_table, weights, fn)
     g = cohort_table[by]
-    if g.isna().any():
-        raise NeutrostatsError(f"{fn}: {int(g.isna().sum())} rows have no value in {by!r}; every person needs a "
-                               "group: drop those rows or fill them (e.g. with an 'unknown' category) first")
-    groups = list(g.cat.categories) if isinstance(g.dtype, pd.CategoricalDtype) else sorted(pd.unique(g))
-    names = [str(x) for x in groups]
-    if overall and OVERALL in names:
-        raise NeutrostatsError(f"{fn}: {by!r} has a group named {OVERALL!r}, which would clash with the pooled "
-                               "column; rename that group or pass overall=False")
-    ref = names[0] if reference is None else str(reference)
-    if ref not in names:
-        raise NeutrostatsError(f"{fn}: reference must be one of the groups of {by!r} {names}, found {reference!r}")
+    groups, names, ref = _groups(g, by, reference, overall, fn)
     # The covariate rule of the models: a column of numbers with a stray text value ("old") or of
     # numbers written as text raises here too, instead of becoming one category per value.
     covariate_kinds(cohort_table, columns, fn, categorical=[c for c in categorical if c in columns],
@@ -421,12 +495,110 @@ def table_one(
 
     # Exact counts first; what to hide is decided on all of Table 1's cells and relations at once below.
     sizes = {nm: int(m.sum()) for nm, m in masks.items()}
-    summ = {(v, nm): _summarise(cohort_table.loc[masks[nm], v], types[v][0], types[v][1])
+    summ = {(v, nm): _summarise(cohort_table.loc[masks[nm], v], types[v][0], types[v][1],
+                                None if w is None else w[masks[nm]])
             for v in columns for nm in cols_all}
+    group_weights = None if w is None else {nm: float(w[m].sum()) for nm, m in masks.items()}
+    tidy = _tidy_frame(_tidy_rows(columns, types, summ, sizes, cols_all, label_map, group_weights), cols_all,
+                       weighted=w is not None)
+    smd = _smd_frame(columns, types, summ, names, ref, label_map)
+    if k_rule > 1:
+        from neutrostats.disclosure.cells import protect_table_one
+        from neutrostats.disclosure.rules import DisclosureRule
+
+        tidy, smd = protect_table_one(tidy, smd, names, DisclosureRule("suppress", k_rule))
+        if w is not None:
+            # A weighted count of a hidden count would narrow it down.
+            tidy["weighted_n"] = tidy["weighted_n"].mask(tidy["n"].isna())
+    settings = {
+        "by": by, "reference": ref, "groups": names, "overall": bool(overall), "min_cell_count": k_rule,
+        "variables": columns, "types": {v: types[v][0] for v in columns},
+        "levels": {v: [str(x) for x in types[v][1]] for v in columns},
+        "labels": {key: str(val) for key, val in label_map.items()},
+        "any_missing": {v: bool(cohort_table[v].isna().any()) for v in columns},
+        "weights": weights, "n_missing_weights": n_missing_weights,
+    }
+    return TableOne(tidy=tidy, smd=smd, settings=settings)
+
+
+def _check_columns(cohort_table, by, columns, categorical, weights, fn) -> tuple[list, list]:
+    """The variables (default ones when None) and ``categorical`` as lists; raise on missing or misused columns."""
+    require_columns(cohort_table, [by], fn, "Pass by= the grouping column (default 'tier', as build_cohort makes).")
+    if columns is None:
+        defaults = ["age_at_index", "sex", "index_anc_per_ul", "duffy_null"]
+        columns = [c for c in defaults if c in cohort_table.columns] + [
+            c for c in cohort_table.columns if str(c).endswith("_prevalent")]
+    columns = list(columns)
+    categorical = list(categorical or [])
+    require_columns(cohort_table, columns + categorical, fn,
+                    "Pass columns= and categorical= with column names of the cohort table.")
+    if by in columns:
+        raise NeutrostatsError(f"{fn}: the grouping column {by!r} is also in columns; remove it from columns")
+    if weights is not None:
+        require_columns(cohort_table, [weights], fn, "Pass weights= the name of a column of case weights.")
+        if weights == by or weights in columns:
+            raise NeutrostatsError(f"{fn}: the weights column {weights!r} is also the grouping column or a variable; "
+                                   "pass a separate column of case weights")
+    return columns, categorical
+
+
+def _case_weights(cohort_table, weights, fn):
+    """The rows with a weight, the weights (None without ``weights``) and how many rows had none."""
+    if weights is None:
+        return cohort_table, None, 0
+    x = cohort_table[weights]
+    if not pd.api.types.is_numeric_dtype(x.dtype) or pd.api.types.is_bool_dtype(x.dtype):
+        raise NeutrostatsError(
+            f"{fn}: column {weights!r} (case weights) must hold numbers, found dtype {x.dtype} (e.g. "
+            f"{x.dropna().iloc[:3].tolist()}); pass finite numbers >= 0 (convert with pandas.to_numeric)"
+        )
+    w = x.to_numpy(dtype=float, na_value=np.nan)
+    missing = np.isnan(w)
+    bad = ~missing & (~np.isfinite(w) | (w < 0))
+    if bad.any():
+        raise NeutrostatsError(
+            f"{fn}: column {weights!r} (case weights) must hold finite numbers >= 0, found {int(bad.sum())} of "
+            f"{w.size} rows that are not (e.g. {w[bad][:3].tolist()}); fix those weights, or leave them missing "
+            "(NaN) to leave the rows out"
+        )
+    n_missing = int(missing.sum())
+    if n_missing == w.size:
+        raise NeutrostatsError(f"{fn}: column {weights!r} (case weights) is missing in every one of the "
+                               f"{w.size} rows; pass a column with weights")
+    if n_missing:
+        warnings.warn(
+            f"{fn}: {n_missing} of {w.size} rows left out because their weight ({weights!r}) is missing; "
+            "Table 1 reports n_missing_weights in its settings",
+            DataQualityWarning,
+            stacklevel=3,
+        )
+        cohort_table, w = cohort_table.loc[~missing], w[~missing]
+    return cohort_table, w, n_missing
+
+
+def _groups(g: pd.Series, by, reference, overall, fn) -> tuple[list, list[str], str]:
+    """The groups of ``by`` in order, their names as text and the reference group; raise on bad ones."""
+    if g.isna().any():
+        raise NeutrostatsError(f"{fn}: {int(g.isna().sum())} rows have no value in {by!r}; every person needs a "
+                               "group: drop those rows or fill them (e.g. with an 'unknown' category) first")
+    groups = list(g.cat.categories) if isinstance(g.dtype, pd.CategoricalDtype) else sorted(pd.unique(g))
+    names = [str(x) for x in groups]
+    if overall and OVERALL in names:
+        raise NeutrostatsError(f"{fn}: {by!r} has a group named {OVERALL!r}, which would clash with the pooled "
+                               "column; rename that group or pass overall=False")
+    ref = names[0] if reference is None else str(reference)
+    if ref not in names:
+        raise NeutrostatsError(f"{fn}: reference must be one of the groups of {by!r} {names}, found {reference!r}")
+    return groups, names, ref
+
+
+def _tidy_rows(columns, types, summ, sizes, cols_all, label_map, group_weights) -> list[dict]:
+    """One record per variable, level and group (group sizes first)."""
+    weighted = group_weights is not None
     rows = []
     for nm in cols_all:
         rows.append({"variable": "n", "label": label_map["n"], "type": "n", "level": None, "group": nm,
-                     "n": sizes[nm], "suppressed": False})
+                     "n": sizes[nm], "suppressed": False} | ({"weighted_n": group_weights[nm]} if weighted else {}))
     for v in columns:
         kind, levels = types[v]
         for nm in cols_all:
@@ -436,22 +608,36 @@ def table_one(
             if kind == "continuous":
                 rows.append(base | {"median": s["median"], "q1": s["q1"], "q3": s["q3"], "mean": s["mean"],
                                     "sd": math.sqrt(s["var"]), "level": None, "n": s["nonmissing"],
-                                    "denominator": sizes[nm]})
+                                    "denominator": sizes[nm]} | ({"weighted_n": s["weighted_n"]} if weighted else {}))
                 continue
             if not levels:  # every value missing: keep a row so the missing count is shown
-                rows.append(base | {"level": None, "n": 0, "denominator": 0})
-            for lev in map(str, levels):
+                rows.append(base | {"level": None, "n": 0, "denominator": 0} | ({"weighted_n": 0.0} if weighted else {}))
+            for i, lev in enumerate(map(str, levels)):
                 n = s["cells"][lev]
-                rows.append(base | {"level": lev, "n": n, "denominator": s["nonmissing"],
-                                    "percent": 100 * n / s["nonmissing"] if s["nonmissing"] > 0 else math.nan})
-    tidy = pd.DataFrame(rows, columns=_TIDY_COLUMNS)
+                # Weighted: the share of the weight (as survey's svymean of the level); else of the persons.
+                if s["nonmissing"] == 0:
+                    pct = math.nan
+                else:
+                    pct = 100 * s["props"][i] if weighted else 100 * n / s["nonmissing"]
+                rows.append(base | {"level": lev, "n": n, "denominator": s["nonmissing"], "percent": pct}
+                            | ({"weighted_n": s["weighted_counts"][lev]} if weighted else {}))
+    return rows
+
+
+def _tidy_frame(rows: list[dict], cols_all: list[str], weighted: bool) -> pd.DataFrame:
+    columns = _TIDY_COLUMNS + (["weighted_n"] if weighted else [])
+    tidy = pd.DataFrame(rows, columns=columns)
     for col in ("n", "denominator", "missing"):
         tidy[col] = pd.array(tidy[col].tolist(), dtype="Int64")
-    for col in ("percent", "median", "q1", "q3", "mean", "sd"):
+    for col in ("percent", "median", "q1", "q3", "mean", "sd", *(["weighted_n"] if weighted else [])):
         tidy[col] = tidy[col].astype(float)
     tidy["group"] = pd.Categorical(tidy["group"], categories=cols_all, ordered=True)
     tidy["suppressed"] = tidy["suppressed"].astype(bool)
+    return tidy
 
+
+def _smd_frame(columns, types, summ, names, ref, label_map) -> pd.DataFrame:
+    """SMD of every group against the reference, and tableone's mean pairwise SMD, per variable."""
     smd_rows = []
     for v in columns:
         kind = types[v][0]
@@ -466,17 +652,4 @@ def table_one(
                          "smd": float(np.mean(pairs)) if pairs else math.nan})
     smd = pd.DataFrame(smd_rows, columns=_SMD_COLUMNS)
     smd["smd"] = smd["smd"].astype(float)
-
-    if k_rule > 1:
-        from neutrostats.disclosure.cells import protect_table_one
-        from neutrostats.disclosure.rules import DisclosureRule
-
-        tidy, smd = protect_table_one(tidy, smd, names, DisclosureRule("suppress", k_rule))
-    settings = {
-        "by": by, "reference": ref, "groups": names, "overall": bool(overall), "min_cell_count": k_rule,
-        "variables": columns, "types": {v: types[v][0] for v in columns},
-        "levels": {v: [str(x) for x in types[v][1]] for v in columns},
-        "labels": {key: str(val) for key, val in label_map.items()},
-        "any_missing": {v: bool(cohort_table[v].isna().any()) for v in columns},
-    }
-    return TableOne(tidy=tidy, smd=smd, settings=settings)
+    return smd

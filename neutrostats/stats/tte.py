@@ -15,6 +15,9 @@ count and the columns. Nothing is announced when nothing is missing.
 Values that are present but unusable are not "missing": text or dates in a
 duration column, infinite or negative durations, events other than 0/1 (or
 the event codes 0, 1, 2, ...) raise :class:`~neutrostats.errors.NeutrostatsError`.
+The same holds for case weights (``weights=``): a missing weight is a
+missing value like any other, while a weight that is text, infinite or
+negative is an error.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ class TTEData:
     n_input: int
     n_missing: int
     missing: dict[str, int] = field(default_factory=dict)  # per used column with missing values
+    weights: np.ndarray | None = None  # float, finite, >= 0 (None: every row counts once)
 
 
 def numeric_values(s: pd.Series, col: str, fn: str, what: str, how: str = _HOW_TO_TIME,
@@ -145,6 +149,7 @@ def check_tte(
     entry: str | None = None,
     strata: str | Iterable[str] | None = None,
     covariates: Iterable[str] = (),
+    weights: str | None = None,
     name: str = "df",
     hint: str = "Pass the duration and event columns, e.g. 'death_time' and 'death'.",
     stacklevel: int = 3,
@@ -155,23 +160,44 @@ def check_tte(
     1, 2, ... event types). Raises :class:`NeutrostatsError` for a table
     without rows or without a complete row, non-numeric, infinite or
     negative durations and entry times, entry not before the duration, and
-    events outside the coding; warns (:class:`DataQualityWarning`) when
-    rows are left out for missing values.
+    events outside the coding, and case weights (``weights``, a column
+    name) that are not numbers, not finite or negative; warns
+    (:class:`DataQualityWarning`) when rows are left out for missing values
+    (a missing weight included).
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"t": [1.0, 2, 3], "e": [1, 0, 1], "w": [2.0, None, 0.5]})
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     d = check_tte(df, "example", duration="t", event="e", weights="w")
+    >>> d.n_missing, d.missing, d.weights.tolist()
+    (1, {'w': 1}, [2.0, 0.5])
+    >>> str(caught[0].message)[:46]
+    'example: 1 of 3 rows left out (complete cases)'
     """
     df = require_dataframe(df, fn, name, allow_empty=False)
     strata = _listify(strata)
     used = list(dict.fromkeys([duration, event, *([group] if group is not None else []),
-                               *([entry] if entry is not None else []), *strata, *_listify(covariates)]))
+                               *([entry] if entry is not None else []), *strata, *_listify(covariates),
+                               *([weights] if weights is not None else [])]))
     require_columns(df, used, fn, hint)
     n = len(df)
     t_all = numeric_values(df[duration], duration, fn, "duration")
     e_all = _event_values(df[event], event, fn, events)
     s_all = None if entry is None else numeric_values(df[entry], entry, fn, "entry time")
+    w_all = None if weights is None else numeric_values(
+        df[weights], weights, fn, "case weights",
+        f"pass case weights as finite numbers >= 0 (e.g. inverse-probability weights), weights={weights!r}")
     isna = {c: df[c].isna().to_numpy() for c in used}
     isna[duration] = np.isnan(t_all)
     isna[event] = np.isnan(e_all)
-    if entry is not None:
+    if entry is not None and s_all is not None:
         isna[entry] = np.isnan(s_all)
+    if weights is not None and w_all is not None:
+        isna[weights] = np.isnan(w_all)
     miss = np.zeros(n, dtype=bool)
     for c in used:
         miss |= isna[c]
@@ -186,6 +212,18 @@ def check_tte(
     keep = ~miss
     t, e = t_all[keep], e_all[keep]
     data = df.loc[keep, used] if n_missing else df.loc[:, used]
+    _check_durations(t, fn, duration)
+    ev = _check_events(e, fn, event, events)
+    s = None if entry is None or s_all is None else _check_entry(s_all[keep], t, fn, entry)
+    w = None if weights is None or w_all is None else _check_weights(w_all[keep], fn, weights)
+    if n_missing:
+        warnings.warn(missing_message(fn, n_missing, n, missing), DataQualityWarning, stacklevel=stacklevel)
+    return TTEData(data=data, time=t, event=ev, entry=s, n_input=n, n_missing=n_missing, missing=missing,
+                   weights=w)
+
+
+
+def _check_durations(t: np.ndarray, fn: str, duration: str) -> None:
     bad = ~np.isfinite(t)
     if bad.any():
         raise NeutrostatsError(
@@ -198,6 +236,10 @@ def check_tte(
             f"{fn}: column {duration!r} (duration) must be >= 0, found {int(neg.sum())} negative values "
             f"(e.g. {t[neg][0]}); durations count from the index date: check the dates"
         )
+
+
+def _check_events(e: np.ndarray, fn: str, event: str, events: str) -> np.ndarray:
+    """Boolean events (``events="binary"``) or integer event codes (0 censored, 1, 2, ...)."""
     if events == "binary":
         bad = (e != 0) & (e != 1)
         if bad.any():
@@ -205,31 +247,44 @@ def check_tte(
                 f"{fn}: column {event!r} (event) must be 0/1 or boolean, found {int(bad.sum())} values such as "
                 f"{distinct_examples(e[bad].tolist(), 3)}; for competing events use cumulative_incidence"
             )
-        ev = e.astype(bool)
-    else:
-        bad = ~np.isfinite(e) | (e < 0) | (e != np.floor(e))
-        if bad.any():
-            raise NeutrostatsError(
-                f"{fn}: column {event!r} must hold event codes 0 = censored, 1 = event of interest, "
-                f"2, 3, ... = competing events; found {int(bad.sum())} of {e.size} rows that are not, e.g. "
-                f"{distinct_examples(e[bad].tolist(), 3)}; recode the column"
-            )
-        ev = e.astype(np.int64)
-    s = None
-    if entry is not None:
-        s = s_all[keep]
-        # As R's Surv(entry, time, event): any finite entry before the end, negative ones included.
-        bad = ~np.isfinite(s) | (s >= t)
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise NeutrostatsError(
-                f"{fn}: column {entry!r} (entry) must be finite and before the duration (entry < duration), "
-                f"found {int(bad.sum())} of {bad.size} rows that are not, e.g. entry {s[i]} with duration {t[i]}; "
-                "a person is at risk on (entry, duration]: drop or fix them"
-            )
-    if n_missing:
-        warnings.warn(missing_message(fn, n_missing, n, missing), DataQualityWarning, stacklevel=stacklevel)
-    return TTEData(data=data, time=t, event=ev, entry=s, n_input=n, n_missing=n_missing, missing=missing)
+        return e.astype(bool)
+    bad = ~np.isfinite(e) | (e < 0) | (e != np.floor(e))
+    if bad.any():
+        raise NeutrostatsError(
+            f"{fn}: column {event!r} must hold event codes 0 = censored, 1 = event of interest, "
+            f"2, 3, ... = competing events; found {int(bad.sum())} of {e.size} rows that are not, e.g. "
+            f"{distinct_examples(e[bad].tolist(), 3)}; recode the column"
+        )
+    return e.astype(np.int64)
+
+
+def _check_entry(s: np.ndarray, t: np.ndarray, fn: str, entry: str) -> np.ndarray:
+    # As R's Surv(entry, time, event): any finite entry before the end, negative ones included.
+    bad = ~np.isfinite(s) | (s >= t)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise NeutrostatsError(
+            f"{fn}: column {entry!r} (entry) must be finite and before the duration (entry < duration), "
+            f"found {int(bad.sum())} of {bad.size} rows that are not, e.g. entry {s[i]} with duration {t[i]}; "
+            "a person is at risk on (entry, duration]: drop or fix them"
+        )
+    return s
+
+
+def _check_weights(w: np.ndarray, fn: str, weights: str) -> np.ndarray:
+    bad = ~np.isfinite(w) | (w < 0)
+    if bad.any():
+        raise NeutrostatsError(
+            f"{fn}: column {weights!r} (case weights) must hold finite numbers >= 0, found {int(bad.sum())} "
+            f"of {bad.size} rows that are not (e.g. {distinct_examples(w[bad].tolist(), 3)}); fix those "
+            f"weights, or leave them missing (NaN) to leave the rows out"
+        )
+    if not np.any(w > 0):
+        raise NeutrostatsError(
+            f"{fn}: column {weights!r} (case weights) is 0 in every one of the {w.size} rows used; "
+            "at least one row needs a positive weight"
+        )
+    return w
 
 
 def with_missing(out: pd.DataFrame, d: TTEData) -> pd.DataFrame:
