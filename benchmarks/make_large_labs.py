@@ -129,7 +129,8 @@ class _BufferedWriter:
 
 
 def _version_info() -> dict:
-    src = Path(synthetic.__file__)
+    # The generator is the synthetic package: hash its modules in name order.
+    sources = sorted(Path(synthetic.__file__).parent.glob("*.py"))
     try:
         commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True,
                                 text=True, timeout=10).stdout.strip() or None
@@ -138,7 +139,7 @@ def _version_info() -> dict:
     return {
         "generator": "neutrostats.synthetic.generate_cohort",
         "neutrostats": metadata.version("neutrostats"),
-        "synthetic_py_sha256": hashlib.sha256(src.read_bytes()).hexdigest(),
+        "synthetic_sha256": hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest(),
         "git_commit": commit,
         "python": platform.python_version(),
         "numpy": np.__version__,

@@ -177,7 +177,7 @@ def _pairs(values: Sequence[str] | None, flag: str) -> dict[str, str]:
 
 def _columns(values: Sequence[str] | None, extra_keys: Sequence[str] = ()) -> dict[str, dict[str, str]]:
     """``--columns labs.value=result,...`` as {table: {key: column}}; a key without a table is a labs key."""
-    from neutrostats.report.analysis import COLUMN_KEYS
+    from neutrostats.report.settings import COLUMN_KEYS
 
     out: dict[str, dict[str, str]] = {}
     for key, column in _pairs(values, "--columns").items():
@@ -204,7 +204,7 @@ def _read_export(fmt: str, path: str, end_of_data: str | None) -> object:
     """The reader's result for ``--from FORMAT PATH``."""
     from pathlib import Path
 
-    from neutrostats.report.analysis import READERS
+    from neutrostats.report.settings import READERS
 
     if fmt not in READERS:
         raise NeutrostatsError(f"--from: unknown format {fmt!r}; use one of {', '.join(READERS)}")
@@ -231,7 +231,7 @@ def _report(args: argparse.Namespace) -> int:
 
     import matplotlib
 
-    from neutrostats.report.analysis import INPUT_TABLES, ReportSettings, load_config, run_report
+    from neutrostats.report import INPUT_TABLES, ReportSettings, load_config, run_report
     from neutrostats.synthetic import sample_dir
 
     # The command only writes files: never open a window.
