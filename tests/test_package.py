@@ -63,7 +63,8 @@ def test_import_layers_hold():
     import sys
     from pathlib import Path
 
-    pyproject = Path(neutrostats.__file__).parent.parent / "pyproject.toml"
+    # The repository's pyproject.toml (the package itself may be installed in site-packages).
+    pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
     lint = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
     if lint is None or not pyproject.exists():
         pytest.skip("import-linter or the source tree is not available")
