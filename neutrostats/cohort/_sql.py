@@ -387,33 +387,25 @@ class _DuckDB:
             expr = f"try_strptime({text}, {_sql_text(date_format)})"
         else:
             aware = _count_offsets(self, f"trim({text})", column, fn)
+            m = self.dialect.matches
             if aware and timezone is not None:
                 # A date alone is a day already (no zone to convert from).
-                expr = (f"CASE WHEN regexp_matches(trim({text}), '{_DATE_ONLY_RE}') THEN TRY_CAST(trim({text}) AS "
+                expr = (f"CASE WHEN {m(f'trim({text})', _DATE_ONLY_RE)} THEN TRY_CAST(trim({text}) AS "
                         f"TIMESTAMP) ELSE CAST(timezone({_sql_text(timezone)}, TRY_CAST(trim({text}) AS TIMESTAMPTZ)) "
                         "AS TIMESTAMP) END")
             elif aware:
-                expr = (f"TRY_CAST(CASE WHEN regexp_matches(trim({text}), '{_OFFSET_RE}') THEN "
-                        f"regexp_replace(trim({text}), '{_OFFSET_TAIL_RE}', '') ELSE trim({text}) END AS TIMESTAMP)")
+                expr = (f"TRY_CAST(CASE WHEN {m(f'trim({text})', _OFFSET_RE)} THEN "
+                        f"regexp_replace(trim({text}), {_sql_text(_OFFSET_TAIL_RE)}, '') ELSE trim({text}) END "
+                        "AS TIMESTAMP)")
             else:
                 expr = f"TRY_CAST(trim({text}) AS TIMESTAMP)"
-        self._require_readable(column, text, expr, date_format, fn)
+        how = f"date_format {date_format!r}" if date_format else "ISO 8601 (e.g. 2020-03-05 14:30:00)"
+        _require_readable(
+            self, text, f"trim({text})", expr, fn,
+            f"sample times in column {column!r} of labs cannot be read as {how}",
+            "pass date_format= with their strftime pattern, or store the times as timestamps (a pandas table is "
+            "read by neutrostats.core.dates, which counts unreadable rows)")
         return expr
-
-    def _require_readable(self, column: str, text: str, expr: str, date_format: str | None, fn: str) -> None:
-        """Text times the engine cannot read stop the call (the in-memory reader counts them instead)."""
-        bad = self.query(
-            f"SELECT count(*) AS n, min({text}) AS example FROM ns_labs "
-            f"WHERE {text} IS NOT NULL AND trim({text}) <> '' AND {expr} IS NULL"
-        )
-        n = int(bad["n"].iloc[0])
-        if n:
-            how = f"date_format {date_format!r}" if date_format else "ISO 8601 (e.g. 2020-03-05 14:30:00)"
-            raise NeutrostatsError(
-                f"{fn}: {n:,} sample times in column {column!r} of labs cannot be read as {how}, e.g. "
-                f"{bad['example'].iloc[0]!r}; pass date_format= with their strftime pattern, or store the times "
-                "as timestamps (a pandas table is read by neutrostats.core.dates, which counts unreadable rows)"
-            )
 
 
 #: Wall-clock epoch of Spark's TIMESTAMP_NTZ (time without a zone).
@@ -642,14 +634,9 @@ class _Spark:
             expr = f"TRY_CAST(regexp_replace({text}, {_spark_text(_OFFSET_TAIL_RE)}, '') AS TIMESTAMP_NTZ)"
         else:
             expr = f"TRY_CAST({text} AS TIMESTAMP_NTZ)"
-        bad = self.query(f"SELECT count(*) AS n, min({q}) AS example FROM ns_labs WHERE {q} IS NOT NULL "
-                         f"AND {text} <> '' AND ({expr}) IS NULL")
-        if int(bad["n"].iloc[0]):
-            raise NeutrostatsError(
-                f"{fn}: {int(bad['n'].iloc[0]):,} sample times in column {column!r} of labs are not ISO 8601 "
-                f"timestamps, e.g. {bad['example'].iloc[0]!r}; convert the column with "
-                "pyspark.sql.functions.to_timestamp(column, pattern) first"
-            )
+        _require_readable(self, q, text, expr, fn,
+                          f"sample times in column {column!r} of labs are not ISO 8601 timestamps",
+                          "convert the column with pyspark.sql.functions.to_timestamp(column, pattern) first")
         return expr
 
     def _in_zone(self, utc_wall: str, zone: str | None, column: str, fn: str) -> str:
@@ -692,6 +679,19 @@ def _count_offsets(be: Any, text: str, column: str, fn: str) -> int:
             "wall-clock times"
         )
     return aware
+
+
+def _require_readable(be: Any, raw: str, trimmed: str, expr: str, fn: str, what: str, remedy: str) -> None:
+    """Text times the engine cannot read stop the call (the in-memory reader counts them instead).
+
+    ``raw`` is the column as text (its example is shown), ``trimmed`` the same without surrounding blanks
+    (blank values are missing, not unreadable), ``expr`` the engine's reading of it (NULL: unreadable).
+    """
+    bad = be.query(f"SELECT count(*) AS n, min({raw}) AS example FROM ns_labs WHERE {raw} IS NOT NULL "
+                   f"AND {trimmed} <> '' AND ({expr}) IS NULL")
+    n = int(bad["n"].iloc[0])
+    if n:
+        raise NeutrostatsError(f"{fn}: {n:,} {what}, e.g. {bad['example'].iloc[0]!r}; {remedy}")
 
 
 def _parquet_times(files: list[str]) -> dict[str, tuple[str, str | None]]:
