@@ -34,7 +34,7 @@ from neutrostats.labs import (
     parse_lab_values,
     tier_summary,
 )
-from neutrostats.cohort import Cohort, build_cohort
+from neutrostats.cohort import Cohort, Labels, build_cohort, labels_for
 from neutrostats.stats import (
     CoxFit,
     LogrankTest,
@@ -63,9 +63,11 @@ from neutrostats.io import FhirData, MimicData, OmopData, cbc_to_long, read_fhir
 from neutrostats.plotting import plot_cumulative_incidence, plot_forest, plot_km
 
 __all__ = [
+    "labels_for",
     "ANC_FLAGS",
     "SCHEMES",
     "Cohort",
+    "Labels",
     "CoxFit",
     "DataQualityWarning",
     "FhirData",

@@ -43,6 +43,7 @@ from neutrostats.errors import NeutrostatsError
 __all__ = [
     "ICD10_OUTCOMES",
     "DEFAULT_OUTCOMES",
+    "OUTCOME_LABELS",
     "normalize_icd10",
     "validate_code_sets",
     "match_icd10",
@@ -68,6 +69,18 @@ ICD10_OUTCOMES: Mapping[str, tuple[str, ...]] = MappingProxyType({
 #: (the same read-only mapping; ``dict(DEFAULT_OUTCOMES)`` gives a copy to
 #: extend).
 DEFAULT_OUTCOMES = ICD10_OUTCOMES
+#: Display labels of the built-in outcomes (British spelling, as in Andersen 2016), read-only.
+OUTCOME_LABELS: Mapping[str, str] = MappingProxyType({
+    "viral_infection": "Viral infection",
+    "hiv": "HIV",
+    "hematologic_malignancy": "Haematological malignancy",
+    "myeloid_neoplasm": "Myeloid neoplasm of uncertain behaviour",
+    "aml": "Acute myeloid leukaemia",
+    "mds": "Myelodysplastic syndrome",
+    "solid_cancer": "Solid cancer",
+    "autoimmune": "Autoimmune disorder",
+    "death": "Death",
+})
 
 ICD10_CODE_PATTERN = re.compile(r"^[A-Z][0-9][0-9A-Z][0-9A-Z]{0,4}$")
 _DASHES = re.compile(r"\s*[-–—]\s*")

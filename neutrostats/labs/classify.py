@@ -77,6 +77,8 @@ from neutrostats.labs.units import (
 __all__ = [
     "Scheme",
     "SCHEMES",
+    "TIER_NAMES",
+    "tier_name",
     "DEFAULT_SCHEME",
     "ANC_FLAGS",
     "FLAG_DESCRIPTIONS",
@@ -247,6 +249,55 @@ class Scheme:
     def tiers(self) -> tuple[str, ...]:
         return self.labels[::-1]
 
+    def tier_labels(self, unit: str = "10^9/L") -> dict[str, str]:
+        """Display label of each tier with its range, mildest first.
+
+        The name comes from :data:`TIER_NAMES` (else the label with
+        underscores as spaces, capitalised); the range is the half-open
+        interval of the cuts, lower bound included.
+
+        Parameters
+        ----------
+        unit : {"10^9/L", "cells/uL"}, default "10^9/L"
+            Unit the ranges are written in (``×10⁹/L`` with one decimal or
+            more, or ``cells/µL`` with thousands separators).
+
+        Returns
+        -------
+        dict of str to str
+
+        Examples
+        --------
+        >>> get_scheme("andersen2016").tier_labels()["moderate_severe"]
+        'Moderate–severe (<1.0 ×10⁹/L)'
+        >>> get_scheme("andersen2016").tier_labels()["mild"]
+        'Mild (1.0 to <1.5 ×10⁹/L)'
+        >>> get_scheme("clinical").tier_labels(unit="cells/uL")["normal"]
+        'Normal (≥1,500 cells/µL)'
+        """
+        if unit not in ("10^9/L", "cells/uL"):
+            raise NeutrostatsError(f"Scheme.tier_labels: unit must be '10^9/L' or 'cells/uL', found {unit!r}")
+        suffix = " ×10⁹/L" if unit == "10^9/L" else " cells/µL"
+
+        def num(v: float) -> str:
+            if unit == "cells/uL":
+                return f"{v:,.0f}" if float(v).is_integer() else f"{v:,g}"
+            text = f"{v / 1000:.3f}".rstrip("0")
+            return text + "0" if text.endswith(".") else text
+
+        bounds = [None, *self.cuts, None]
+        out = {}
+        for i, label in enumerate(self.labels):
+            lo, hi = bounds[i], bounds[i + 1]
+            if lo is None:
+                span = f"<{num(hi)}"
+            elif hi is None:
+                span = f"≥{num(lo)}"
+            else:
+                span = f"{num(lo)} to <{num(hi)}"
+            out[label] = f"{tier_name(label)} ({span}{suffix})"
+        return {t: out[t] for t in self.tiers}
+
     @property
     def normal_tier(self) -> str:
         return self.labels[-1]
@@ -288,6 +339,28 @@ class Scheme:
             Ordered, mildest first.
         """
         return pd.Categorical.from_codes(self.codes(np.asarray(anc_per_ul, dtype=float)), dtype=self.dtype)
+
+
+#: Display names of the built-in schemes' tiers (without the range; see :meth:`Scheme.tier_labels`).
+TIER_NAMES: Mapping[str, str] = MappingProxyType({
+    "moderate_severe": "Moderate–severe", "subnormal": "Subnormal", "mild": "Mild", "moderate": "Moderate",
+    "severe": "Severe", "profound": "Profound", "normal": "Normal",
+    **{f"grade_{g}": f"Grade {g}" for g in range(5)},
+})
+
+
+def tier_name(label: str) -> str:
+    """The display name of a tier label: :data:`TIER_NAMES`, else underscores as spaces, capitalised.
+
+    Examples
+    --------
+    >>> tier_name("moderate_severe"), tier_name("very_low")
+    ('Moderate–severe', 'Very low')
+    """
+    if label in TIER_NAMES:
+        return TIER_NAMES[label]
+    text = str(label).replace("_", " ").strip()
+    return text[:1].upper() + text[1:]
 
 
 _ANDERSEN_REF = (

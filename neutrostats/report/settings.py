@@ -94,6 +94,13 @@ class ReportSettings:
         ``opensafely`` is OpenSAFELY's rule (counts of 7 or less hidden, the
         others rounded to 5) and sets both numbers itself.
     rounding_base : int, default 5
+    labels : mapping, optional
+        Display labels by name, over the defaults
+        (:func:`~neutrostats.cohort.labels.labels_for`): tiers, outcomes,
+        covariates, levels (``sex=M``) and model terms (``sex[M]``), e.g.
+        ``{"hiv": "HIV infection"}`` (TOML ``[labels] hiv = "HIV
+        infection"``). Tables keep their machine names; the HTML, figures
+        and Word/LaTeX tables use the labels.
 
     Examples
     --------
@@ -121,6 +128,7 @@ class ReportSettings:
     code_map: str | Mapping[str, str] | None = None
     disclosure: str = "suppress"
     rounding_base: int = 5
+    labels: Mapping[str, str] | None = None
 
     def __post_init__(self) -> None:
         from neutrostats.cohort.build import INDEX_STRATEGIES
@@ -152,6 +160,9 @@ class ReportSettings:
                                    f"({PRESETS[self.disclosure].min_cell_count}); do not also give min_cell_count "
                                    f"{self.min_cell_count}")
         _ = self.disclosure_rule  # validates rounding_base
+        if self.labels is not None:
+            _ = self.display_labels  # validates them
+            object.__setattr__(self, "labels", dict(self.labels))
         object.__setattr__(self, "adjust", tuple(self.adjust))
         object.__setattr__(self, "followup_years", float(self.followup_years))
         for name in ("age_range", "index_window"):
@@ -262,6 +273,13 @@ class ReportSettings:
         if self.disclosure in PRESETS:
             return DisclosureRule.preset(self.disclosure)
         return DisclosureRule(self.disclosure, int(self.min_cell_count), int(self.rounding_base))
+
+    @property
+    def display_labels(self):
+        """The :class:`~neutrostats.cohort.labels.Labels` of the scheme, the outcomes and ``labels``."""
+        from neutrostats.cohort.labels import labels_for
+
+        return labels_for(self.scheme, outcomes=self.outcome_codes, overrides=self.labels)
 
     @property
     def horizons(self) -> tuple[float, ...]:
