@@ -30,7 +30,7 @@ import pandas as pd
 
 from neutrostats.cohort.icd10 import OUTCOME_LABELS
 from neutrostats.errors import NeutrostatsError
-from neutrostats.labs.classify import DEFAULT_SCHEME, Scheme, get_scheme, tier_name
+from neutrostats.labs.classify import DEFAULT_SCHEME, TIER_NAMES, Scheme, get_scheme, tier_name
 
 __all__ = ["COVARIATE_LABELS", "LABELLED_COLUMNS", "Labels", "labels_for"]
 
@@ -101,7 +101,7 @@ class Labels:
             var, level = m["var"], m["level"]
             level_text = self.names.get(f"{var}={level}", self(level))
             return f"{self(var)}: {level_text}"
-        return _pretty(key)
+        return TIER_NAMES.get(key) or _pretty(key)
 
     def short(self, name: Any) -> str:
         """The label without the tier's range (for tiers); the label otherwise."""
@@ -164,13 +164,16 @@ class Labels:
         return {**dict(self.tiers), **dict(self.names)}
 
 
-def labels_for(scheme: str | Scheme = DEFAULT_SCHEME, *, outcomes: Iterable[str] = (),
+def labels_for(scheme: str | Scheme | None = DEFAULT_SCHEME, *, outcomes: Iterable[str] = (),
                overrides: Mapping[str, str] | None = None, unit: str = "10^9/L") -> Labels:
     """The display labels of a scheme's tiers, the outcomes and the covariates, with overrides.
 
     Parameters
     ----------
-    scheme : str or Scheme, default "andersen2016"
+    scheme : str, Scheme or None, default "andersen2016"
+        ``None`` where the scheme is not known (a table passed on its own):
+        tiers are named without a range (``Moderate–severe``), never with
+        the ranges of a scheme they may not come from.
     outcomes : iterable of str, optional
         Outcome names beyond the built-in ones (labelled from their names
         unless overridden).
@@ -189,9 +192,13 @@ def labels_for(scheme: str | Scheme = DEFAULT_SCHEME, *, outcomes: Iterable[str]
     'Grade 3 (0.5 to <1.0 ×10⁹/L)'
     >>> labels_for(outcomes=["sepsis"])("sepsis_prevalent")
     'Sepsis before index'
+    >>> labels_for(None)("moderate_severe")
+    'Moderate–severe'
     """
-    sch = get_scheme(scheme)
     names = {**COVARIATE_LABELS, **OUTCOME_LABELS}
     names |= {o: names.get(o, _pretty(o)) for o in outcomes}
+    if scheme is None:
+        return Labels(tiers={}, names=names).override(overrides)
+    sch = get_scheme(scheme)
     base = Labels(tiers=sch.tier_labels(unit), names=names, tier_names={t: tier_name(t) for t in sch.tiers})
     return base.override(overrides)
