@@ -244,6 +244,35 @@ def test_profile_selection_and_wald_fallback(sparse_fit):
     np.testing.assert_allclose(none.pvalues, fit.pvalues, rtol=1e-10)  # always the LR test
 
 
+def test_profile_limit_found_where_the_wald_start_overshoots():
+    # A rare outcome (1%) with a tier of 0 events in 60: the Wald limit on the flat side of that tier's
+    # profile lies so far out that the first quadratic model cannot reach the target level (the
+    # Venzon-Moolgavkar step has no real solution there). The limit must still solve the defining
+    # equation 2 (l*(b_hat) - max l*(b_j, .)) = chi2_1(0.95), checked with the naive likelihood.
+    rng = np.random.default_rng(5)
+    n = 3000
+    tier = np.r_[np.zeros(n - 60), np.ones(60)]
+    age = rng.normal(size=n)
+    y = (rng.random(n) < 0.01).astype(int)
+    y[tier == 1] = 0
+    X = np.column_stack([np.ones(n), tier, age])
+    fit = firth_logit(X, y, profile=[1], tests=[1])
+    crit = stats.chi2.ppf(0.95, 1)
+    for limit in (fit.conf_low[1], fit.conf_high[1]):
+        profiled = naive_profile(X, y, 1, limit, fit.params)
+        assert 2 * (fit.loglik - profiled) == pytest.approx(crit, abs=1e-6)
+
+
+def test_tests_selects_the_likelihood_ratio_p_values(sparse_fit):
+    X, y, fit = sparse_fit
+    some = firth_logit(X, y, profile=[2], tests=[2])
+    assert np.isnan(some.pvalues[[0, 1, 3]]).all()
+    assert some.pvalues[2] == pytest.approx(fit.pvalues[2], rel=1e-10)
+    assert np.isnan(firth_logit(X, y, profile=False, tests=False).pvalues).all()
+    with pytest.raises(NeutrostatsError, match="expected tests indices between 0 and 3"):
+        firth_logit(X, y, tests=[4])
+
+
 # --------------------------------------------------------------------------
 # 5. P-values and invariances
 # --------------------------------------------------------------------------

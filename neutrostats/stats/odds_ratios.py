@@ -774,7 +774,8 @@ def _model_rows(data, y, outcome, tier, ref, method, adjust, spline, level, fn, 
         from neutrostats.stats.firth import firth_logit
 
         tier_idx = [namesk.index(f"tier[{c}]") for c in tier_cols if c not in empty]
-        fit = firth_logit(Xk, y, conf_level=level, profile=tier_idx, weights=w)
+        # Only the tiers' rows are returned: the covariates need neither profile limits nor tests.
+        fit = firth_logit(Xk, y, conf_level=level, profile=tier_idx, tests=tier_idx, weights=w)
         est, se, p, lo, hi = fit.params, fit.bse, fit.pvalues, fit.conf_low, fit.conf_high
     rows = []
     for i, c in enumerate(cats):
