@@ -25,7 +25,8 @@ Relations used (t a tier, S_t its size, N the persons analysed, h_1 < ... <
 h_m the horizons of ``mortality``):
 
 * attrition: up to the row "persons analysed", ``persons[i] = persons[i-1] -
-  excluded_persons[i]`` and the same for ``lab_rows``; after it, ``persons``
+  excluded_persons[i]`` and the same for ``lab_rows`` (derived: what steps
+  i..j exclude together, ``persons[i-1] - persons[j]``); after it, ``persons``
   and ``lab_rows`` stay constant; ``excluded_records`` equals
   ``excluded_lab_rows`` on rows of the labs table and ``excluded_persons`` on
   rows of the persons table; ``persons`` of "persons analysed" = N.
@@ -276,6 +277,12 @@ def _attrition(s: _System) -> None:
             s.eq(f"attrition records = persons row {i}", c(i, "excluded_records"), c(i, "excluded_persons"))
     if ANALYSED in desc:
         s.eq("attrition persons analysed = N", c(last, "persons"), _total(s))
+    # What the steps i..j exclude together is the difference of two remaining counts: a count in its own
+    # right ("4 persons had no usable ANC"), sensitive like each step's (ranges of one step are the cells).
+    for rem, exc in (("persons", "excluded_persons"), ("lab_rows", "excluded_lab_rows")):
+        for i in range(1, last + 1):
+            for j in range(i + 1, last + 1):
+                s.derive("attrition", f"{exc} of steps {i}-{j}", {c(i - 1, rem): 1.0, c(j, rem): -1.0})
 
 
 def _tier_prevalence(s: _System) -> None:

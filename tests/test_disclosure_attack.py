@@ -110,6 +110,27 @@ def test_attacker_finds_a_flow_leak():
     assert _interval(res, "attrition", 1, "excluded_persons") == ((3, 3), True)
 
 
+def test_attacker_finds_what_several_hidden_steps_exclude_together():
+    # 100 persons; two steps exclude 1 and 2 (both hidden "<5"); 97 left (shown): together they
+    # exclude 100 - 97 = 3, a count below 5 worked out exactly from two shown counts.
+    raw = pd.DataFrame({
+        "step": [0, 1, 2, 3],
+        "description": ["lab rows read", "no usable ANC: result empty", "no usable ANC: negative count",
+                        "persons analysed"],
+        "table": ["labs", "labs", "labs", "persons"],
+        "excluded_persons": [0, 1, 2, 0], "excluded_lab_rows": [0, 40, 30, 0], "excluded_records": [0, 40, 30, 0],
+        "persons": [100, 99, 97, 97], "lab_rows": [500, 460, 430, 430],
+    })
+    for c in raw.columns[3:]:
+        raw[c] = raw[c].astype("Int64")
+    pub = raw.copy()
+    pub.loc[[1, 2], "excluded_persons"] = pd.NA
+    pub.loc[1, "persons"] = pd.NA
+    res = da.attack({"attrition": raw}, {"attrition": pub}, 5)
+    derived = res[(res["kind"] == "derived") & (res["column"] == "excluded_persons of steps 1-2")]
+    assert derived[["lo", "hi"]].iloc[0].tolist() == [3, 3] and bool(derived["leak"].iloc[0])
+
+
 def test_attacker_finds_deaths_between_horizons():
     # Tier x (100 persons): deaths 10 by year 1 and 12 by year 4 are both shown, so
     # 2 deaths in (1, 4] follow exactly: a derived leak.

@@ -12,7 +12,9 @@ computed from them NA, shown counts rounded where the rule rounds, and a
 Relations registered (each checked to hold exactly on the data):
 
 * flow: the persons and lab rows left after each step are those of the step
-  before minus its exclusions; the persons analysed are the cohort;
+  before minus its exclusions; the persons analysed are the cohort; what
+  several steps exclude together (the difference of two remaining counts)
+  is a latent count, protected too;
 * tier sizes: tier prevalence = Table 1 n = log-rank n = Cox n = persons
   at risk at time 0, adding up to the cohort;
 * Table 1: within each variable and group, the level counts and the missing
@@ -217,6 +219,17 @@ def _register_flow(b: _Builder, flow: pd.DataFrame) -> None:
         key_at = lambda i: ("size", OVERALL) if (remaining == "persons" and i == last) else ("flow", i, remaining)  # noqa: E731
         for i in range(1, last + 1):
             b.reg.relate([(key_at(i - 1), 1.0), (("flow", i, excluded), -1.0), (key_at(i), -1.0)])
+        # What steps i..j exclude together is the difference of two remaining counts, a count in its own
+        # right (3,000 persons, then 2,996 after three hidden steps: 4 excluded). Each such sum is a
+        # sensitive latent count, so a small one is protected like a shown one. Steps excluding none add
+        # nothing: one sum per pair of steps that both exclude someone stands for all ranges between them.
+        ex = vals[excluded][: last + 1]
+        steps = [i for i in range(1, last + 1) if not math.isnan(ex[i]) and ex[i] > 0]
+        for a, i in enumerate(steps):
+            for j in steps[a + 1:]:
+                together = b.latent(("flow excluded together", remaining, i, j), float(np.nansum(ex[i:j + 1])),
+                                    sensitive=True)
+                b.reg.relate([(key_at(i - 1), 1.0), (key_at(j), -1.0), (together, -1.0)])
 
 
 def _register_odds_ratios(b: _Builder, ors: pd.DataFrame, tiers: Sequence[str]) -> None:
