@@ -16,6 +16,7 @@ import warnings
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
