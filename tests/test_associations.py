@@ -233,7 +233,11 @@ def test_odds_ratio_table_and_forest_plot():
     assert tab["outcome"].tolist() == ["y"] * 4 + ["z"] * 4
     ax = plot_forest(tab, title="test")
     assert ax.get_xscale() == "log"
-    assert len(ax.get_yticklabels()) == 6  # reference rows left out
+    # A bold header per outcome, then its four tiers; the reference rows read "reference".
+    assert len(ax.get_yticklabels()) == 10
+    assert [t.get_text() for t in ax.get_yticklabels()][::5] == ["y", "z"]
+    column = [t.get_text() for t in ax.child_axes[0].texts]
+    assert column.count("reference") == 2 and column[-1] == "OR (95% CI)"
     assert any(np.allclose(line.get_xdata(), [1.0, 1.0]) for line in ax.get_lines())
     import matplotlib.pyplot as plt
 
@@ -242,12 +246,14 @@ def test_odds_ratio_table_and_forest_plot():
     ax = plot_forest(odds_ratio_table(zero, ["y"], method="midp"))
     markers = [line.get_marker() for line in ax.get_lines()]
     assert not {"<", ">", "s", "D"} & set(markers)
-    assert [t.get_text() for t in ax.get_yticklabels()][0] == "y: subnormal (not estimable)"
+    # Its open lower end is a caret (tip at the left edge), not a clipped marker.
+    assert 4 in markers and "not estimable" in [t.get_text() for t in ax.child_axes[0].texts]
     # An estimate beyond the axis (here inf, with support claimed) still points off it.
     edge = odds_ratio_table(_table({"normal": (30, 300), "subnormal": (8, 40)}), ["y"], method="midp")
     edge.loc[1, ["estimate", "conf_high"]] = np.inf
     ax = plot_forest(edge)
-    assert ">" in [line.get_marker() for line in ax.get_lines()]
+    assert any(line.get_marker() == 5 and np.allclose(line.get_xdata(), ax.get_xlim()[1]) and line.get_markersize() == 8
+               for line in ax.get_lines())
     plt.close("all")
     with pytest.raises(NeutrostatsError, match="non-empty list"):
         odds_ratio_table(df, "y")
@@ -350,8 +356,9 @@ def test_model_that_does_not_converge_is_not_estimable():
 def _forest_markers(ax):
     import matplotlib.colors as mcolors
 
+    # Estimate markers (the carets 4 and 5 end open intervals).
     return [(line.get_marker(), mcolors.to_hex(line.get_markerfacecolor())) for line in ax.get_lines()
-            if line.get_marker() not in ("None", None, "")]
+            if line.get_marker() in ("s", "D", "<", ">")]
 
 
 def test_forest_marks_firth_and_unsupported_rows():
@@ -367,10 +374,11 @@ def test_forest_marks_firth_and_unsupported_rows():
     assert _forest_markers(ax) == [("D", "#ffffff")] * 2
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["Firth (penalised)"]
     labels = [t.get_text() for t in ax.get_yticklabels()]
-    assert labels == ["y: subnormal (not estimable)", "y: mild", "y: moderate_severe"]
-    assert [t.get_text() for t in ax.texts] == ["no events in this tier"]
-    # Its interval is still drawn (a line without marker at its row, the top one).
-    row_y = len(labels) - 1
+    assert [x.split(" (")[0] for x in labels] == ["y", "Normal", "Subnormal", "Mild", "Moderate–severe"]
+    column = [t.get_text() for t in ax.child_axes[0].texts]
+    assert column[:2] == ["reference", "not estimable"] and not ax.texts
+    # Its interval is still drawn (a line without marker at its row, the subnormal one).
+    row_y = len(labels) - 3
     assert any(line.get_marker() in ("None", None, "") and np.allclose(line.get_ydata(), [row_y, row_y])
                for line in ax.get_lines())
     plt.close("all")
@@ -392,7 +400,7 @@ def test_forest_with_every_row_suppressed_or_not_estimable():
     hidden = tab.assign(**{c: np.nan for c in ("estimate", "conf_low", "conf_high", "p_value")})
     ax = plot_forest(hidden)
     assert [t.get_text() for t in ax.texts] == ["nothing to draw: every estimate is suppressed or not estimable"]
-    assert all(t.get_text().endswith(" (suppressed)") for t in ax.get_yticklabels())
+    assert [t.get_text() for t in ax.child_axes[0].texts] == ["reference", "[h]", "[h]", "[h]", "OR (95% CI)"]
     ax.figure.canvas.draw()
     # Logistic rows of tiers without events are NaN and not estimable: the same note, other labels.
     none = _table({"normal": (30, 300), "subnormal": (0, 40)})
@@ -400,7 +408,7 @@ def test_forest_with_every_row_suppressed_or_not_estimable():
         ml = odds_ratio_table(none, ["y"], method="logistic")
     ax = plot_forest(ml)
     assert [t.get_text() for t in ax.texts] == ["nothing to draw: every estimate is suppressed or not estimable"]
-    assert [t.get_text() for t in ax.get_yticklabels()][0] == "y: subnormal (not estimable)"
+    assert [t.get_text() for t in ax.child_axes[0].texts][:2] == ["reference", "not estimable"]
     # Only reference rows: nothing to draw either.
     ax = plot_forest(tab[tab["is_reference"]])
     assert [t.get_text() for t in ax.texts] == ["nothing to draw: every estimate is suppressed or not estimable"]

@@ -214,7 +214,7 @@ def test_plot_draws_a_note_instead_of_curves_when_nothing_can_be_shown():
         fig.canvas.draw()
         plt.close(fig)
     # 4 at risk shown at k = 4: the curves are drawn.
-    ax = plot_cumulative_incidence(ci, min_cell_count=4)
+    ax = plot_cumulative_incidence(ci, min_cell_count=4, risk_table=False)
     assert [line.get_label() for line in ax.get_lines()] == ["a", "b"] and not ax.texts
     plt.close("all")
 

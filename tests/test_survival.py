@@ -183,7 +183,7 @@ def test_plot_km_draws_a_note_instead_of_crashing_when_nothing_can_be_shown():
         plt.close(fig)
     # Without ax= it makes its own figure; one count of 5 shown at k = 5 keeps the curve.
     ax = plot_km(km, min_cell_count=5, times=[0])
-    assert _curve_artists(ax) > 0 and [t.get_text() for t in ax.texts] == ["At risk", "a", "5"]
+    assert _curve_artists(ax) > 0 and [t.get_text() for t in ax.texts] == ["Number at risk", "a", "5"]
     # A 5 hidden only so that a hidden 3 cannot be worked back is hidden all the same: no curve.
     complementary = pd.DataFrame({"group": ["a", "a"], "time": [0.0, 2.0], "n_risk": pd.array([pd.NA, pd.NA], "Int64"),
                                   "suppressed": [True, True]})
