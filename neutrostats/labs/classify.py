@@ -285,16 +285,14 @@ class Scheme:
             text = f"{v / 1000:.3f}".rstrip("0")
             return text + "0" if text.endswith(".") else text
 
-        bounds = [None, *self.cuts, None]
-        out = {}
+        cuts, out = self.cuts, {}
         for i, label in enumerate(self.labels):
-            lo, hi = bounds[i], bounds[i + 1]
-            if lo is None:
-                span = f"<{num(hi)}"
-            elif hi is None:
-                span = f"≥{num(lo)}"
+            if i == 0:
+                span = f"<{num(cuts[0])}"
+            elif i == len(cuts):
+                span = f"≥{num(cuts[-1])}"
             else:
-                span = f"{num(lo)} to <{num(hi)}"
+                span = f"{num(cuts[i - 1])} to <{num(cuts[i])}"
             out[label] = f"{tier_name(label)} ({span}{suffix})"
         return {t: out[t] for t in self.tiers}
 

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import sys
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy.optimize import brentq
 from scipy.special import expit
-from tqdm import tqdm
 
+from neutrostats.core.progress import progress_bar
 from neutrostats.synthetic.assumptions import (
     DEFAULT_SEED,
     TIERS,
@@ -197,8 +196,8 @@ def generate_cohort(
         give identical tables. ``None`` draws fresh entropy, which is recorded
         in ``truth["seed"]`` so the cohort can be regenerated.
     progress : bool or None, default None
-        Show a tqdm progress bar on stderr. ``None``: only when stderr is a
-        terminal.
+        Show a progress bar. ``None``: on a terminal, or in Jupyter with
+        ipywidgets (:func:`~neutrostats.core.progress.progress_bar`).
     **assumptions
         Any key of :data:`DEFAULT_ASSUMPTIONS` (meanings and sources in
         :data:`ASSUMPTION_NOTES`). Nested dicts may be given in part, e.g.
@@ -270,12 +269,10 @@ def generate_cohort(
         _fail(f"seed must be a non-negative integer or None, found {seed!r}")
     seed = int(seed)
     a = _resolve_assumptions(assumptions)
-    if progress is None:
-        progress = bool(getattr(sys.stderr, "isatty", lambda: False)())
     rng = np.random.default_rng(seed)
 
     steps = ("persons", "blood counts", "lab mess", "index", "outcomes", "deaths", "diagnoses", "tables")
-    with tqdm(total=len(steps), desc="generate_cohort", unit="step", disable=not progress, leave=False) as bar:
+    with progress_bar(progress, total=len(steps), desc="generate_cohort", unit="step", leave=False) as bar:
         bar.set_postfix_str(steps[0])
         P = _persons(rng, n, a)
         bar.update()
