@@ -157,6 +157,10 @@ def _add_report(sub) -> None:
     r.add_argument("--out", help="folder to write the report into (created if needed)")
     r.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     r.add_argument("--decimal", default=None, choices=[".", ","], help="decimal separator of text results")
+    r.add_argument("--formats", default=None, metavar="FORMAT,...",
+                   help="also write every table (Table 1, odds ratios, hazard ratios, ...) as tables/*.docx (docx; needs "
+                        "pip install 'neutrostats[docx]') and/or tables/*.tex (latex), e.g. --formats docx,latex; "
+                        "HTML, JSON, CSV, PNG and SVG are always written")
     _reading_options(r)
     r.set_defaults(func=_report)
 
@@ -232,6 +236,7 @@ def _report(args: argparse.Namespace) -> int:
     import matplotlib
 
     from neutrostats.report import INPUT_TABLES, ReportSettings, load_config, run_report
+    from neutrostats.report.documents import check_formats
     from neutrostats.synthetic import sample_dir
 
     # The command only writes files: never open a window.
@@ -279,6 +284,7 @@ def _report(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else config.get("out")
     if out is None:
         raise NeutrostatsError("report needs --out DIR (the folder to write into)")
+    formats = check_formats(args.formats, fn="report", option="--formats ")
     if not args.quiet:
         print("neutrostats report with settings:")
         for key, value in settings.to_dict().items():
@@ -293,7 +299,7 @@ def _report(args: argparse.Namespace) -> int:
     inputs = ((_read_export(*source, args.end_of_data),) if source  # type: ignore[call-arg]  # source: (format, path)
               else (paths["labs"], paths["persons"], paths["diagnoses"], paths["deaths"]))
     report = run_report(*inputs, out=out, settings=settings, progress=False if args.quiet else None,
-                        run_info={"run at": started})
+                        run_info={"run at": started}, formats=formats)
     import matplotlib.pyplot as plt
 
     plt.close("all")

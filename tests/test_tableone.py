@@ -25,6 +25,8 @@ from neutrostats.stats.tableone import TableOne, table_one
 REF_DIR = Path(__file__).resolve().parent / "reference"
 REF = json.loads((REF_DIR / "tableone_reference.json").read_text(encoding="utf-8"))
 TIERS = ["normal", "subnormal", "mild", "moderate_severe"]
+# How display() names them when the scheme is not known: no ranges.
+SHOWN_TIERS = ["Normal", "Subnormal", "Mild", "Moderate–severe"]
 BANDS = ["<50", "50-69", "70+"]
 VARIABLES = list(REF["types"])
 REL, ABS = 1e-10, 1e-12
@@ -160,9 +162,9 @@ def test_missing_counted_never_dropped(table):
     assert sex["missing"].tolist() == [2, 2] and sex["n"].sum() + 2 == 500
     shown = table.display()
     rows = list(shown.index)
-    assert rows[rows.index("Age at index, years, median [IQR]") + 1] == "  missing"
+    assert rows[rows.index("Age at index (years), median [IQR]") + 1] == "  missing"
     # a variable without missing values has no missing row
-    assert rows[rows.index("ANC at index, cells/µL, median [IQR]") + 1] != "  missing"
+    assert rows[rows.index("ANC at index (×10⁹/L), median [IQR]") + 1] != "  missing"
 
 
 def test_unused_group_kept_with_zero():
@@ -171,9 +173,9 @@ def test_unused_group_kept_with_zero():
     t = table_one(d, columns=["age_at_index", "sex", "duffy_null"])
     n = t.tidy[t.tidy["variable"] == "n"].set_index("group")["n"]
     assert list(n.index) == TIERS + ["profound", "Overall"] and n["profound"] == 0
-    assert list(t.display().columns) == TIERS + ["profound", "Overall", "SMD"]
-    assert t.display().loc["n", "profound"] == "0"
-    assert t.display().loc["Age at index, years, median [IQR]", "profound"] == "–"
+    assert list(t.display().columns) == SHOWN_TIERS + ["Profound", "Overall", "SMD"]
+    assert t.display().loc["n", "Profound"] == "0"
+    assert t.display().loc["Age at index (years), median [IQR]", "Profound"] == "–"
     smd = t.smd.set_index(["variable", "group"])
     assert np.isnan(smd.loc[("age_at_index", "profound"), "smd"])
     assert not smd.loc[("age_at_index", "profound"), "suppressed"]
@@ -284,18 +286,18 @@ def test_missing_count_hidden_hides_percents():
 
 def test_display_shape(table):
     shown = table.display()
-    assert list(shown.columns) == TIERS + ["Overall", "SMD"]
+    assert list(shown.columns) == SHOWN_TIERS + ["Overall", "SMD"]
     assert shown.index.name == "characteristic"
-    assert list(shown.index[:5]) == ["n", "Age at index, years, median [IQR]", "  missing",
-                                     "ANC at index, cells/µL, median [IQR]", "Sex, n (%)"]
+    assert list(shown.index[:5]) == ["n", "Age at index (years), median [IQR]", "  missing",
+                                     "ANC at index (×10⁹/L), median [IQR]", "Sex, n (%)"]
     assert "  Female" in shown.index and "  Male" in shown.index and "  70+" in shown.index
     assert shown.loc["n", "Overall"] == "500"
-    assert re.fullmatch(r"\d+\.\d \[\d+\.\d–\d+\.\d\]", shown.loc["Age at index, years, median [IQR]", "normal"])
-    assert re.fullmatch(r"\d+ \(\d+\.\d\)", shown.loc["Duffy-null, n (%)", "mild"])
+    assert re.fullmatch(r"\d+\.\d \[\d+\.\d–\d+\.\d\]", shown.loc["Age at index (years), median [IQR]", "Normal"])
+    assert re.fullmatch(r"\d+ \(\d+\.\d\)", shown.loc["Duffy-null, n (%)", "Mild"])
     assert re.fullmatch(r"\d\.\d{3}", shown.loc["Sex, n (%)", "SMD"])
     ref = table.display(smd="reference")
-    assert list(ref.columns)[-3:] == [f"SMD {g} vs normal" for g in TIERS[1:]]
-    assert list(table.display(smd="none").columns) == TIERS + ["Overall"]
+    assert list(ref.columns)[-3:] == [f"SMD {g} vs Normal" for g in SHOWN_TIERS[1:]]
+    assert list(table.display(smd="none").columns) == SHOWN_TIERS + ["Overall"]
     with pytest.raises(NeutrostatsError, match="smd must be"):
         table.display(smd="max")
 
@@ -314,7 +316,9 @@ def test_html_escapes_levels():
     t = table_one(d, columns=["kind"], labels={"kind": "Kind <b>"})
     h = t._repr_html_()
     assert "<script>" not in h and "&lt;script&gt;" in h and "x&amp;y" in h and "Kind &lt;b&gt;" in h
-    assert h.startswith("<table") and h.count("<tr>") == len(t.display()) + 1
+    # The report's style; the "n" row moves into the headers ("a\nn = 2"), so header + other rows.
+    assert h.startswith('<div class="ns-report"><style>') and '<table class="ns-tbl">' in h
+    assert h.count("<tr>") == len(t.display()) and "a<br>n = 2" in h
 
 
 def test_to_dict_is_json(table):

@@ -88,20 +88,29 @@ class Cohort:
         )
 
     def _repr_html_(self) -> str:
-        """Jupyter: the summary line, persons per tier and the flow table."""
+        """Jupyter: the summary line, persons per tier and the flow table, in the report's style and labels."""
         from html import escape
 
-        tiers = self.table["tier"].value_counts(sort=False).rename_axis("tier").reset_index(name="persons")
-        flow = self.attrition[["description", "table", "excluded_persons", "excluded_lab_rows", "persons",
-                               "lab_rows"]]
-        return (
-            f"<p><strong>Cohort</strong>: {len(self.table):,} persons; scheme "
-            f"{escape(str(self.settings['scheme']['name']))}, index {escape(str(self.settings['index']))}, "
-            f"{self.settings['followup_years']:g}-year outcome window</p>"
-            + tiers.to_html(index=False, escape=True)
-            + "<p>Flow (<code>attrition</code>):</p>"
-            + flow.to_html(index=False, escape=True)
-        )
+        from neutrostats.core.display import STYLE, DisplayTable
+
+        lab = _cohort_labels(self.settings.get("scheme"))
+        counts = self.table["tier"].value_counts(sort=False)
+        tiers = DisplayTable("tiers", "Persons by ANC tier at index", pd.DataFrame({
+            "ANC tier at index": [lab(t) for t in counts.index], "Persons, n": [f"{int(n):,}" for n in counts]}),
+            align=("l", "r"))
+        a = self.attrition
+        flow = DisplayTable("attrition", "Flow of persons and lab rows (attrition)", pd.DataFrame({
+            "Step": a["description"].astype(str), "Table": a["table"].astype(str),
+            **{head: [f"{int(v):,}" for v in a[col]] for head, col in (
+                ("Persons excluded, n", "excluded_persons"), ("Lab rows excluded, n", "excluded_lab_rows"),
+                ("Persons remaining, n", "persons"), ("Lab rows remaining, n", "lab_rows"))}}),
+            align=("l", "l", "r", "r", "r", "r"))
+        scheme = self.settings["scheme"]
+        line = (f"<p><strong>Cohort</strong>: {len(self.table):,} persons; scheme "
+                f"{escape(str(scheme['name'] if isinstance(scheme, Mapping) else scheme))}, index "
+                f"{escape(str(self.settings['index']))}, {self.settings['followup_years']:g}-year outcome window</p>")
+        return (f'<div class="ns-report"><style>{STYLE}</style>{line}{tiers.to_html(table_id="cohort-tiers")}'
+                f'{flow.to_html(table_id="cohort-flow")}</div>')
 
     def time_to_event(self, outcome: str, horizon: float | None = None) -> pd.DataFrame:
         """Per-person time to an outcome and its status, death without it as the competing event.
@@ -911,3 +920,18 @@ def _outcome_columns(table, diagnoses, person_index, person, dx_dates, diagnosis
     return notes
 
 
+
+
+def _cohort_labels(scheme: Any):
+    """Display labels of a cohort's tiers: its scheme's when built-in with the same cuts, else without ranges."""
+    from neutrostats.cohort.labels import labels_for
+    from neutrostats.labs.classify import get_scheme
+
+    if isinstance(scheme, Mapping):
+        try:
+            known = get_scheme(str(scheme.get("name")))
+        except NeutrostatsError:
+            return labels_for(None)
+        if [float(c) for c in known.cuts] == [float(c) for c in scheme.get("cuts_per_ul", ())]:
+            return labels_for(known)
+    return labels_for(None)

@@ -160,8 +160,9 @@ def _panel(ax: Axes, df: pd.DataFrame, rows: list[tuple[str, Any]], edges: tuple
     ax.set_xscale("log")
     ax.set_xlim(*edges)
     ticks = [t for t in _NICE if edges[0] <= t <= edges[1]]
-    if len(ticks) > 8:  # a wide axis: 1-5-10 steps, so that the labels do not run together
-        ticks = [t for t in ticks if f"{t:g}".lstrip("0.")[0] in "15" or t in (0.5, 1, 2, 5)]
+    if len(ticks) > 8:
+        # A wide axis: powers of 10, and 0.5, 2, 5 near 1 (short labels); "50" beside "100" ran together.
+        ticks = [t for t in ticks if float(np.log10(t)).is_integer() or t in (0.5, 2, 5)]
     ax.xaxis.set_major_locator(FixedLocator(ticks))
     ax.xaxis.set_minor_locator(NullLocator())
     ax.set_xticklabels([f"{t:g}" for t in ticks])
@@ -178,7 +179,8 @@ def _panel(ax: Axes, df: pd.DataFrame, rows: list[tuple[str, Any]], edges: tuple
         ax.set_yticklabels([])
     ax.set_xlabel(xlabel)
     if title:
-        ax.set_title(title)
+        # Above the text column's header, which sits on the top edge of the axes: a long title would run into it.
+        ax.set_title(title, pad=SMALL + 10)
     _text_column(ax, list(ys), [texts[y] for y in ys], header)
     if not drawn:
         ax.text(0.5, 0.5, _NOTHING, transform=ax.transAxes, ha="center", va="center", fontsize=SMALL + 1,
@@ -186,8 +188,8 @@ def _panel(ax: Axes, df: pd.DataFrame, rows: list[tuple[str, Any]], edges: tuple
     if firth_drawn:
         ax.legend(handles=[Line2D([], [], marker="D", ls="none", color=_INK, mfc="white", mew=1.1,  # type: ignore[call-overload]
                                   label="Firth (penalised)")], loc="upper right", bbox_to_anchor=(1.0, 0.0),
-                  # Below the tick labels, beside the axis label, whatever the height.
-                  bbox_transform=transforms.offset_copy(ax.transAxes, ax.figure, y=-15, units="points"),  # type: ignore[arg-type]
+                  # Below the axis label (tick labels and label take about 30 points), whatever the height.
+                  bbox_transform=transforms.offset_copy(ax.transAxes, ax.figure, y=-34, units="points"),  # type: ignore[arg-type]
                   borderaxespad=0.0, fontsize=7, frameon=False)
     return ax
 

@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import sys
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -134,19 +133,26 @@ class Report:
         return results_dict(self)
 
     def _repr_html_(self) -> str:
+        """Jupyter: the body of ``report.html`` (same style sheet, labels and tables), without the page."""
         from neutrostats.report.render import render_html
 
         return render_html(self, standalone=False)
 
-    def write(self, out_dir: str | Path, *, run_info: Mapping[str, str] | None = None) -> Path:
+    def write(self, out_dir: str | Path, *, run_info: Mapping[str, str] | None = None,
+              formats: Sequence[str] = ()) -> Path:
         """Write ``report.html``, ``results.json``, ``tables/*.csv`` and ``figures/*`` into ``out_dir``.
 
         ``run_info`` (e.g. the run time) appears in the HTML only, so that
         the other files are identical for identical inputs and settings.
+        ``formats`` adds Word and/or LaTeX files of every table in
+        publication form (Table 1, odds ratios, hazard ratios, ...):
+        ``("docx", "latex")`` writes
+        ``tables/<name>.docx`` and ``tables/<name>.tex`` (Word needs
+        ``pip install 'neutrostats[docx]'``).
         """
         from neutrostats.report.render import write_outputs
 
-        return write_outputs(self, Path(out_dir), run_info=run_info)
+        return write_outputs(self, Path(out_dir), run_info=run_info, formats=formats)
 
 
 # ---------------------------------------------------------------------------
@@ -160,12 +166,9 @@ class _Steps:
     """Progress bar over named steps; records the warnings raised in each."""
 
     def __init__(self, names: Sequence[str], progress: bool | None, k: int) -> None:
-        from tqdm.auto import tqdm
+        from neutrostats.core.progress import progress_bar
 
-        if progress is None:
-            progress = bool(getattr(sys.stderr, "isatty", lambda: False)())
-        self.bar = tqdm(total=len(names), desc="neutrostats report", unit="step", disable=not progress,
-                        leave=False, file=sys.stderr)
+        self.bar = progress_bar(progress, total=len(names), desc="neutrostats report", unit="step", leave=False)
         self.k = k
         self.records: list[dict[str, str]] = []
         self.timings: dict[str, float] = {}
@@ -368,7 +371,7 @@ def _analyse(steps, build, settings, build_options) -> Report:
         tables=dict(sorted(tables.items())),
         figures=figures,
         warnings=pd.DataFrame(steps.records, columns=["step", "category", "message"]),
-        table_one_display=t1_published.display(),
+        table_one_display=t1_published.display(labels=settings.display_labels),
         n_persons=None if (rule.suppresses and 0 < n < k) else
         (int(rule.round_counts([n])[0]) if rule.rounds else n),
         timings=steps.timings,
@@ -558,53 +561,56 @@ def _competing(cohort, settings: ReportSettings):
 
 
 def _figures(or_table, km_plot, cif_curves, at_risk, settings: ReportSettings) -> dict[str, Any]:
-    import matplotlib.pyplot as plt
-
     from neutrostats.plotting import plot_cumulative_incidence, plot_forest, plot_km
 
-    figures = {}
-    n_rows = int((~or_table["is_reference"].astype(bool)).sum() / 2)
-    # Not sharey: each panel labels its own rows ("(not estimable)" differs between the models).
-    fig, axes = plt.subplots(1, 2, figsize=(12, 0.32 * max(n_rows, 2) + 1.6))
-    for ax, model in zip(axes, ("crude", "adjusted")):
-        part = or_table[or_table["model"] == model]
-        plot_forest(part, ax=ax, title=f"{model} odds ratio" + (" (mid-p)" if model == "crude" else
-                                                                 f" ({', '.join(settings.adjust)})"))
-    fig.tight_layout()
-    figures["forest"] = fig
+    lab = settings.display_labels
+    rule = settings.disclosure_rule
+    # Censorings after a tier's last event keep their exact times (coarsen_event_times): no marks under disclosure.
+    exact = _curve_k(settings) == 0
+    adjusted = ", ".join(_in_sentence(lab(a).split(" (")[0]) for a in settings.adjust)
+    panels = {"Crude (mid-p)": or_table[or_table["model"] == "crude"],
+              f"Adjusted for {adjusted}" if adjusted else "Adjusted": or_table[or_table["model"] == "adjusted"]}
+    axes = plot_forest(panels, labels=lab)
+    figures = {"forest": axes[0].figure}
 
+    title = "Mortality by ANC tier at index"
+    curve = dict(xlabel="Years since index", labels=lab, legend_title=lab("tier"))
     if km_plot is not None:
-        ax = plot_km(km_plot, at_risk=at_risk,
-                     title="Mortality by ANC tier at index", xlabel="years since index")
-    else:
-        ax = _not_drawn("Mortality by ANC tier at index", settings)
-    ax.figure.set_size_inches(8, 6)
-    figures["km_mortality"] = ax.figure
-
-    title = f"Cumulative incidence of {settings.competing_outcome} (death as competing risk)"
-    if cif_curves is not None and len(cif_curves):
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-        plot_cumulative_incidence(cif_curves, ax=ax, xlabel="years since index", legend_title="ANC tier at index",
-                                  title=title)
-        top = np.nanmax(cif_curves["conf_high"].to_numpy(dtype=float)) if len(cif_curves) else np.nan
-        ax.set_ylim(0, max(0.02, float(top) * 1.1) if np.isfinite(top) else 1.0)
+        ax = plot_km(km_plot, at_risk=at_risk, kind="mortality", title=title, censor_marks=exact,
+                     min_cell_count=rule.min_cell_count if rule.suppresses else 0, **curve)
     else:
         ax = _not_drawn(title, settings)
-        ax.figure.set_size_inches(7, 4.5)
+    figures["km_mortality"] = ax.figure
+
+    title = f"Cumulative incidence of {_in_sentence(lab(settings.competing_outcome))} (death as competing risk)"
+    if cif_curves is not None and len(cif_curves):
+        # The numbers at risk of this population are not among the report's disclosed tables: shown only
+        # when counts are shown exactly (then the curves are drawn from exact times too).
+        ax = plot_cumulative_incidence(cif_curves, title=title, times=_ticks(settings), risk_table=exact, **curve)
+    else:
+        ax = _not_drawn(title, settings)
     figures["cumulative_incidence"] = ax.figure
     return figures
+
+
+def _in_sentence(label: str) -> str:
+    """A label inside a sentence: lower-case first letter, acronyms (HIV, AML) kept."""
+    return label if label[:2].isupper() else label[:1].lower() + label[1:]
 
 
 def _not_drawn(title: str, settings: ReportSettings):
     """An empty panel saying why the figure is not drawn (too few events to draw without disclosure)."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots()
-    ax.set_axis_off()
-    ax.set_title(title)
-    ax.text(0.5, 0.5, f"not drawn: no tier has {_curve_k(settings)} or more events, so every step of the curve "
-                      "would show a count below the disclosure threshold", ha="center", va="center", wrap=True,
-            transform=ax.transAxes)
+    from neutrostats.plotting import figure_style
+
+    with figure_style():
+        fig, ax = plt.subplots(figsize=(7.5, 4.2), layout="constrained")
+        ax.set_axis_off()
+        ax.set_title(title)
+        ax.text(0.5, 0.5, f"not drawn: no tier has {_curve_k(settings)} or more events, so every step of the curve "
+                          "would show a count below the disclosure threshold", ha="center", va="center", wrap=True,
+                transform=ax.transAxes, color="0.35")
     return ax
 
 
@@ -651,6 +657,7 @@ def run_report(
     settings: ReportSettings | None = None,
     progress: bool | None = None,
     run_info: Mapping[str, str] | None = None,
+    formats: Sequence[str] = (),
 ) -> Report:
     """Read the input files, run :func:`analyse` and write the report into ``out``.
 
@@ -670,6 +677,8 @@ def run_report(
         As in :func:`analyse`.
     run_info : mapping, optional
         Shown in the HTML only (e.g. the run time).
+    formats : sequence of str, optional
+        Extra files as in :meth:`Report.write`: ``"docx"``, ``"latex"``.
 
     Returns
     -------
@@ -684,7 +693,10 @@ def run_report(
     """
     from neutrostats.io.files import TEXT_COLUMNS, read_table
 
+    from neutrostats.report.documents import check_formats
+
     settings = ReportSettings() if settings is None else settings
+    formats = check_formats(formats, fn="run_report")  # before the analysis, which takes a while
     inputs = []
     start = time.perf_counter()
     if _is_reader(labs):
@@ -726,6 +738,6 @@ def run_report(
     timings = {"read": read, **report.timings}
     report = replace(report, tables=dict(sorted({**report.tables, "inputs": table}.items())), timings=timings)
     start = time.perf_counter()
-    report.write(out, run_info=run_info)
+    report.write(out, run_info=run_info, formats=formats)
     timings["write"] = time.perf_counter() - start
     return report

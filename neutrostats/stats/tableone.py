@@ -24,7 +24,6 @@ Examples
 
 from __future__ import annotations
 
-import html
 import math
 import warnings
 from collections.abc import Mapping, Sequence
@@ -38,7 +37,7 @@ from neutrostats.core.jsonable import plain
 from neutrostats.core.validate import covariate_kinds, require_columns, require_dataframe
 from neutrostats.errors import DataQualityWarning, NeutrostatsError
 
-__all__ = ["TableOne", "table_one", "OVERALL"]
+__all__ = ["TableOne", "table_one", "OVERALL", "SMD_NOTE"]
 
 #: Name of the column that pools every group.
 OVERALL = "Overall"
@@ -82,7 +81,7 @@ class TableOne:
     def __repr__(self) -> str:
         return self.display().to_string()
 
-    def display(self, smd: str = "mean") -> pd.DataFrame:
+    def display(self, smd: str = "mean", labels: Any = None) -> pd.DataFrame:
         """The publication form: one row per characteristic, strings in every cell.
 
         Parameters
@@ -91,6 +90,13 @@ class TableOne:
             ``mean``: one ``SMD`` column, the mean of the pairwise SMDs between
             groups (what R's tableone prints); ``reference``: one column per
             group, ``SMD <group> vs <reference>``; ``none``: no SMD column.
+        labels : neutrostats.Labels, optional
+            Display labels of the groups (tiers with their ranges, e.g.
+            ``neutrostats.labels_for("andersen2016")``), variables and levels.
+            Default ``labels_for(None)``: tiers named without a range
+            (``Moderate–severe``), since the table does not know its scheme.
+            Labels given to :func:`table_one` (``labels=``) win; groups that
+            are neither tiers nor labelled keep their names.
 
         Returns
         -------
@@ -99,14 +105,33 @@ class TableOne:
             spaces); columns the groups, ``Overall`` if requested, then SMD.
             Hidden counts read ``<k`` (below the threshold) or ``[c]`` (hidden
             so that no hidden count can be worked back), values computed
-            from hidden counts ``[h]``; a group without values ``–``.
+            from hidden counts ``[h]``; a group without values ``–``. ANC at
+            index (``index_anc_per_ul``) is shown in ×10⁹/L with two
+            decimals, other continuous variables with one.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> d = pd.DataFrame({"tier": pd.Categorical(["normal", "mild", "normal"], ["normal", "mild"]),
+        ...                   "index_anc_per_ul": [4010.0, 1200.0, 3000.0]})
+        >>> from neutrostats import labels_for
+        >>> shown = table_one(d, columns=["index_anc_per_ul"]).display(labels=labels_for("andersen2016"))
+        >>> list(shown.columns)
+        ['Normal (≥1.8 ×10⁹/L)', 'Mild (1.0 to <1.5 ×10⁹/L)', 'Overall', 'SMD']
+        >>> shown.loc["ANC at index (×10⁹/L), median [IQR]"].tolist()[:3]
+        ['3.50 [3.25–3.76]', '1.20 [1.20–1.20]', '3.00 [2.10–3.50]']
+        >>> table_one(d, columns=["index_anc_per_ul"]).display().columns[1]
+        'Mild'
         """
         if smd not in ("mean", "reference", "none"):
             raise NeutrostatsError(f"TableOne.display: smd must be 'mean', 'reference' or 'none', found {smd!r}")
         s, t = self.settings, self.tidy
+        lab = _display_labels(labels)
+        name_of = {g: _group_label(lab, g) for g in s["groups"] + [OVERALL]}
         groups = s["groups"] + ([OVERALL] if s["overall"] else [])
+        ref = s["reference"]
         smd_cols = {"mean": ["SMD"], "none": [],
-                    "reference": [f"SMD {g} vs {s['reference']}" for g in s["groups"] if g != s["reference"]]}[smd]
+                    "reference": [f"SMD {name_of[g]} vs {name_of[ref]}" for g in s["groups"] if g != ref]}[smd]
         # A missing level reads back as None or NaN depending on the pandas version.
         cells = {(r.variable, None if pd.isna(r.level) else r.level, r.group): r  # type: ignore[arg-type]
                  for r in t.itertuples(index=False)}
@@ -117,48 +142,207 @@ class TableOne:
             if smd == "mean":
                 return {"SMD": _fmt_smd(d[d["comparison"] == "pairwise_mean"])}
             if smd == "reference":
-                return {f"SMD {g} vs {s['reference']}": _fmt_smd(d[d["group"] == g])
-                        for g in s["groups"] if g != s["reference"]}
+                return {f"SMD {name_of[g]} vs {name_of[ref]}": _fmt_smd(d[d["group"] == g])
+                        for g in s["groups"] if g != ref}
             return {}
 
         rows.append(("n", {g: _fmt_count(cells[("n", None, g)]) for g in groups}))
         for var in s["variables"]:
-            kind, label, levels = s["types"][var], s["labels"][var], s["levels"][var]
+            kind, label, levels = s["types"][var], self._variable_label(lab, var), s["levels"][var]
             if kind == "continuous":
-                rows.append((f"{label}, median [IQR]", {g: _fmt_iqr(cells[(var, None, g)]) for g in groups}
-                             | smd_cells(var)))
+                scale, digits = _SCALES.get(var, (1.0, 1))
+                rows.append((f"{label}, median [IQR]",
+                             {g: _fmt_iqr(cells[(var, None, g)], scale, digits) for g in groups} | smd_cells(var)))
             elif kind == "binary":
                 rows.append((f"{label}, n (%)", {g: _fmt_count(cells[(var, "True", g)], True) for g in groups}
                              | smd_cells(var)))
             else:
                 rows.append((f"{label}, n (%)", {g: "" for g in groups} | smd_cells(var)))
                 for lev in levels:
-                    name = s["labels"].get(f"{var}={lev}", lev)
-                    rows.append((f"  {name}", {g: _fmt_count(cells[(var, lev, g)], True) for g in groups}))
+                    rows.append((f"  {self._level_label(lab, var, lev)}",
+                                 {g: _fmt_count(cells[(var, lev, g)], True) for g in groups}))
             if s["any_missing"][var]:
                 key = levels[0] if levels else None
                 rows.append(("  missing", {g: _fmt_missing(cells[(var, key, g)], cells[("n", None, g)])
                                            for g in groups}))
         out = pd.DataFrame([{c: r.get(c, "") for c in groups + smd_cols} for _, r in rows],
                            columns=groups + smd_cols)
+        out.columns = [name_of.get(c, c) for c in groups] + smd_cols
         out.index = pd.Index([name for name, _ in rows], name="characteristic")
         return out
 
+    def _variable_label(self, lab, var: str) -> str:
+        """The label given to :func:`table_one`, else the display label."""
+        given = self.settings["labels"].get(var, var)
+        known = var in lab.names or var.endswith("_prevalent")
+        return lab(var) if known and given == _default_label(var) else given
+
+    def _level_label(self, lab, var: str, level: str) -> str:
+        key = f"{var}={level}"
+        given = self.settings["labels"].get(key)
+        if given is not None and given != _LABELS.get(key):
+            return given
+        return lab.names.get(key, given or level)
+
     def _repr_html_(self) -> str:
-        d = self.display()
-        head = "".join(f"<th>{html.escape(str(c))}</th>" for c in d.columns)
-        body = "".join(
-            "<tr><th style='text-align:left'>"
-            + ("&nbsp;" * 4 if name.startswith("  ") else "") + html.escape(name.strip())
-            + "</th>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
-            for name, row in zip(d.index, d.itertuples(index=False))
-        )
-        return (f"<table class='neutrostats-tableone'><thead><tr><th>{html.escape(d.index.name)}</th>"  # type: ignore[arg-type]
-                f"{head}</tr></thead><tbody>{body}</tbody></table>")
+        """Jupyter: Table 1 in the report's style (labels of :meth:`display`'s default)."""
+        return self.display_table()._repr_html_()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form: settings plus ``tidy`` and ``smd`` as lists of records (NaN/NA as None)."""
         return {**self.settings, "tidy": _records(self.tidy), "smd": _records(self.smd)}
+
+    def display_table(self, labels: Any = None, *, title: str = "Baseline characteristics",
+                      smd: str = "mean") -> Any:
+        """Table 1 as a :class:`~neutrostats.core.display.DisplayTable` (for Word, LaTeX, Excel, CSV and HTML).
+
+        The rows and cells of :meth:`display`; the ``n`` row moves into the
+        headers (``"Mild\\nn = 17"``), level rows (two leading spaces in
+        :meth:`display`) become indented rows, characteristics are
+        left-aligned and values right-aligned, and footnotes say what the
+        cells hold, what SMD means and what each small-cell mark in the table
+        means.
+
+        Parameters
+        ----------
+        labels : neutrostats.Labels, optional
+            As in :meth:`display`.
+        title : str, default "Baseline characteristics"
+            Caption.
+        smd : {"mean", "reference", "none"}, default "mean"
+            As in :meth:`display`.
+
+        Returns
+        -------
+        DisplayTable
+            Named ``table_one``.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> d = pd.DataFrame({"tier": pd.Categorical(["normal", "mild", "normal"], ["normal", "mild"]),
+        ...                   "sex": ["F", "M", "M"]})
+        >>> t = table_one(d, columns=["sex"], overall=False).display_table()
+        >>> list(t.frame.columns), t.frame["Characteristic"].tolist(), t.indent
+        (['Characteristic', 'Normal\\nn = 2', 'Mild\\nn = 1', 'SMD'], ['Sex, n (%)', 'Female', 'Male'], (0, 1, 1))
+        """
+        from neutrostats.core.display import DisplayTable
+
+        shown = self.display(smd=smd, labels=labels)
+        return DisplayTable.from_indexed("table_one", title, shown, counts_row="n",
+                                         notes=_table_one_notes(shown, smd, self.settings))
+
+    def to_csv(self, path: Any = None, *, labels: Any = None) -> str | None:
+        """Write the publication form (:meth:`display_table`) as a safe CSV.
+
+        One column per header of :meth:`display_table` (line breaks in
+        headers become ``", "``), level rows indented by two spaces, the
+        footnotes not included; cells a spreadsheet would run as formulas
+        are neutralised (:func:`~neutrostats.core.output.to_safe_csv`). The
+        tidy form is :attr:`tidy`.
+
+        Parameters
+        ----------
+        path : str, Path, file or None
+            Where to write; None returns the text.
+        labels : neutrostats.Labels, optional
+            As in :meth:`display`.
+
+        Returns
+        -------
+        str or None
+            The CSV text when ``path`` is None.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> d = pd.DataFrame({"tier": pd.Categorical(["normal", "mild"], ["normal", "mild"]), "sex": ["=cmd", "F"]})
+        >>> print(table_one(d, columns=["sex"], overall=False).to_csv(), end="")
+        Characteristic,"Normal, n = 1","Mild, n = 1",SMD
+        "Sex, n (%)",,,–
+          '=cmd,1 (100.0),0 (0.0),
+          Female,0 (0.0),1 (100.0),
+        """
+        from neutrostats.core.output import to_safe_csv
+
+        frame = _indented_frame(self.display_table(labels))
+        frame.columns = [", ".join(str(c).splitlines()) for c in frame.columns]
+        return to_safe_csv(frame, path, index=False, lineterminator="\n")
+
+    def to_latex(self, *, labels: Any = None, title: str = "Baseline characteristics") -> str:
+        r"""Table 1 as a LaTeX ``table`` float (:func:`~neutrostats.core.documents.table_to_latex`).
+
+        The document needs ``\usepackage{booktabs}``; see that function for
+        unicode.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> d = pd.DataFrame({"tier": pd.Categorical(["normal", "mild"], ["normal", "mild"]), "sex": ["F", "M"]})
+        >>> tex = table_one(d, columns=["sex"]).to_latex()
+        >>> tex.splitlines()[4], tex.splitlines()[10]
+        ('\\begin{tabular}{lrrrr}', '\\quad Female & 1 (100.0) & 0 (0.0) & 1 (50.0) &  \\\\')
+        """
+        from neutrostats.core.documents import table_to_latex
+
+        return table_to_latex(self.display_table(labels, title=title))
+
+    def to_docx(self, path: Any = None, *, labels: Any = None, title: str = "Baseline characteristics") -> bytes:
+        """Table 1 as a Word document (:func:`~neutrostats.core.documents.tables_to_docx`).
+
+        Needs python-docx (``pip install 'neutrostats[docx]'``). Returns the
+        bytes of the .docx, and writes them to ``path`` when given.
+        """
+        from neutrostats.core.documents import tables_to_docx
+
+        return tables_to_docx([self.display_table(labels, title=title)], path)
+
+    def to_excel(self, path: Any, *, labels: Any = None, title: str = "Baseline characteristics",
+                 sheet_name: str = "Table 1") -> None:
+        """Write Table 1 to an Excel workbook (.xlsx) with pandas and openpyxl.
+
+        The title in the first row, then the table of :meth:`display_table`
+        (bold wrapped headers, characteristics left-aligned and indented,
+        values right-aligned, all cells text so that ``1,204`` and ``<5``
+        stay as shown), then the footnotes. Cells a spreadsheet would run as
+        formulas (starting with ``=``, ``+``, ``-``, ``@``, a tab or a
+        carriage return) get a leading ``'``, the rule of
+        :func:`~neutrostats.core.output.safe_csv_frame`. The same table gives
+        the same bytes (fixed document dates).
+
+        Parameters
+        ----------
+        path : str or Path
+        labels : neutrostats.Labels, optional
+            As in :meth:`display`.
+        title : str, default "Baseline characteristics"
+        sheet_name : str, default "Table 1"
+
+        Raises
+        ------
+        NeutrostatsError
+            Without openpyxl (``pip install 'neutrostats[excel]'``).
+        """
+        try:
+            import openpyxl  # noqa: F401  (pandas' engine; checked here for a clear message)
+        except ImportError:
+            raise NeutrostatsError("TableOne.to_excel: Excel files need openpyxl, which is not installed; install "
+                                   "it with pip install 'neutrostats[excel]' (or pip install openpyxl)") from None
+        from neutrostats.core.documents import normalise_zip
+        from neutrostats.core.output import atomic_file, safe_csv_frame
+
+        import io
+
+        table = self.display_table(labels, title=title)
+        frame = safe_csv_frame(table.frame)
+        buf = io.BytesIO()
+        with pd.ExcelWriter(buf, engine="openpyxl") as writer:
+            frame.to_excel(writer, sheet_name=sheet_name, index=False, startrow=1)
+            _style_sheet(writer.sheets[sheet_name], table, safe_csv_frame(pd.DataFrame({"t": [title]}))["t"][0])
+            props = writer.book.properties
+            props.creator = props.lastModifiedBy = "neutrostats"
+        with atomic_file(path) as tmp:
+            tmp.write_bytes(normalise_zip(buf.getvalue()))
 
 
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
@@ -186,12 +370,39 @@ def _fmt_count(r, percent: bool = False) -> str:
     return f"{int(r.n):,} ({r.percent:.1f})"
 
 
-def _fmt_iqr(r) -> str:
+def _fmt_iqr(r, scale: float = 1.0, digits: int = 1) -> str:
     if r.suppressed and pd.isna(r.median):
         return _mark(r, "n")
     if pd.isna(r.median):
         return "–"
-    return f"{r.median:,.1f} [{r.q1:,.1f}–{r.q3:,.1f}]"
+    return f"{r.median * scale:,.{digits}f} [{r.q1 * scale:,.{digits}f}–{r.q3 * scale:,.{digits}f}]"
+
+
+#: Continuous variables shown in another unit than stored: column -> (factor, decimals).
+_SCALES = {"index_anc_per_ul": (1e-3, 2)}
+
+#: Footnote of the ``SMD`` column of :meth:`TableOne.display` (``smd="mean"``).
+SMD_NOTE = ("SMD: standardized mean difference, the mean of the pairwise SMDs between all groups "
+            "(as R's tableone prints with more than two groups).")
+
+
+def _display_labels(labels: Any):
+    from neutrostats.cohort.labels import Labels, labels_for
+
+    if labels is None:
+        return labels_for(None)
+    if not isinstance(labels, Labels):
+        raise NeutrostatsError(f"TableOne.display: labels must be a neutrostats.Labels (e.g. "
+                               f"neutrostats.labels_for('andersen2016')), found {type(labels).__name__}")
+    return labels
+
+
+def _group_label(lab, group: str) -> str:
+    """A tier's or a labelled group's label; any other group keeps its name."""
+    from neutrostats.labs.classify import TIER_NAMES
+
+    g = str(group)
+    return lab(g) if (g in lab.tiers or g in lab.names or g in TIER_NAMES) else g
 
 
 def _fmt_missing(r, n_row) -> str:
@@ -452,9 +663,9 @@ def table_one(
     >>> c = build_cohort(s.labs, s.persons, s.diagnoses, s.deaths)
     >>> t = table_one(c.table, columns=["age_at_index", "sex"], min_cell_count=5)
     >>> t.display().index.tolist()
-    ['n', 'Age at index, years, median [IQR]', 'Sex, n (%)', '  Female', '  Male']
+    ['n', 'Age at index (years), median [IQR]', 'Sex, n (%)', '  Female', '  Male']
     >>> list(t.display().columns)
-    ['normal', 'subnormal', 'mild', 'moderate_severe', 'Overall', 'SMD']
+    ['Normal', 'Subnormal', 'Mild', 'Moderate–severe', 'Overall', 'SMD']
 
     Weighted: a weight of 3 on the 60-year-old makes arm a's weighted mean
     (50 + 3 * 60 + 70) / 5 = 60; overall (384 / 7 = 54.857) the median is 60,
@@ -653,3 +864,67 @@ def _smd_frame(columns, types, summ, names, ref, label_map) -> pd.DataFrame:
     smd = pd.DataFrame(smd_rows, columns=_SMD_COLUMNS)
     smd["smd"] = smd["smd"].astype(float)
     return smd
+
+
+# ---------------------------------------------------------------------------
+# Exports of the publication form (TableOne.display_table, to_csv, to_excel)
+
+_MARK_NOTES = {
+    "[c]": "[c]: count hidden so that no hidden count can be worked back from the totals.",
+    HIDDEN_VALUE: f"{HIDDEN_VALUE}: not shown because it is computed from hidden counts.",
+}
+
+
+def _table_one_notes(shown: pd.DataFrame, smd: str, settings: Mapping[str, Any]) -> tuple[str, ...]:
+    """Footnotes of Table 1: what the cells hold, the SMD, and each small-cell mark that occurs."""
+    import re
+
+    names = [str(i) for i in shown.index]
+    kinds = []
+    if any(n.endswith(", n (%)") for n in names):
+        kinds.append("n (%)")
+    if any(n.endswith(", median [IQR]") for n in names):
+        kinds.append("median [interquartile range]")
+    notes = [f"Values are {' or '.join(kinds)}."] if kinds else []
+    if smd == "mean":
+        notes.append(SMD_NOTE)
+    elif smd == "reference":
+        notes.append(f"SMD: standardized mean difference of each group against {settings['reference']}.")
+    text = " ".join(str(v) for v in shown.to_numpy().ravel())
+    for k in sorted({int(m) for m in re.findall(r"<(\d+)", text)}):
+        notes.append(f"<{k}: fewer than {k} persons; the count is hidden.")
+    notes += [note for mark, note in _MARK_NOTES.items() if mark in text]
+    return tuple(notes)
+
+
+def _indented_frame(table: Any) -> pd.DataFrame:
+    """The display table's frame, safe for spreadsheets, with two spaces per level before the first cell."""
+    from neutrostats.core.output import safe_csv_frame
+
+    # Neutralise before indenting: "  =cmd" would hide the formula from the rule's first-character test.
+    frame = safe_csv_frame(table.frame)
+    first = frame.iloc[:, 0].astype(str)
+    frame.isetitem(0, ["  " * level + v for level, v in zip(table.indent, first)])
+    return frame
+
+
+def _style_sheet(ws: Any, table: Any, title: str) -> None:
+    """Title, bold wrapped headers, alignment, indentation and notes of Table 1's worksheet."""
+    from openpyxl.styles import Alignment, Font
+
+    horizontal = {"l": "left", "r": "right", "c": "center"}
+    ws.cell(row=1, column=1, value=title).font = Font(bold=True)
+    n_rows, n_cols = table.frame.shape
+    for j in range(n_cols):
+        head = ws.cell(row=2, column=j + 1)
+        head.font = Font(bold=True)
+        head.alignment = Alignment(horizontal=horizontal[table.align[j]], vertical="bottom", wrap_text=True)
+        for i in range(n_rows):
+            indent = table.indent[i] if j == 0 else 0
+            ws.cell(row=3 + i, column=j + 1).alignment = Alignment(horizontal=horizontal[table.align[j]],
+                                                                   indent=2 * indent)
+        width = max([len(line) for c in [table.frame.columns[j], *table.frame.iloc[:, j]]
+                     for line in str(c).splitlines()] or [8])
+        ws.column_dimensions[ws.cell(row=2, column=j + 1).column_letter].width = min(60, width + 2)
+    for i, note in enumerate(table.notes):
+        ws.cell(row=4 + n_rows + i, column=1, value=note)

@@ -1,0 +1,479 @@
+"""The report's tables in publication form: labels, units in headers, decimals per quantity, wide layouts.
+
+:func:`publication_tables` turns every tidy table of a
+:class:`~neutrostats.report.Report` into a
+:class:`~neutrostats.core.display.DisplayTable`, which the HTML report, the
+Jupyter repr and the Word/LaTeX exports render. The tidy tables themselves
+(``report.tables``, ``results.json``, ``tables/*.csv``) keep machine names and
+full precision.
+
+Number formats, one rule per quantity:
+
+* counts: no decimals, thousands separators (``1,064``); expected counts one
+  decimal (``1,095.7``);
+* odds and hazard ratios: two decimals, ``2.63 (1.85–3.65)``;
+* percentages (risks, mortality, cumulative incidence, shares): one decimal;
+* p-values as the AMA Manual of Style (11th ed., §19.5) prescribes, with the
+  leading zero that NEJM and the Lancet print: ``<0.001``; three decimals
+  below 0.01 (``0.002``); else two (``0.01``, ``0.25``); ``>0.99`` above 0.99;
+* test statistics two decimals; SMDs three.
+
+A hidden count keeps its mark (``<k`` or ``[c]``), a value computed from one
+reads ``[h]``, a missing value ``–``; nothing else replaces a number.
+
+Examples
+--------
+>>> fmt_p(0.0123), fmt_p(0.00234), fmt_p(1e-5), fmt_number(1095.74, 1), fmt_ratio_ci(2.6339, 1.8472, 3.6525)
+('0.01', '0.002', '<0.001', '1,095.7', '2.63 (1.85–3.65)')
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from neutrostats.core.display import DisplayTable
+from neutrostats.stats.tableone import HIDDEN_VALUE, SMD_NOTE
+
+__all__ = ["TEST_LABELS", "fmt_count", "fmt_number", "fmt_p", "fmt_percent_ci", "fmt_ratio_ci",
+           "publication_tables", "settings_table"]
+
+#: Display names of the tests of the report (``test`` column of the tidy test tables).
+TEST_LABELS: Mapping[str, str] = {
+    "logrank": "Log-rank",
+    "logrank_trend": "Log-rank test for trend",
+    "logrank_stratified": "Stratified log-rank",
+    "schoenfeld": "Proportional hazards (Schoenfeld residuals)",
+    "gray": "Gray's test",
+    "cochran_armitage": "Cochran–Armitage test for trend",
+    "logistic_score": "Logistic score test for trend",
+}
+
+_SCHEME_TITLES = {"andersen2016": "Andersen 2016", "clinical": "Clinical", "ctcae_v5": "CTCAE v5"}
+_INDEX_WORDS = {"first": "first blood count", "first_neutropenic": "first neutropenic blood count",
+                "nadir": "lowest ANC (nadir) in the window"}
+_TIER = "ANC tier at index"
+Cell = Callable[..., str]
+
+
+# ---------------------------------------------------------------------------
+# Numbers
+
+
+def _missing(v: Any) -> bool:
+    return v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
+
+
+def fmt_count(v: Any) -> str:
+    """A count: no decimals, thousands separators (``1,064``)."""
+    return f"{int(round(float(v))):,}"
+
+
+def fmt_number(v: Any, digits: int = 2) -> str:
+    """A number with ``digits`` decimals and thousands separators (``1,095.7``); ``∞`` for infinity."""
+    v = float(v)
+    if math.isinf(v):
+        return "∞" if v > 0 else "−∞"
+    return f"{v:,.{digits}f}"
+
+
+def fmt_p(p: Any) -> str:
+    """A p-value by the AMA convention: ``<0.001``, three decimals below 0.01, else two; ``>0.99`` above."""
+    p = float(p)
+    if p < 0.001:
+        return "<0.001"
+    if p < 0.01:
+        return f"{p:.3f}"
+    if p > 0.99:
+        return ">0.99"
+    return f"{p:.2f}"
+
+
+def fmt_ratio_ci(estimate: Any, low: Any, high: Any) -> str:
+    """A ratio and its interval with two decimals: ``2.63 (1.85–3.65)``."""
+    return f"{fmt_number(estimate, 2)} ({fmt_number(low, 2)}–{fmt_number(high, 2)})"
+
+
+def fmt_percent_ci(estimate: Any, low: Any, high: Any) -> str:
+    """A proportion as a percentage with its interval, one decimal: ``5.5 (5.2–5.8)``."""
+    return f"{100 * float(estimate):.1f} ({100 * float(low):.1f}–{100 * float(high):.1f})"
+
+
+def _cells(df: pd.DataFrame, marks: Mapping[tuple[int, str], str] | None) -> Cell:
+    """``cell(row, column)`` of ``df``'s value in display form, with the hidden marks of the report."""
+    marks = marks or {}
+    suppressed = (df["suppressed"].to_numpy(dtype=bool) if "suppressed" in df.columns
+                  else np.zeros(len(df), dtype=bool))
+
+    def hidden(row: int, col: str) -> str:
+        return marks.get((row, col)) or (HIDDEN_VALUE if suppressed[row] else "–")
+
+    def cell(row: int, col: str, fmt: Callable[[Any], str] = fmt_count) -> str:
+        v = df[col].iloc[row]
+        return hidden(row, col) if _missing(v) else fmt(v)
+
+    cell.hidden = hidden  # type: ignore[attr-defined]
+    return cell
+
+
+def _years(t: Any) -> str:
+    t = float(t)
+    return f"{t:g} year" + ("" if t == 1 else "s")
+
+
+def _outcome(lab, name: Any) -> str:
+    text = str(name)
+    if text.startswith("death before "):
+        return f"Death before {_lower(lab(text.removeprefix('death before ')))}"
+    return lab(text)
+
+
+def _test(lab, name: Any) -> str:
+    return lab.names.get(str(name)) or TEST_LABELS.get(str(name)) or lab(name)
+
+
+# ---------------------------------------------------------------------------
+# Tables
+
+
+class _Text:
+    """Marks a column of :func:`_table`'s spec as text: left-aligned, missing values empty."""
+
+    def __init__(self, fn: Callable[[Any], str]) -> None:
+        self.fn = fn
+
+
+def _table(name: str, title: str, df: pd.DataFrame, marks, spec, notes: tuple[str, ...] = ()) -> DisplayTable:
+    """One display row per tidy row: ``spec`` is (header, column, formatter); :class:`_Text` for text."""
+    cell = _cells(df, marks)
+    cols: dict[str, list[str]] = {}
+    align = []
+    for header, col, fmt in spec:
+        if isinstance(fmt, _Text):
+            cols[header] = ["" if _missing(v) else fmt.fn(v) for v in df[col]]
+            align.append("l")
+        else:
+            cols[header] = [cell(i, col, fmt) for i in range(len(df))]
+            align.append("r")
+    return DisplayTable(name, title, pd.DataFrame(cols, columns=list(cols)), align=tuple(align), notes=notes)
+
+
+def _wide_risks(name: str, title: str, df: pd.DataFrame, marks, lab, cols: tuple[str, str, str],
+                notes: tuple[str, ...] = (), by_outcome: bool = False) -> DisplayTable:
+    """Tiers as columns, one row per horizon (and outcome): ``% (95% CI)`` cells."""
+    cell = _cells(df, marks)
+    est, lo, hi = cols
+    tiers = list(dict.fromkeys(df["group"].astype(str)))
+    keys = list(dict.fromkeys(zip(df["outcome"].astype(str) if by_outcome else [""] * len(df), df["time"])))
+    rows = []
+    for outcome, time in keys:
+        row = {"Time since index": _years(time) if not outcome else f"{_outcome(lab, outcome)}, {_years(time)}"}
+        for tier in tiers:
+            hit = np.flatnonzero((df["group"].astype(str) == tier).to_numpy() & (df["time"] == time).to_numpy()
+                                 & ((df["outcome"].astype(str) == outcome).to_numpy() if by_outcome else True))
+            row[lab(tier)] = "–" if not len(hit) else (
+                cell.hidden(int(hit[0]), est) if _missing(df[est].iloc[hit[0]])  # type: ignore[attr-defined]
+                else fmt_percent_ci(df[est].iloc[hit[0]], df[lo].iloc[hit[0]], df[hi].iloc[hit[0]]))
+        rows.append(row)
+    frame = pd.DataFrame(rows, columns=["Time since index", *[lab(t) for t in tiers]])
+    return DisplayTable(name, title, frame, align=("l",) + ("r",) * len(tiers), notes=notes)
+
+
+def _cumulative_incidence(df: pd.DataFrame, marks, lab) -> DisplayTable:
+    outcomes = list(dict.fromkeys(df["outcome"].astype(str)))
+    of = f" of {_lower(_outcome(lab, outcomes[0]))}" if len(outcomes) == 1 else ""
+    return _wide_risks("cumulative_incidence", f"Cumulative incidence{of} by ANC tier at index, % (95% CI)",
+                       df, marks, lab, ("estimate", "conf_low", "conf_high"), by_outcome=len(outcomes) > 1,
+                       notes=("Aalen–Johansen estimate with death as the competing risk, persons without the "
+                              "diagnosis before the index date.",))
+
+
+def _lower(text: str) -> str:
+    """Lower-case the first letter of a label, unless it starts an acronym (HIV, AML)."""
+    return text[:1].lower() + text[1:] if text[1:2].islower() else text
+
+
+def _at_risk(df: pd.DataFrame, marks, lab) -> DisplayTable:
+    """Numbers at risk: tiers as rows, times as columns (as printed under a Kaplan–Meier plot)."""
+    cell = _cells(df, marks)
+    times = list(dict.fromkeys(df["time"]))
+    rows = []
+    for tier in dict.fromkeys(df["group"].astype(str)):
+        row = {_TIER: lab(tier)}
+        for t in times:
+            hit = np.flatnonzero((df["group"].astype(str) == tier).to_numpy() & (df["time"] == t).to_numpy())
+            row[_years(t)] = cell(int(hit[0]), "n_risk") if len(hit) else "–"
+        rows.append(row)
+    frame = pd.DataFrame(rows, columns=[_TIER, *[_years(t) for t in times]])
+    return DisplayTable("at_risk", "Numbers at risk (n) by time since index", frame,
+                        align=("l",) + ("r",) * len(times))
+
+
+def _or_cell(ref: bool, est: str, lo: str, hi: str, method: str, reason: str) -> str:
+    """One OR cell: the estimate and interval, labelled where it is not an ordinary estimate."""
+    if ref:
+        return "1 (reference)"
+    if est in ("–", HIDDEN_VALUE) or est.startswith("<") or est == "[c]":
+        return est
+    if method == "not estimable":
+        return "not estimable"
+    if reason:
+        # No support in the data (e.g. no events in the tier): Firth's estimate is then finite only
+        # because of its penalty, so it is not shown as a number here, nor in the summary or the forest plot.
+        return reason
+    if method == "firth":
+        return f"{est} ({lo}–{hi}), Firth"
+    return f"{est} ({lo}–{hi})"
+
+
+def _not_estimable(df: pd.DataFrame) -> list[str]:
+    """Per row: "not estimable (reason)" where an estimate has no support in the data, else ""."""
+    if "estimable" not in df.columns:
+        return [""] * len(df)
+    notes = df["note"].astype(object).tolist() if "note" in df.columns else [""] * len(df)
+    out = []
+    for e, n in zip(df["estimable"].astype(object), notes):
+        bad = e is False or e is np.False_
+        out.append("" if not bad else (f"not estimable ({n})" if isinstance(n, str) and n else "not estimable"))
+    return out
+
+
+def _ratio_cells(df: pd.DataFrame, marks) -> tuple[list[str], list[str]]:
+    """Per row of an OR or HR table: the ratio (95% CI) cell and the p cell."""
+    cell = _cells(df, marks)
+    reasons = _not_estimable(df)
+    ref = df["is_reference"].astype(bool).tolist() if "is_reference" in df.columns else [False] * len(df)
+    method = df["method"].astype(str).tolist() if "method" in df.columns else [""] * len(df)
+    ratios, ps = [], []
+    for i in range(len(df)):
+        est = cell(i, "estimate", lambda v: fmt_number(v, 2))
+        if _missing(df["estimate"].iloc[i]) and reasons[i] and est == "–":
+            est = reasons[i]
+        lo, hi = (cell(i, c, lambda v: fmt_number(v, 2)) for c in ("conf_low", "conf_high"))
+        ratios.append(_or_cell(ref[i], est, lo, hi, method[i], reasons[i]))
+        # No p beside the reference, nor beside a row with no estimate at all.
+        no_estimate = ratios[i].startswith("not estimable") and est == reasons[i]
+        ps.append("" if ref[i] or no_estimate else cell(i, "p_value", fmt_p))
+    return ratios, ps
+
+
+def _odds_ratios(df: pd.DataFrame, marks, lab) -> DisplayTable:
+    """Crude and adjusted ORs side by side; outcomes as header rows, tiers indented under them."""
+    ratios, ps = _ratio_cells(df, marks)
+    cell = _cells(df, marks)
+    model = df["model"].astype(str).to_numpy()
+    crude, adj = np.flatnonzero(model == "crude"), np.flatnonzero(model == "adjusted")
+    adj_at = {(str(df["outcome"].iloc[j]), str(df["group"].iloc[j])): j for j in adj}
+    rows, indent, last = [], [], None
+    for i in crude:
+        outcome, tier = str(df["outcome"].iloc[i]), str(df["group"].iloc[i])
+        if outcome != last:
+            rows.append([_outcome(lab, outcome)] + [""] * 6)
+            indent.append(0)
+            last = outcome
+        j = adj_at.get((outcome, tier))
+        rows.append([lab(tier), cell(int(i), "n"), cell(int(i), "n_event"), ratios[i], ps[i],
+                     ratios[j] if j is not None else "–", ps[j] if j is not None else ""])
+        indent.append(1)
+    headers = ["Outcome and ANC tier at index", "n at risk", "Events, n", "Crude OR (95% CI)", "p (crude)",
+               "Adjusted OR (95% CI)", "p (adjusted)"]
+    return DisplayTable("odds_ratios", "Odds ratios of each outcome by ANC tier at index",
+                        pd.DataFrame(rows, columns=headers), align=("l",) + ("r",) * 6, indent=tuple(indent))
+
+
+def _cox(df: pd.DataFrame, marks, lab) -> DisplayTable:
+    ratios, ps = _ratio_cells(df, marks)
+    cell = _cells(df, marks)
+    rows = [[lab(t), cell(i, "n"), cell(i, "n_event"), ratios[i], ps[i]] for i, t in enumerate(df["term"])]
+    return DisplayTable("cox", "Cox proportional hazards: hazard ratios of death",
+                        pd.DataFrame(rows, columns=["Term", "n", "Deaths, n", "HR (95% CI)", "p"]),
+                        align=("l", "r", "r", "r", "r"),
+                        notes=("Age: hazard ratio per year of age at index.",))
+
+
+def _smd(df: pd.DataFrame, lab) -> DisplayTable:
+    """SMDs: one row per variable, one column per tier against the reference, then the pairwise mean."""
+    vs = df[df["comparison"] == "vs_reference"]
+    groups = [g for g in dict.fromkeys(vs["group"].astype(str)) if g not in set(vs["reference"].astype(str))]
+    ref = str(vs["reference"].iloc[0]) if len(vs) else ""
+    rows = []
+    for var in dict.fromkeys(df["variable"].astype(str)):
+        d = df[df["variable"].astype(str) == var]
+        row = {"Characteristic": lab(var)}
+        for g in groups + ["pairwise_mean"]:
+            hit = d[(d["group"].astype(str) == g) & (d["comparison"] == "vs_reference")] if g != "pairwise_mean" \
+                else d[d["comparison"] == "pairwise_mean"]
+            head = f"{lab.short(g)} vs {lab.short(ref)}" if g != "pairwise_mean" else "Mean of pairwise SMDs"
+            if hit.empty:
+                row[head] = ""
+            elif bool(hit["suppressed"].iloc[0]):
+                row[head] = HIDDEN_VALUE
+            else:
+                row[head] = "–" if _missing(hit["smd"].iloc[0]) else f"{float(hit['smd'].iloc[0]):.3f}"
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    return DisplayTable("table_one_smd", "Standardized mean differences between ANC tiers", frame,
+                        align=("l",) + ("r",) * (frame.shape[1] - 1),
+                        notes=("Signed SMD of each tier against the reference tier for continuous and binary "
+                               "characteristics; the mean of the pairwise SMDs is the column of Table 1.",))
+
+
+def _table_one(report, lab) -> DisplayTable:
+    shown = report.table_one_display
+    notes = ["Median [interquartile range] or n (%).", SMD_NOTE]
+    if "index_anc_per_ul" in set(report.tables["table_one"]["variable"]):
+        notes.insert(1, "ANC at index in ×10⁹/L.")
+    return DisplayTable.from_indexed("table_one", "Table 1. Baseline characteristics by ANC tier at index",
+                                     shown, counts_row="n", first_header="Characteristic", notes=tuple(notes))
+
+
+def _tests_spec(lab, with_term: bool) -> list:
+    spec = [("Test", "test", _Text(lambda v: _test(lab, v))), ("Outcome", "outcome", _Text(lambda v: _outcome(lab, v)))]
+    spec += [("Term", "term", _Text(lab))] if with_term else []
+    return spec + [("Statistic (χ²)", "statistic", lambda v: fmt_number(v, 2)), ("df", "df", lambda v: f"{v:g}"),
+                   ("p", "p_value", fmt_p)]
+
+
+def publication_tables(report) -> dict[str, DisplayTable]:
+    """Every table of ``report`` as readers see it, labelled with ``report.settings.display_labels``.
+
+    Parameters
+    ----------
+    report : Report
+        A result of :func:`~neutrostats.report.analyse`.
+
+    Returns
+    -------
+    dict of str to DisplayTable
+        Keyed by the names of ``report.tables`` (those present), plus
+        ``settings`` (:func:`settings_table`). Table 1, the mortality and the
+        cumulative-incidence tables have tiers as columns; the numbers at risk
+        times as columns; the odds ratios crude and adjusted side by side.
+        Hidden counts keep their marks (``<k``, ``[c]``), values computed from
+        them read ``[h]``.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from neutrostats.report import analyse
+    >>> from neutrostats.synthetic import generate_cohort
+    >>> s = generate_cohort(n_persons=600, seed=1)
+    >>> r = analyse(s.labs, s.persons, s.diagnoses, s.deaths, progress=False)
+    >>> shown = publication_tables(r)
+    >>> shown["mortality"].frame.columns[1], shown["mortality"].frame["Time since index"].tolist()
+    ('Normal (≥1.8 ×10⁹/L)', ['1 year', '4 years'])
+    """
+    out: dict[str, DisplayTable] = {"settings": settings_table(report)}
+    for name, build in _builders(report).items():
+        if name in report.tables:
+            out[name] = build()
+    return out
+
+
+def _builders(report) -> dict[str, Callable[[], DisplayTable]]:
+    """Table name -> a function making its display table (called only for the tables present)."""
+    lab = report.settings.display_labels
+    t, marks = report.tables, getattr(report, "marks", {}) or {}
+    return {
+        "inputs": lambda: _table("inputs", "Input files", t["inputs"], marks.get("inputs"), [
+            ("Table", "table", _Text(str)), ("File", "file", _Text(str)), ("Rows, n", "rows", fmt_count),
+            ("SHA-256", "sha256", _Text(str))], notes=("Row counts as read; SHA-256 identifies the exact files.",)),
+        "attrition": lambda: _table("attrition", "Flow of persons and lab rows", t["attrition"],
+                                    marks.get("attrition"), [
+            ("Step", "description", _Text(str)), ("Table", "table", _Text(str)),
+            ("Persons excluded, n", "excluded_persons", fmt_count),
+            ("Lab rows excluded, n", "excluded_lab_rows", fmt_count),
+            ("Records excluded, n", "excluded_records", fmt_count),
+            ("Persons remaining, n", "persons", fmt_count), ("Lab rows remaining, n", "lab_rows", fmt_count)]),
+        "tier_prevalence": lambda: _table("tier_prevalence", "Persons by ANC tier at index", t["tier_prevalence"],
+                                          marks.get("tier_prevalence"), [
+            (_TIER, "group", _Text(lab)), ("Persons, n", "n", fmt_count),
+            ("% of cohort", "percent", lambda v: f"{v:.1f}")]),
+        "table_one": lambda: _table_one(report, lab),
+        "table_one_smd": lambda: _smd(t["table_one_smd"], lab),
+        "odds_ratios": lambda: _odds_ratios(t["odds_ratios"], marks.get("odds_ratios"), lab),
+        "trend_tests": lambda: _table("trend_tests", "Tests for trend across ANC tiers", t["trend_tests"],
+                                      marks.get("trend_tests"), _tests_spec(lab, with_term=False)),
+        "mortality": lambda: _wide_risks(
+            "mortality", "Mortality by ANC tier at index, % (95% CI)", t["mortality"], marks.get("mortality"), lab,
+            ("mortality", "mortality_conf_low", "mortality_conf_high"),
+            notes=("Kaplan–Meier estimate of 1 − survival; log-log confidence intervals.",)),
+        "at_risk": lambda: _at_risk(t["at_risk"], marks.get("at_risk"), lab),
+        "logrank": lambda: _table("logrank", "Log-rank test: observed and expected deaths", t["logrank"],
+                                  marks.get("logrank"), [
+            (_TIER, "group", _Text(lab)), ("n", "n", fmt_count), ("Deaths observed, n", "observed", fmt_count),
+            ("Deaths expected, n", "expected", lambda v: fmt_number(v, 1))]),
+        "cox": lambda: _cox(t["cox"], marks.get("cox"), lab),
+        "ph_test": lambda: _table("ph_test", "Proportional-hazards check (cox.zph score test)", t["ph_test"],
+                                  marks.get("ph_test"), [
+            ("Term", "term", _Text(lab)), ("Statistic (χ²)", "statistic", lambda v: fmt_number(v, 2)),
+            ("df", "df", lambda v: f"{v:g}"), ("p", "p_value", fmt_p)]),
+        "cumulative_incidence": lambda: _cumulative_incidence(t["cumulative_incidence"],
+                                                              marks.get("cumulative_incidence"), lab),
+        "tests": lambda: _table("tests", "Tests", t["tests"], marks.get("tests"), _tests_spec(lab, with_term=True)),
+    }
+
+
+# ---------------------------------------------------------------------------
+# Settings in words
+
+
+def _scheme_sentence(name: str) -> str:
+    from neutrostats.labs.classify import get_scheme
+
+    try:
+        scheme = get_scheme(name)
+    except Exception:  # a custom scheme given by name only: say its name
+        return str(name)
+    labels = scheme.tier_labels("10^9/L")
+    parts = []
+    for tier in scheme.labels:
+        m = re.match(r"^(?P<name>.*) \((?P<range>.*?)(?: ×10⁹/L)?\)$", labels[tier])
+        parts.append(f"{m['name'].lower() if m else tier} {m['range'] if m else ''}".strip())
+    return f"{_SCHEME_TITLES.get(scheme.name, scheme.name)} — {', '.join(parts)} ×10⁹/L"
+
+
+def settings_table(report) -> DisplayTable:
+    """The settings of ``report`` in sentences (``results.json`` keeps them as JSON).
+
+    Returns
+    -------
+    DisplayTable
+        Two columns, ``Setting`` and ``Value``: severity scheme with its cuts,
+        index, outcome window, outcomes with their ICD-10 codes, adjustment,
+        competing risk, disclosure rule in words, and the input-reading
+        options only where set.
+    """
+    s, lab = report.settings, report.settings.display_labels
+    rows = [("Severity scheme", _scheme_sentence(s.scheme)),
+            ("Index", _INDEX_WORDS.get(s.index, str(s.index)).capitalize()),
+            ("Outcome window", f"{s.followup_years:g} years after the index date")]
+    rows += [(f"Outcome: {_outcome(lab, o)}", "ICD-10 " + ", ".join(codes)) for o, codes in s.outcome_codes.items()]
+    rows += [("Adjusted for", ", ".join(_lower(lab(a)) for a in s.adjust) or "nothing (crude estimates only)"),
+             ("Competing risk analysis", f"{_outcome(lab, s.competing_outcome)}, with death as the competing event"),
+             ("Disclosure control", s.disclosure_rule.describe())]
+    optional = {"duffy_null": "Duffy-null column", "age_range": "Age at index (years)",
+                "index_window": "Index dates between", "columns": "Column names", "date_format": "Date format",
+                "timezone": "Time zone", "thousands": "Thousands separator", "code_map": "Lab code map"}
+    for key, label in optional.items():
+        v = getattr(s, key)
+        if v not in (None, {}, ()):
+            rows.append((label, _words(v)))
+    if s.decimal != ".":
+        rows.append(("Decimal separator", repr(s.decimal)))
+    return DisplayTable("settings", "Methods and settings", pd.DataFrame(rows, columns=["Setting", "Value"]),
+                        align=("l", "l"))
+
+
+def _words(v: Any) -> str:
+    if isinstance(v, Mapping):
+        return "; ".join(f"{k}: {_words(x)}" for k, x in v.items())
+    if isinstance(v, (list, tuple)):
+        return " to ".join(str(x) for x in v) if len(v) == 2 else ", ".join(str(x) for x in v)
+    return str(v)
