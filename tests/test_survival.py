@@ -203,3 +203,12 @@ def test_plot_km_draws_a_note_instead_of_crashing_when_nothing_can_be_shown():
     ax = plot_km(empty)
     assert [t.get_text() for t in ax.texts] == ["not drawn: no finite estimate to show"]
     plt.close("all")
+
+
+def test_survival_at_past_the_end_of_a_curve_that_reached_zero():
+    # Two persons, both dead by t = 2: S = 0 from t = 2 on, so S(3) = 0 and mortality 1 (not unknown);
+    # with the last person censored at 2 instead, S(3) is unknown (beyond the follow-up).
+    dead = survival_at(pd.DataFrame({"t": [1, 2], "e": [1, 1]}), "t", "e", times=[3])
+    assert dead["estimate"].iloc[0] == 0 and dead["mortality"].iloc[0] == 1 and dead["n_risk"].iloc[0] == 0
+    censored = survival_at(pd.DataFrame({"t": [1, 2], "e": [1, 0]}), "t", "e", times=[3])
+    assert np.isnan(censored["estimate"].iloc[0])

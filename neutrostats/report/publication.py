@@ -100,7 +100,17 @@ def fmt_ratio_ci(estimate: Any, low: Any, high: Any) -> str:
 
 
 def fmt_percent_ci(estimate: Any, low: Any, high: Any) -> str:
-    """A proportion as a percentage with its interval, one decimal: ``5.5 (5.2–5.8)``."""
+    """A proportion as a percentage with its interval, one decimal: ``5.5 (5.2–5.8)``.
+
+    The estimate alone where the interval is not defined (a curve at 0 or 1 has no log-log interval).
+
+    Examples
+    --------
+    >>> fmt_percent_ci(0.0548, 0.0517, 0.0581), fmt_percent_ci(1.0, float("nan"), float("nan"))
+    ('5.5 (5.2–5.8)', '100.0')
+    """
+    if _missing(low) or _missing(high):
+        return f"{100 * float(estimate):.1f}"
     return f"{100 * float(estimate):.1f} ({100 * float(low):.1f}–{100 * float(high):.1f})"
 
 

@@ -274,10 +274,12 @@ def _step_rows(km: pd.DataFrame, times) -> pd.DataFrame:
         part = part.reset_index(drop=True)
         idx = np.searchsorted(part["time"].to_numpy(), times, side="right") - 1
         last_time = part["time"].iloc[-1]
+        # A curve that reached 0 (the last persons at risk died) stays 0: S(t) is known at every later time.
+        extinct = part["estimate"].iloc[-1] == 0
         for tt, i in zip(times, idx):
             r = part.iloc[i].copy()
             r["time"] = tt
-            if tt > last_time:
+            if tt > last_time and not extinct:
                 # Beyond the last follow-up time S(t) is unknown.
                 r[["estimate", "std_error", "conf_low", "conf_high"]] = np.nan
             rows.append(r)
@@ -318,7 +320,8 @@ def survival_at(
         risk at the horizon), ``estimate`` (S), ``std_error``, ``conf_low``,
         ``conf_high``, ``mortality`` (1 - S), ``mortality_conf_low``,
         ``mortality_conf_high``. A horizon past a group's last follow-up time
-        has NA estimates. ``attrs["n_missing"]`` and ``attrs["missing"]``:
+        has NA estimates, unless the curve reached 0 there (everyone at risk
+        died): then S is 0 at every later time. ``attrs["n_missing"]`` and ``attrs["missing"]``:
         the rows left out for missing values, as :func:`kaplan_meier`.
 
     Raises
