@@ -8,7 +8,7 @@ machine's speed cancels out. Inside a process each step is timed as the
 median of ``--repeats`` runs after a warm-up run.
 
 Steps: ``build_cohort``, crude (mid-p) and adjusted (logistic) odds ratios of
-three outcomes, Cox hazard ratios of death by tier adjusted for age and sex,
+three outcomes, Firth's odds ratios with profile intervals (seconds per outcome), Cox hazard ratios of death by tier adjusted for age and sex,
 and ``analyse`` (the whole report without writing files).
 
 Usage::
@@ -60,6 +60,9 @@ outcomes = [o for o in OUTCOMES if o in t.columns]
 out["odds_ratios_midp"] = timed(lambda: ns.odds_ratio_table(t, outcomes, method="midp"))
 out["odds_ratios_logistic"] = timed(lambda: ns.odds_ratio_table(t, outcomes, method="logistic",
                                                                 adjust=["age_at_index", "sex"]))
+# Firth with profile penalised-likelihood intervals, seconds per outcome (issue 21: at most 0.25 s).
+out["odds_ratios_firth_per_outcome"] = timed(lambda: [ns.odds_ratios_by_tier(
+    t, o, method="firth", adjust=["age_at_index", "sex"]) for o in outcomes]) / len(outcomes)
 surv = t[t["death_time"].notna()].assign(_time=lambda d: d["death_time"], _death=lambda d: d["death"].astype(int))
 out["cox_hazard_ratios"] = timed(lambda: ns.cox_hazard_ratios(surv, "_time", "_death", "tier",
                                                               adjust=["age_at_index", "sex"]))

@@ -97,6 +97,7 @@ COUNT_COLUMNS: Mapping[str, tuple[str, ...]] = {
     "logrank": ("n", "observed"),
     "cox": ("n", "n_event"),
     "cumulative_incidence": ("n_event", "n_competing"),
+    "cif_at_risk": ("n_risk",),
     "inputs": ("rows",),
 }
 
@@ -111,6 +112,7 @@ ID_COLUMNS: Mapping[str, tuple[str, ...]] = {
     "logrank": ("group",),
     "cox": ("term",),
     "cumulative_incidence": ("outcome", "group", "time"),
+    "cif_at_risk": ("group", "time"),
     "inputs": ("table",),
 }
 
@@ -466,6 +468,7 @@ def _competing(s: _System, deaths_of: Mapping[str, list]) -> None:
             if ev and cd and at_risk is not None:
                 s.add(f"cif events + competing <= persons at risk ({o}, {t})",
                       {ev[-1][1]: 1.0, cd[-1][1]: 1.0, at_risk: -1.0}, "<=")
+            _cif_at_risk(s, o, t, ev, cd, at_risk)
             died = dict(deaths_of.get(t, []))
             evd, cdd = dict(ev), dict(cd)
             for h, c in cdd.items():
@@ -474,6 +477,30 @@ def _competing(s: _System, deaths_of: Mapping[str, list]) -> None:
                     if h in evd and prev is not None:
                         s.add(f"deaths <= prevalent + cif events + competing ({o}, {t}, {h:g})",
                               {died[h]: 1.0, prev: -1.0, evd[h]: -1.0, c: -1.0}, "<=")
+
+
+def _cif_at_risk(s: _System, o: str, t: str, ev: list, cd: list, at_risk) -> None:
+    """Numbers at risk R(x) under the cumulative-incidence curves: R(0) is the outcome's persons at risk,
+    R falls with time, those with an event or competing death by h < x are not at risk at x, and those
+    with one after h >= x were."""
+    risk = _by_time(s, "cif_at_risk", t, "n_risk")
+    if not risk:
+        return
+    if at_risk is not None and risk[0][0] == 0:
+        s.eq(f"cif at risk at 0 = odds-ratio persons at risk ({o}, {t})", risk[0][1], at_risk)
+    for (x0, a), (x1, b) in zip(risk, risk[1:]):
+        s.le(f"cif at risk non-increasing ({t}, {x0:g} -> {x1:g})", b, a)
+    if not ev or not cd:
+        return
+    (last_h, ev_last), (_, cd_last) = ev[-1], cd[-1]
+    for x, r in risk:
+        for (h, e), (_, c) in zip(ev, cd):
+            if h < x:
+                s.add(f"cif at risk + events + competing by {h:g} <= at risk at 0 ({t}, {x:g})",
+                      {r: 1.0, e: 1.0, c: 1.0, risk[0][1]: -1.0}, "<=")
+            elif h < last_h:
+                s.add(f"cif at risk >= events + competing after {h:g} ({t}, {x:g})",
+                      {r: -1.0, ev_last: 1.0, e: -1.0, cd_last: 1.0, c: -1.0}, "<=")
 
 
 def _build(raw: Mapping[str, pd.DataFrame], published: Mapping[str, pd.DataFrame] | None) -> _System:
@@ -776,7 +803,8 @@ def attack(raw: Mapping[str, pd.DataFrame], published: Mapping[str, pd.DataFrame
     raw : mapping of str to DataFrame
         The report's tables without suppression (``min_cell_count=0``).
     published : mapping of str to DataFrame
-        The same report's tables with ``min_cell_count=k`` (same rows, same order).
+        The same report's tables with ``min_cell_count=k`` (same rows, same order); a table
+        missing from it (left out by the report) is left out of ``raw`` too.
     k : int
         The minimum cell count.
 
@@ -797,6 +825,10 @@ def attack(raw: Mapping[str, pd.DataFrame], published: Mapping[str, pd.DataFrame
         true one, or a relation does not hold on the true tables.
     """
     start = time.perf_counter()
+    # A table the report leaves out under control (cif_at_risk, without rows, when it would cost other
+    # counts) is not published: the attacker sees nothing of it.
+    raw = {name: df for name, df in raw.items() if name in published and (len(published[name]) or not len(df))}
+    published = {name: df for name, df in published.items() if name in raw}
     _check_alignment(raw, published)
     s = _build(raw, published)
     bad = s.failures()

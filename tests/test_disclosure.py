@@ -153,6 +153,9 @@ def test_marks_do_not_lie(k):
         cols = [c for c in table.columns if c in COUNTS]
         if not cols:
             continue
+        if not len(table) and len(raw.tables[name]):
+            assert name == "cif_at_risk"  # the one table left out (no rows) where it would cost other counts
+            continue
         marks = _marks(table)
         assert marks == pub.marks.get(name, {}), name
         for col in cols:

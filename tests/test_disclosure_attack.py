@@ -271,3 +271,36 @@ def test_flow_hides_what_several_hidden_steps_exclude_together():
     shown = {b.reg.values[i] for key, i in b.reg.index.items()
              if b.reg.published[i] and not prot.hidden[i] and key[-1] in ("persons", "Overall")}
     assert not {100.0, 96.0} <= shown, shown
+
+
+@pytest.mark.parametrize(("n_persons", "seed", "k"), FAST)
+def test_numbers_at_risk_under_the_cif_cost_no_other_count(n_persons, seed, k):
+    # The cif_at_risk table is published only when it hides nothing more in the other tables: every
+    # other table's marks are those of the same report without it; left out, it has no rows.
+    c = _exact(n_persons, seed)
+    kwargs = {**c["kwargs"], "rule": DisclosureRule("suppress", k)}
+    with_it = disclose({name: df.copy() for name, df in c["tables"].items()}, **kwargs)
+    without = disclose({name: df.copy() for name, df in c["tables"].items() if name != "cif_at_risk"}, **kwargs)
+    assert set(with_it.tables) == set(without.tables) | {"cif_at_risk"}
+    for name in without.tables:
+        assert with_it.marks.get(name, {}) == without.marks.get(name, {}), name
+    published = with_it.tables["cif_at_risk"]
+    assert len(published) in (0, len(c["tables"]["cif_at_risk"]))
+    assert {"suppressed", "hidden"} <= set(published.columns)
+
+
+def test_numbers_at_risk_under_the_cif_without_control():
+    # Without control every count is shown: at time 0 the persons at risk of a first diagnosis are the
+    # odds ratios' persons at risk of that outcome, and the numbers fall with time.
+    c = _exact(1500, 2)
+    out = disclose({name: df.copy() for name, df in c["tables"].items()},
+                   **{**c["kwargs"], "rule": DisclosureRule("suppress", 0)}).tables
+    risk = out["cif_at_risk"]
+    o = c["kwargs"]["cif_columns"][0].removesuffix("_time")
+    ors = out["odds_ratios"]
+    crude = ors[(ors["outcome"] == o) & (ors["model"] == "crude")]
+    n_at_risk = crude.set_index(crude["group"].astype(str))["n"]
+    at0 = risk[risk["time"] == 0].set_index("group")["n_risk"]
+    assert len(at0) and all(int(at0[t]) == int(n_at_risk[t]) for t in at0.index)
+    for _, part in risk.groupby("group"):
+        assert np.all(np.diff(part.sort_values("time")["n_risk"].to_numpy(dtype=float)) <= 0)

@@ -119,21 +119,48 @@ class _Builder:
 def disclose(tables: dict[str, pd.DataFrame], *, surv: pd.DataFrame, cif_data: pd.DataFrame | None,
              cif_columns: tuple[str, str] | None, tiers: Sequence[str], horizons: Sequence[float],
              ticks: Sequence[float], rule: DisclosureRule) -> Disclosed:
-    """Register, protect and mask the report's tables (see the module notes)."""
-    b = _Builder()
+    """Register, protect and mask the report's tables (see the module notes).
+
+    The numbers at risk under the cumulative-incidence curves (``cif_at_risk``)
+    are a supplement: when publishing them would hide any count of the other
+    tables that is shown without them, they are left out (the table keeps
+    its columns and has no rows) rather than cost the main results.
+    """
     tiers = [str(x) for x in tiers]
-    _register_table_one(b, tables["table_one"], "table_one", tiers)
-    _register_tier_prevalence(b, tables["tier_prevalence"])
-    _register_flow(b, tables["attrition"])
-    _register_odds_ratios(b, tables["odds_ratios"], tiers)
-    _register_survival(b, tables, surv, tiers, horizons, ticks)
-    if cif_data is not None and len(tables["cumulative_incidence"]):
-        _register_cif(b, tables["cumulative_incidence"], cif_data, cif_columns, tiers, horizons)
-        _register_deaths_by_outcome(b, surv, cif_columns, str(tables["cumulative_incidence"]["outcome"].iloc[0]),
-                                    tiers, horizons)
     k = rule.min_cell_count if rule.suppresses else 0
-    prot = protect(b.reg, k)
+
+    def decide(with_cif_at_risk: bool) -> tuple[_Builder, Protection]:
+        b = _Builder()
+        _register_table_one(b, tables["table_one"], "table_one", tiers)
+        _register_tier_prevalence(b, tables["tier_prevalence"])
+        _register_flow(b, tables["attrition"])
+        _register_odds_ratios(b, tables["odds_ratios"], tiers)
+        _register_survival(b, tables, surv, tiers, horizons, ticks)
+        if cif_data is not None and len(tables["cumulative_incidence"]):
+            _register_cif(b, tables["cumulative_incidence"], cif_data, cif_columns, tiers, horizons)
+            if with_cif_at_risk:
+                _register_cif_at_risk(b, tables["cif_at_risk"], cif_data, cif_columns, tiers, horizons, ticks)
+            _register_deaths_by_outcome(b, surv, cif_columns,
+                                        str(tables["cumulative_incidence"]["outcome"].iloc[0]), tiers, horizons)
+        return b, protect(b.reg, k)
+
+    extra = "cif_at_risk" in tables and cif_data is not None and len(tables["cumulative_incidence"]) > 0
+    b, prot = decide(False)
+    if extra:
+        b_x, prot_x = decide(True)
+        costs = any(prot_x.hidden[b_x.reg.index[key]] and not prot.hidden[i]
+                    for key, i in b.reg.index.items() if b.reg.published[i])
+        if costs:
+            tables = {**tables, "cif_at_risk": tables["cif_at_risk"].iloc[0:0]}
+        else:
+            b, prot = b_x, prot_x
+    elif "cif_at_risk" in tables:
+        tables = {**tables, "cif_at_risk": tables["cif_at_risk"].iloc[0:0]}
     out, marks = _apply(b, tables, prot, rule, tiers)
+    if "cif_at_risk" in out and "hidden" not in out["cif_at_risk"].columns:
+        # Left out (no rows): the same columns as when it is published.
+        out["cif_at_risk"] = out["cif_at_risk"].assign(suppressed=pd.Series(dtype=bool),
+                                                       hidden=pd.Series(dtype="string"))
     return Disclosed(out, marks, prot, b.reg, rule)
 
 
@@ -377,6 +404,61 @@ def _register_cif(b: _Builder, cif: pd.DataFrame, data: pd.DataFrame, columns, t
         b.show("cumulative_incidence", i, "n_event", ("cif events", str(r.group), float(r.time)), r.n_event)  # type: ignore[arg-type]
         b.show("cumulative_incidence", i, "n_competing", ("cif competing", str(r.group), float(r.time)),  # type: ignore[arg-type]
                r.n_competing)
+
+
+def _register_cif_at_risk(b: _Builder, at_risk: pd.DataFrame, data: pd.DataFrame, columns, tiers, horizons,
+                          ticks) -> None:
+    """The numbers at risk under the cumulative-incidence curves.
+
+    The CIF population of a tier splits into events, competing deaths and
+    censorings at and between the grid times (latent atoms, as for the
+    Kaplan-Meier numbers at risk); the population, the events and the
+    competing deaths by each horizon and the numbers at risk at each tick
+    are sums of them.
+    """
+    time_col, status_col = columns
+    tt = data[time_col].to_numpy(dtype=float)
+    st = data[status_col].to_numpy()
+    tier_of = data["tier"].astype(str).to_numpy()
+    grid = sorted({0.0, *map(float, ticks), *map(float, horizons)})
+    kinds = ((1, "event"), (2, "competing"), (0, "censored"))
+    for t in tiers:
+        sel = tier_of == t
+        keys: dict[tuple, Any] = {}
+        for cause, kind in kinds:
+            atoms = _survival_atoms(tt[sel & (st == cause)], np.ones(int((sel & (st == cause)).sum()), bool), grid)
+            for (what, j), v in atoms.items():
+                if what.startswith("death"):  # every row of this kind is an "event" for _survival_atoms
+                    keys[(kind, what.removeprefix("death "), j)] = b.latent(("cif atom", t, kind, what, j), v)
+        b.reg.total(("cif population", t), list(keys.values()))
+        for cause, kind in kinds[:2]:
+            name = "cif events" if cause == 1 else "cif competing"
+            for h in map(float, horizons):
+                j_h = grid.index(h)
+                parts = [keys[(kind, "before", 0)]] + [keys[(kind, "at", i)] for i in range(j_h + 1)] + \
+                        [keys[(kind, "after", i)] for i in range(j_h)]
+                if (name, t, h) in b.reg.index:
+                    b.reg.total((name, t, h), parts)
+        for tau in map(float, ticks):
+            j = grid.index(tau)
+            risk = [keys[(kind, pos, i)] for _, kind in kinds for i in range(j, len(grid)) for pos in ("at", "after")]
+            b.latent(("cif at risk", t, tau), sum(b.value(k_) for k_ in risk))
+            b.reg.total(("cif at risk", t, tau), risk)
+        # Nobody has a time before 0: at risk at 0 is the population itself, which is also the odds
+        # ratios' persons at risk of the same outcome (both: the tier without a diagnosis before index).
+        if 0.0 in map(float, ticks) and b.value(("cif at risk", t, 0.0)) == b.value(("cif population", t)):
+            b.reg.relate([(("cif at risk", t, 0.0), 1.0), (("cif population", t), -1.0)])
+        o = time_col.removesuffix("_time")  # the columns are "<outcome>_time", "<outcome>_status"
+        if ("or n", o, t) in b.reg.index and b.value(("or n", o, t)) == b.value(("cif population", t)):
+            b.reg.relate([(("or n", o, t), 1.0), (("cif population", t), -1.0)])
+    o = time_col.removesuffix("_time")
+    for i, (t, tau, nr) in enumerate(zip(at_risk["group"].astype(str), at_risk["time"], at_risk["n_risk"])):
+        key: tuple = ("cif at risk", t, float(tau))
+        if float(tau) == 0.0 and ("or n", o, t) in b.reg.index and b.value(("or n", o, t)) == float(nr):
+            # The same count as the odds ratios' persons at risk: one cell, hidden in both tables or in none
+            # (as two cells, hiding it in one would leave the other to give the prevalent cases away).
+            key = ("or n", o, t)
+        b.show("cif_at_risk", i, "n_risk", key, nr)
 
 
 def _register_deaths_by_outcome(b: _Builder, surv: pd.DataFrame, columns, o: str, tiers, horizons) -> None:

@@ -190,8 +190,11 @@ def save_figure(fig: Figure, target: str | Path | IO[bytes], format: str | None 
     -----
     SVG text stays text (``svg.fonttype: none``), so a journal's editor
     can change it; SVG ids are fixed (``svg.hashsalt``) and no date is
-    written, so the same figure gives the same bytes. The bounding box is
-    tight: numbers at risk and legends outside the axes are kept.
+    written, so the same figure gives the same bytes. A figure with a
+    layout engine (constrained or tight) is laid out once at its first save
+    and keeps that layout (its engine becomes ``"none"``): the engine moves
+    the axes a little at every draw. The bounding box is tight: numbers at
+    risk and legends outside the axes are kept.
 
     Examples
     --------
@@ -213,5 +216,13 @@ def save_figure(fig: Figure, target: str | Path | IO[bytes], format: str | None 
 
     metadata: dict[str, Any] | None = {"svg": {"Date": None}, "pdf": {"CreationDate": None, "ModDate": None},
                                        "png": None}[fmt]
+    from matplotlib.layout_engine import PlaceHolderLayoutEngine
+
+    engine = fig.get_layout_engine()
+    if engine is not None and not isinstance(engine, PlaceHolderLayoutEngine):
+        # Constrained (and tight) layout moves the axes again at every draw, so a second save differed:
+        # lay the figure out once and keep that layout (the figure is the same, only frozen).
+        fig.canvas.draw()
+        fig.set_layout_engine("none")
     with plt.rc_context({k: FIGURE_STYLE[k] for k in ("svg.fonttype", "svg.hashsalt", "pdf.fonttype")}):
         fig.savefig(target, format=fmt, dpi=dpi, bbox_inches="tight", pad_inches=0.05, metadata=metadata)

@@ -43,7 +43,7 @@ Examples
 >>> s = load_sample()
 >>> r = analyse(s.labs, s.persons, s.diagnoses, s.deaths, ReportSettings(min_cell_count=5), progress=False)
 >>> sorted(r.tables)[:4]
-['at_risk', 'attrition', 'cox', 'cumulative_incidence']
+['at_risk', 'attrition', 'cif_at_risk', 'cox']
 >>> bool(((r.tables["tier_prevalence"]["n"] >= 5) | r.tables["tier_prevalence"]["n"].isna()).all())
 True
 """
@@ -84,7 +84,8 @@ class Report:
         ``tier_prevalence``, ``table_one``, ``table_one_smd``,
         ``odds_ratios``, ``trend_tests``, ``mortality``, ``at_risk``,
         ``logrank``, ``cox``, ``ph_test``, ``cumulative_incidence``,
-        ``tests``. Count columns are nullable integers, NA where
+        ``cif_at_risk`` (persons at risk of a first diagnosis of the
+        competing outcome at each whole year, under its curves), ``tests``. Count columns are nullable integers, NA where
         suppressed; each table with hidden cells has a ``suppressed``
         column.
     figures : dict of str to matplotlib.figure.Figure
@@ -349,6 +350,7 @@ def _analyse(steps, build, settings, build_options) -> Report:
         fallback=(pd.DataFrame(columns=_CIF_COLUMNS), None, None, None),
     )
     tables["cumulative_incidence"] = cif
+    tables["cif_at_risk"] = _cif_at_risk(cif_data, settings)
     tests.append(gray)
     # Every test in the library's tidy test shape, one table.
     done = [x[list(TEST_COLUMNS)] for x in tests if x is not None and len(x)]
@@ -363,7 +365,8 @@ def _analyse(steps, build, settings, build_options) -> Report:
     )
     tables = disclosed.tables
     t1_published = replace(t1, tidy=tables["table_one"], smd=tables["table_one_smd"])
-    figures = steps.run("figures", _figures, tables["odds_ratios"], km, cif_curves, tables["at_risk"], settings)
+    figures = steps.run("figures", _figures, tables["odds_ratios"], km, cif_curves, tables["at_risk"], settings,
+                        cif_at_risk=tables["cif_at_risk"] if len(tables["cif_at_risk"]) else None)
     n = len(t)
     k = rule.min_cell_count if rule.suppresses else 0
     return Report(
@@ -560,7 +563,21 @@ def _competing(cohort, settings: ReportSettings):
     return cif, tests, curves, data
 
 
-def _figures(or_table, km_plot, cif_curves, at_risk, settings: ReportSettings) -> dict[str, Any]:
+def _cif_at_risk(data: pd.DataFrame | None, settings: ReportSettings) -> pd.DataFrame:
+    """Persons still at risk of a first diagnosis (time >= tick) per tier at each tick: the numbers under the
+    cumulative-incidence curves, a table of their own so that disclosure control decides on them too."""
+    if data is None:
+        return pd.DataFrame({"group": pd.Series(dtype=str), "time": pd.Series(dtype=float),
+                             "n_risk": pd.Series(dtype=np.int64)})
+    time = data[f"{settings.competing_outcome}_time"].to_numpy(dtype=float)
+    tier = data["tier"].astype(str).to_numpy()
+    rows = [(str(g), tau, int(((tier == str(g)) & (time >= tau)).sum()))
+            for g in data["tier"].cat.categories for tau in _ticks(settings)]
+    return pd.DataFrame(rows, columns=["group", "time", "n_risk"])
+
+
+def _figures(or_table, km_plot, cif_curves, at_risk, settings: ReportSettings, *,
+             cif_at_risk: pd.DataFrame | None = None) -> dict[str, Any]:
     from neutrostats.plotting import plot_cumulative_incidence, plot_forest, plot_km
 
     lab = settings.display_labels
@@ -584,9 +601,9 @@ def _figures(or_table, km_plot, cif_curves, at_risk, settings: ReportSettings) -
 
     title = f"Cumulative incidence of {_in_sentence(lab(settings.competing_outcome))} (death as competing risk)"
     if cif_curves is not None and len(cif_curves):
-        # The numbers at risk of this population are not among the report's disclosed tables: shown only
-        # when counts are shown exactly (then the curves are drawn from exact times too).
-        ax = plot_cumulative_incidence(cif_curves, title=title, times=_ticks(settings), risk_table=exact, **curve)
+        # The numbers at risk are the disclosed cif_at_risk table (its hidden counts keep their marks).
+        ax = plot_cumulative_incidence(cif_curves, title=title, at_risk=cif_at_risk, risk_table=cif_at_risk is not None,
+                                       min_cell_count=rule.min_cell_count if rule.suppresses else 0, **curve)
     else:
         ax = _not_drawn(title, settings)
     figures["cumulative_incidence"] = ax.figure

@@ -208,7 +208,8 @@ def _lower(text: str) -> str:
     return text[:1].lower() + text[1:] if text[1:2].islower() else text
 
 
-def _at_risk(df: pd.DataFrame, marks, lab) -> DisplayTable:
+def _at_risk(df: pd.DataFrame, marks, lab, name: str = "at_risk",
+             title: str = "Numbers at risk (n) by time since index") -> DisplayTable:
     """Numbers at risk: tiers as rows, times as columns (as printed under a Kaplan–Meier plot)."""
     cell = _cells(df, marks)
     times = list(dict.fromkeys(df["time"]))
@@ -220,8 +221,7 @@ def _at_risk(df: pd.DataFrame, marks, lab) -> DisplayTable:
             row[_years(t)] = cell(int(hit[0]), "n_risk") if len(hit) else "–"
         rows.append(row)
     frame = pd.DataFrame(rows, columns=[_TIER, *[_years(t) for t in times]])
-    return DisplayTable("at_risk", "Numbers at risk (n) by time since index", frame,
-                        align=("l",) + ("r",) * len(times))
+    return DisplayTable(name, title, frame, align=("l",) + ("r",) * len(times))
 
 
 def _or_cell(ref: bool, est: str, lo: str, hi: str, method: str, reason: str) -> str:
@@ -381,7 +381,9 @@ def publication_tables(report) -> dict[str, DisplayTable]:
     """
     out: dict[str, DisplayTable] = {"settings": settings_table(report)}
     for name, build in _builders(report).items():
-        if name in report.tables:
+        # The numbers at risk under the cumulative incidence are left out (no rows) when disclosure control
+        # would otherwise hide counts of the main tables: nothing to show then.
+        if name in report.tables and (name != "cif_at_risk" or len(report.tables[name])):
             out[name] = build()
     return out
 
@@ -426,6 +428,10 @@ def _builders(report) -> dict[str, Callable[[], DisplayTable]]:
             ("df", "df", lambda v: f"{v:g}"), ("p", "p_value", fmt_p)]),
         "cumulative_incidence": lambda: _cumulative_incidence(t["cumulative_incidence"],
                                                               marks.get("cumulative_incidence"), lab),
+        "cif_at_risk": lambda: _at_risk(
+            t["cif_at_risk"], marks.get("cif_at_risk"), lab, "cif_at_risk",
+            f"Persons at risk of a first {_lower(_outcome(lab, report.settings.competing_outcome))} (n) by time "
+            "since index"),
         "tests": lambda: _table("tests", "Tests", t["tests"], marks.get("tests"), _tests_spec(lab, with_term=True)),
     }
 
