@@ -257,3 +257,18 @@ def test_tableone_display_labels():
     assert list(t.display().columns)[:3] == ["Normal", "Mild", "Moderate–severe"]
     assert list(t.display(labels=labels_for("andersen2016")).columns)[2] == "Moderate–severe (<1.0 ×10⁹/L)"
     assert 'class="ns-tbl"' in t._repr_html_()
+
+
+def test_jupyter_reprs_share_the_report_style_and_labels():
+    # The cohort knows its scheme (andersen2016): its tiers read with their ranges, in the report's table
+    # classes and style sheet; a Table 1 made from the cohort table alone names the tiers without ranges.
+    from neutrostats import build_cohort, table_one
+    from neutrostats.core.display import STYLE
+    from neutrostats.synthetic import generate_cohort
+
+    s = generate_cohort(n_persons=300, seed=1)
+    cohort = build_cohort(s.labs, s.persons, s.diagnoses, s.deaths)
+    for html in (cohort._repr_html_(), table_one(cohort.table, by="tier", columns=["age_at_index"])._repr_html_()):
+        assert html.startswith('<div class="ns-report"><style>') and STYLE.strip()[:60] in html
+        assert 'class="ns-tbl"' in html and "moderate_severe" not in html.split("</style>")[1]
+    assert "Normal (≥1.8 ×10⁹/L)" in cohort._repr_html_()
