@@ -214,7 +214,7 @@ def test_forest_panels_share_the_axis_and_show_every_kind_of_row():
     adjusted = crude.copy()
     adjusted.loc[3, ["estimate", "conf_low", "conf_high"]] = [40.0, 9.0, np.inf]  # open upper end
     adjusted.loc[1, ["estimate", "conf_low", "conf_high", "p_value"]] = np.nan  # hidden by disclosure
-    adjusted.loc[1, "suppressed"] = True
+    adjusted["suppressed"] = np.arange(len(adjusted)) == 1  # a whole column (pandas 2.1 warns on a new cell)
     axes = plot_forest({"Crude": crude, "Adjusted": adjusted})
     assert len(axes) == 2 and axes[0].get_xlim() == axes[1].get_xlim()
     assert all(a.get_xscale() == "log" for a in axes)

@@ -71,7 +71,10 @@ def _label(labels: Labels, name: Any, *, short: bool = False) -> str:
 def _figure(ax: Axes) -> Any:
     """The top-level Figure of ``ax`` (a SubFigure's parent figure holds the layout engine)."""
     fig: Any = ax.figure
-    return fig.get_figure(root=True) if hasattr(fig, "get_figure") else fig
+    # Figure.get_figure(root=True) is matplotlib 3.10; before it, a SubFigure's .figure is its parent.
+    while getattr(fig, "figure", fig) is not fig and fig.figure is not None:
+        fig = fig.figure
+    return fig
 
 
 def _groups(table: pd.DataFrame) -> list[Any]:
