@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from neutrostats.core.display import DisplayTable
+from neutrostats.report.publication import fmt_count as _count, fmt_percent_ci
 from neutrostats.errors import NeutrostatsError
 
 __all__ = ["MAIN_OUTCOMES", "cohort_sentence", "headline_tables"]
@@ -49,16 +50,8 @@ def _missing(v: Any) -> bool:
     return v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
 
 
-def _count(v: Any) -> str:
-    return f"{int(round(float(v))):,}"
-
-
 def _ratio(v: float) -> str:
     return "∞" if math.isinf(v) else f"{v:.2f}"
-
-
-def _percent(v: float) -> str:
-    return f"{100 * v:.1f}"
 
 
 def _interval(est: Any, lo: Any, hi: Any, fmt) -> str:
@@ -408,7 +401,7 @@ def _risk_text(cells: _Cells, pos: int | None, cols: tuple[str, str, str], seen:
             seen.add(_HIDDEN_VALUE)
             return _HIDDEN_VALUE
         return "–"
-    return _interval(row[cols[0]], row[cols[1]], row[cols[2]], _percent)
+    return fmt_percent_ci(row[cols[0]], row[cols[1]], row[cols[2]])
 
 
 def _risk_table(report: Any) -> DisplayTable:
