@@ -4,7 +4,9 @@
 against the reference tier, then the ``adjust`` covariates);
 :func:`proportional_hazards_test` tests proportional hazards per model term
 as R survival 3.x's ``cox.zph`` does; :func:`cox_fit` is the fitter under
-both, for a response and a design matrix.
+both, for a response and a design matrix. The fitted-model object with the
+baseline hazard, predictions and residuals is
+:func:`neutrostats.stats.coxmodel.cox_model`.
 
 The fitter is R's ``coxph`` (``coxfit6``/``agfit4``) in vectorised numpy:
 the data are sorted once by stratum and time, risk-set sums are reverse
@@ -170,6 +172,7 @@ class _Risk:
         new_key |= new_stratum
         key = np.cumsum(new_key)  # increasing in (stratum, time)
         self.order = order
+        self.ts, self.ss = ts, ss  # sorted times and stratum codes (for the baseline hazard)
         self.p = p
         w = weights[order]
         self.w = w
@@ -349,10 +352,24 @@ class _Risk:
         res[ev] += e[ev, None] * (X[ev] * fa[:, None] - fb) + X[ev] - mean_bar[g]
         return res
 
-    def robust_var(self, beta, var):
-        """Sandwich variance sum_i (w_i L_i var)' (w_i L_i var), as coxph's robust variance without cluster()."""
+    def robust_var(self, beta, var, cluster=None):
+        """Sandwich variance sum_i (w_i L_i var)' (w_i L_i var), as coxph's robust variance.
+
+        ``cluster`` (integer codes 0..G-1 in the input order, or None): the
+        weighted score residuals are summed within clusters first (Lin & Wei's
+        grouped sandwich, coxph's ``cluster()``).
+        """
         d = (self.score_residuals(beta) * self.w[:, None]) @ var
+        if cluster is not None:
+            d = self.collapse(d, cluster)
         return d.T @ d
+
+    def collapse(self, v, cluster):
+        """Sums of the rows of ``v`` (sorted order) within clusters (codes in the input order)."""
+        c = np.asarray(cluster)[self.order]
+        out = np.zeros((int(c.max()) + 1, v.shape[1]))
+        np.add.at(out, c, v)
+        return out
 
 
 def _solve_pd(A, b):
@@ -635,6 +652,13 @@ class _Model:
     reference_without_events: bool = False
     weights: np.ndarray | None = None  # case weights > 0 of the rows of X (None: all 1)
     n_zero_weight: int = 0  # complete rows left out because their weight is 0
+    # For the fitted-model object (coxmodel.py): the input index of the rows of X, how each
+    # covariate was coded ({name: (kind, levels)}), the cluster codes of the rows (0..G-1),
+    # and the strata combinations in code order.
+    index: pd.Index | None = None
+    encoding: dict = field(default_factory=dict)
+    cluster: np.ndarray | None = None
+    strata_keys: pd.DataFrame | None = None
 
 
 @dataclass
@@ -708,12 +732,14 @@ def _tier_terms(data, tier, reference, ev, fn) -> _TierTerms:
     return out
 
 
-def _covariate_terms(data, adjust, kinds, levels_ref, fn, start):
-    """Columns, names and column indices (from ``start``) of the covariates."""
+def _covariate_terms(data, adjust, kinds, levels_ref, fn, start, encoding=None):
+    """Columns, names and column indices (from ``start``) of the covariates (coding recorded in ``encoding``)."""
     cols, names, terms = [], [], {}
     for cov in adjust:
         v = data[cov]
         idx = []
+        if encoding is not None:
+            encoding[cov] = (kinds[cov], None)
         if kinds[cov] == "boolean":
             idx.append(start + len(cols))
             cols.append(v.to_numpy(dtype=float))
@@ -727,6 +753,8 @@ def _covariate_terms(data, adjust, kinds, levels_ref, fn, start):
             if len(levels) < 2:
                 raise NeutrostatsError(f"{fn}: covariate {cov!r} has a single level {levels} among the complete "
                                        "rows; drop it from adjust=")
+            if encoding is not None:
+                encoding[cov] = ("categorical", list(levels))
             vv = v.to_numpy()
             for lev in levels[1:]:
                 idx.append(start + len(cols))
@@ -759,14 +787,16 @@ def _warn_tiers_without_events(tt: _TierTerms, fn):
 
 
 def _prepare(df, duration, event, tier, reference, adjust, entry, strata, fn, categorical=None,
-             allow_no_terms=False, weights=None) -> _Model:
+             allow_no_terms=False, weights=None, cluster=None) -> _Model:
     """The design of a tidy Cox model: checked columns, complete cases, tier and covariate indicators."""
     df, adjust, strata = _check_model_columns(df, duration, event, tier, adjust, entry, strata, weights, fn)
+    if cluster is not None:
+        require_columns(df, [cluster], fn, "Pass cluster= the name of the column of cluster ids (e.g. person_id).")
     kinds = covariate_kinds(df, adjust, fn, categorical=categorical)
     tier_ref, levels_ref = split_reference(reference, fn, group=tier, covariates=adjust, kinds=kinds)
     chk = check_tte(df, fn, duration=duration, event=event, group=tier, entry=entry, strata=strata,
-                    covariates=adjust, weights=weights, hint="Pass the cohort table and the names of its columns.",
-                    stacklevel=4)
+                    covariates=[*adjust, *([cluster] if cluster is not None else [])], weights=weights,
+                    hint="Pass the cohort table and the names of its columns.", stacklevel=4)
     data, time, ev, ent, w = chk.data, chk.time, chk.event, chk.entry, chk.weights
     n_zero = 0
     if w is not None and not np.all(w > 0):
@@ -777,8 +807,10 @@ def _prepare(df, duration, event, tier, reference, adjust, entry, strata, fn, ca
         data, time, ev, w = data.loc[pos], time[pos], ev[pos], w[pos]
         ent = None if ent is None else ent[pos]
     s = None
+    strata_keys = None
     if strata:
         s = data.groupby(strata, sort=True, observed=True).ngroup().to_numpy().astype(np.int64)
+        strata_keys = data[strata].assign(_code=s).drop_duplicates("_code").sort_values("_code")
     if not ev.any():
         raise NeutrostatsError(f"{fn}: no events in {event!r} among {len(data)} complete rows; "
                                "a Cox model needs events")
@@ -788,7 +820,8 @@ def _prepare(df, duration, event, tier, reference, adjust, entry, strata, fn, ca
     if tt is not None:
         cols, names, tier_cols, tier_rows, keep = list(tt.cols), list(tt.names), tt.tier_cols, tt.rows, tt.keep
         terms[tier] = list(tier_cols.values())
-    cov_cols, cov_names, cov_terms = _covariate_terms(data, adjust, kinds, levels_ref, fn, len(cols))
+    encoding: dict = {}
+    cov_cols, cov_names, cov_terms = _covariate_terms(data, adjust, kinds, levels_ref, fn, len(cols), encoding)
     cols += cov_cols
     names += cov_names
     terms |= cov_terms
@@ -799,6 +832,8 @@ def _prepare(df, duration, event, tier, reference, adjust, entry, strata, fn, ca
                                "nothing to estimate")
     X = np.column_stack(cols) if cols else np.empty((len(data), 0))
     n_all, ev_all = len(data), int(ev.sum())
+    index = data.index[keep]
+    cl = None if cluster is None else pd.factorize(data.loc[keep, cluster])[0].astype(np.int64)
     if not keep.all():
         X, time, ev = X[keep], time[keep], ev[keep]
         ent = None if ent is None else ent[keep]
@@ -811,7 +846,7 @@ def _prepare(df, duration, event, tier, reference, adjust, entry, strata, fn, ca
     return _Model(time, ev, ent, s, X, names, terms, tier_cols, tier_rows, n_all, ev_all,
                   [] if tt is None else tt.dropped, chk.n_missing, dict(chk.missing),
                   reference_without_events=tt is not None and tt.ref_without_events, weights=w,
-                  n_zero_weight=n_zero)
+                  n_zero_weight=n_zero, index=index, encoding=encoding, cluster=cl, strata_keys=strata_keys)
 
 
 def _fit_model(m: _Model, ties, fn):
@@ -834,6 +869,7 @@ def cox_hazard_ratios(
     categorical: list[str] | None = None,
     weights: str | None = None,
     robust: bool | None = None,
+    cluster: str | None = None,
 ) -> pd.DataFrame:
     """Hazard ratios of every tier against the reference tier, by Cox regression.
 
@@ -901,6 +937,13 @@ def cox_hazard_ratios(
         weights), the model-based variance otherwise (no weights, or
         whole-number frequency weights). ``attrs["variance"]`` says which
         (``"robust"`` or ``"model"``).
+    cluster : str, optional
+        Column of cluster ids (e.g. the person of several rows): the
+        grouped sandwich variance of Lin & Wei (1989), R's ``coxph(...,
+        cluster = id)``: the weighted score residuals are summed within each
+        cluster (no small-sample factor, as R). Implies ``robust``
+        (``robust=False`` with a cluster raises); a missing id leaves the
+        row out (complete cases).
 
     Returns
     -------
@@ -971,6 +1014,7 @@ def cox_hazard_ratios(
     --------
     cox_fit : the fitter, for arrays.
     proportional_hazards_test : check the model's assumption.
+    neutrostats.stats.coxmodel.cox_model : the same model kept, with baseline hazard, predictions, residuals.
 
     References
     ----------
@@ -1020,24 +1064,43 @@ def cox_hazard_ratios(
     fn = "cox_hazard_ratios"
     require_choice(ties, _TIES, fn, "ties")
     level = require_conf_level(conf_level, fn)
-    if robust is not None and not isinstance(robust, (bool, np.bool_)):
-        raise NeutrostatsError(f"{fn}: robust must be True, False or None (R's default), found {robust!r}")
+    _check_robust(robust, cluster, fn)
     m = _prepare(df, duration, event, tier, reference, adjust, entry, strata, fn, categorical, allow_no_terms=True,
-                 weights=weights)
-    if robust is None:
-        # R's coxph: robust = TRUE by default when the case weights are not whole numbers.
-        robust = m.weights is not None and bool(np.any(m.weights != np.floor(m.weights)))
-    nan = dict(estimate=np.nan, std_error=np.nan, conf_low=np.nan, conf_high=np.nan, p_value=np.nan)
+                 weights=weights, cluster=cluster)
+    robust = _use_robust(robust, m)
     if m.X.shape[1]:
         risk, fit = _fit_model(m, ties, fn)
         coef, se, infinite = fit.coef, fit.std_error, fit.infinite
         if robust:
-            se = np.sqrt(np.diag(risk.robust_var(np.asarray(fit.coef), np.asarray(fit.var))))
+            se = np.sqrt(np.diag(risk.robust_var(np.asarray(fit.coef), np.asarray(fit.var), m.cluster)))
     else:
         # Every tier but the reference lacks persons or events, and no
         # covariates: nothing to fit, each row says why.
         coef = se = np.empty(0)
         infinite = np.zeros(0, dtype=bool)
+    return _hr_table(m, coef, se, infinite, level, robust, fn)
+
+
+def _check_robust(robust, cluster, fn):
+    if robust is not None and not isinstance(robust, (bool, np.bool_)):
+        raise NeutrostatsError(f"{fn}: robust must be True, False or None (R's default), found {robust!r}")
+    if cluster is not None and robust is False:
+        raise NeutrostatsError(f"{fn}: cluster={cluster!r} asks for the cluster-robust variance, but robust=False; "
+                               "leave robust= unset (or True) with cluster=, or drop cluster=")
+
+
+def _use_robust(robust, m: _Model) -> bool:
+    if m.cluster is not None:
+        return True
+    if robust is None:
+        # R's coxph: robust = TRUE by default when the case weights are not whole numbers.
+        return m.weights is not None and bool(np.any(m.weights != np.floor(m.weights)))
+    return bool(robust)
+
+
+def _hr_table(m: _Model, coef, se, infinite, level, robust, fn) -> pd.DataFrame:
+    """The tidy table of :func:`cox_hazard_ratios` from the coefficients and their standard errors."""
+    nan = dict(estimate=np.nan, std_error=np.nan, conf_low=np.nan, conf_high=np.nan, p_value=np.nan)
     z = stats.norm.ppf(0.5 + level / 2)
     if infinite.any():
         warnings.warn(
@@ -1045,7 +1108,7 @@ def cox_hazard_ratios(
             "their hazard ratios look infinite (reported as not estimable, NaN). Use fewer tiers or "
             "covariate levels; Firth-type penalised Cox regression is not available.",
             InfiniteHazardRatioWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
 
     def est_row(j):

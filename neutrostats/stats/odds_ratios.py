@@ -379,6 +379,8 @@ def odds_ratios_by_tier(
     correction: str = "none",
     categorical: list[str] | None = None,
     weights: str | None = None,
+    robust: bool = False,
+    cluster: str | None = None,
 ) -> pd.DataFrame:
     """Odds ratio of an outcome in every tier against the reference tier.
 
@@ -439,6 +441,21 @@ def odds_ratios_by_tier(
         counted in ``attrs["n_zero_weight"]``. ``n`` and ``n_event`` stay
         counts of persons (unweighted). The 2x2 methods (``wald``,
         ``exact``, ``midp``) have no weighted version and raise.
+    robust : bool, default False
+        ``logistic`` only: standard errors, intervals and p-values from the
+        heteroskedasticity-consistent sandwich ``B M B`` (``B`` the inverse
+        information, ``M`` the sum of the outer products of the weighted
+        score contributions ``w_i (y_i - p_i) x_i``), without a
+        small-sample factor: R's ``sandwich::vcovHC(fit, type = "HC0")``.
+    cluster : str, optional
+        ``logistic`` only: column of cluster ids (e.g. the person when
+        persons have several rows, or the practice): the cluster-robust
+        sandwich, whose score contributions are summed within clusters,
+        times ``G / (G - 1)`` for ``G`` clusters: R's
+        ``sandwich::vcovCL(fit, cluster = ~id, type = "HC0")`` with its
+        default ``cadjust = TRUE``. Implies ``robust``; a missing id leaves
+        the row out (complete cases). ``attrs["variance"]`` of a logistic
+        result says ``"model"``, ``"robust"`` or ``"cluster"``.
 
     Returns
     -------
@@ -536,7 +553,8 @@ def odds_ratios_by_tier(
         require_columns(cohort_table, adjust, fn, "Name covariates that are columns of the cohort table.")
         # Judged on the whole column, so that a stray text value is reported wherever it sits.
         kinds = covariate_kinds(cohort_table, adjust, fn, categorical=categorical)
-    extra = [weights] if weights is not None else []
+    _check_variance(cohort_table, method, robust, cluster, fn)
+    extra = [c for c in (weights, cluster) if c is not None]
     data, y = _outcome_frame(cohort_table, outcome, tier, fn, covariates=[*(adjust or []), *extra])
     if weights is not None:
         # Text or dates raise here; a missing weight is a missing value like any other.
@@ -567,8 +585,9 @@ def odds_ratios_by_tier(
             f"{fn}: adjust= needs method='logistic' or 'firth' (a 2x2 method cannot adjust), found method={method!r}"
         )
     if method in ("logistic", "firth"):
+        cl = None if cluster is None else pd.factorize(data[cluster])[0]
         rows = _model_rows(data, y, outcome, tier, ref, method, adjust or [], spline or {}, level, fn, kinds,
-                           levels_ref=levels_ref, weights=w)
+                           levels_ref=levels_ref, weights=w, variance=(bool(robust), cl))
     else:
         rows = _table_rows(data, y, tier, ref, method, level, correction)
     out = pd.DataFrame(rows)
@@ -579,7 +598,19 @@ def odds_ratios_by_tier(
     out.attrs["n_missing"] = n_missing
     out.attrs["missing"] = missing
     out.attrs["n_zero_weight"] = n_zero
+    if method == "logistic":
+        out.attrs["variance"] = "cluster" if cluster is not None else ("robust" if robust else "model")
     return out
+
+
+def _check_variance(cohort_table, method, robust, cluster, fn):
+    if not isinstance(robust, (bool, np.bool_)):
+        raise NeutrostatsError(f"{fn}: robust must be True or False, found {robust!r}")
+    if (robust or cluster is not None) and method != "logistic":
+        raise NeutrostatsError(f"{fn}: robust= and cluster= (sandwich standard errors) need method='logistic', "
+                               f"found method={method!r}")
+    if cluster is not None:
+        require_columns(cohort_table, [cluster], fn, "Pass cluster= the name of the column of cluster ids.")
 
 
 def _table_rows(data, y, tier, ref, method, level, correction) -> list[dict]:
@@ -731,11 +762,12 @@ def _design(data, tier, ref, adjust, spline, fn, kinds, levels_ref=None):
 
 
 def _model_rows(data, y, outcome, tier, ref, method, adjust, spline, level, fn, kinds, levels_ref=None,
-                weights=None):
+                weights=None, variance=(False, None)):
     require_columns(data, adjust, fn, "Name covariates that are columns of the cohort table.")
     complete = data[adjust].notna().all(axis=1).to_numpy() & (data[tier].cat.codes.to_numpy() >= 0)
     data, y = data.loc[complete], y[complete]
     w = None if weights is None else weights[complete]
+    variance = (variance[0], None if variance[1] is None else variance[1][complete])
     cats, n, events = _counts_by_tier(data, y, tier)
     X, names, tier_cols = _design(data, tier, ref, adjust, spline, fn, kinds, levels_ref)
     # Tiers without persons cannot be estimated; drop their empty columns.
@@ -768,7 +800,7 @@ def _model_rows(data, y, outcome, tier, ref, method, adjust, spline, level, fn, 
         est = se = p = lo = hi = np.full(Xk.shape[1], np.nan)
     elif method == "logistic":
         est, se, p = _fit_logit(Xk, y, separated_cols=[namesk.index(f"tier[{c}]") for c in separated], fn=fn,
-                                weights=w)
+                                weights=w, variance=variance)
         lo, hi = est - z * se, est + z * se
     else:
         from neutrostats.stats.firth import firth_logit
@@ -798,7 +830,7 @@ def _model_rows(data, y, outcome, tier, ref, method, adjust, spline, level, fn, 
     return rows
 
 
-def _fit_logit(X, y, separated_cols, fn, weights=None):
+def _fit_logit(X, y, separated_cols, fn, weights=None, variance=(False, None)):
     """Logistic regression by statsmodels; separated tier columns are held out of the fit.
 
     A separated tier's indicator only fits its own persons perfectly; fitting
@@ -844,6 +876,22 @@ def _fit_logit(X, y, separated_cols, fn, weights=None):
             )
             return est, se, p
     est[cols], se[cols], p[cols] = res.params, res.bse, res.pvalues
+    robust, cluster = variance
+    if robust or cluster is not None:
+        Xf = X[keep_rows][:, cols]
+        w = np.ones(Xf.shape[0]) if weights is None else weights[keep_rows]
+        scores = (w * (y[keep_rows] - res.predict()))[:, None] * Xf
+        factor = 1.0
+        if cluster is not None:
+            codes = pd.factorize(cluster[keep_rows])[0]
+            g = int(codes.max()) + 1
+            summed = np.zeros((g, Xf.shape[1]))
+            np.add.at(summed, codes, scores)
+            scores, factor = summed, g / (g - 1) if g > 1 else np.nan
+        bread = np.asarray(res.cov_params())
+        vr = factor * bread @ (scores.T @ scores) @ bread
+        se[cols] = np.sqrt(np.diag(vr))
+        p[cols] = 2 * stats.norm.sf(np.abs(est[cols] / se[cols]))
     return est, se, p
 
 

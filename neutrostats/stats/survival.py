@@ -473,7 +473,12 @@ class LogrankTest:
     method : str
         ``logrank``, ``logrank_trend`` or ``logrank_stratified``; with
         case weights the same names ending in ``_weighted`` (the score test
-        of the weighted Cox model, see :func:`logrank_test`).
+        of the weighted Cox model, see :func:`logrank_test`). With
+        Fleming-Harrington weights (``rho`` or ``gamma`` not 0)
+        ``fleming_harrington``, ``fleming_harrington_trend`` or
+        ``fleming_harrington_stratified``.
+    rho, gamma : float
+        The Fleming-Harrington G(rho, gamma) weights used (0, 0: log-rank).
     table : pandas.DataFrame
         Per group: ``group``, ``n``, ``observed`` and ``expected`` events
         (sums of weights, floats, with case weights).
@@ -495,6 +500,8 @@ class LogrankTest:
     missing: dict = field(default_factory=dict)
     outcome: str = ""
     term: str = ""
+    rho: float = 0.0
+    gamma: float = 0.0
 
     def tidy(self) -> pd.DataFrame:
         """The test as one row of the tidy test shape (:data:`neutrostats.core.columns.TEST_COLUMNS`).
@@ -532,8 +539,11 @@ def logrank_test(
     trend: bool = False,
     scores: Any = None,
     weights: str | None = None,
+    rho: float = 0.0,
+    gamma: float = 0.0,
+    entry: str | None = None,
 ) -> LogrankTest:
-    """Log-rank test across groups; trend across ordered groups; stratified.
+    """Log-rank test across groups; trend across ordered groups; stratified; Fleming-Harrington weights.
 
     Parameters
     ----------
@@ -562,7 +572,25 @@ def logrank_test(
         with weight 0 take no part (R's ``coxph`` refuses them). ``table``
         then holds sums of weights: ``n`` and the observed and expected
         (survdiff's formula on the weighted counts) events, as floats.
-        Method names get the suffix ``_weighted``.
+        Method names get the suffix ``_weighted``. Not with ``rho`` or
+        ``gamma``.
+    rho, gamma : float, default 0
+        Fleming-Harrington G(rho, gamma) weights: each event time ``t``
+        counts with ``S(t-)^rho (1 - S(t-))^gamma``, ``S(t-)`` the pooled
+        Kaplan-Meier estimate just before ``t`` (within the stratum, with
+        the same at-risk sets); the variance with the square of the
+        weight. ``rho`` alone is R's ``survdiff(rho =)``: ``rho = 1`` is
+        Peto & Peto's modification of the Gehan-Wilcoxon test (more weight
+        to early differences), ``gamma > 0`` weights late differences.
+        ``observed`` and ``expected`` of ``table`` are then the weighted
+        sums, as survdiff prints them. Both must be >= 0.
+    entry : str, optional
+        Delayed-entry (left-truncation) time: a person is at risk on
+        ``(entry, duration]``, so the at-risk sets (and the Kaplan-Meier
+        weights) are those of the counting process, as R's ``Surv(entry,
+        time, event)``. R's ``survdiff`` has no delayed entry; without tied
+        event times the statistic is the score test of
+        ``coxph(Surv(entry, time, event) ~ group, ties = "breslow")``.
 
     Returns
     -------
@@ -587,6 +615,8 @@ def logrank_test(
     ----------
     Mantel N. Cancer Chemother Rep 1966;50:163. Collett D. Modelling
     Survival Data in Medical Research, 3rd ed., section 2.6 (trend).
+    Peto R, Peto J. J R Stat Soc A 1972;135:185. Harrington DP, Fleming TR.
+    Biometrika 1982;69:553 (the G(rho, gamma) family).
 
     Examples
     --------
@@ -603,17 +633,27 @@ def logrank_test(
     >>> rw = logrank_test(df, "t", "e", "g", weights="w")
     >>> rw.method, rw.table["n"].tolist(), rw.table["observed"].tolist()
     ('logrank_weighted', [5.0, 5.0], [5.0, 5.0])
+
+    Peto & Peto's test (R: ``survdiff(Surv(t, e) ~ g, rho = 1)$chisq`` is
+    0.0008833922261):
+
+    >>> df2 = pd.DataFrame({"t": [1, 2, 3, 4, 5, 6, 7, 8], "e": [1, 1, 0, 1, 1, 1, 0, 1], "g": list("abababab")})
+    >>> r = logrank_test(df2, "t", "e", "g", rho=1)
+    >>> r.method, round(r.statistic, 10)
+    ('fleming_harrington', 0.0008833922)
     """
     fn = "logrank_test"
     if not group:
         raise NeutrostatsError(f"{fn}: a group column is needed to compare curves")
-    chk, t, e, _, labels, dtype = _survival_data(df, duration, event, group, None, fn, strata=strata,
-                                                 weights=weights)
+    rho, gamma = _fh_exponents(rho, gamma, weights, fn)
+    chk, t, e, ent, labels, dtype = _survival_data(df, duration, event, group, entry, fn, strata=strata,
+                                                   weights=weights)
     wt = chk.weights
     if wt is not None:
         # Rows of weight 0 add nothing to any sum; coxph refuses them.
         pos = wt > 0
         chk_data, t, e, labels, wt = chk.data[pos], t[pos], e[pos], labels[pos], wt[pos]
+        ent = None if ent is None else ent[pos]
     else:
         chk_data = chk.data
     groups = _groups(labels, dtype)
@@ -631,7 +671,8 @@ def logrank_test(
     var = np.zeros((k, k))
     for s in np.unique(s_codes):
         m = s_codes == s
-        o, ex, v = _logrank_parts(t[m], e[m], gi[m], k, None if wt is None else wt[m])
+        o, ex, v = _logrank_parts(t[m], e[m], gi[m], k, None if wt is None else wt[m],
+                                  None if ent is None else ent[m], rho, gamma)
         observed += o
         expected += ex
         var += v
@@ -641,7 +682,7 @@ def logrank_test(
         if w.shape != (k,):
             raise NeutrostatsError(f"{fn}: expected {k} scores (one per group {groups}), found {scores!r}")
     if wt is not None:
-        stat, dof, method = _weighted_score_test(t, e, gi, k, wt, s_codes, w if trend else None)
+        stat, dof, method = _weighted_score_test(t, e, gi, k, wt, s_codes, w if trend else None, ent)
         method += "_stratified" if strata is not None and not trend else ""
         method += "_weighted"
         n_g = np.bincount(gi, weights=wt, minlength=k)
@@ -667,10 +708,28 @@ def logrank_test(
     if dtype is not None:
         table["group"] = pd.Categorical(table["group"], dtype=dtype)
     p = float(stats.chi2.sf(stat, dof)) if dof > 0 and np.isfinite(stat) else np.nan
-    return LogrankTest(stat, dof, p, method, table, chk.n_missing, dict(chk.missing), outcome=event, term=group)
+    if rho or gamma:
+        method = method.replace("logrank", "fleming_harrington")
+    return LogrankTest(stat, dof, p, method, table, chk.n_missing, dict(chk.missing), outcome=event, term=group,
+                       rho=rho, gamma=gamma)
 
 
-def _weighted_score_test(t, e, gi, k, w, s_codes, scores):
+def _fh_exponents(rho, gamma, weights, fn):
+    """rho and gamma as floats >= 0; refused with case weights (no weighted Fleming-Harrington test here)."""
+    out = []
+    for name, v in (("rho", rho), ("gamma", gamma)):
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)) or not (
+                np.isfinite(v) and v >= 0):
+            raise NeutrostatsError(f"{fn}: {name} must be a finite number >= 0 (Fleming-Harrington weights "
+                                   f"S(t-)^rho (1 - S(t-))^gamma), found {v!r}")
+        out.append(float(v))
+    if weights is not None and (out[0] or out[1]):
+        raise NeutrostatsError(f"{fn}: rho= and gamma= (Fleming-Harrington weights) do not combine with case "
+                               f"weights (weights={weights!r}); drop one of them")
+    return out[0], out[1]
+
+
+def _weighted_score_test(t, e, gi, k, w, s_codes, scores, entry=None):
     """Score test at 0 of the weighted Cox model (group dummies, or the scores as one covariate).
 
     Returns (statistic, df, method). As for unweighted data, no event (of
@@ -689,12 +748,17 @@ def _weighted_score_test(t, e, gi, k, w, s_codes, scores):
         # Only the score test at 0 is used: it needs no convergence of the fit
         # (a group without events has an infinite log hazard ratio).
         warnings.simplefilter("ignore", CoxConvergenceWarning)
-        fit = cox_fit(t, e, X, strata=s_codes if np.unique(s_codes).size > 1 else None, weights=w)
+        fit = cox_fit(t, e, X, strata=s_codes if np.unique(s_codes).size > 1 else None, weights=w, entry=entry)
     return float(fit.score_test.statistic), int(fit.score_test.df), method
 
 
-def _logrank_parts(t, e, gi, k, w=None):
-    """Observed, expected and covariance of one stratum (survdiff's sums; ``w``: case weights)."""
+def _logrank_parts(t, e, gi, k, w=None, entry=None, rho=0.0, gamma=0.0):
+    """Observed, expected and covariance of one stratum (survdiff's sums; ``w``: case weights).
+
+    ``entry``: at risk on (entry, t] (counting process); ``rho``, ``gamma``:
+    each event time weighted by S(t-)^rho (1 - S(t-))^gamma, S the pooled
+    Kaplan-Meier estimate of the stratum.
+    """
     times, inv = np.unique(t, return_inverse=True)
     nt = times.size
     ones = np.ones(t.size) if w is None else w
@@ -703,14 +767,23 @@ def _logrank_parts(t, e, gi, k, w=None):
     exit_tg = np.zeros((nt, k))
     np.add.at(exit_tg, (inv, gi), ones)
     n_tg = np.cumsum(exit_tg[::-1], axis=0)[::-1]
+    if entry is not None:
+        # Not yet at risk at times[j]: entry >= times[j], i.e. j < searchsorted(times, entry, "right").
+        late = np.zeros((nt + 1, k))
+        np.add.at(late, (np.searchsorted(times, entry, "right"), gi), ones)
+        n_tg = n_tg - np.cumsum(late[::-1], axis=0)[::-1][1:]
     n_t = n_tg.sum(axis=1)
     d_t = d_tg.sum(axis=1)
     ev = d_t > 0
     n_tg, n_t, d_t, d_tg = n_tg[ev], n_t[ev], d_t[ev], d_tg[ev]
     frac = n_tg / n_t[:, None]
-    expected = (frac * d_t[:, None]).sum(axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
         hyper = np.where(n_t > 1, d_t * (n_t - d_t) / (n_t - 1), 0.0)
+    if rho or gamma:
+        s_before = np.r_[1.0, np.cumprod(1 - d_t / n_t)[:-1]]
+        fw = s_before ** rho * (1 - s_before) ** gamma
+        d_tg, d_t, hyper = d_tg * fw[:, None], d_t * fw, hyper * fw ** 2
+    expected = (frac * d_t[:, None]).sum(axis=0)
     var = np.diag((hyper[:, None] * frac).sum(axis=0)) - (hyper[:, None, None] * frac[:, :, None] * frac[:, None, :]).sum(axis=0)
     return d_tg.sum(axis=0), expected, var
 
