@@ -18,6 +18,8 @@ __all__ = [
     "FirthConvergenceWarning",
     "InfiniteHazardRatioWarning",
     "CoxConvergenceWarning",
+    "PoissonConvergenceWarning",
+    "NegativeControlWarning",
 ]
 
 
@@ -81,3 +83,18 @@ class InfiniteHazardRatioWarning(NeutrostatsWarning):
 
 class CoxConvergenceWarning(NeutrostatsWarning):
     """Newton-Raphson did not converge in the allowed iterations."""
+
+
+class PoissonConvergenceWarning(NeutrostatsWarning):
+    """A Poisson or negative binomial regression (or its dispersion) did not converge."""
+
+
+class NegativeControlWarning(NeutrostatsWarning):
+    """Too few usable negative controls for a trustworthy empirical null.
+
+    Empirical calibration (Schuemie et al. 2014, 2018) estimates the
+    systematic-error distribution from negative-control estimates; with fewer
+    than about 10 of them (OHDSI studies use dozens), or with some of them
+    not estimable and dropped, the fitted mean and spread are themselves very
+    uncertain, and calibrated p-values and intervals inherit that.
+    """

@@ -30,15 +30,36 @@ column                  meaning
 ``n_censor``            censored at ``time``
 ``n_competing``         competing events (deaths without the outcome) at
                         ``time``
+``contrast``            what a standardised-risk row estimates: ``risk``,
+                        ``difference`` or ``ratio`` (against the reference
+                        tier); of a rate-ratio row (``rate_ratios``):
+                        ``ratio`` or ``difference`` of rates
+``person_years``        person-time at risk (in the unit of the durations,
+                        years in a cohort table): rates, SIR, Poisson rows
+``expected``            events expected from reference rates (SIR/SMR)
 ``estimate``            the estimate: S(t), F(t), RMST, odds or hazard ratio
 ``std_error``           its standard error (of the log ratio for ratios)
 ``conf_low``,           the confidence interval at ``conf_level``
 ``conf_high``
 ``p_value``             two-sided p-value
+``profile``             the covariate profile of a predicted curve (the row
+                        label of ``newdata``: ``CoxModel.predict``,
+                        ``predict_cumulative_incidence``)
+``cumhaz``,             cumulative hazard H(t) of a predicted curve or a
+``cumhaz_std_error``    baseline hazard, and its standard error
+``evalue``,             E-values of a ratio (``add_evalues``): of the point
+``evalue_ci``           estimate, and of the confidence limit closest to the
+                        null (1 when the interval includes it)
+``calibrated_*``        after empirical calibration against negative
+                        controls (``calibrate``): ``calibrated_estimate``,
+                        ``calibrated_std_error`` (log scale),
+                        ``calibrated_conf_low``, ``calibrated_conf_high``,
+                        ``calibrated_p_value``
 ``test``                short name of a test: ``logrank``,
                         ``logrank_trend``, ``logrank_stratified``, ``gray``,
                         ``cochran_armitage``, ``logistic_score``,
-                        ``schoenfeld``, ``mantel_haenszel``, ``breslow_day``
+                        ``schoenfeld``, ``mantel_haenszel``, ``breslow_day``,
+                        ``fleming_harrington`` (``_trend``, ``_stratified``)
 ``statistic``, ``df``   the test statistic (chi-square) and its degrees of
                         freedom
 ======================  =====================================================

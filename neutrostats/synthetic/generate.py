@@ -134,21 +134,48 @@ def _choice(rng: np.random.Generator, p: np.ndarray, size: int) -> np.ndarray:
     return np.searchsorted(cum, rng.random(size), side="right")
 
 
-def _fmt_fixed(v: np.ndarray, decimals: int) -> np.ndarray:
-    """Format non-negative integers ``v`` (in units of 10**-decimals) as decimal strings."""
+def _digits(v: np.ndarray, decimals: int = 0) -> np.ndarray:
+    """Non-negative integers ``v`` (in units of 10**-decimals) as decimal strings: ``str(v)``, or
+    ``f"{v // 10**d}.{v % 10**d:0{d}d}"`` with ``d = decimals`` (``5`` -> ``"0.05"`` with 2).
+
+    Written as character codes, one column per digit position, and viewed as text:
+    numpy's integer-to-text cast (``astype(str)``) took a fifth of the generator's time.
+    """
     v = np.asarray(v, dtype=np.int64)
     if v.size == 0:
-        return np.array([], dtype=str)  # np.strings.zfill fails on empty input (numpy 2.4)
-    scale = 10**decimals
-    whole = (v // scale).astype(str)
-    frac = _strings.zfill((v % scale).astype(str), decimals)
-    return _strings.add(_strings.add(whole, "."), frac)
+        return np.array([], dtype=str)
+    if v.min() < 0:  # never drawn; numpy's casts, as before
+        if not decimals:
+            return v.astype(str)
+        whole, frac = (v // 10**decimals).astype(str), _strings.zfill((v % 10**decimals).astype(str), decimals)
+        return _strings.add(_strings.add(whole, "."), frac)
+    # Digits shown: all of v's, and at least one before the point.
+    shown = np.maximum(np.searchsorted(_POW10, v, side="right"), 1 + decimals)
+    width = int(shown.max()) + (1 if decimals else 0)
+    chars = np.zeros((v.size, width), dtype=np.uint32)
+    for j in range(width):  # a loop over character positions (at most ~20), not over values
+        # Column j holds digit i of the zero-padded number, or the point, or nothing (past the end).
+        point = shown - decimals if decimals else np.full(v.size, width + 1)
+        i = np.where(j > point, j - 1, j)
+        power = shown - 1 - i
+        digit = 48 + (v // _POW10[np.clip(power, 0, _POW10.size - 1)]) % 10
+        chars[:, j] = np.where(j == point, 46, np.where(power >= 0, digit, 0))
+    return chars.view(f"<U{width}").reshape(v.size)
+
+
+# 10**0 ... 10**18: the powers an int64 has digits for.
+_POW10 = 10 ** np.arange(19, dtype=np.int64)
+
+
+def _fmt_fixed(v: np.ndarray, decimals: int) -> np.ndarray:
+    """Format non-negative integers ``v`` (in units of 10**-decimals) as decimal strings."""
+    return _digits(v, decimals)
 
 
 def _fmt_count(v: np.ndarray, per_ul: np.ndarray) -> np.ndarray:
     """Display strings: whole cells/uL where ``per_ul``, else hundredths of 10^9/L."""
     out = np.empty(v.size, dtype=object)
-    out[per_ul] = np.asarray(v)[per_ul].astype(str)
+    out[per_ul] = _digits(np.asarray(v)[per_ul])
     out[~per_ul] = _fmt_fixed(np.asarray(v)[~per_ul], 2)
     return out
 
@@ -473,7 +500,7 @@ def _derived_parts(anc, cells_unit_wbc, seg_tenths, band, derived, neut_nn, whic
     bad = derived & neut_nn
     neut_str[bad] = np.array(_NON_NUMERIC, dtype=object)[which_nn[bad]]
     wbc_str[derived] = _fmt_count(wbc_disp[derived], cells_unit_wbc[derived])
-    band_str[derived] = band[derived].astype(str)
+    band_str[derived] = _digits(band[derived])
     return {"neut_nn": neut_nn, "cells": derived_cells, "tier": derived_tier, "neut_str": neut_str,
             "wbc_str": wbc_str, "band_str": band_str}
 
@@ -583,8 +610,11 @@ def _outcomes(rng: np.random.Generator, P: dict, X: dict, a: dict) -> dict:
         for t in _NONREF:
             rt, rr = exp_risk[t], exp_risk["normal"]
             exp_or[t] = None if rt is None or rr is None else float((rt / (1 - rt)) / (rr / (1 - rr)))
+        # Standardised truth: the event probability of every eligible person with the tier set to each tier.
+        std = {t: float(expit(alpha + beta[j] + cov[eligible]).mean()) if eligible.any() else None
+               for j, t in enumerate(TIERS)}
         out[o] = {"prevalent": prevalent, "eligible": eligible, "event": event, "alpha": alpha,
-                  "beta": beta, "expected_risk": exp_risk, "expected_crude_or": exp_or}
+                  "beta": beta, "expected_risk": exp_risk, "expected_crude_or": exp_or, "standardized_risk": std}
     u_hiv = rng.random(n)
     u_al = rng.random(n)
     hiv_share = np.array([a["hiv_share_of_viral"][t] for t in TIERS])
@@ -614,6 +644,9 @@ def _deaths(rng: np.random.Generator, P: dict, X: dict, a: dict) -> dict:
     else:
         log_hr3 = math.log(20.0)
     hr = np.array([1.0, m["hr"]["subnormal"], m["hr"]["mild"], math.exp(log_hr3)])
+    # Standardised truth: every person with an index, the tier set in turn to each tier.
+    std4 = {t: float((-np.expm1(-rate[has] * hr[j] * 4.0)).mean()) if has.any() else None
+            for j, t in enumerate(TIERS)}
     rate = rate * np.where(has, hr[np.maximum(tier, 0)], 1.0)
     t_years = rng.exponential(1.0, n) / rate
     # At least one day after the index (or entry), so a death never precedes
@@ -624,7 +657,15 @@ def _deaths(rng: np.random.Generator, P: dict, X: dict, a: dict) -> dict:
     for j, t in enumerate(TIERS):
         grp = has & (tier == j)
         exp_risk4[t] = float((-np.expm1(-rate[grp] * 4.0)).mean()) if grp.any() else None
-    return {"died": died, "death_day": death_day, "hr": hr, "expected_risk_4y": exp_risk4}
+    # Expected deaths and person-years given the drawn persons, each censored at the end of data:
+    # E[D] = 1 - exp(-rate C), E[PT] = E[D] / rate (exponential; death days rounded up add < 1 day).
+    cens = (P["end"] - X["day"]) / 365.25
+    e_death = -np.expm1(-rate * cens)
+    e_pt = e_death / rate
+    rate_1000 = {t: float(1000.0 * e_death[g].sum() / e_pt[g].sum()) if (g := has & (tier == j)).any() else None
+                 for j, t in enumerate(TIERS)}
+    return {"died": died, "death_day": death_day, "hr": hr, "expected_risk_4y": exp_risk4,
+            "standardized_risk_4y": std4, "rate_per_1000py": rate_1000}
 
 
 def _uniform_day(rng: np.random.Generator, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -694,7 +735,8 @@ def _diagnoses(rng: np.random.Generator, P: dict, X: dict, O: dict, D: dict, a: 
     undot = rng.random(codes.size) < m["undotted"]
     codes = np.where(undot, _strings.replace(codes, ".", ""), codes)
     lower = rng.random(codes.size) < m["lowercase"]
-    codes = np.where(lower, _strings.lower(codes), codes)
+    codes = codes.copy()
+    codes[lower] = _strings.lower(codes[lower])  # of the few drawn only: same length (ASCII codes)
     order = np.lexsort((codes, days, pidx))
     counts = {
         "codes": int(codes.size),
@@ -706,11 +748,33 @@ def _diagnoses(rng: np.random.Generator, P: dict, X: dict, O: dict, D: dict, a: 
     return {"pidx": pidx[order], "day": days[order], "code": codes[order].astype(object), "counts": counts}
 
 
+def _infers_strings() -> bool:
+    """Whether pandas makes text columns its string dtype on construction (pandas 3, or pandas 2 so set)."""
+    # Asked of pandas itself: reading the option warns in pandas 3 (it is deprecated there).
+    return pd.Series(np.array(["a"], dtype=object)).dtype != object
+
+
+def _object_column(values: np.ndarray) -> pd.Series:
+    """An object column of text, as the documented schema (and read_cohort) has it.
+
+    pandas 3 infers its string dtype on construction; going through it and back
+    (astype(object)) cost a quarter of the generator's time. Built as object
+    directly, with missing values as that round trip leaves them (NaN).
+    """
+    values = np.asarray(values, dtype=object)
+    if _infers_strings():
+        missing = values == None  # noqa: E711 - elementwise; NaN stays NaN, the generator makes no other missing value
+        if missing.any():
+            values = values.copy()
+            values[missing] = np.nan
+    return pd.Series(values, dtype=object, copy=False)
+
+
 def _assemble(seed, n, a, P, C, L, X, O, D, G) -> SyntheticCohort:
     pid = P["person_id"]
     persons = pd.DataFrame({
         "person_id": pid,
-        "sex": np.where(P["male"], "M", "F").astype(object),
+        "sex": _object_column(np.where(P["male"], "M", "F").astype(object)),
         "birth_date": _to_datetime_days(P["birth"]),
         "duffy_null": P["duffy"],
         "entry_date": _to_datetime_days(P["entry"]),
@@ -720,14 +784,14 @@ def _assemble(seed, n, a, P, C, L, X, O, D, G) -> SyntheticCohort:
     labs = pd.DataFrame({
         "person_id": pid[row_p],
         "sampled_at": (C["minute"][L["row_cbc"]] * _MIN_NS).view("datetime64[ns]"),
-        "code": L["code"],
-        "value": L["value"],
-        "unit": L["unit"],
+        "code": _object_column(L["code"]),
+        "value": _object_column(L["value"]),
+        "unit": _object_column(L["unit"]),
     })
     diagnoses = pd.DataFrame({
         "person_id": pid[G["pidx"]],
         "diagnosed_at": _to_datetime_days(G["day"]),
-        "code": G["code"],
+        "code": _object_column(G["code"]),
     })
     died = np.flatnonzero(D["died"])
     deaths = pd.DataFrame({"person_id": pid[died], "died_at": _to_datetime_days(D["death_day"][died])})
@@ -741,15 +805,10 @@ def _assemble(seed, n, a, P, C, L, X, O, D, G) -> SyntheticCohort:
         "index_anc_per_ul": X["cells"],
         "index_left_censored": X["censored"],
         "index_tier": pd.Categorical.from_codes(X["tier"], dtype=_TIER_DTYPE),
-        "anc_source": source,
+        "anc_source": _object_column(source),
         "age_at_index": np.where(has, X["age"], np.nan),
     })
     truth = _truth(seed, n, a, P, C, L, X, O, D, G, labs)
-    for name, df in (("persons", persons), ("labs", labs), ("diagnoses", diagnoses), ("index", index)):
-        for c in _STR_COLS[name]:
-            # pandas 3 infers its string dtype on construction; the documented
-            # schema (and read_cohort) is object, kept by assignment.
-            df[c] = df[c].astype(object)
     return SyntheticCohort(persons=persons, labs=labs, diagnoses=diagnoses, deaths=deaths, index=index, truth=truth)
 
 

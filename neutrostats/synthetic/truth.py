@@ -32,6 +32,8 @@ def _truth_outcomes(a: dict, O: dict, tier: np.ndarray) -> dict:
             "age_log_or_per_decade": spec["age_log_or_per_decade"],
             "male_log_or": spec["male_log_or"],
             "expected_risk_4y": oo["expected_risk"],
+            # mean over the persons at risk of the logistic probability with the tier set to each tier
+            "standardized_risk_4y": dict(oo["standardized_risk"]),
             "expected_crude_or": oo["expected_crude_or"],
             "prevalence_at_index": spec["prevalence_at_index"],
             "late_code_rate": spec["late_code_rate"],
@@ -85,6 +87,11 @@ def _truth(seed, n, a, P, C, L, X, O, D, G, labs) -> dict:
             "hr": {t: float(hr[j]) for j, t in enumerate(TIERS)},
             "risk_4y_moderate_severe_target": a["mortality"]["risk_4y_moderate_severe"],
             "expected_risk_4y": D["expected_risk_4y"],
+            # mean over the persons with an index of 1 - exp(-4 rate_i) with the tier set to each tier
+            "standardized_risk_4y": dict(D["standardized_risk_4y"]),
+            # sum E[deaths] / sum E[person-years] x 1000 per tier over the follow-up to the end of data
+            # (each person's censoring time fixed): what incidence_rates(table, "death") estimates
+            "rate_per_1000py": dict(D["rate_per_1000py"]),
         },
         "mess": {
             "rates": dict(a["mess"]),
