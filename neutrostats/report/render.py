@@ -10,8 +10,10 @@ autoescaping or :meth:`~neutrostats.core.display.DisplayTable.to_html` (html.esc
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
+import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -79,6 +81,40 @@ def _figure_bytes(fig, fmt: str) -> bytes:
     # 300 dpi PNG, SVG with editable text; fixed SVG ids and no date: the same figure gives the same bytes.
     save_figure(fig, buf, fmt)
     return buf.getvalue()
+
+
+# The PNG last rendered of each figure, with the key it was rendered under (_png_key). Rasterising at
+# 300 dpi is the slowest step of writing a report, and a report's figures are written again unchanged
+# (a report written twice, a rewrite after a failed or killed run). A pure cache: a figure that changed
+# gets another key and is rendered again, so the bytes are those of a fresh rendering.
+_PNG_CACHE: weakref.WeakKeyDictionary[Any, tuple[bytes, bytes]] = weakref.WeakKeyDictionary()
+
+
+def _png_key(fig, svg: bytes) -> bytes:
+    """What a figure's PNG depends on: its SVG (every artist drawn, with positions, text, colours and
+    embedded images), the rcParams (fonts, Agg settings) and what only Agg draws (snapping, antialiasing)."""
+    import matplotlib
+
+    h = hashlib.sha256(svg)
+    h.update(repr(sorted(matplotlib.rcParams.items())).encode())
+    h.update(repr([(a.get_snap(), a.get_antialiased() if hasattr(a, "get_antialiased") else None)
+                   for a in fig.findobj()]).encode())
+    return h.digest()
+
+
+def _figure_files(fig) -> tuple[bytes, bytes]:
+    """The PNG and SVG bytes of a figure, the PNG from :data:`_PNG_CACHE` when its key is unchanged."""
+    svg = _figure_bytes(fig, "svg")
+    key = _png_key(fig, svg)
+    cached = _PNG_CACHE.get(fig)
+    if cached is not None and cached[0] == key:
+        return cached[1], svg
+    png = _figure_bytes(fig, "png")
+    try:
+        _PNG_CACHE[fig] = (key, png)
+    except TypeError:  # an object that cannot be weakly referenced: not cached
+        pass
+    return png, svg
 
 
 # ---------------------------------------------------------------------------
@@ -177,11 +213,10 @@ def write_outputs(report, out_dir: Path, *, run_info: Mapping[str, str] | None =
             folder.write_csv(f"tables/{name}.csv", df.assign(disclosure=rule_text))
         images = {}
         for name, fig in report.figures.items():
-            for fmt in ("png", "svg"):
-                data = _figure_bytes(fig, fmt)
-                folder.write_bytes(f"figures/{name}.{fmt}", data)
-                if fmt == "png":
-                    images[name] = data
+            png, svg = _figure_files(fig)
+            folder.write_bytes(f"figures/{name}.png", png)
+            folder.write_bytes(f"figures/{name}.svg", svg)
+            images[name] = png
         body = json.dumps(results, indent=1, ensure_ascii=False, allow_nan=False)
         folder.write_text("results.json", body + "\n")
         html = render_html(report, standalone=True, run_info=run_info, images=images)
