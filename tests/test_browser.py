@@ -29,8 +29,10 @@ from neutrostats.synthetic import sample_dir
 pytestmark = pytest.mark.browser
 
 FIGURES = ("forest", "km_mortality", "cumulative_incidence")
-TABLES = ("at_risk", "attrition", "cif_at_risk", "cox", "cumulative_incidence", "inputs", "logrank", "mortality",
-          "odds_ratios", "ph_test", "table_one", "table_one_smd", "tests", "tier_prevalence", "trend_tests")
+TABLES = ("at_risk", "attrition", "calibrated_odds_ratios", "cif_at_risk", "cox", "cumulative_incidence",
+          "incidence_rates", "inputs", "logrank", "mortality", "odds_ratios", "ph_test", "rate_ratios",
+          "standardized_risks", "systematic_error", "table_one", "table_one_smd", "tests", "tier_prevalence",
+          "trend_tests")
 # A4 is 210 mm wide: 793.7 CSS px at 96 px per inch (less the report's @page margins in print).
 A4_WIDTH = 794
 # The machine may have no network: these flags keep chromium from trying to reach one (and from

@@ -23,8 +23,10 @@ from neutrostats.report import SCHEMA_VERSION, ReportSettings, analyse, load_con
 from neutrostats.synthetic import sample_dir
 
 SAMPLE = sample_dir()
-TABLES = ("at_risk", "attrition", "cif_at_risk", "cox", "cumulative_incidence", "inputs", "logrank", "mortality",
-          "odds_ratios", "ph_test", "table_one", "table_one_smd", "tests", "tier_prevalence", "trend_tests")
+TABLES = ("at_risk", "attrition", "calibrated_odds_ratios", "cif_at_risk", "cox", "cumulative_incidence",
+          "incidence_rates", "inputs", "logrank", "mortality", "odds_ratios", "ph_test", "rate_ratios",
+          "standardized_risks", "systematic_error", "table_one", "table_one_smd", "tests", "tier_prevalence",
+          "trend_tests")
 FIGURES = ("forest", "km_mortality", "cumulative_incidence")
 # Columns holding counts of persons or records, in any table.
 COUNT_COLUMNS = {"n", "n_event", "n_competing", "n_risk", "observed", "rows", "excluded_persons",

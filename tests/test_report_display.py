@@ -165,8 +165,9 @@ def test_settings_in_words(report):
 
 def test_text_left_numbers_right_in_the_html(html):
     block = re.search(r'<div class="ns-table" id="tbl-odds_ratios">(.*?)</table>', html, re.S).group(1)
-    # Each outcome heads its block of tier rows (a group row spanning the table), then the tiers.
-    assert re.search(r'<tbody><tr class="group"><th class="l" scope="rowgroup" colspan="7">', block)
+    # Each outcome heads its block of tier rows (a group row spanning the table's 8 columns: tier, n, events,
+    # crude OR, p, adjusted OR, p, E-value), then the tiers.
+    assert re.search(r'<tbody><tr class="group"><th class="l" scope="rowgroup" colspan="8">', block)
     first_row = re.search(r"</tr><tr>(.*?)</tr>", block).group(1)
     classes = re.findall(r'<td class="([^"]+)">', first_row)
     assert classes[0] == "l i1" and set(classes[1:]) == {"r"}

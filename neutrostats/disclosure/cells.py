@@ -142,6 +142,8 @@ def disclose(tables: dict[str, pd.DataFrame], *, surv: pd.DataFrame, cif_data: p
                 _register_cif_at_risk(b, tables["cif_at_risk"], cif_data, cif_columns, tiers, horizons, ticks)
             _register_deaths_by_outcome(b, surv, cif_columns,
                                         str(tables["cumulative_incidence"]["outcome"].iloc[0]), tiers, horizons)
+        if "incidence_rates" in tables:
+            _register_rates(b, tables["incidence_rates"], max(map(float, horizons)))
         return b, protect(b.reg, k)
 
     extra = "cif_at_risk" in tables and cif_data is not None and len(tables["cumulative_incidence"]) > 0
@@ -461,6 +463,26 @@ def _register_cif_at_risk(b: _Builder, at_risk: pd.DataFrame, data: pd.DataFrame
         b.show("cif_at_risk", i, "n_risk", key, nr)
 
 
+def _register_rates(b: _Builder, rates: pd.DataFrame, last: float) -> None:
+    """Persons and events of the incidence rates: those of the mortality and cumulative-incidence tables.
+
+    Death is censored at the last horizon and the outcome counted within its window, so each count is a
+    cell registered already (the same persons and events); one that is not is related to it by a gap.
+    """
+    for i, r in enumerate(rates.itertuples(index=False)):
+        t, o = str(r.group), str(r.outcome)
+        size: tuple[Any, ...]
+        ev: tuple[Any, ...]
+        if o == "death":
+            size, ev = ("size", t), ("deaths by", t, last)
+        else:
+            size, ev = ("cif population", t), ("cif events", t, last)
+            if ev not in b.reg.index:
+                ev = ("or events", o, t)
+        b.alias_or_own("incidence_rates", i, "n", size, ("rate n", o, t), r.n)
+        b.alias_or_own("incidence_rates", i, "n_event", ev, ("rate events", o, t), r.n_event)
+
+
 def _register_deaths_by_outcome(b: _Builder, surv: pd.DataFrame, columns, o: str, tiers, horizons) -> None:
     """Deaths by a horizon = competing deaths + deaths after the outcome + deaths of prevalent cases (+ rest).
 
@@ -665,9 +687,44 @@ def _derived(out, raw, b: _Builder, prot: Protection, rule: DisclosureRule, tier
             cox[c] = cox[c].astype(float).mask(bad)
         cox["suppressed"] = cox["suppressed"].to_numpy() | bad
         _unsupported_unsaid(cox, bad | cox["n"].isna().to_numpy() | cox["n_event"].isna().to_numpy())
+    _absolute_derived(out, weak)
     cif = out["cumulative_incidence"]
     if len(cif):
         bad = weak("cumulative_incidence", "n_event") | np.array([H(("size", str(t))) for t in cif["group"]])
         for c in ("estimate", "conf_low", "conf_high"):
             cif[c] = cif[c].astype(float).mask(bad)
         cif["suppressed"] = cif["suppressed"].to_numpy() | bad
+
+
+def _absolute_derived(out, weak) -> None:
+    """Rates, rate ratios and standardised risks of a tier whose persons or events are hidden are hidden too
+    (and every contrast against a hidden reference tier)."""
+    ir = out.get("incidence_rates")
+    if ir is None or not len(ir):
+        for name in ("incidence_rates", "rate_ratios", "standardized_risks"):
+            if name in out and "suppressed" not in out[name].columns:
+                out[name] = out[name].assign(suppressed=pd.Series(False, index=out[name].index, dtype=bool))
+        return
+    bad_n = weak("incidence_rates", "n")
+    bad = bad_n | weak("incidence_rates", "n_event")
+    for c in ("estimate", "conf_low", "conf_high"):
+        ir[c] = ir[c].astype(float).mask(bad)
+    # The person-years of fewer than k persons are a summary of fewer than k values.
+    ir["person_years"] = ir["person_years"].astype(float).mask(bad_n)
+    ir["suppressed"] = ir["suppressed"].to_numpy() | bad
+    hidden = {(str(o), str(g)) for o, g, h in zip(ir["outcome"], ir["group"], bad) if h}
+    first = {str(o): str(g) for o, g in zip(ir["outcome"][::-1], ir["group"][::-1])}  # the reference: first row
+    for name, cols in (("rate_ratios", ("estimate", "std_error", "conf_low", "conf_high", "p_value")),
+                       ("standardized_risks", ("estimate", "std_error", "conf_low", "conf_high", "p_value"))):
+        df = out.get(name)
+        if df is None:
+            continue
+        o_ = df["outcome"].astype(str).to_numpy()
+        g_ = df["group"].astype(str).to_numpy()
+        contrast = df["contrast"].astype(str).to_numpy() if len(df) else np.array([], dtype=str)
+        own = np.array([(o, g) in hidden for o, g in zip(o_, g_)], dtype=bool)
+        ref = np.array([(o, first.get(o)) in hidden and c != "risk" for o, c in zip(o_, contrast)], dtype=bool)
+        rows = own | ref
+        for c in cols:
+            df[c] = df[c].astype(float).mask(rows)
+        df["suppressed"] = rows

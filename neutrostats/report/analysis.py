@@ -42,8 +42,8 @@ Examples
 >>> from neutrostats.synthetic import load_sample
 >>> s = load_sample()
 >>> r = analyse(s.labs, s.persons, s.diagnoses, s.deaths, ReportSettings(min_cell_count=5), progress=False)
->>> sorted(r.tables)[:4]
-['at_risk', 'attrition', 'cif_at_risk', 'cox']
+>>> sorted(r.tables)[:5]
+['at_risk', 'attrition', 'calibrated_odds_ratios', 'cif_at_risk', 'cox']
 >>> bool(((r.tables["tier_prevalence"]["n"] >= 5) | r.tables["tier_prevalence"]["n"].isna()).all())
 True
 """
@@ -85,7 +85,13 @@ class Report:
         ``odds_ratios``, ``trend_tests``, ``mortality``, ``at_risk``,
         ``logrank``, ``cox``, ``ph_test``, ``cumulative_incidence``,
         ``cif_at_risk`` (persons at risk of a first diagnosis of the
-        competing outcome at each whole year, under its curves), ``tests``. Count columns are nullable integers, NA where
+        competing outcome at each whole year, under its curves), ``tests``,
+        ``incidence_rates`` and ``rate_ratios`` (death and the competing
+        outcome per 1,000 person-years), ``standardized_risks`` (g-formula
+        risks at the horizon), ``calibrated_odds_ratios`` and
+        ``systematic_error`` (against the negative controls; no rows when
+        there are too few); ``odds_ratios`` carries ``evalue`` and
+        ``evalue_ci``. Count columns are nullable integers, NA where
         suppressed; each table with hidden cells has a ``suppressed``
         column.
     figures : dict of str to matplotlib.figure.Figure
@@ -211,7 +217,8 @@ def _redact(text: str, k: int) -> str:
     return re.sub(r"(?<![\w.])(\d+)(?![\w.])", lambda m: f"<{k}" if 0 < int(m.group(1)) < k else m.group(1), text)
 
 
-_STEPS = ("cohort", "table 1", "odds ratios", "survival", "cox", "competing risks", "figures")
+_STEPS = ("cohort", "table 1", "odds ratios", "survival", "cox", "competing risks", "absolute risks", "calibration",
+          "figures")
 
 
 def analyse(
@@ -352,6 +359,11 @@ def _analyse(steps, build, settings, build_options) -> Report:
     tables["cumulative_incidence"] = cif
     tables["cif_at_risk"] = _cif_at_risk(cif_data, settings)
     tests.append(gray)
+    rates, ratios, std = steps.run("absolute risks", _absolute_risks, t, settings,
+                                   fallback=(_empty(_RATE_COLUMNS), _empty(_RATIO_COLUMNS), _empty(_STD_COLUMNS)))
+    tables["incidence_rates"] = rates
+    tables["rate_ratios"] = ratios
+    tables["standardized_risks"] = std
     # Every test in the library's tidy test shape, one table.
     done = [x[list(TEST_COLUMNS)] for x in tests if x is not None and len(x)]
     tables["tests"] = (pd.concat(done, ignore_index=True) if done
@@ -364,6 +376,9 @@ def _analyse(steps, build, settings, build_options) -> Report:
         horizons=settings.horizons, ticks=_ticks(settings), rule=rule,
     )
     tables = disclosed.tables
+    tables["odds_ratios"] = _with_evalues(tables["odds_ratios"], or_table)
+    tables["calibrated_odds_ratios"], tables["systematic_error"] = steps.run(
+        "calibration", _calibrated, tables["odds_ratios"], settings, fallback=_no_calibration())
     t1_published = replace(t1, tidy=tables["table_one"], smd=tables["table_one_smd"])
     figures = steps.run("figures", _figures, tables["odds_ratios"], km, cif_curves, tables["at_risk"], settings,
                         cif_at_risk=tables["cif_at_risk"] if len(tables["cif_at_risk"]) else None)
@@ -561,6 +576,112 @@ def _competing(cohort, settings: ReportSettings):
                                                       group=data["tier"])}).dropna(subset=[time])
     curves = cumulative_incidence(coarse, time, status, "tier", cause=1) if len(coarse) else None
     return cif, tests, curves, data
+
+
+_RATE_COLUMNS = ["outcome", "group", "n", "n_event", "person_years", "estimate", "conf_low", "conf_high", "method"]
+_RATIO_COLUMNS = ["outcome", "group", "is_reference", "contrast", "method", "estimate", "std_error", "conf_low",
+                  "conf_high", "p_value"]
+_STD_COLUMNS = ["outcome", "group", "contrast", "time", "estimate", "std_error", "conf_low", "conf_high", "p_value",
+                "is_reference", "method"]
+
+
+def _empty(columns: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+
+
+def _absolute_risks(t: pd.DataFrame, settings: ReportSettings):
+    """Incidence rates per 1,000 person-years, rate ratios and standardised risks at the horizon, by tier.
+
+    Death (censored at the horizon, as the mortality tables) and the competing outcome (death competing),
+    so that every count shown is one the survival and cumulative-incidence tables already hold.
+    """
+    from neutrostats.stats.rates import incidence_rates, rate_ratios
+    from neutrostats.stats.standardize import standardized_risk
+
+    h = settings.followup_years
+    cats = list(t["tier"].cat.categories)
+    rates, ratios, std = [], [], []
+    for o in ("death", settings.competing_outcome):
+        rates.append(incidence_rates(t, o, horizon=h).assign(outcome=o))
+        ratios.append(rate_ratios(t, o, horizon=h).assign(outcome=o))
+        try:
+            std.append(standardized_risk(t, o, h, adjust=list(settings.adjust)))
+        except NeutrostatsError as exc:
+            # E.g. a reference tier without events: the rates still stand.
+            warnings.warn(f"standardised risks of {o!r} left out: {exc}", NeutrostatsWarning, stacklevel=2)
+    out = []
+    for parts, columns in ((rates, _RATE_COLUMNS), (ratios, _RATIO_COLUMNS), (std, _STD_COLUMNS)):
+        df = pd.concat(parts, ignore_index=True)[columns] if parts else _empty(columns)
+        if len(df):
+            df["group"] = pd.Categorical(df["group"].astype(str), categories=cats, ordered=True)
+        out.append(df)
+    return tuple(out)
+
+
+def _with_evalues(published: pd.DataFrame, exact: pd.DataFrame) -> pd.DataFrame:
+    """The published odds ratios with the E-value of each (VanderWeele & Ding 2017), from the published numbers.
+
+    An outcome is taken as rare (the OR approximating the risk ratio) when under 15% of the persons at risk
+    had it, VanderWeele & Ding's rule; otherwise the OR is converted by its square root. Only that yes/no
+    is read from the exact counts; a hidden estimate has no E-value.
+    """
+    from neutrostats.stats.bias import add_evalues
+
+    if not len(published):
+        return published.assign(evalue=pd.Series(dtype=float), evalue_ci=pd.Series(dtype=float))
+    parts = []
+    for o, part in published.groupby("outcome", sort=False, observed=True):
+        ex = exact[(exact["outcome"] == o) & (exact["model"] == "crude")]
+        rare = bool(ex["n_event"].sum() < 0.15 * max(float(ex["n"].sum()), 1.0))
+        parts.append(add_evalues(part, measure="OR", rare=rare))
+    out = pd.concat(parts).loc[published.index]
+    # add_evalues explains its missing E-values in `note`; the published notes stay as disclosure left them
+    # (a hidden row's note is withheld, and "not estimable" beside a hidden estimate would be untrue).
+    if "note" in published.columns:
+        out["note"] = published["note"]
+    out.attrs = dict(published.attrs)
+    return out
+
+
+_CALIBRATED_COLUMNS = ["outcome", "group", "estimate", "std_error", "conf_low", "conf_high", "p_value",
+                       "calibrated_estimate", "calibrated_conf_low", "calibrated_conf_high", "calibrated_p_value",
+                       "note", "suppressed"]
+
+
+def _no_calibration() -> tuple[pd.DataFrame, pd.DataFrame]:
+    # n_controls: estimates, not persons (a column named n would read as a count of persons).
+    return _empty(_CALIBRATED_COLUMNS), _empty(["term", "estimate", "std_error", "n_controls"])
+
+
+def _calibrated(ors: pd.DataFrame, settings: ReportSettings):
+    """Adjusted ORs calibrated against the published adjusted ORs of the negative controls (Schuemie 2014).
+
+    Built from the published (disclosure-controlled) estimates only, so it shows nothing the odds-ratio
+    table does not already give away; with no usable negative control it is empty.
+    """
+    from neutrostats.stats.bias import calibrate, fit_systematic_error
+
+    nc = settings.negative_control_outcomes
+    empty = _no_calibration()
+    adj = ors[(ors["model"] == "adjusted") & ~ors["is_reference"].astype(bool)]
+    controls = adj[adj["outcome"].isin(nc)]
+    # Rows the odds-ratio table calls not estimable (no events in a tier) have nothing to calibrate.
+    targets = adj[~adj["outcome"].isin(nc) & adj["estimable"].astype("boolean").fillna(True).astype(bool)]
+    est = controls["estimate"].astype(float)
+    se = controls["std_error"].astype(float)
+    # What fit_systematic_error keeps: estimable rows with a finite positive ratio and a standard error.
+    usable = (np.isfinite(est) & (est > 0) & np.isfinite(se) & (se > 0)
+              & controls["estimable"].astype("boolean").fillna(True).astype(bool))
+    if not nc or int(usable.sum()) < 3 or not len(targets):
+        if nc:
+            warnings.warn(f"calibration against the negative controls {list(nc)} left out: too few of their "
+                          "adjusted odds ratios are estimable and shown (three or more are needed)",
+                          NeutrostatsWarning, stacklevel=2)
+        return empty
+    null = fit_systematic_error(controls[usable])
+    cal = calibrate(targets, null)
+    cal = cal[[c for c in _CALIBRATED_COLUMNS if c in cal.columns]].reset_index(drop=True)
+    return cal, null.tidy().rename(columns={"n": "n_controls"})
 
 
 def _cif_at_risk(data: pd.DataFrame | None, settings: ReportSettings) -> pd.DataFrame:

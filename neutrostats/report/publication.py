@@ -279,21 +279,36 @@ def _odds_ratios(df: pd.DataFrame, marks, lab) -> DisplayTable:
     model = df["model"].astype(str).to_numpy()
     crude, adj = np.flatnonzero(model == "crude"), np.flatnonzero(model == "adjusted")
     adj_at = {(str(df["outcome"].iloc[j]), str(df["group"].iloc[j])): j for j in adj}
+    with_e = "evalue" in df.columns
     rows, indent, last = [], [], None
     for i in crude:
         outcome, tier = str(df["outcome"].iloc[i]), str(df["group"].iloc[i])
         if outcome != last:
-            rows.append([_outcome(lab, outcome)] + [""] * 6)
+            rows.append([_outcome(lab, outcome)] + [""] * (7 if with_e else 6))
             indent.append(0)
             last = outcome
         j = adj_at.get((outcome, tier))
         rows.append([lab(tier), cell(int(i), "n"), cell(int(i), "n_event"), ratios[i], ps[i],
-                     ratios[j] if j is not None else "–", ps[j] if j is not None else ""])
+                     ratios[j] if j is not None else "–", ps[j] if j is not None else ""]
+                    + ([_evalue_cell(df, None if j is None else int(j))] if with_e else []))
         indent.append(1)
     headers = ["Outcome and ANC tier at index", "n at risk", "Events, n", "Crude OR (95% CI)", "p (crude)",
-               "Adjusted OR (95% CI)", "p (adjusted)"]
+               "Adjusted OR (95% CI)", "p (adjusted)"] + (["E-value (CI)"] if with_e else [])
+    notes = ("E-value (VanderWeele & Ding 2017): the minimum strength of association, on the risk-ratio scale, "
+             "that an unmeasured confounder would need with both the tier and the outcome to explain the "
+             "adjusted OR away (in brackets: to move the confidence limit nearer 1 to 1); ORs of outcomes "
+             "under 15% read as risk ratios, others converted by their square root.",) if with_e else ()
     return DisplayTable("odds_ratios", "Odds ratios of each outcome by ANC tier at index",
-                        pd.DataFrame(rows, columns=headers), align=("l",) + ("r",) * 6, indent=tuple(indent))
+                        pd.DataFrame(rows, columns=headers), align=("l",) + ("r",) * (len(headers) - 1),
+                        indent=tuple(indent), notes=notes)
+
+
+def _evalue_cell(df: pd.DataFrame, j: int | None) -> str:
+    """``E (E of the CI)`` of the adjusted row ``j``; empty where it has none (reference, hidden, not estimable)."""
+    if j is None or _missing(df["evalue"].iloc[j]):
+        return ""
+    e, ci = float(df["evalue"].iloc[j]), df["evalue_ci"].iloc[j]
+    return f"{e:.2f}" + ("" if _missing(ci) else f" ({float(ci):.2f})")
 
 
 def _cox(df: pd.DataFrame, marks, lab) -> DisplayTable:
@@ -304,6 +319,135 @@ def _cox(df: pd.DataFrame, marks, lab) -> DisplayTable:
                         pd.DataFrame(rows, columns=["Term", "n", "Deaths, n", "HR (95% CI)", "p"]),
                         align=("l", "r", "r", "r", "r"),
                         notes=("Age: hazard ratio per year of age at index.",))
+
+
+def _by_outcome(df: pd.DataFrame, lab, make_row, width: int) -> tuple[list[list[str]], list[int]]:
+    """Outcome header rows with the tier rows indented under them: ``make_row(i)`` gives row ``i``'s cells."""
+    rows, indent, last = [], [], None
+    for i in range(len(df)):
+        outcome = str(df["outcome"].iloc[i])
+        if outcome != last:
+            rows.append([_outcome(lab, outcome)] + [""] * (width - 1))
+            indent.append(0)
+            last = outcome
+        rows.append([lab(str(df["group"].iloc[i])), *make_row(i)])
+        indent.append(1)
+    return rows, indent
+
+
+def _interval(cell, i: int, cols: tuple[str, str, str], fmt: Callable[[Any], str]) -> str:
+    """``est (lo–hi)`` of row ``i`` with ``fmt``; the hidden mark where the estimate is hidden."""
+    est = cell(i, cols[0], fmt)
+    lo, hi = cell(i, cols[1], fmt), cell(i, cols[2], fmt)
+    if lo in ("–", HIDDEN_VALUE) or est in (HIDDEN_VALUE,) or est.startswith("<") or est.startswith("["):
+        return est.replace("-", "−")
+    # A dash between negative limits would read as a minus sign.
+    if lo.startswith("-") or hi.startswith("-"):
+        return f"{est} ({lo} to {hi})".replace("-", "−")
+    return f"{est} ({lo}–{hi})"
+
+
+def _incidence_rates(rates: pd.DataFrame, ratios: pd.DataFrame, marks, lab) -> DisplayTable:
+    """Events, person-years and the rate per 1,000 person-years by tier, with the exact rate ratio."""
+    cell = _cells(rates, marks)
+    exact = ratios[(ratios["contrast"].astype(str) == "ratio") & (ratios["method"].astype(str) == "exact")]
+    exact = exact.reset_index(drop=True)
+    rcell = _cells(exact, None)
+    at = {(str(o), str(g)): j for j, (o, g) in enumerate(zip(exact["outcome"], exact["group"]))}
+    two = lambda v: fmt_number(v, 2)  # noqa: E731
+
+    def row(i: int) -> list[str]:
+        j = at.get((str(rates["outcome"].iloc[i]), str(rates["group"].iloc[i])))
+        ref = j is not None and bool(exact["is_reference"].iloc[j])
+        rr = "1 (reference)" if ref else ("–" if j is None else _interval(rcell, j, ("estimate", "conf_low",
+                                                                                       "conf_high"), two))
+        p = "" if ref or j is None else rcell(j, "p_value", fmt_p)
+        return [cell(i, "n"), cell(i, "n_event"), cell(i, "person_years", lambda v: fmt_number(v, 0)),
+                _interval(cell, i, ("estimate", "conf_low", "conf_high"), lambda v: fmt_number(v, 1)), rr, p]
+
+    rows, indent = _by_outcome(rates, lab, row, 7)
+    headers = ["Outcome and ANC tier at index", "Persons, n", "Events, n", "Person-years",
+               "Rate per 1,000 person-years (95% CI)", "Rate ratio (95% CI)", "p"]
+    return DisplayTable("incidence_rates", "Incidence rates by ANC tier at index",
+                        pd.DataFrame(rows, columns=headers), align=("l",) + ("r",) * 6, indent=tuple(indent),
+                        notes=("Exact Poisson (Garwood) intervals for rates; rate ratios against the reference "
+                               "tier with exact conditional intervals and p-values.",))
+
+
+def _rate_differences(ratios: pd.DataFrame, marks, lab) -> DisplayTable:
+    d = ratios[ratios["contrast"].astype(str) == "difference"].reset_index(drop=True)
+    cell = _cells(d, None)
+
+    def row(i: int) -> list[str]:
+        if bool(d["is_reference"].iloc[i]):
+            return ["0 (reference)", ""]
+        return [_interval(cell, i, ("estimate", "conf_low", "conf_high"), lambda v: fmt_number(v, 1)),
+                cell(i, "p_value", fmt_p)]
+
+    rows, indent = _by_outcome(d, lab, row, 3)
+    return DisplayTable("rate_ratios", "Incidence rate differences against the reference tier",
+                        pd.DataFrame(rows, columns=["Outcome and ANC tier at index",
+                                                    "Rate difference per 1,000 person-years (95% CI)", "p"]),
+                        align=("l", "r", "r"), indent=tuple(indent), notes=("Wald intervals.",))
+
+
+def _standardized(df: pd.DataFrame, lab) -> DisplayTable:
+    """Standardised risks at the horizon by tier with differences and ratios against the reference tier."""
+    risks = df[df["contrast"].astype(str) == "risk"].reset_index(drop=True)
+    cell = _cells(df.reset_index(drop=True), None)
+    where = {(str(o), str(g), str(c)): i for i, (o, g, c) in enumerate(zip(df["outcome"], df["group"],
+                                                                           df["contrast"]))}
+    pct = lambda v: f"{100 * float(v):.1f}"  # noqa: E731
+    two = lambda v: fmt_number(v, 2)  # noqa: E731
+
+    def row(i: int) -> list[str]:
+        key = (str(risks["outcome"].iloc[i]), str(risks["group"].iloc[i]))
+        r, d, q = (where.get((*key, c)) for c in ("risk", "difference", "ratio"))
+        ref = d is not None and bool(df["is_reference"].iloc[d])
+        out = [_interval(cell, r, ("estimate", "conf_low", "conf_high"), pct) if r is not None else "–"]
+        if ref:
+            return out + ["0 (reference)", "1 (reference)", ""]
+        out.append(_interval(cell, d, ("estimate", "conf_low", "conf_high"), pct) if d is not None else "–")
+        out.append(_interval(cell, q, ("estimate", "conf_low", "conf_high"), two) if q is not None else "–")
+        out.append(cell(d, "p_value", fmt_p) if d is not None else "")
+        return out
+
+    rows, indent = _by_outcome(risks, lab, row, 5)
+    h = f"{float(risks['time'].iloc[0]):g}-year " if len(risks) else ""
+    return DisplayTable("standardized_risks", f"Standardised {h}risks by ANC tier at index",
+                        pd.DataFrame(rows, columns=["Outcome and ANC tier at index", "Risk, % (95% CI)",
+                                                    "Risk difference, percentage points (95% CI)",
+                                                    "Risk ratio (95% CI)", "p (difference)"]),
+                        align=("l", "r", "r", "r", "r"), indent=tuple(indent),
+                        notes=("G-computation: every person's risk predicted with each tier in turn and "
+                               "averaged over the cohort (death: Cox model; other outcomes: cause-specific Cox "
+                               "models with death competing), adjusted for the covariates of the Cox model; "
+                               "influence-function intervals as riskRegression::ate.",))
+
+
+def _calibrated(df: pd.DataFrame, null: pd.DataFrame, lab, controls: tuple[str, ...]) -> DisplayTable:
+    cell = _cells(df, None)
+    two = lambda v: fmt_number(v, 2)  # noqa: E731
+
+    def row(i: int) -> list[str]:
+        return [_interval(cell, i, ("estimate", "conf_low", "conf_high"), two),
+                _interval(cell, i, ("calibrated_estimate", "calibrated_conf_low", "calibrated_conf_high"), two),
+                cell(i, "calibrated_p_value", fmt_p)]
+
+    rows, indent = _by_outcome(df, lab, row, 4)
+    est = dict(zip(null["term"].astype(str), null["estimate"])) if len(null) else {}
+    n = int(null["n_controls"].iloc[0]) if len(null) else 0
+    names = ", ".join(_lower(_outcome(lab, o)) for o in controls)
+    notes = (f"Empirical calibration (Schuemie et al. 2014, 2018) against the adjusted odds ratios of the "
+             f"negative-control outcomes ({names}; {n} estimates): systematic error on the log scale fitted "
+             f"as normal with mean {est.get('mu', float('nan')):.3f} and SD {est.get('tau', float('nan')):.3f}, "
+             "assumed the same whatever the true effect.",
+             "Far fewer negative controls than the dozens OHDSI recommends: the fitted error is very "
+             "uncertain; read these as a sensitivity analysis.")
+    return DisplayTable("calibrated_odds_ratios", "Adjusted odds ratios calibrated against negative controls",
+                        pd.DataFrame(rows, columns=["Outcome and ANC tier at index", "Adjusted OR (95% CI)",
+                                                    "Calibrated OR (95% CI)", "Calibrated p"]),
+                        align=("l", "r", "r", "r"), indent=tuple(indent), notes=notes)
 
 
 def _smd(df: pd.DataFrame, lab) -> DisplayTable:
@@ -383,9 +527,13 @@ def publication_tables(report) -> dict[str, DisplayTable]:
     for name, build in _builders(report).items():
         # The numbers at risk under the cumulative incidence are left out (no rows) when disclosure control
         # would otherwise hide counts of the main tables: nothing to show then.
-        if name in report.tables and (name != "cif_at_risk" or len(report.tables[name])):
+        if name in report.tables and (name not in _OPTIONAL or len(report.tables[name])):
             out[name] = build()
     return out
+
+
+# Tables shown only when they have rows (left out by disclosure control, or nothing to calibrate against).
+_OPTIONAL = ("cif_at_risk", "calibrated_odds_ratios", "standardized_risks", "incidence_rates", "rate_ratios")
 
 
 def _builders(report) -> dict[str, Callable[[], DisplayTable]]:
@@ -433,6 +581,12 @@ def _builders(report) -> dict[str, Callable[[], DisplayTable]]:
             f"Persons at risk of a first {_lower(_outcome(lab, report.settings.competing_outcome))} (n) by time "
             "since index"),
         "tests": lambda: _table("tests", "Tests", t["tests"], marks.get("tests"), _tests_spec(lab, with_term=True)),
+        "incidence_rates": lambda: _incidence_rates(t["incidence_rates"], t["rate_ratios"],
+                                                    marks.get("incidence_rates"), lab),
+        "rate_ratios": lambda: _rate_differences(t["rate_ratios"], marks.get("rate_ratios"), lab),
+        "standardized_risks": lambda: _standardized(t["standardized_risks"], lab),
+        "calibrated_odds_ratios": lambda: _calibrated(t["calibrated_odds_ratios"], t["systematic_error"], lab,
+                                                      report.settings.negative_control_outcomes),
     }
 
 

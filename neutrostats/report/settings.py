@@ -101,6 +101,14 @@ class ReportSettings:
         ``{"hiv": "HIV infection"}`` (TOML ``[labels] hiv = "HIV
         infection"``). Tables keep their machine names; the HTML, figures
         and Word/LaTeX tables use the labels.
+    negative_controls : tuple of str, optional
+        Outcomes known not to be caused by neutropenia whose adjusted odds
+        ratios estimate the design's systematic error (empirical
+        calibration, Schuemie et al. 2014): the report then also shows the
+        adjusted odds ratios of the other outcomes calibrated against them.
+        Default (None): the built-in negative controls ``solid_cancer`` and
+        ``autoimmune`` among ``outcomes``; ``()`` switches calibration off.
+        Each must be one of ``outcomes`` and not the ``competing_outcome``.
 
     Examples
     --------
@@ -129,6 +137,7 @@ class ReportSettings:
     disclosure: str = "suppress"
     rounding_base: int = 5
     labels: Mapping[str, str] | None = None
+    negative_controls: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         from neutrostats.cohort.build import INDEX_STRATEGIES
@@ -152,6 +161,7 @@ class ReportSettings:
                 f"{sorted(self.outcome_codes)}; name one of them or add its codes to outcomes"
             )
         self._check_reading()
+        self._check_negative_controls()
         if self.disclosure not in (*METHODS, *PRESETS):
             raise NeutrostatsError(f"ReportSettings: disclosure must be one of {[*METHODS, *PRESETS]}, found "
                                    f"{self.disclosure!r}")
@@ -169,6 +179,31 @@ class ReportSettings:
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, tuple(value))
+
+    def _check_negative_controls(self) -> None:
+        fn = "ReportSettings"
+        if self.negative_controls is None:
+            return
+        nc = self.negative_controls
+        if isinstance(nc, str) or not all(isinstance(x, str) for x in nc):
+            raise NeutrostatsError(f"{fn}: negative_controls must be a list of outcome names, e.g. "
+                                   f"['solid_cancer', 'autoimmune']; found {nc!r}")
+        unknown = [x for x in nc if x not in self.outcome_codes]
+        if unknown:
+            raise NeutrostatsError(f"{fn}: negative_controls {unknown} are not outcomes; the outcomes are "
+                                   f"{sorted(self.outcome_codes)} (add their codes to outcomes)")
+        if self.competing_outcome in nc:
+            raise NeutrostatsError(f"{fn}: the competing_outcome {self.competing_outcome!r} cannot also be a "
+                                   "negative control; remove it from negative_controls")
+        object.__setattr__(self, "negative_controls", tuple(nc))
+
+    @property
+    def negative_control_outcomes(self) -> tuple[str, ...]:
+        """The negative-control outcomes used: ``negative_controls``, or by default the built-in ones present."""
+        if self.negative_controls is not None:
+            return tuple(self.negative_controls)
+        return tuple(o for o in ("solid_cancer", "autoimmune") if o in self.outcome_codes
+                     and o != self.competing_outcome)
 
     def _check_reading(self) -> None:
         """Validate the input-reading settings (columns, dates, numbers, code map)."""
@@ -291,6 +326,7 @@ class ReportSettings:
         out = asdict(self)
         out["outcomes"] = self.outcome_codes
         out["adjust"] = list(self.adjust)
+        out["negative_controls"] = list(self.negative_control_outcomes)
         for name in ("age_range", "index_window"):
             if out[name] is not None:
                 out[name] = [None if v is None else (v if isinstance(v, (int, float)) else str(v)) for v in out[name]]
