@@ -55,7 +55,9 @@ def test_rate_counts_are_the_mortality_and_cumulative_incidence_counts(open_repo
     cif = cif[cif["time"] == last].set_index("group")
     assert (out["n_event"] == cif.loc[out.index, "n_event"]).all()
     # A rate is events per 1,000 person-years.
-    np.testing.assert_allclose(rates["estimate"], 1000 * rates["n_event"] / rates["person_years"], rtol=1e-12)
+    events = rates["n_event"].to_numpy(dtype=float)
+    np.testing.assert_allclose(rates["estimate"].to_numpy(dtype=float),
+                               1000 * events / rates["person_years"].to_numpy(dtype=float), rtol=1e-12)
 
 
 def test_standardised_risks_cover_both_outcomes_and_every_tier(open_report):
