@@ -54,20 +54,23 @@ def _missing_docs_modules() -> list[str]:
     return missing
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory) -> Path:
-    missing = _missing_docs_modules()
-    if missing:
-        pytest.skip(f'the docs extra is not installed (missing {missing}): pip install -e ".[docs]"')
-    out = tmp_path_factory.mktemp("docs") / "site"
+def _build_site(folder: Path) -> None:
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
     run = subprocess.run(
         [sys.executable, "-c", _OFFLINE_MKDOCS, "build", "--strict", "--config-file", str(ROOT / "mkdocs.yml"),
-         "--site-dir", str(out)],
+         "--site-dir", str(folder / "site")],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
     )
     assert run.returncode == 0, f"mkdocs build --strict failed ({run.returncode}):\n{run.stdout}\n{run.stderr}"
-    return out
+
+
+@pytest.fixture(scope="module")
+def site(build_once) -> Path:
+    missing = _missing_docs_modules()
+    if missing:
+        pytest.skip(f'the docs extra is not installed (missing {missing}): pip install -e ".[docs]"')
+    # Built once per run, however the tests of this module are spread over the workers.
+    return build_once("docs", _build_site) / "site"
 
 
 def _anchors(site: Path) -> set[str]:

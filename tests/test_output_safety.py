@@ -14,6 +14,7 @@ import errno
 import hashlib
 import json
 import os
+import pickle
 import shutil
 import signal
 import subprocess
@@ -458,11 +459,12 @@ def test_run_killed_between_two_renames_gets_the_earlier_report_back(tmp_path, m
 # Killed at every step
 
 _KILL_SCRIPT = textwrap.dedent('''
-    import json, os, shutil, signal, sys, warnings
+    import json, os, pickle, shutil, signal, sys, warnings
     from pathlib import Path
 
     warnings.simplefilter("ignore")
     import neutrostats.core.output as output
+    import neutrostats.report.render as render
     from neutrostats.report import ReportSettings, run_report
 
     base = Path(sys.argv[1])
@@ -472,8 +474,29 @@ _KILL_SCRIPT = textwrap.dedent('''
     # The earlier run differs (another min_cell_count, another follow-up) from the new one.
     run_report(*files, out=base / "earlier", progress=False,
                settings=ReportSettings(min_cell_count=max(k - 2, 0), followup_years=3, outcomes=outcomes))
-    report = run_report(*files, out=base / "new", settings=ReportSettings(min_cell_count=k, outcomes=outcomes),
-                        progress=False)
+    # Every case below writes the same report again, and what it renders (results, figures, page) is
+    # what writing "new" rendered: the cases reuse those bytes, so each spends its time on what is under
+    # test, the files written, renamed and removed. "new" itself is rendered for real (first calls), and
+    # the test rewrites a folder with real rendering at the end.
+    def reuse(fn, key):
+        done = {}
+
+        def call(*args, **kwargs):
+            name = key(*args, **kwargs)
+            if name not in done or done[name][0] is not args[0]:  # the object kept: its id is not reused
+                done[name] = (args[0], fn(*args, **kwargs))
+            return done[name][1]
+
+        return call
+
+    render.results_dict = reuse(render.results_dict, lambda r: id(r))
+    render._figure_files = reuse(render._figure_files, lambda fig: id(fig))
+    render.render_html = reuse(render.render_html, lambda r, standalone, run_info, images: (
+        id(r), standalone, repr(run_info), tuple(images.items())))
+    # The new report is the test's own (run_report with min_cell_count=k and the outcomes, on these files),
+    # passed pickled rather than analysed a second time.
+    report = pickle.loads(Path(os.environ["REPORT"]).read_bytes())
+    report.write(base / "new")
     n_files = len(json.loads((base / "new" / "manifest.json").read_text())["files"]) + 1
     real_write, real_move = output._write_file, output._move_into_place
 
@@ -520,7 +543,9 @@ _KILL_SCRIPT = textwrap.dedent('''
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_killed_at_every_writing_step_leaves_earlier_or_new_report(reports, tmp_path):
     report, _, _, files = reports
-    env = {**os.environ, "OUTCOMES": json.dumps(OUTCOMES), "K": str(K)}
+    pickled = tmp_path / "report.pickle"
+    pickled.write_bytes(pickle.dumps(report))
+    env = {**os.environ, "OUTCOMES": json.dumps(OUTCOMES), "K": str(K), "REPORT": str(pickled)}
     res = subprocess.run([sys.executable, "-c", _KILL_SCRIPT, str(tmp_path), *map(str, files)],
                          capture_output=True, text=True, env=env, timeout=600, check=False)
     assert res.returncode == 0, res.stderr[-3000:]

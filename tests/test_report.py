@@ -52,27 +52,59 @@ def _write_subsample(folder: Path, n_persons: int) -> dict[str, Path]:
     return paths
 
 
+# The demo and small reports are only read by the tests: written once per run (build_once in
+# conftest.py), however the tests of this module are spread over the workers.
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    out = tmp_path_factory.mktemp("demo")
-    assert main(["report", "--demo", "--out", str(out), "--quiet"]) == 0
-    return out
+def demo(build_once):
+    def build(folder):
+        assert main(["report", "--demo", "--out", str(folder / "out"), "--quiet"]) == 0
+
+    return build_once("report-demo", build) / "out"
+
+
+# The Report of the small extract's first run, in the worker that wrote it (see small_report).
+_SMALL_REPORT: list = []
 
 
 @pytest.fixture(scope="module")
-def small(tmp_path_factory):
+def small(build_once):
     """A 3,000-person extract, reported twice with min_cell_count 10."""
-    base = tmp_path_factory.mktemp("small")
-    paths = _write_subsample(base / "in", 3000)
-    outs = []
-    for i in range(2):
-        out = base / f"out{i}"
-        code = main(["report", "--labs", str(paths["labs"]), "--persons", str(paths["persons"]),
-                     "--diagnoses", str(paths["diagnoses"]), "--deaths", str(paths["deaths"]),
-                     "--min-cell-count", "10", "--out", str(out), "--quiet"])
-        assert code == 0
-        outs.append(out)
-    return paths, outs
+    import neutrostats.report as report_pkg
+
+    def build(base):
+        paths = _write_subsample(base / "in", 3000)
+        run = report_pkg.run_report
+
+        def keep(*a, **kw):
+            _SMALL_REPORT.append(run(*a, **kw))
+            return _SMALL_REPORT[-1]
+
+        for i in range(2):
+            with pytest.MonkeyPatch.context() as mp:
+                if i == 0:
+                    mp.setattr(report_pkg, "run_report", keep)
+                code = main(["report", "--labs", str(paths["labs"]), "--persons", str(paths["persons"]),
+                             "--diagnoses", str(paths["diagnoses"]), "--deaths", str(paths["deaths"]),
+                             "--min-cell-count", "10", "--out", str(base / f"out{i}"), "--quiet"])
+            assert code == 0
+
+    base = build_once("report-small", build)
+    paths = {name: base / "in" / f"{name}.csv" for name in ("labs", "persons", "diagnoses", "deaths")}
+    return paths, [base / "out0", base / "out1"]
+
+
+@pytest.fixture(scope="module")
+def small_report(small):
+    """The Report of the small extract with min_cell_count 10: the first run's, or (in a worker that did
+    not write the extract's reports) the same analysis of the same files."""
+    if _SMALL_REPORT:
+        return _SMALL_REPORT[0]
+    paths, _ = small
+    frames = {name: pd.read_csv(p, dtype={"value": str, "code": str}, keep_default_na=False,
+                                na_values={"died_at": [""]})
+              for name, p in paths.items()}
+    return analyse(frames["labs"], frames["persons"], frames["diagnoses"], frames["deaths"],
+                   ReportSettings(min_cell_count=10), progress=False)
 
 
 class _Collector(HTMLParser):
@@ -322,13 +354,8 @@ def test_html_and_figures_show_no_count_below_k(small):
     assert set(normal.dropna().astype(int)) <= set(numbers)
 
 
-def test_small_cohort_curves_are_drawn_from_coarse_times(small):
-    paths, _ = small
-    frames = {name: pd.read_csv(p, dtype={"value": str, "code": str}, keep_default_na=False,
-                                na_values={"died_at": [""]})
-              for name, p in paths.items()}
-    r = analyse(frames["labs"], frames["persons"], frames["diagnoses"], frames["deaths"],
-                ReportSettings(min_cell_count=10), progress=False)
+def test_small_cohort_curves_are_drawn_from_coarse_times(small_report):
+    r = small_report
     ax = r.figures["km_mortality"].axes[0]
     drawn = 0
     for line in ax.get_lines():
