@@ -287,16 +287,9 @@ def test_polars_and_arrow_tables_give_the_same_cohort():
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 @pytest.mark.parametrize("timezone", [None, "UTC"])
 def test_spark_midnight_sample_day(timezone, tmp_path):
-    import shutil
+    from test_backends import _spark_session  # the one test session, whichever test module starts it
 
-    pytest.importorskip("pyspark")
-    if shutil.which("java") is None:
-        pytest.skip("Spark needs Java")
-    from pyspark.sql import SparkSession
-
-    spark = (SparkSession.builder.master("local[2]").appName("neutrostats-tests")
-             .config("spark.sql.session.timeZone", "UTC").config("spark.ui.enabled", "false")
-             .config("spark.ui.showConsoleProgress", "false").getOrCreate())
+    spark = _spark_session()
     labs, persons, dx = _midnight_tables()
     labs.to_parquet(tmp_path / "labs.parquet", coerce_timestamps="us")
     sdf = spark.read.parquet(str(tmp_path / "labs.parquet"))  # an instant (TIMESTAMP) in Spark
