@@ -850,9 +850,9 @@ def cause_specific_cox(
     2        2  normal    1.0000
     3        2    mild    0.4892
     >>> m.predict(t.iloc[[0, 7]][["tier"]], times=[4]).round(4)
-       profile  outcome  time  estimate
-    0        0        1   4.0    0.3299
-    1        7        1   4.0    0.2467
+       profile   group  outcome  time  estimate
+    0        0  normal        1   4.0    0.3299
+    1        7    mild        1   4.0    0.2467
     """
     fn = "cause_specific_cox"
     level = require_conf_level(conf_level, fn)
