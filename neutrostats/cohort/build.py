@@ -24,7 +24,7 @@ True
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -195,6 +195,31 @@ class Cohort:
                            index=t.index[keep])
         out.attrs["n_prevalent"] = int((~keep).sum())
         return out
+
+
+    def time_varying_tiers(self, outcome: str = "death", *, horizon: float | None = None, lag_days: int = 0,
+                           max_carry_days: int | None = None, expired: str = "unknown",
+                           columns: Sequence[str] = ()) -> pd.DataFrame:
+        """Counting-process (start-stop) rows with the tier updated by every count.
+
+        See :func:`~neutrostats.time_varying_tiers`, which this calls with the
+        cohort as its first argument.
+
+        Examples
+        --------
+        >>> from neutrostats import build_cohort
+        >>> from neutrostats.synthetic import generate_cohort
+        >>> s = generate_cohort(n_persons=300, seed=3)
+        >>> c = build_cohort(s.labs, s.persons, s.diagnoses, s.deaths)
+        >>> rows = c.time_varying_tiers("death")
+        >>> bool((rows["start"] < rows["stop"]).all()), rows.attrs["n_persons"] == len(c.table)
+        (True, True)
+        """
+        # Imported here: timevarying imports this module for Cohort's type only.
+        from neutrostats.cohort.timevarying import time_varying_tiers
+
+        return time_varying_tiers(self, outcome, horizon=horizon, lag_days=lag_days,
+                                  max_carry_days=max_carry_days, expired=expired, columns=columns)
 
 
 class _Flow:
