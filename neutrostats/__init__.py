@@ -34,8 +34,13 @@ from neutrostats.labs import (
     parse_lab_values,
     tier_summary,
 )
-from neutrostats.cohort import Cohort, Labels, build_cohort, labels_for
+from neutrostats.cohort import Cohort, Labels, build_cohort, counting_process, labels_for, time_varying_tiers
 from neutrostats.stats import (
+    landmark,
+    landmark_hazard_ratios,
+    simon_makuch,
+    simon_makuch_cumulative_incidence,
+    time_varying_hazard_ratios,
     CoxFit,
     CoxModel,
     add_evalues,
@@ -82,6 +87,13 @@ from neutrostats.plotting import plot_cumulative_incidence, plot_forest, plot_km
 
 __all__ = [
     "labels_for",
+    "time_varying_tiers",
+    "landmark",
+    "landmark_hazard_ratios",
+    "simon_makuch",
+    "simon_makuch_cumulative_incidence",
+    "time_varying_hazard_ratios",
+    "counting_process",
     "ANC_FLAGS",
     "SCHEMES",
     "Cohort",

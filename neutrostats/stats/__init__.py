@@ -17,6 +17,7 @@ from neutrostats.stats import tableone
 from neutrostats.stats import bias
 from neutrostats.stats import standardize
 from neutrostats.stats import rates
+from neutrostats.stats import timevarying
 from neutrostats.stats.odds_ratios import *  # noqa: F401,F403  (the names of odds_ratios.__all__)
 from neutrostats.stats.firth import *  # noqa: F401,F403  (the names of firth.__all__)
 from neutrostats.stats.survival import *  # noqa: F401,F403  (the names of survival.__all__)
@@ -28,5 +29,6 @@ from neutrostats.stats.tableone import *  # noqa: F401,F403  (the names of table
 from neutrostats.stats.bias import *  # noqa: F401,F403  (the names of bias.__all__)
 from neutrostats.stats.standardize import *  # noqa: F401,F403  (the names of standardize.__all__)
 from neutrostats.stats.rates import *  # noqa: F401,F403  (the names of rates.__all__)
+from neutrostats.stats.timevarying import *  # noqa: F401,F403  (the names of timevarying.__all__)
 
-__all__ = [*odds_ratios.__all__, *firth.__all__, *survival.__all__, *cox.__all__, *coxmodel.__all__, *competing.__all__, *finegray.__all__, *tableone.__all__, *bias.__all__, *standardize.__all__, *rates.__all__]
+__all__ = [*odds_ratios.__all__, *firth.__all__, *survival.__all__, *cox.__all__, *coxmodel.__all__, *competing.__all__, *finegray.__all__, *tableone.__all__, *bias.__all__, *standardize.__all__, *rates.__all__, *timevarying.__all__]
