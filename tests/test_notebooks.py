@@ -15,7 +15,8 @@ import pytest
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
-EXPECTED = ["01_classification.ipynb", "02_associations.ipynb", "03_survival.ipynb", "04_absolute_risks.ipynb"]
+EXPECTED = ["01_classification.ipynb", "02_associations.ipynb", "03_survival.ipynb", "04_absolute_risks.ipynb",
+            "05_time_updated.ipynb"]
 
 
 def test_the_expected_notebooks_exist():

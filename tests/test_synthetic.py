@@ -756,3 +756,189 @@ def test_full_cohort_size_and_neutropenia_shares(full):
     age = c.index.set_index("person_id")["age_at_index"].reindex(ever.index)
     assert 0.035 < ever[age < 19].mean() < 0.065
     assert 0.014 < ever[age >= 19].mean() < 0.026
+
+
+# ---------------------------------------------------------------------------
+# simulate_time_updated: counts that change over follow-up, a hazard that follows them
+# ---------------------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402  (this section's own imports)
+from hypothesis import strategies as st  # noqa: E402
+
+from neutrostats.synthetic.timevarying import TIME_UPDATED_LOG_HR, simulate_time_updated  # noqa: E402
+
+TV_N = 4000
+TV_SEED = 21
+
+
+@pytest.fixture(scope="module")
+def tv_sim() -> SyntheticCohort:
+    return simulate_time_updated(TV_N, seed=TV_SEED)
+
+
+@pytest.fixture(scope="module")
+def tv_cohort(tv_sim):
+    import neutrostats as ns
+
+    s = tv_sim
+    return ns.build_cohort(s.labs, s.persons, s.diagnoses, s.deaths, engine="numpy", followup_years=20,
+                           outcomes={"hematologic_malignancy": RANGES["hematologic_malignancy"]})
+
+
+def test_time_updated_tables_have_the_export_schemas(tv_sim):
+    for name, schema in SCHEMAS.items():
+        assert getattr(tv_sim, name).dtypes.astype(str).to_dict() == schema, name
+    assert set(tv_sim.labs["code"]) == {"751-8"} and set(tv_sim.labs["unit"]) <= THOUSANDS
+    assert (tv_sim.labs["sampled_at"].dt.second == 0).all()
+    assert tv_sim.index["person_id"].tolist() == tv_sim.persons["person_id"].tolist()
+    assert in_ranges(icd_category(tv_sim.diagnoses["code"]), RANGES["hematologic_malignancy"]).all()
+
+
+def test_time_updated_index_agrees_with_independent_parser_and_build_cohort(tv_sim, tv_cohort):
+    mine = index_table(tv_sim.labs)
+    assert (mine["tier"] >= 0).all()  # no mess: every count valid
+    truth = tv_sim.index
+    assert mine["person_id"].tolist() == truth["person_id"].tolist()
+    assert (mine["index_date"].to_numpy() == truth["index_date"].to_numpy()).all()
+    assert (mine["tier"].to_numpy() == truth["index_tier"].cat.codes.to_numpy()).all()
+    np.testing.assert_allclose(mine["anc"].to_numpy(), truth["index_anc_per_ul"].to_numpy(), rtol=0, atol=1e-6)
+    t = tv_cohort.table
+    assert t["person_id"].tolist() == truth["person_id"].tolist()
+    assert (t["index_sampled_at"].to_numpy() == truth["index_date"].to_numpy()).all()
+    assert (t["tier"].cat.codes.to_numpy() == truth["index_tier"].cat.codes.to_numpy()).all()
+    # The index count is alone on its day (the first interval's tier is not a choice between counts).
+    m = measurements(tv_sim.labs)
+    day = m["sampled_at"].dt.normalize()
+    first_day = m.groupby("person_id")["sampled_at"].transform("min").dt.normalize()
+    assert ((day == first_day).groupby(m["person_id"]).sum() == 1).all()
+
+
+def test_time_updated_counts_stop_at_death_and_follow_up_is_the_end_of_data(tv_sim):
+    s = tv_sim
+    died = s.deaths.set_index("person_id")["died_at"]
+    last = s.labs.groupby("person_id")["sampled_at"].max().dt.normalize()
+    assert (last.reindex(died.index) <= died).all()
+    assert (s.labs["sampled_at"] <= s.persons["end_of_data"].iloc[0] + pd.Timedelta(days=1)).all()
+    idx = s.index.set_index("person_id")["index_date"].dt.normalize()
+    assert (died > idx.reindex(died.index)).all()  # at least a day after the index
+    assert s.truth["realised"]["n_deaths"] == len(s.deaths)
+
+
+def test_time_updated_persistence_mix_at_its_shares(tv_sim):
+    got = tv_sim.truth["realised"]["persons_by_pattern"]
+    p = tv_sim.truth["persistence"]
+    assert sum(got.values()) == TV_N
+    assert within_binomial(got["persistent"], TV_N, p["share_persistent"])
+    assert within_binomial(got["transient"], TV_N, p["share_transient"])
+    # Normal persons are almost always normal at the index: their count falls below 1,800 only by
+    # within-person noise (log-normal, median 4.0, total log SD sqrt(0.31^2 + log(1 + 0.26^2)) = 0.405:
+    # P(< 1.8) = Phi(log(1.8 / 4) / 0.405) = Phi(-1.97) = 2.4%).
+    normal = tv_sim.truth["realised"]["index_tier_counts_by_pattern"]["normal"]
+    n_normal = sum(normal.values())
+    sd = math.sqrt(0.31**2 + math.log1p(0.26**2))
+    assert within_binomial(n_normal - normal["normal"], n_normal, norm.cdf(math.log(1.8 / 4.0) / sd))
+
+
+def test_time_updated_person_time_and_deaths_by_tier_equal_time_varying_tiers(tv_sim, tv_cohort):
+    # Two implementations of "the tier in force": the generator's own segments and time_varying_tiers.
+    from neutrostats.cohort.timevarying import time_varying_tiers
+
+    tv = time_varying_tiers(tv_cohort, "death")
+    py = (tv["stop"] - tv["start"]).groupby(tv["tier"], observed=False).sum()
+    deaths = tv["event"].groupby(tv["tier"], observed=False).sum()
+    real = tv_sim.truth["realised"]
+    for t in TIERS:
+        assert py[t] == pytest.approx(real["person_years_by_tier"][t], rel=1e-12)
+        assert deaths[t] == real["deaths_by_tier"][t]
+
+
+def test_time_updated_death_rates_follow_the_tier_in_force(tv_sim):
+    # Constant hazard per tier in force: deaths / person-years estimates rate_per_year * exp(log_hr), Poisson
+    # with SD sqrt(d) / PY (the realised counts come from the generating arrays, not from an analysis).
+    big = simulate_time_updated(20_000, seed=TV_SEED + 1)
+    m = big.truth["mortality"]
+    real = big.truth["realised"]
+    for j, t in enumerate(TIERS):
+        d, py = real["deaths_by_tier"][t], real["person_years_by_tier"][t]
+        expected = m["rate_per_year"] * math.exp(0.0 if j == 0 else TIME_UPDATED_LOG_HR[t])
+        assert d > 100, (t, d)
+        assert abs(d / py - expected) <= 4 * math.sqrt(d) / py, (t, d / py, expected)
+
+
+def test_time_updated_outcome_rates_follow_the_tier_in_force(tv_sim, tv_cohort):
+    from neutrostats.cohort.timevarying import time_varying_tiers
+
+    tv = time_varying_tiers(tv_cohort, "hematologic_malignancy")
+    o = tv_sim.truth["outcome"]
+    py = (tv["stop"] - tv["start"]).groupby(tv["tier"], observed=False).sum()
+    ev = tv["event"].groupby(tv["tier"], observed=False).sum()
+    assert ev.sum() == len(tv_sim.diagnoses) == tv_sim.truth["realised"]["n_outcomes"]
+    for t in TIERS:
+        expected = o["rate_per_year"] * o["hr"][t]
+        assert abs(ev[t] / py[t] - expected) <= 4 * math.sqrt(max(ev[t], 1)) / py[t], (t, ev[t] / py[t], expected)
+
+
+def test_time_updated_is_reproducible_and_round_trips(tmp_path):
+    a = simulate_time_updated(800, seed=5)
+    assert _hashes(a) == _hashes(simulate_time_updated(800, seed=5))
+    c = _hashes(simulate_time_updated(800, seed=6))
+    assert all(_hashes(a)[k] != c[k] for k in ("persons", "labs", "index"))
+    fresh = simulate_time_updated(100, seed=None)
+    assert _hashes(fresh) == _hashes(simulate_time_updated(100, seed=fresh.truth["seed"]))
+    back = read_cohort(write_cohort(a, tmp_path / "tv"))
+    for name in SCHEMAS:
+        pd.testing.assert_frame_equal(getattr(back, name), getattr(a, name), check_exact=True)
+    assert back.truth == a.truth == json.loads(json.dumps(a.truth, allow_nan=False))
+    assert set(a.truth["designs"]) == {"time_updated", "first_count", "nadir"}
+    assert "misspecified" in a.truth["designs"]["first_count"] and "misspecified" in a.truth["designs"]["nadir"]
+
+
+def test_time_updated_options_change_what_they_say():
+    none = simulate_time_updated(500, seed=3, share_persistent=0, share_transient=0, outcome_rate_per_year=0)
+    assert none.truth["realised"]["persons_by_pattern"] == {"normal": 500, "persistent": 0, "transient": 0}
+    assert none.truth["realised"]["n_dips"] == 0 and len(none.diagnoses) == 0
+    sparse = simulate_time_updated(500, seed=3, mean_visit_gap_days=400.0)
+    dense = simulate_time_updated(500, seed=3, mean_visit_gap_days=60.0)
+    assert len(dense.labs) > 3 * len(sparse.labs)
+    strong = simulate_time_updated(100, seed=3, log_hr={"mild": 2.0})
+    assert strong.truth["mortality"]["log_hr"] == {"subnormal": 0.3, "mild": 2.0, "moderate_severe": 1.2}
+
+
+@pytest.mark.parametrize("kw, text", [
+    ({"n_persons": 0}, "n_persons must be a positive integer"),
+    ({"seed": -1}, "seed must be a non-negative integer"),
+    ({"log_hr": {"severe": 1.0}}, "log_hr has unknown tiers"),
+    ({"log_hr": {"mild": float("nan")}}, "must be a finite number"),
+    ({"share_persistent": 0.7, "share_transient": 0.5}, "must not exceed 1"),
+    ({"share_transient": 1.5}, r"share_transient must be a number in \[0, 1\]"),
+    ({"rate_per_year": 0}, "rate_per_year must be a positive"),
+    ({"mean_visit_gap_days": -3}, "mean_visit_gap_days must be a positive"),
+    ({"recheck_days": (0, 5)}, "recheck_days must be"),
+    ({"recheck_days": (9, 5)}, "recheck_days must be"),
+    ({"entry_end": "2020-01-01"}, "entry_start <= entry_end < end_of_data"),
+    ({"end_of_data": "tomorrow-ish"}, "must be dates"),
+])
+def test_time_updated_bad_arguments(kw, text):
+    kw = {"n_persons": 50, **kw}
+    with pytest.raises(NeutrostatsError, match=text):
+        simulate_time_updated(**kw)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(n=st.integers(1, 60), seed=st.integers(0, 2**32 - 1), pers=st.floats(0, 0.5), trans=st.floats(0, 0.5),
+       gap=st.floats(5.0, 800.0), lo=st.integers(1, 30), extra=st.integers(0, 60))
+def test_time_updated_invariants(n, seed, pers, trans, gap, lo, extra):
+    s = simulate_time_updated(n, seed=seed, share_persistent=pers, share_transient=trans, mean_visit_gap_days=gap,
+                              recheck_days=(lo, lo + extra))
+    real = s.truth["realised"]
+    # Person-time by tier adds up to each person's follow-up (index day to death or end of data).
+    idx = s.index["index_date"].dt.normalize().to_numpy()
+    end = s.persons["end_of_data"].to_numpy()
+    died = s.deaths.set_index("person_id")["died_at"].reindex(s.persons["person_id"]).to_numpy()
+    stop = np.where(pd.isna(died), end, died)
+    follow = ((stop - idx) / np.timedelta64(1, "D")).sum() / 365.25
+    assert sum(real["person_years_by_tier"].values()) == pytest.approx(follow, rel=1e-12, abs=1e-12)
+    assert sum(real["deaths_by_tier"].values()) == real["n_deaths"] == len(s.deaths)
+    assert real["n_counts"] == len(s.labs) and sum(real["counts_by_pattern"].values()) == len(s.labs)
+    assert sum(real["index_tier_counts"].values()) == n
+    assert s.labs.groupby("person_id").size().reindex(s.persons["person_id"]).ge(1).all()

@@ -52,11 +52,12 @@ Examples
 
 from __future__ import annotations
 
-from neutrostats.synthetic import assumptions, competing, files, generate, reference_rates
+from neutrostats.synthetic import assumptions, competing, files, generate, reference_rates, timevarying
 from neutrostats.synthetic.assumptions import *  # noqa: F401,F403  (the names of assumptions.__all__)
 from neutrostats.synthetic.files import *  # noqa: F401,F403  (the names of files.__all__)
 from neutrostats.synthetic.generate import *  # noqa: F401,F403  (the names of generate.__all__)
 from neutrostats.synthetic.reference_rates import *  # noqa: F401,F403  (the names of reference_rates.__all__)
 from neutrostats.synthetic.competing import *  # noqa: F401,F403  (the names of competing.__all__)
+from neutrostats.synthetic.timevarying import *  # noqa: F401,F403  (the names of timevarying.__all__)
 
-__all__ = [*generate.__all__, *files.__all__, *assumptions.__all__, *reference_rates.__all__, *competing.__all__]
+__all__ = [*generate.__all__, *files.__all__, *assumptions.__all__, *reference_rates.__all__, *competing.__all__, *timevarying.__all__]
