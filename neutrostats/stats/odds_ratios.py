@@ -845,7 +845,11 @@ def _fit_logit(X, y, separated_cols, fn, weights=None, variance=(False, None)):
     identical persons (residual df = sum of weights - k, not R's rows - k),
     which sampling or inverse-probability weights are not.
     """
-    import statsmodels.api as sm
+    # The model modules themselves, not statsmodels.api (which also imports its data sets, graphics and
+    # time-series code: about half the import time).
+    from statsmodels.discrete.discrete_model import Logit
+    from statsmodels.genmod import families
+    from statsmodels.genmod.generalized_linear_model import GLM
     from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
 
     keep_rows = np.ones(len(y), dtype=bool)
@@ -863,10 +867,10 @@ def _fit_logit(X, y, separated_cols, fn, weights=None, variance=(False, None)):
         warnings.simplefilter("error", ConvergenceWarning)
         try:
             if weights is None:
-                res = sm.Logit(y[keep_rows], X[keep_rows][:, cols]).fit(method="newton", disp=0, maxiter=100)
+                res = Logit(y[keep_rows], X[keep_rows][:, cols]).fit(method="newton", disp=0, maxiter=100)
             else:
-                res = sm.GLM(y[keep_rows], X[keep_rows][:, cols], family=sm.families.Binomial(),
-                             var_weights=weights[keep_rows]).fit(maxiter=100, tol=1e-12)
+                res = GLM(y[keep_rows], X[keep_rows][:, cols], family=families.Binomial(),
+                          var_weights=weights[keep_rows]).fit(maxiter=100, tol=1e-12)
         except (PerfectSeparationWarning, ConvergenceWarning, np.linalg.LinAlgError) as exc:
             warnings.warn(
                 f"{fn}: logistic regression did not converge ({type(exc).__name__}): probably separation by a "
@@ -993,16 +997,18 @@ def trend_test(
     chisq = num / den if den > 0 else np.nan
     ca_p = float(stats.chi2.sf(chisq, 1)) if np.isfinite(chisq) else np.nan
 
-    import statsmodels.api as sm
+    from statsmodels.genmod import families
+    from statsmodels.genmod.generalized_linear_model import GLM
     from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
+    from statsmodels.tools.tools import add_constant
 
-    exog = sm.add_constant(s)
+    exog = add_constant(s)
     with warnings.catch_warnings():
         # statsmodels flags "perfect prediction" whenever fitted proportions
         # equal the observed ones, which a flat trend does without any
         # separation; a real one (no events, or all) gives no finite slope.
         warnings.simplefilter("ignore", PerfectSeparationWarning)
-        glm = sm.GLM(np.column_stack([events, n - events]), exog, family=sm.families.Binomial()).fit()
+        glm = GLM(np.column_stack([events, n - events]), exog, family=families.Binomial()).fit()
     slope, se = float(glm.params[1]), float(glm.bse[1])
     return pd.DataFrame(
         {
