@@ -25,7 +25,8 @@ Several usable results of one test at the sample (or day): the lowest is
 used, as for the ANC ("the lowest value at one sample time"); the others are
 counted. The rows stay counted in the lab flow as "other lab tests"; what was
 refused at the index sample is counted in flow notes after "persons
-analysed" (table ``labs``).
+analysed" (table ``labs (CBC)``: rows the lab flow keeps counting as "other
+lab tests").
 """
 
 from __future__ import annotations
@@ -62,6 +63,9 @@ CBC_MATCHES = ("sample", "day")
 CBC_COLUMNS = ("index_hemoglobin_g_dl", "index_hemoglobin_censor", "index_platelets_10e9_l",
                "index_platelets_censor", "anemia", "thrombocytopenia", "cytopenia")
 _CBC_LOINC = LOINC_HEMOGLOBIN | LOINC_PLATELETS
+# The notes count lab rows that stay in the flow (as "other lab tests"): their own table name, so that they
+# are not read as lab rows the flow excludes.
+_NOTES_TABLE = "labs (CBC)"
 _WORDS = {"hemoglobin": "haemoglobin", "platelets": "platelet"}
 _REASONS = {
     "missing_value": "result empty", "non_numeric": "result not a number", "missing_unit": "unit missing",
@@ -278,8 +282,8 @@ def _decide(table: pd.DataFrame, rows: pd.DataFrame, *, normal_tier: str, limits
         word = _WORDS[name]
         for code_i, flag_name in enumerate(CBC_FLAGS):
             k = int((mine & (flag == code_i)).sum())
-            notes.append((f"{word} results at the index sample: {_REASONS[flag_name]} (not used)", "labs", k))
-        notes.append((f"repeat {word} results at the index sample (lowest used)", "labs", int((~first).sum())))
+            notes.append((f"{word} results at the index sample: {_REASONS[flag_name]} (not used)", _NOTES_TABLE, k))
+        notes.append((f"repeat {word} results at the index sample (lowest used)", _NOTES_TABLE, int((~first).sum())))
     from neutrostats.labs.classify import CENSOR_DTYPE
 
     hb, hb_c = out["hemoglobin"]
