@@ -516,11 +516,11 @@ def _register_cytopenia(b: _Builder, by_tier: pd.DataFrame, ors: pd.DataFrame, s
     for o in dict.fromkeys(out):
         rows = np.flatnonzero(out == o)
         n_keys, ev_keys = [], []
-        for i in rows:
-            p = str(ors["group"].iloc[i])
-            n, ev = float(ors["n"].iloc[i]), float(ors["n_event"].iloc[i])
-            nk = b.show("cytopenia_odds_ratios", int(i), "n", ("cyto or n", o, p), n)
-            ek = b.show("cytopenia_odds_ratios", int(i), "n_event", ("cyto or events", o, p), ev)
+        for row in rows.tolist():
+            p = str(ors["group"].iloc[row])
+            n, ev = float(ors["n"].iloc[row]), float(ors["n_event"].iloc[row])
+            nk = b.show("cytopenia_odds_ratios", row, "n", ("cyto or n", o, p), n)
+            ek = b.show("cytopenia_odds_ratios", row, "n_event", ("cyto or events", o, p), ev)
             b.reg.total(nk, [ek, b.latent(("cyto or non-events", o, p), n - ev, sensitive=True)])
             prev = b.latent(("cyto prevalent", o, p), b.value(("cyto total", p)) - n, sensitive=True)
             b.reg.total(("cyto total", p), [nk, prev])

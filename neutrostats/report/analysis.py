@@ -336,9 +336,8 @@ def _analyse(steps, build, settings, build_options) -> Report:
     or_table, trend = steps.run("odds ratios", _odds_ratios, t, outcomes, settings)
     tables["odds_ratios"] = or_table
     tables["trend_tests"] = trend
-    cytopenia = steps.run("cytopenia", _cytopenia, t, outcomes)
-    if cytopenia is not None:
-        tables["cytopenia_by_tier"], tables["cytopenia_odds_ratios"] = cytopenia
+    cyto = steps.run("cytopenia", _cytopenia, t, outcomes)  # None without haemoglobin and platelets
+    tables.update(zip(("cytopenia_by_tier", "cytopenia_odds_ratios"), cyto or ()))
 
     # Deaths after the horizon are censored there (the survival analyses stop with the outcome window).
     death = cohort.time_to_event("death", horizon=settings.followup_years)
