@@ -169,7 +169,7 @@ def _rows_pandas(table, labs, cbc_map, match, read_dates, person, time, value, u
     r = pd.Index(table["person_id"]).get_indexer(labs[person].iloc[sel])
     known = r >= 0
     sel, r, units = sel[known], r[known], units[known].reset_index(drop=True)
-    sub = labs.iloc[sel]
+    sub = labs[time].iloc[sel].to_frame()
     try:
         t = read_dates("labs", sub, time).to_numpy(dtype="datetime64[ns]")
     except NeutrostatsError:
@@ -180,9 +180,10 @@ def _rows_pandas(table, labs, cbc_map, match, read_dates, person, time, value, u
         hit = t == ix
     else:
         hit = (t.astype("datetime64[D]") == ix.astype("datetime64[D]")) & ~np.isnat(t)
-    vals = sub[value]
-    v = vals.to_numpy()[hit] if pd.api.types.is_numeric_dtype(vals.dtype) else vals.to_numpy(dtype=object)[hit]
-    return pd.DataFrame({"r": r[hit], "test": test[sel][hit], "v": v, "u": units.to_numpy(dtype=object)[hit]})
+    # Series, not object arrays: pandas 3 text columns factorise fast as they are (each distinct value is read once).
+    pos = sel[hit]
+    return {"r": r[hit], "test": test[pos], "v": labs[value].iloc[pos].reset_index(drop=True),
+            "u": units[hit].reset_index(drop=True)}
 
 
 def _rows_sql(table, labs, cbc_map, match, engine, timezone, date_format, person, time, value, unit, code,
@@ -248,22 +249,20 @@ def _query_rows(be, table, cbc_map, match, timezone, date_format, person, time, 
         f"FROM ns_labs WHERE {code_text} IN ({listing})) s "
         f"JOIN ns_persons ps ON ps.p = s.p AND {on}"
     )
-    v = got["v"].to_numpy(dtype=float) if number else got["v"].astype(object).to_numpy()
-    return pd.DataFrame({"r": got["r"].to_numpy(dtype=np.int64), "test": cbc_test_of(got["c"].astype(object), cbc_map),
-                         "v": v, "u": got["u"].astype(object).to_numpy()})
+    return {"r": got["r"].to_numpy(dtype=np.int64), "test": cbc_test_of(got["c"], cbc_map),
+            "v": got["v"].astype(float) if number else got["v"], "u": got["u"]}
 
 
-def _decide(table: pd.DataFrame, rows: pd.DataFrame, *, normal_tier: str, limits: CbcLimits, decimal: str,
+def _decide(table: pd.DataFrame, rows: dict[str, Any], *, normal_tier: str, limits: CbcLimits, decimal: str,
             thousands: str | None) -> list[tuple[str, str, int]]:
     """Read the matched rows, keep the lowest usable one per person and test, add the columns; return notes."""
     n = len(table)
-    test = rows["test"].to_numpy(dtype=np.int8)
-    read = read_cbc_values(pd.Series(rows["v"].to_numpy(), dtype=rows["v"].dtype), rows["u"].reset_index(drop=True),
-                           test, decimal=decimal, thousands=thousands)
+    test = np.asarray(rows["test"], dtype=np.int8)
+    read = read_cbc_values(rows["v"], rows["u"], test, decimal=decimal, thousands=thousands)
     val = read["value"].to_numpy()
     cens = read["censor"].cat.codes.to_numpy()
     flag = read["flag"].cat.codes.to_numpy()
-    r = rows["r"].to_numpy(dtype=np.int64)
+    r = np.asarray(rows["r"], dtype=np.int64)
     notes: list[tuple[str, str, int]] = []
     out: dict[str, Any] = {}
     for i, name in enumerate(CBC_TESTS):
@@ -292,7 +291,8 @@ def _decide(table: pd.DataFrame, rows: pd.DataFrame, *, normal_tier: str, limits
                            limits.sex_codes(table["sex"]), limits)
     anemia = below_limit(hb, hb_c, lo, hi)
     thrombo = below_limit(pl, pl_c, limits.platelets_below, limits.platelets_below)
-    neutropenic = table["tier"].astype(object).to_numpy() != normal_tier
+    tier = table["tier"].cat
+    neutropenic = np.append(np.asarray(tier.categories != normal_tier), False)[tier.codes.to_numpy()]
     table["index_hemoglobin_g_dl"] = hb
     table["index_hemoglobin_censor"] = pd.Categorical.from_codes(hb_c, dtype=CENSOR_DTYPE)
     table["index_platelets_10e9_l"] = pl
