@@ -35,6 +35,8 @@ from neutrostats.core.validate import as_pandas, require_choice, require_columns
 from neutrostats.cohort.icd10 import DEFAULT_OUTCOMES, _match_folded, normalize_icd10, validate_code_sets
 from neutrostats.core.dates import check_zone, parse_dates, resolve_date_format
 from neutrostats.errors import ImmortalTimeWarning, NeutrostatsError
+from neutrostats.cohort._cbc import CBC_MATCHES, index_cbc, split_code_map
+from neutrostats.labs.cbc import CbcLimits
 from neutrostats.cohort._reduction import DAYS_PER_YEAR, _NEVER, _UNREADABLE_TIME_STEP, _days, _id_kind, _reduce_labs
 from neutrostats.labs.classify import (
     CENSOR_DTYPE,
@@ -297,6 +299,8 @@ def build_cohort(
     keep_measurements: bool | None = None,
     date_format: str | dict[str, str] | None = None,
     timezone: str | None = None,
+    cbc_match: str = "sample",
+    cbc_limits: CbcLimits | None = None,
 ) -> Cohort:
     """Build a retrospective neutropenia cohort: one row per person.
 
@@ -403,6 +407,20 @@ def build_cohort(
         own wall-clock time (the local time recorded where the sample was
         taken), never the UTC day. Naive times are taken as local
         wall-clock times. The same on every engine.
+    cbc_match : {"sample", "day"}, default "sample"
+        Which haemoglobin (LOINC 718-7) and platelet (777-3) rows of a long
+        lab table belong to the index sample: the same person and sample
+        time stamp as the index ANC, or the same calendar day (for exports
+        whose CBC lines carry their own time stamps). Several usable results
+        of a test there: the lowest is used. Local codes are mapped by
+        ``code_map`` (``{"HGB": "718-7"}``). Haemoglobin units g/dL, g/L,
+        mmol/L; platelet units any count unit; another unit raises (or, with
+        ``on_unknown_unit="flag"``, is counted) — see
+        :mod:`neutrostats.labs.cbc`.
+    cbc_limits : CbcLimits, optional
+        Limits of anaemia (WHO 2011, by age and sex) and thrombocytopenia
+        (<150 ×10⁹/L), and how ``sex`` is read; default
+        :class:`~neutrostats.labs.cbc.CbcLimits()`.
 
     Returns
     -------
@@ -429,7 +447,16 @@ def build_cohort(
         is at least ``chronic_months`` calendar months after its first),
         ``steepest_decline_per_day`` (largest fall between consecutive tests,
         cells/µL per day; negative if the count never fell; NA with one
-        test).
+        test). When a long lab table holds haemoglobin or platelet rows
+        (718-7, 777-3), the index sample's other lines (else these columns
+        are absent): ``index_hemoglobin_g_dl`` and ``index_platelets_10e9_l``
+        (float, NaN when the sample has none usable; for a censored result
+        its bound), ``index_hemoglobin_censor``, ``index_platelets_censor``,
+        ``anemia`` and ``thrombocytopenia`` (nullable booleans: NA when the
+        value or the limit that applies is unknown), ``cytopenia`` (ordered
+        Categorical ``no_neutropenia`` < ``isolated`` < ``bicytopenia`` <
+        ``pancytopenia``: a tier below normal with none, one or both other
+        lines low; NA for a neutropenic sample lacking either line).
 
         ``attrition`` columns: ``step``, ``description``, ``table`` (which
         table the step concerns), ``excluded_persons``,
@@ -500,6 +527,8 @@ def build_cohort(
     read_dates = _date_reader(date_format, tz, fn)
     sch = get_scheme(scheme)
     require_choice(index, INDEX_STRATEGIES, fn, "index")
+    require_choice(cbc_match, CBC_MATCHES, fn, "cbc_match")
+    code_map, cbc_map = split_code_map(code_map, fn)
     code_sets = validate_code_sets(outcomes)
     fy = require_positive(followup_years, fn, "followup_years", "years")
     window_days = int(np.floor(fy * DAYS_PER_YEAR))
@@ -543,11 +572,19 @@ def build_cohort(
         death_day, window_days,
     )
     _death_and_lab_columns(table, red, analysed, idx_day, death_day, ppl.ends, sch)
+    record_notes += index_cbc(
+        table, labs, normal_tier=sch.normal_tier, cbc_map=cbc_map, match=cbc_match,
+        limits=CbcLimits() if cbc_limits is None else cbc_limits, engine=engine, read_dates=read_dates,
+        timezone=tz, date_format=resolve_date_format(date_format, "labs", time, fn), person=person, time=time,
+        value=value, unit=unit, code=code, long_format=code is not None and (
+            (isinstance(labs, pd.DataFrame) and code in labs.columns) or not isinstance(labs, pd.DataFrame)),
+        decimal=decimal, thousands=thousands, on_unknown_unit=on_unknown_unit, fn=fn)
     for description, tbl, n in record_notes:
         if n:
             flow.add(description, tbl, excluded_records=n)
     settings = _settings(sch, index, fy, window_days, code_sets, age_range, (age_lo, age_hi), index_window,
                          (win_lo, win_hi), duffy_null, duffy_null_limit, chronic_months)
+    settings["cbc"] = {"match": cbc_match, **(CbcLimits() if cbc_limits is None else cbc_limits).to_dict()}
     return Cohort(table=table, attrition=flow.frame(), settings=settings,
                   measurements=_measurements(red, in_person, ppl.ids, sch))
 
