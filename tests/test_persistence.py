@@ -236,7 +236,7 @@ def test_flow_counts_each_rule_and_excludes_nobody(engine):
     rules = notes[notes["description"].str.contains("counted, not excluded")]
     assert len(rules) == 3
     assert (rules[["excluded_persons", "excluded_lab_rows"]] == 0).all().all()
-    assert (rules["persons"] == len(c.table)).all() and (rules["table"] == "persons").all()
+    assert (rules["persons"] == len(c.table)).all() and (rules["table"] == "cohort").all()
     # Confirmed: A, D, E, K, I (5); transient: B, C, F, J, H (5); chronic (3 months below normal): none.
     assert rules["excluded_records"].tolist() == [5, 5, 0]
     assert rules["description"].iloc[0].startswith("analysed persons with confirmed neutropenia (2 counts below "

@@ -471,10 +471,9 @@ def build_cohort(
         the step). Persons and lab rows of each step equal those of the step
         before minus its exclusions; the last flow step is "persons
         analysed", followed by data errors found in persons, diagnoses and
-        deaths, then three informational rows (table "persons") that
+        deaths, then three informational rows (table "cohort") that
         exclude nobody: the analysed persons with confirmed, transient and
-        chronic neutropenia, counted in ``excluded_records`` as the notes
-        about analysed persons are.
+        chronic neutropenia, counted in ``excluded_records``.
 
     Raises
     ------
@@ -612,7 +611,9 @@ def build_cohort(
         if n:
             flow.add(description, tbl, excluded_records=n)
     for description, n in _persistence_notes(table, rules, chronic, chronic_months):
-        flow.add(description, "persons", excluded_records=n)
+        # Table "cohort": these rows exclude nobody, so they are not notes on the persons table
+        # (whose rows exclude the persons they count).
+        flow.add(description, "cohort", excluded_records=n)
     settings = _settings(sch, index, fy, window_days, code_sets, age_range, (age_lo, age_hi), index_window,
                          (win_lo, win_hi), duffy_null, duffy_null_limit, chronic_months)
     settings.update(_persistence_settings(rules, chronic))
