@@ -1219,9 +1219,9 @@ def _reduce_sql(head: str, d: _Dialect, *, index: str, chronic_months: int, meas
     """
     from neutrostats.cohort._reduction import _Persistence
 
+    rules = rules if rules is not None else _Persistence()
     ix1, ix2, pick = _index_choice_sql(d, index)
-    conf_ctes, conf_joins, chronic = _confirmation_sql(d, index=index, chronic_months=chronic_months,
-                                                        rules=rules or _Persistence())
+    conf_ctes, conf_joins, chronic = _confirmation_sql(d, index=index, chronic_months=chronic_months, rules=rules)
     rate = f"(prev_anc - anc) / (CAST({d.micros('t')} - {d.micros('prev_t')} AS DOUBLE) * 1000.0 / 86400e9)"
     counts1 = ",\n    ".join(
         [f"sum({c}) AS {c}" for c in _SAMPLE_COUNTS if c.startswith("c_")]
@@ -1267,7 +1267,7 @@ g2 AS (
   GROUP BY pidx
 ),{conf_ctes}
 g3 AS (
-  SELECT {d.hint(["cf", "ch"] if rules is not None and rules.chronic_below is not None else ["cf"])} *
+  SELECT {d.hint(["cf"] if rules.chronic_below is None else ["cf", "ch"])} *
   FROM g2 {conf_joins}
 ),
 fl1 AS (
