@@ -62,6 +62,21 @@ def _days(ts: pd.Series) -> np.ndarray:
     return out
 
 
+@dataclass(frozen=True)
+class _Persistence:
+    """The persistence rules of :func:`~neutrostats.build_cohort` (validated there), for both engines.
+
+    ``confirm_days``: least whole days between two counts below the normal
+    limit that confirm neutropenia; ``allow_normal``: whether a normal count
+    may lie between them; ``chronic_below``: the chronic rule's threshold in
+    cells/µL (None: below the person's normal limit, the tier rule).
+    """
+
+    confirm_days: int = 30
+    allow_normal: bool = False
+    chronic_below: float | None = None
+
+
 def _first_per_group(group: np.ndarray, order: np.ndarray) -> np.ndarray:
     """Positions (into the original arrays) of the first row of each group in ``order``."""
     g = group[order]
@@ -143,23 +158,26 @@ def _eligible_measurements(mp, mday, births, index_window, age_range, n_persons)
     return eligible, in_window
 
 
-def _index_measurements(index, cand, mp, mt, manc, mbelow, n_persons) -> np.ndarray:
+def _index_measurements(index, cand, mp, mt, manc, mbelow, n_persons, mconfirms=None) -> np.ndarray:
     """The index measurement of each person with a candidate, by strategy (``cand`` is in person, time order)."""
     if index == "first":
         return _first_per_group(mp, cand)
-    if index == "first_neutropenic":
-        below_first = _first_per_group(mp, cand[mbelow[cand]])
+    if index in ("first_neutropenic", "first_confirmed"):
+        # The first candidate meeting the rule; persons with none enter at their first candidate.
+        meets = mbelow if index == "first_neutropenic" else mconfirms
+        rule_first = _first_per_group(mp, cand[meets[cand]])
         any_first = _first_per_group(mp, cand)
-        has_below = np.zeros(n_persons, dtype=bool)
-        has_below[mp[below_first]] = True
-        return np.concatenate([below_first, any_first[~has_below[mp[any_first]]]])
+        has_rule = np.zeros(n_persons, dtype=bool)
+        has_rule[mp[rule_first]] = True
+        return np.concatenate([rule_first, any_first[~has_rule[mp[any_first]]]])
     by_value = cand[np.lexsort((mt[cand], manc[cand], mp[cand]))]
     return _first_per_group(mp, by_value)
 
 
 def _reduce_labs(labs, persons, person_index, births, *, scheme, index, age_range, index_window, duffy_null,
                  duffy_null_limit, chronic_months, person, time, value, unit, code, on_unknown_unit, decimal,
-                 keep_measurements, thousands=None, unit_suspect_below=UNIT_SUSPECT_BELOW, code_map=None):
+                 keep_measurements, thousands=None, unit_suspect_below=UNIT_SUSPECT_BELOW, code_map=None,
+                 persistence=_Persistence()):
     """In-memory lab reduction with :func:`classify_anc` (numpy)."""
     n_persons = len(person_index)
     lab_person = person_index.get_indexer(labs[person])
@@ -228,9 +246,11 @@ def _reduce_labs(labs, persons, person_index, births, *, scheme, index, age_rang
     manc = anc[m]
     mtier = classified["tier"].cat.codes.to_numpy()[m]
     mbelow = mtier > 0
+    mcens = classified["anc_censor"].cat.codes.to_numpy()[m]
+    mconfirms = _confirming(mp, mday, mbelow, n_persons, persistence)
 
     eligible, in_window = _eligible_measurements(mp, mday, births, index_window, age_range, n_persons)
-    pick = _index_measurements(index, np.flatnonzero(eligible), mp, mt, manc, mbelow, n_persons)
+    pick = _index_measurements(index, np.flatnonzero(eligible), mp, mt, manc, mbelow, n_persons, mconfirms)
     ix = _empty_index(n_persons)
     pp = mp[pick]
     ix["sampled_at"][pp] = mt[pick].astype("datetime64[ns]")
@@ -249,12 +269,62 @@ def _reduce_labs(labs, persons, person_index, births, *, scheme, index, age_rang
         rows_read=len(labs), persons_read=int(persons_read), steps=steps,
         n_meas=np.bincount(mp, minlength=n_persons), with_labs=with_labs, in_window=in_window,
         eligible=_any_per_person(mp, eligible, n_persons), index=ix,
-        summary=_lab_summary(mp, mt, mday, manc, mtier, mbelow, n_persons, chronic_months),
+        summary=_lab_summary(mp, mt, mday, manc, mtier, mbelow, n_persons, chronic_months,
+                             mcens=mcens, mconfirms=mconfirms, chronic_below=persistence.chronic_below),
         measurements=measurements,
     )
 
 
-def _lab_summary(mp, mt, mday, manc, mtier, mbelow, n_persons, chronic_months):
+def _runs(mp: np.ndarray, mflag: np.ndarray, new_person: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First and last rows of each run of consecutive flagged measurements of a person (rows sorted by person, time)."""
+    n = mp.size
+    prev = np.zeros(n, dtype=bool)
+    prev[1:] = mflag[:-1]
+    start = mflag & (new_person | ~prev)
+    nxt = np.zeros(n, dtype=bool)
+    nxt[:-1] = mflag[1:] & ~new_person[1:]
+    return np.flatnonzero(start), np.flatnonzero(mflag & ~nxt)
+
+
+def _confirming(mp: np.ndarray, mday: np.ndarray, mbelow: np.ndarray, n_persons: int,
+                rules: _Persistence) -> np.ndarray:
+    """Which measurements complete the confirmation rule (rows sorted by person, time).
+
+    A count below the normal limit confirms when an earlier one below it is
+    at least ``confirm_days`` calendar days before it with no normal count
+    in between (or any earlier one, with ``allow_normal``). The earliest
+    such earlier count is the one to test: the first of the run, or the
+    person's first count below.
+    """
+    rows = np.flatnonzero(mbelow)
+    if rules.allow_normal:
+        first_low = np.full(n_persons, _NEVER, dtype=np.int64)
+        np.minimum.at(first_low, mp[rows], mday[rows])
+        d0 = first_low[mp[rows]]
+    else:
+        new_person = np.ones(mp.size, dtype=bool)
+        new_person[1:] = mp[1:] != mp[:-1]
+        starts, _ = _runs(mp, mbelow, new_person)
+        # Each below row's run is the last run start at or before it.
+        d0 = mday[starts][np.searchsorted(starts, rows, side="right") - 1]
+    out = np.zeros(mp.size, dtype=bool)
+    out[rows] = mday[rows] - d0 >= rules.confirm_days
+    return out
+
+
+def _known_below(manc: np.ndarray, mcens: np.ndarray, threshold: float) -> np.ndarray:
+    """Counts known to be below ``threshold``: exact values under it, ``<x`` with x <= it, ``<=x`` with x under it.
+
+    A lower bound (``>x``, ``>=x``) never shows a count below; nor does an
+    upper bound above the threshold (``<800`` against 500). Such counts end
+    a run rather than being guessed either way. Censor codes as
+    ``CENSOR_DTYPE``: -1 exact, 0 ``<``, 1 ``<=``, 2 ``>``, 3 ``>=``.
+    """
+    return np.where(mcens == 0, manc <= threshold, (mcens < 2) & (manc < threshold))
+
+
+def _lab_summary(mp, mt, mday, manc, mtier, mbelow, n_persons, chronic_months, *, mcens=None, mconfirms=None,
+                 chronic_below=None):
     """Per-person summaries of the measurements (sorted by person, time)."""
     n = mp.size
     n_tests = np.bincount(mp, minlength=n_persons)
@@ -269,21 +339,24 @@ def _lab_summary(mp, mt, mday, manc, mtier, mbelow, n_persons, chronic_months):
 
     new_person = np.ones(n, dtype=bool)
     new_person[1:] = mp[1:] != mp[:-1]
-    prev_below = np.zeros(n, dtype=bool)
-    prev_below[1:] = mbelow[:-1]
-    run_start = mbelow & (new_person | ~prev_below)
-    next_below = np.zeros(n, dtype=bool)
-    next_below[:-1] = mbelow[1:] & ~new_person[1:]
-    run_end = mbelow & ~next_below
-    starts, ends = np.flatnonzero(run_start), np.flatnonzero(run_end)
+    starts, ends = _runs(mp, mbelow, new_person)
     episodes = np.bincount(mp[starts], minlength=n_persons)
     durations = mday[ends] - mday[starts]
     longest = np.full(n_persons, -1, dtype=np.int64)
     np.maximum.at(longest, mp[starts], durations)
+    if chronic_below is not None:
+        # Chronic runs are runs of counts known below the threshold, not of the tier.
+        starts, ends = _runs(mp, _known_below(manc, mcens, chronic_below), new_person)
     first_ts = pd.DatetimeIndex(mday[starts].astype("datetime64[D]"))
     chronic_run = mday[ends] >= _days(pd.Series(first_ts + pd.DateOffset(months=chronic_months)))
     chronic = np.zeros(n_persons, dtype=bool)
     chronic[mp[starts[chronic_run]]] = True
+
+    # Confirmation: the first measurement completing the rule.
+    confirmed_date = np.full(n_persons, np.datetime64("NaT"), dtype="datetime64[ns]")
+    if mconfirms is not None:
+        first = _first_per_group(mp, np.flatnonzero(mconfirms))
+        confirmed_date[mp[first]] = mt[first].astype("datetime64[ns]")
 
     # Steepest decline between consecutive tests of a person.
     later = np.flatnonzero(~new_person)  # rows with an earlier test of the same person
@@ -293,11 +366,12 @@ def _lab_summary(mp, mt, mday, manc, mtier, mbelow, n_persons, chronic_months):
     np.maximum.at(steepest, mp[later], rate)
     steepest[np.isneginf(steepest)] = np.nan
 
-    return _summary_columns(n_tests, nadir, nadir_date, worst, episodes, longest, chronic, steepest)
+    return _summary_columns(n_tests, nadir, nadir_date, worst, episodes, longest, chronic, steepest, confirmed_date)
 
 
-def _summary_columns(n_tests, nadir, nadir_date, worst, episodes, longest, chronic, steepest) -> dict:
+def _summary_columns(n_tests, nadir, nadir_date, worst, episodes, longest, chronic, steepest, confirmed_date) -> dict:
     """The per-person lab summary columns (``longest`` is -1 for no episode), for both reductions."""
+    confirmed = ~np.isnat(confirmed_date)
     return {
         "n_anc_tests": n_tests,
         "nadir_anc_per_ul": nadir,
@@ -306,5 +380,9 @@ def _summary_columns(n_tests, nadir, nadir_date, worst, episodes, longest, chron
         "n_neutropenic_episodes": episodes,
         "longest_episode_days": pd.arrays.IntegerArray(np.maximum(longest, 0), longest < 0),
         "chronic": chronic,
+        "confirmed_neutropenia": confirmed,
+        "confirmed_date": confirmed_date,
+        # Below the normal limit at least once (the worst tier is not the top one) and not confirmed.
+        "transient_neutropenia": (worst > 0) & ~confirmed,
         "steepest_decline_per_day": steepest,
     }

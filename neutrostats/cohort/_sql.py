@@ -804,7 +804,8 @@ def _tier_code_sql(cuts: tuple[float, ...], anc: str, lim: str, cens: str | None
 
 def _pipeline(d: _Dialect, *, src_cols: dict[str, str], order: str, value_kind: str, long_format: bool,
               derive: bool, any_scaled: bool, cuts: tuple[float, ...], index: str, index_window: tuple | None,
-              age_range: tuple | None, lim: str, birth: str, broadcast: tuple[str, ...] = ()) -> str:
+              age_range: tuple | None, lim: str, birth: str, broadcast: tuple[str, ...] = (),
+              chronic_below: float | None = None) -> str:
     """The CTEs of the reduction, ending in ``w`` (one row per sample, windowed).
 
     Three stages:
@@ -829,7 +830,8 @@ def _pipeline(d: _Dialect, *, src_cols: dict[str, str], order: str, value_kind: 
     :func:`_reduce_sql` aggregates ``w`` to persons. ``lim`` and ``birth``
     are SQL for the lower limit of normal and the birth day: a literal, or
     the persons look-up's column when they vary. ``broadcast``: aliases of
-    the look-ups to broadcast to the rows (Spark).
+    the look-ups to broadcast to the rows (Spark). ``chronic_below``: the
+    chronic rule's threshold (cells/µL), whose runs the window numbers too.
     """
     parts = [_rows_sql(d, src_cols=src_cols, order=order, value_kind=value_kind, long_format=long_format,
                        any_scaled=any_scaled, cuts=cuts, lim=lim, birth=birth, broadcast=broadcast)]
@@ -837,7 +839,8 @@ def _pipeline(d: _Dialect, *, src_cols: dict[str, str], order: str, value_kind: 
     derivation, derived = _derivation_sql(d, derive=derive, cuts=cuts)
     parts.append(derivation)
     parts.append(_kept_samples_sql(d, cuts=cuts, derived=derived))
-    parts.append(_window_sql(d, index=index, index_window=index_window, age_range=age_range))
+    parts.append(_window_sql(d, index=index, index_window=index_window, age_range=age_range,
+                             chronic_below=chronic_below))
     return "WITH " + "".join(parts).strip().rstrip(",")
 
 
@@ -1063,7 +1066,14 @@ sp AS (
 
 
 
-def _window_sql(d: _Dialect, *, index, index_window, age_range) -> str:
+def _known_below_sql(threshold: float) -> str:
+    """SQL of ``_reduction._known_below``: the kept sample is known to be below ``threshold``."""
+    x = float(threshold)
+    return (f"(CASE WHEN cens = 0 THEN anc <= {x!r} WHEN cens >= 2 THEN FALSE "
+            f"ELSE anc < {x!r} END)")
+
+
+def _window_sql(d: _Dialect, *, index, index_window, age_range, chronic_below=None) -> str:
     """Stage 3 of :func:`_pipeline`: ``sq`` and ``w``, one window over each person's kept samples."""
     # Stage 3: one window over each person's kept samples (time is unique
     # there): the previous value and time; a running count of samples not
@@ -1087,6 +1097,11 @@ def _window_sql(d: _Dialect, *, index, index_window, age_range) -> str:
     elow = ""
     if index == "nadir":
         elow = f",\n    min(CASE WHEN elig THEN anc END) OVER {before} AS elow"
+    lowc = ""
+    if chronic_below is not None:
+        # The chronic rule's runs: numbered like the runs below normal, in the same window.
+        lowc = (f",\n    sum(CASE WHEN {_known_below_sql(chronic_below)} THEN 0 ELSE 1 END) OVER ({win} ROWS "
+                f"BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS run_c")
     return f"""
 sq AS (
   SELECT sx.*, kept AND ({in_win}) AS inwin, kept AND ({in_win}) AND ({age_ok}) AS elig
@@ -1097,7 +1112,7 @@ w AS (
     lag(anc) OVER ({win}) AS prev_anc,
     lag(t) OVER ({win}) AS prev_t,
     sum(CASE WHEN tier > 0 THEN 0 ELSE 1 END) OVER ({win} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS run,
-    min(anc) OVER {before} AS low{elow}
+    min(anc) OVER {before} AS low{elow}{lowc}
   FROM sq
 ),"""
 
@@ -1134,12 +1149,60 @@ def _index_choice_sql(d: _Dialect, index: str) -> tuple[list[str], list[str], di
         ix2 += [f"{arg[how](f'{name}_{f}', f'{name}_t')} AS {name}_{f}" for f in _IX_FIELDS]
     if index == "first_neutropenic":
         pick = {f: f"CASE WHEN ib_t IS NOT NULL THEN ib_{f} ELSE ix_{f} END" for f in ("t",) + _IX_FIELDS}
+    elif index == "first_confirmed":
+        # ic_*: the first eligible confirming sample, from the confirmation stage (_confirmation_sql).
+        pick = {f: f"CASE WHEN ic_t IS NOT NULL THEN ic_{f} ELSE ix_{f} END" for f in ("t",) + _IX_FIELDS}
     else:
         pick = {f: f"ix_{f}" for f in ("t",) + _IX_FIELDS}
     return ix1, ix2, pick
 
 
-def _reduce_sql(head: str, d: _Dialect, *, index: str, chronic_months: int, measurements: bool = False) -> str:
+def _confirmation_sql(d: _Dialect, *, index: str, chronic_months: int, rules: Any) -> tuple[str, str, str]:
+    """The persistence rules' stage over the few samples they concern: CTEs, joins to ``g2``, chronic column.
+
+    Confirmation needs the first day of each run below normal (or of the
+    person's first count below, with ``allow_normal``) on every sample of
+    the run: a second window, but over the samples below normal only (a
+    few percent), not over all of them. A sample confirms when it is at
+    least ``confirm_days`` days after that day. With ``chronic_below``, its
+    runs (numbered in ``w``) are aggregated here too.
+    """
+    runs = "pidx" if rules.allow_normal else "pidx, rk"
+    conf_cols = ["min(CASE WHEN conf THEN t END) AS cf_t"]
+    if index == "first_confirmed":
+        key = "CASE WHEN conf AND elig THEN t END"
+        conf_cols.append(f"min({key}) AS ic_t")
+        conf_cols += [f"{d.argmin(f, key)} AS ic_{f}" for f in _IX_FIELDS]
+    sep = ",\n    "
+    ctes = f"""
+cb AS (
+  SELECT pidx, t, elig, anc, tier, cens, source, lim,
+    day - min(day) OVER (PARTITION BY {runs}) >= {int(rules.confirm_days)} AS conf
+  FROM e WHERE rk >= 0
+),
+cf AS (
+  SELECT pidx AS cf_pidx, {sep.join(conf_cols)}
+  FROM cb GROUP BY pidx
+),"""
+    joins = "LEFT JOIN cf ON cf.cf_pidx = g2.pidx"
+    chronic = "chronic"
+    if rules.chronic_below is not None:
+        end = d.days(d.add_months("CAST(c_t0 AS DATE)", chronic_months))
+        ctes += f"""
+cc AS (
+  SELECT pidx, min(t) AS c_t0, max(day) AS c_d1
+  FROM e WHERE kept AND {_known_below_sql(rules.chronic_below)} GROUP BY pidx, run_c
+),
+ch AS (
+  SELECT pidx AS ch_pidx, max(CASE WHEN c_d1 >= {end} THEN 1 ELSE 0 END) AS chronic_c FROM cc GROUP BY pidx
+),"""
+        joins += " LEFT JOIN ch ON ch.ch_pidx = g2.pidx"
+        chronic = "coalesce(chronic_c, 0)"
+    return ctes, joins, chronic
+
+
+def _reduce_sql(head: str, d: _Dialect, *, index: str, chronic_months: int, measurements: bool = False,
+                rules: Any = None) -> str:
     """SQL returning one row per person (``grp = 0``) and rows per own-flag step (``grp = 1``).
 
     With ``measurements``, also the kept measurements (``grp = 2``: person
@@ -1151,9 +1214,14 @@ def _reduce_sql(head: str, d: _Dialect, *, index: str, chronic_months: int, meas
     sample time), never a minimum of structs, which is several times
     slower. The row stage is read twice (samples, and the count of each
     row's own flag), which the engine recomputes from the files rather than
-    writing out.
+    writing out. ``rules``: the persistence rules (``_reduction._Persistence``),
+    applied in :func:`_confirmation_sql`.
     """
+    from neutrostats.cohort._reduction import _Persistence
+
+    rules = rules if rules is not None else _Persistence()
     ix1, ix2, pick = _index_choice_sql(d, index)
+    conf_ctes, conf_joins, chronic = _confirmation_sql(d, index=index, chronic_months=chronic_months, rules=rules)
     rate = f"(prev_anc - anc) / (CAST({d.micros('t')} - {d.micros('prev_t')} AS DOUBLE) * 1000.0 / 86400e9)"
     counts1 = ",\n    ".join(
         [f"sum({c}) AS {c}" for c in _SAMPLE_COUNTS if c.startswith("c_")]
@@ -1197,6 +1265,10 @@ g2 AS (
     {counts2}
   FROM g1
   GROUP BY pidx
+),{conf_ctes}
+g3 AS (
+  SELECT {d.hint(["cf"] if rules.chronic_below is None else ["cf", "ch"])} *
+  FROM g2 {conf_joins}
 ),
 fl1 AS (
   SELECT rf, pk, count(*) AS n FROM r WHERE rf IS NOT NULL GROUP BY rf, pk
@@ -1211,22 +1283,22 @@ SELECT CAST(0 AS TINYINT) AS grp, pidx, CAST(NULL AS TINYINT) AS rf, n_samples, 
   CAST({pick['cens']} AS TINYINT) AS ix_cens, CAST({pick['source']} AS TINYINT) AS ix_source, {pick['lim']} AS ix_lim,
   nadir_anc, nadir_t,
   CAST(worst AS TINYINT) AS worst, CAST(episodes AS INT) AS episodes, CAST(longest AS INT) AS longest,
-  CAST(chronic AS TINYINT) AS chronic, steepest, {", ".join(_SAMPLE_COUNTS)}
-FROM g2
+  CAST({chronic} AS TINYINT) AS chronic, steepest, cf_t AS confirmed_t, {", ".join(_SAMPLE_COUNTS)}
+FROM g3
 UNION ALL
 SELECT CAST(1 AS TINYINT), NULL, CAST(rf AS TINYINT), n, ids, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-  NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, {", ".join("NULL" for _ in _SAMPLE_COUNTS)}
+  NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, {", ".join("NULL" for _ in _SAMPLE_COUNTS)}
 FROM fl""" + (f"""
 UNION ALL
 SELECT CAST(2 AS TINYINT), pidx, NULL, NULL, NULL, NULL, NULL, NULL, t, anc, CAST(tier AS TINYINT), NULL, NULL, NULL,
-  NULL, NULL, NULL, NULL, NULL, NULL, NULL, {", ".join("NULL" for _ in _SAMPLE_COUNTS)}
+  NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, {", ".join("NULL" for _ in _SAMPLE_COUNTS)}
 FROM w WHERE kept""" if measurements else "")
 
 
 def reduce_labs_sql(labs, persons, births, *, engine, keep_measurements, scheme, index, age_range, index_window,
                     duffy_null, duffy_null_limit, chronic_months, person, time, value, unit, code,
                     on_unknown_unit, decimal, timezone=None, date_format=None, thousands=None,
-                    unit_suspect_below=UNIT_SUSPECT_BELOW, code_map=None):
+                    unit_suspect_below=UNIT_SUSPECT_BELOW, code_map=None, persistence=None):
     """The SQL counterpart of ``cohort._reduce_labs``; returns a ``_LabReduction``."""
     from neutrostats.cohort._reduction import _dates
 
@@ -1242,7 +1314,7 @@ def reduce_labs_sql(labs, persons, births, *, engine, keep_measurements, scheme,
                        duffy_null_limit=duffy_null_limit, chronic_months=chronic_months, person=person, time=time,
                        value=value, unit=unit, code=code, on_unknown_unit=on_unknown_unit, decimal=decimal,
                        timezone=timezone, date_format=date_format, thousands=thousands,
-                       unit_suspect_below=unit_suspect_below, code_map=code_map)
+                       unit_suspect_below=unit_suspect_below, code_map=code_map, persistence=persistence)
     except NeutrostatsError:
         raise
     except Exception as exc:
@@ -1268,9 +1340,10 @@ def _reduce(labs, persons, births, fn, *, engine, **options):
 
 def _reduce_on(be, labs, persons, births, fn, *, keep_measurements, scheme, index, age_range, index_window,
             duffy_null, duffy_null_limit, chronic_months, person, time, value, unit, code, on_unknown_unit, decimal,
-            timezone, date_format, thousands, unit_suspect_below, code_map):
-    from neutrostats.cohort._reduction import _LabReduction, _summary_columns
+            timezone, date_format, thousands, unit_suspect_below, code_map, persistence=None):
+    from neutrostats.cohort._reduction import _LabReduction, _Persistence, _summary_columns
 
+    rules = persistence if persistence is not None else _Persistence()
     long_format = _check_lab_columns(be, labs, persons, fn, person=person, time=time, value=value, unit=unit,
                                      code=code)
     be.use_columns([person, time, value, unit] + ([code] if long_format else []))
@@ -1296,16 +1369,18 @@ def _reduce_on(be, labs, persons, births, fn, *, keep_measurements, scheme, inde
         d, src_cols=src_cols, order=be.order, value_kind=value_kind, long_format=long_format, derive=derive,
         any_scaled=any_scaled, cuts=tuple(scheme.cuts), index=index, index_window=index_window,
         age_range=age_range, lim=lim_sql, birth=birth_sql, broadcast=tuple(be.hints),
+        chronic_below=rules.chronic_below,
     )
     # At most one row per person, flow step and (if kept) measurement: the batches' sizes follow from it.
     be.n_persons, be.expected_rows = n_persons, n_persons + 64 + (int(pairs["n"].sum()) if keep_measurements else 0)
-    sql = _reduce_sql(head, d, index=index, chronic_months=chronic_months, measurements=bool(keep_measurements))
+    sql = _reduce_sql(head, d, index=index, chronic_months=chronic_months, measurements=bool(keep_measurements),
+                      rules=rules)
     # A pandas table is in memory already; a lazy source's result may not be.
     got = _collect_batches(be.batches(sql, spill=not isinstance(labs, pd.DataFrame)), n_persons,
                            keep_measurements=keep_measurements)
     a = got.arrays
     summary = _summary_columns(a["n_meas"], a["nadir_anc"], a["nadir_t"], a["worst"], a["episodes"],
-                               a["longest"], a["chronic"], a["steepest"])
+                               a["longest"], a["chronic"], a["steepest"], a["confirmed_t"])
     return _LabReduction(
         rows_read=int(sum(got.rows_per_step.values())),
         persons_read=int(got.with_labs.sum()) + got.unknown_ids,
@@ -1418,6 +1493,7 @@ _PERSON_ARRAYS = (
     ("n_meas", np.int64, 0), ("max_s", np.int8, -1), ("in_window", bool, False), ("eligible", bool, False),
     ("nadir_anc", float, np.nan), ("nadir_t", "datetime64[ns]", np.datetime64("NaT")), ("worst", np.int8, -1),
     ("episodes", np.int64, 0), ("longest", np.int64, -1), ("chronic", bool, False), ("steepest", float, np.nan),
+    ("confirmed_t", "datetime64[ns]", np.datetime64("NaT")),
 )
 #: Result columns of the index measurement -> field of ``_empty_index``.
 _INDEX_COLUMNS = (("ix_t", "sampled_at"), ("ix_anc", "anc_per_ul"), ("ix_cens", "censor"), ("ix_source", "source"),
