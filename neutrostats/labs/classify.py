@@ -915,7 +915,7 @@ def classify_frame(labs, scheme, *, value, unit, assume_unit, code, person, time
     factors, unit_state, unit_codes, unit_uniques, any_scaled = _row_units(labs, unit, assume_unit)
     duffy = None
     if duffy_null is not None:
-        duffy = _duffy_mask(labs[duffy_null], fn, duffy_null)
+        duffy = duffy_null_mask(labs[duffy_null], fn, duffy_null)
         require_positive(duffy_null_limit, fn, "duffy_null_limit", "cells/µL")
 
     if long_format:
@@ -1252,12 +1252,12 @@ def duffy_null_status(values: Any) -> pd.Series:
     return pd.Series(out, index=values.index if isinstance(values, pd.Series) else None, name="duffy_null")
 
 
-def _duffy_mask(values: Any, fn: str, column: str) -> np.ndarray:
+def duffy_null_mask(values: Any, fn: str, column: str) -> np.ndarray:
     """True for Duffy-null rows; missing counts as not Duffy-null."""
     return _duffy_codes(values, fn, column) == _DN_TRUE
 
 
-def age_limit_table(age_limits: Any = "default") -> pd.DataFrame:
+def age_limit_table(age_limits: Any = "default", *, function: str = "age_limit_table") -> pd.DataFrame:
     """The age bands of ``age_limits=`` as a checked, sorted table.
 
     Parameters
@@ -1269,6 +1269,8 @@ def age_limit_table(age_limits: Any = "default") -> pd.DataFrame:
         no limit is known (its rows are flagged ``no_age_limit``). A
         DataFrame has the columns ``age_from``, ``age_to``,
         ``lower_limit_per_ul``.
+    function : str, default "age_limit_table"
+        Named in error messages.
 
     Returns
     -------
@@ -1290,7 +1292,7 @@ def age_limit_table(age_limits: Any = "default") -> pd.DataFrame:
     1    0.0383   1.0000              1000.0
     2    1.0000  18.0000              1500.0
     """
-    return _age_bands(age_limits, "age_limit_table")
+    return _age_bands(age_limits, function)
 
 
 def _age_bands(age_limits: Any, fn: str) -> pd.DataFrame:
