@@ -174,16 +174,9 @@ def _reduce_labs(labs, persons, person_index, births, *, scheme, index, age_rang
     # Classify the rows of known persons; Duffy status comes from persons.
     lab_view = labs.loc[known] if not known.all() else labs
     lab_codes = lab_person[known]
-    if duffy_null is not None:
-        # Read once per person (genotypes, phenotypes or booleans), then spread to the rows.
-        dn = duffy_null_mask(persons[duffy_null], "build_cohort", duffy_null)
-        lab_view = lab_view.assign(**{"__duffy_null": dn[lab_codes]})
+    lab_view, ages, time_missing = _limit_inputs(lab_view, lab_codes, persons, births, duffy_null=duffy_null,
+                                                 age_limits=age_limits, time=time)
     cmap = None if code_map is None else read_code_map(code_map, function="build_cohort")
-    ages = time_missing = None
-    if age_limits is not None:
-        lab_times = lab_view[time]
-        ages = sample_ages(lab_times, births[lab_codes])
-        time_missing = lab_times.isna().to_numpy()
     classified = classify_frame(
         lab_view, scheme, value=value, unit=unit, assume_unit=None, code=code, person=person, time=time,
         duffy_null="__duffy_null" if duffy_null is not None else None, duffy_null_limit=duffy_null_limit,
@@ -263,6 +256,23 @@ def _reduce_labs(labs, persons, person_index, births, *, scheme, index, age_rang
         summary=_lab_summary(mp, mt, mday, manc, mtier, mbelow, n_persons, chronic_months),
         measurements=measurements,
     )
+
+
+def _limit_inputs(lab_view, lab_codes, persons, births, *, duffy_null, age_limits, time):
+    """What the row limits need from persons: each row's Duffy-null flag (a column) and age at its sample.
+
+    Returns the lab rows (with ``__duffy_null`` when asked), the ages in
+    years (None without ``age_limits``) and the rows without a sample time
+    (their own flow step, never ``no_age_limit``).
+    """
+    if duffy_null is not None:
+        # Read once per person (genotypes, phenotypes or booleans), then spread to the rows.
+        dn = duffy_null_mask(persons[duffy_null], "build_cohort", duffy_null)
+        lab_view = lab_view.assign(**{"__duffy_null": dn[lab_codes]})
+    if age_limits is None:
+        return lab_view, None, None
+    lab_times = lab_view[time]
+    return lab_view, sample_ages(lab_times, births[lab_codes]), lab_times.isna().to_numpy()
 
 
 def _lab_summary(mp, mt, mday, manc, mtier, mbelow, n_persons, chronic_months):

@@ -888,10 +888,8 @@ def classify_frame(labs, scheme, *, value, unit, assume_unit, code, person, time
     fn = "classify_anc"
     labs = require_dataframe(labs, fn)
     sch = get_scheme(scheme)
-    check_lower_limit(lower_limit, sch, fn)
-    bands = None if age_limits is None else _age_bands(age_limits, fn)
-    if lower_limit is not None:
-        require_columns(labs, [lower_limit], fn, "Pass lower_limit=<column of the lab's lower limit of normal>.")
+    bands, duffy = _limit_options(labs, sch, fn, lower_limit=lower_limit, age_limits=age_limits,
+                                  duffy_null=duffy_null, duffy_null_limit=duffy_null_limit)
     check_separators(decimal, thousands, fn)
     below = check_suspect_below(unit_suspect_below, fn)
     cmap = None if code_map is None else read_code_map(code_map, function=fn)
@@ -907,16 +905,10 @@ def classify_frame(labs, scheme, *, value, unit, assume_unit, code, person, time
     long_format = code is not None and (code in labs.columns or not isinstance(code, Default))
     if long_format:
         require_columns(labs, [code, person, time], fn, "Long format needs code, person and time columns; pass code=None for a table of ANC results only.")
-    if duffy_null is not None:
-        require_columns(labs, [duffy_null], fn)
 
     n = len(labs)
     num, censor, flag, amb = _parse_arrays(labs[value], decimal, thousands)
     factors, unit_state, unit_codes, unit_uniques, any_scaled = _row_units(labs, unit, assume_unit)
-    duffy = None
-    if duffy_null is not None:
-        duffy = duffy_null_mask(labs[duffy_null], fn, duffy_null)
-        require_positive(duffy_null_limit, fn, "duffy_null_limit", "cells/µL")
 
     if long_format:
         role = code_roles(labs[code], cmap)
@@ -935,23 +927,8 @@ def classify_frame(labs, scheme, *, value, unit, assume_unit, code, person, time
         shown = _count_values(unit_uniques, unit_codes[unknown])
         raise NeutrostatsError(unknown_unit_message(fn, unit, shown))
     _flag_numbers(flag, num, censor, amb, factors, unit_state, role, below)
-    lln = lln_bad = None
-    if lower_limit is not None:
-        # Read on direct ANC results whose value and unit are usable; a % row's LLN is not an ANC's.
-        anc_rows = (flag == NO_FLAG) if role is None else (flag == NO_FLAG) & (role == ROLE_CODES["anc"])
-        lln, lln_bad = _read_lower_limits(labs[lower_limit], factors, anc_rows, decimal, thousands, any_scaled)
-    limit, base = row_limits(sch, n, duffy=duffy, duffy_null_limit=duffy_null_limit, ages=ages, bands=bands,
-                             lln=lln)
-    limit_flags = None
-    if lln_bad is not None or bands is not None:
-        limit_flags = np.full(n, NO_FLAG, dtype=np.uint8)
-        if bands is not None:
-            no_age = np.isnan(base) if lln is None else np.isnan(base) & np.isnan(lln)
-            if time_missing is not None:
-                no_age &= ~time_missing
-            limit_flags[no_age] = FLAG_CODES["no_age_limit"]
-        if lln_bad is not None:
-            limit_flags[lln_bad] = FLAG_CODES["unusable_limit"]
+    limit, base, limit_flags = _limit_stage(labs, sch, flag, role, factors, any_scaled, lower_limit, (decimal, thousands),
+                                            duffy, duffy_null_limit, ages, bands, time_missing)
 
     # Units that are not count units have factor NaN, so their rows get no
     # number here; the flag above says why.
@@ -975,10 +952,9 @@ def classify_frame(labs, scheme, *, value, unit, assume_unit, code, person, time
         if anchors.size:
             sub_flag = flag[anchors]
             # A derived ANC has no LLN of its own (the anchor's is a % limit): the base limit.
-            sub_limit = base if np.ndim(base) == 0 else base[anchors]
-            sub_lf = None if limit_flags is None else limit_flags[anchors]
-            tier_codes[anchors] = _tiers_and_flags(sch, anc[anchors], censor[anchors], sub_limit, sub_flag, None,
-                                                   sub_lf)
+            tier_codes[anchors] = _tiers_and_flags(
+                sch, anc[anchors], censor[anchors], base if np.ndim(base) == 0 else base[anchors], sub_flag, None,
+                None if limit_flags is None else limit_flags[anchors])
             flag[anchors] = sub_flag
         flag[role == ROLE_CODES["other"]] = np.minimum(flag[role == ROLE_CODES["other"]], FLAG_CODES["not_anc_test"])
     else:
@@ -1003,6 +979,49 @@ def classify_frame(labs, scheme, *, value, unit, assume_unit, code, person, time
         np.full(n, limit) if np.ndim(limit) == 0 else np.asarray(limit, dtype=float)
     )
     return out
+
+
+def _limit_options(labs, sch, fn, *, lower_limit, age_limits, duffy_null, duffy_null_limit):
+    """The limit options checked: the age bands (or None) and each row's Duffy-null flag (or None)."""
+    check_lower_limit(lower_limit, sch, fn)
+    bands = None if age_limits is None else _age_bands(age_limits, fn)
+    if lower_limit is not None:
+        require_columns(labs, [lower_limit], fn, "Pass lower_limit=<column of the lab's lower limit of normal>.")
+    if duffy_null is None:
+        return bands, None
+    require_columns(labs, [duffy_null], fn)
+    duffy = duffy_null_mask(labs[duffy_null], fn, duffy_null)
+    require_positive(duffy_null_limit, fn, "duffy_null_limit", "cells/µL")
+    return bands, duffy
+
+
+def _limit_stage(labs, sch, flag, role, factors, any_scaled, lower_limit, separators, duffy, duffy_null_limit, ages,
+                 bands, time_missing):
+    """Each row's limit, its limit before the lab's LLN (for derived ANCs), and its limit flags (or None).
+
+    ``flag`` holds the rows' value and unit flags so far: the LLN is read on
+    direct ANC results without one (a % row's LLN is not an ANC's).
+    ``separators``: ``(decimal, thousands)`` of text results.
+    """
+    n = len(labs)
+    decimal, thousands = separators
+    lln = lln_bad = None
+    if lower_limit is not None:
+        anc_rows = (flag == NO_FLAG) if role is None else (flag == NO_FLAG) & (role == ROLE_CODES["anc"])
+        lln, lln_bad = _read_lower_limits(labs[lower_limit], factors, anc_rows, decimal, thousands, any_scaled)
+    limit, base = row_limits(sch, n, duffy=duffy, duffy_null_limit=duffy_null_limit, ages=ages, bands=bands,
+                             lln=lln)
+    if lln_bad is None and bands is None:
+        return limit, base, None
+    limit_flags = np.full(n, NO_FLAG, dtype=np.uint8)
+    if bands is not None:
+        no_age = np.isnan(base) if lln is None else np.isnan(base) & np.isnan(lln)
+        if time_missing is not None:
+            no_age &= ~time_missing
+        limit_flags[no_age] = FLAG_CODES["no_age_limit"]
+    if lln_bad is not None:
+        limit_flags[lln_bad] = FLAG_CODES["unusable_limit"]
+    return limit, base, limit_flags
 
 
 ROLE_CODES: Mapping[str, int] = MappingProxyType({"anc": 0, "neutrophil_pct": 1, "band_pct": 2, "wbc": 3, "other": 4})
@@ -1186,7 +1205,8 @@ def _duffy_codes(values: Any, fn: str, column: str) -> np.ndarray:
     bad = np.flatnonzero(lut[:-1] == _DN_UNKNOWN)
     if bad.size:
         counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
-        shown = sorted(((uniques[i], int(counts[i])) for i in bad), key=lambda kv: (-kv[1], str(kv[0])))
+        values = list(uniques)
+        shown = sorted(((values[i], int(counts[i])) for i in bad), key=lambda kv: (-kv[1], str(kv[0])))
         listed = ", ".join(f"{v!r} ({n:,} rows)" for v, n in shown[:10])
         more = f" and {len(shown) - 10} more" if len(shown) > 10 else ""
         raise NeutrostatsError(
@@ -1307,8 +1327,8 @@ def _age_bands(age_limits: Any, fn: str) -> pd.DataFrame:
         try:
             rows = [tuple(r) for r in age_limits]
         except TypeError:
-            rows = None
-        if rows is None or not rows or any(len(r) != 3 for r in rows):
+            rows = []
+        if not rows or any(len(r) != 3 for r in rows):
             raise NeutrostatsError(
                 f"{fn}: age_limits must be 'default' or bands (age from, age to, lower limit per µL), e.g. "
                 f"[(14 / 365.25, 1, 1000), (1, 18, 1500)], found {age_limits!r}"
