@@ -401,6 +401,11 @@ def test_numpy_duckdb_parquet_agree_on_limits(synth, synth_parquet, kw):
         assert {FLAG_DESCRIPTIONS["unusable_limit"], FLAG_DESCRIPTIONS["no_age_limit"]} <= steps
     assert_same_cohort(ref, _build_synth(labs, s, persons, engine="duckdb", **kw))
     assert_same_cohort(ref, _build_synth(str(synth_parquet / "*.parquet"), s, persons, keep_measurements=True, **kw))
+    if "lower_limit" in kw:  # a DuckDB relation finds the LLN look-up by name
+        import duckdb
+
+        rel = duckdb.connect().read_parquet(str(synth_parquet / "*.parquet"))
+        assert_same_cohort(ref, _build_synth(rel, s, persons, keep_measurements=True, **kw))
 
 
 @pytest.mark.spark
