@@ -22,6 +22,8 @@ from neutrostats.labs.classify import (
     UNIT_SUSPECT_BELOW,
     classify_frame,
     Default,
+    duffy_null_mask,
+    sample_ages,
     code_roles,
     require_known_codes,
 )
@@ -177,7 +179,7 @@ def _index_measurements(index, cand, mp, mt, manc, mbelow, n_persons, mconfirms=
 def _reduce_labs(labs, persons, person_index, births, *, scheme, index, age_range, index_window, duffy_null,
                  duffy_null_limit, chronic_months, person, time, value, unit, code, on_unknown_unit, decimal,
                  keep_measurements, thousands=None, unit_suspect_below=UNIT_SUSPECT_BELOW, code_map=None,
-                 persistence=_Persistence()):
+                 persistence=_Persistence(), lower_limit=None, age_limits=None):
     """In-memory lab reduction with :func:`classify_anc` (numpy)."""
     n_persons = len(person_index)
     lab_person = person_index.get_indexer(labs[person])
@@ -189,14 +191,15 @@ def _reduce_labs(labs, persons, person_index, births, *, scheme, index, age_rang
     # Classify the rows of known persons; Duffy status comes from persons.
     lab_view = labs.loc[known] if not known.all() else labs
     lab_codes = lab_person[known]
-    if duffy_null is not None:
-        lab_view = lab_view.assign(**{"__duffy_null": persons[duffy_null].to_numpy()[lab_codes]})
+    lab_view, ages, time_missing = _limit_inputs(lab_view, lab_codes, persons, births, duffy_null=duffy_null,
+                                                 age_limits=age_limits, time=time)
     cmap = None if code_map is None else read_code_map(code_map, function="build_cohort")
     classified = classify_frame(
         lab_view, scheme, value=value, unit=unit, assume_unit=None, code=code, person=person, time=time,
         duffy_null="__duffy_null" if duffy_null is not None else None, duffy_null_limit=duffy_null_limit,
         on_unknown_unit=on_unknown_unit, decimal=decimal, thousands=thousands,
         unit_suspect_below=unit_suspect_below, code_map=cmap, check_codes=False,
+        lower_limit=lower_limit, age_limits=age_limits, ages=ages, time_missing=time_missing,
     )
     flags = classified["anc_flag"].cat.codes.to_numpy()
     if code is not None and (code in labs.columns or not isinstance(code, Default)):
@@ -273,6 +276,23 @@ def _reduce_labs(labs, persons, person_index, births, *, scheme, index, age_rang
                              mcens=mcens, mconfirms=mconfirms, chronic_below=persistence.chronic_below),
         measurements=measurements,
     )
+
+
+def _limit_inputs(lab_view, lab_codes, persons, births, *, duffy_null, age_limits, time):
+    """What the row limits need from persons: each row's Duffy-null flag (a column) and age at its sample.
+
+    Returns the lab rows (with ``__duffy_null`` when asked), the ages in
+    years (None without ``age_limits``) and the rows without a sample time
+    (their own flow step, never ``no_age_limit``).
+    """
+    if duffy_null is not None:
+        # Read once per person (genotypes, phenotypes or booleans), then spread to the rows.
+        dn = duffy_null_mask(persons[duffy_null], "build_cohort", duffy_null)
+        lab_view = lab_view.assign(**{"__duffy_null": dn[lab_codes]})
+    if age_limits is None:
+        return lab_view, None, None
+    lab_times = lab_view[time]
+    return lab_view, sample_ages(lab_times, births[lab_codes]), lab_times.isna().to_numpy()
 
 
 def _runs(mp: np.ndarray, mflag: np.ndarray, new_person: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

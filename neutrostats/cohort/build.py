@@ -48,6 +48,10 @@ from neutrostats.labs.classify import (
     DEFAULT_SCHEME,
     Scheme,
     Default,
+    age_limit_table,
+    check_lower_limit,
+    duffy_null_mask,
+    duffy_null_status,
     get_scheme,
 )
 
@@ -315,6 +319,8 @@ def build_cohort(
     timezone: str | None = None,
     cbc_match: str = "sample",
     cbc_limits: CbcLimits | None = None,
+    lower_limit: str | None = None,
+    age_limits: Any = None,
 ) -> Cohort:
     """Build a retrospective neutropenia cohort: one row per person.
 
@@ -371,8 +377,11 @@ def build_cohort(
     index_window : (date, date), optional
         Eligible index dates, both ends included; either end may be None.
     duffy_null : str, optional
-        Boolean column of ``persons`` marking Duffy-null persons (see
-        :func:`~neutrostats.classify_anc`).
+        Column of ``persons`` with each person's Duffy-null status: booleans,
+        ACKR1 rs2814778 genotypes (``CC`` = Duffy-null) or Fy phenotypes
+        (``Fy(a-b-)``), read by :func:`~neutrostats.labs.classify.duffy_null_status`
+        (any other value raises, listing them; never derive it from race).
+        See :func:`~neutrostats.classify_anc`.
     duffy_null_limit : float, default 1200
         Their lower limit of normal, cells/µL.
     chronic_months : int, default 3
@@ -472,6 +481,20 @@ def build_cohort(
         Limits of anaemia (WHO 2011, by age and sex) and thrombocytopenia
         (<150 ×10⁹/L), and how ``sex`` is read; default
         :class:`~neutrostats.labs.cbc.CbcLimits()`.
+    lower_limit : str, optional
+        Column of ``labs`` with the lab's own lower limit of normal of each
+        result, in the row's unit (e.g. MIMIC-IV ``ref_range_lower``), for a
+        scheme graded against the LLN (``ctcae_v5``); refused with a fixed
+        scheme. See :func:`~neutrostats.classify_anc` (both engines).
+    age_limits : "default" or table, optional
+        Age-specific lower limits of normal for children by the age on the
+        day of each sample (birth dates from ``persons``); ``"default"``:
+        1,000/µL from 2 weeks to 1 year and 1,500/µL from 1 to 18 years (a
+        configurable default, see
+        :data:`~neutrostats.labs.classify.DEFAULT_AGE_LIMITS`). Rows of
+        persons without a birth date, or in a band without a limit (the
+        first two weeks by default), are flagged ``no_age_limit`` and leave
+        in their own flow step. None: no age bands.
 
     Returns
     -------
@@ -482,8 +505,12 @@ def build_cohort(
         ``index_sampled_at`` (its time stamp); ``index_anc_per_ul`` (for a
         censored result its bound); ``index_anc_censor``;
         ``index_anc_source`` (direct/derived); ``tier`` (ordered Categorical,
-        mildest first); ``normal_limit_per_ul``; ``age_at_index`` (years,
-        exact); ``sex``; ``duffy_null`` (with ``duffy_null``);
+        mildest first); ``normal_limit_per_ul`` (the limit applied to the
+        index row: its lab LLN, age band or the scheme's, lowered for
+        Duffy-null persons); ``age_at_index`` (years, exact); ``sex``;
+        ``duffy_null`` (with ``duffy_null``: the column as given when it is
+        boolean, else the status read from genotypes or phenotypes, nullable
+        boolean);
         ``end_of_data``; per outcome ``<name>_prevalent`` (a diagnosis on or
         before the index date), ``<name>`` (diagnosed in the window before
         death and end of data; NA for prevalent persons), ``<name>_time``
@@ -628,6 +655,7 @@ def build_cohort(
     _require_input_columns(persons, diagnoses, deaths, fn, person=person, sex=sex, birth_date=birth_date,
                            end_of_data=end_of_data, duffy_null=duffy_null, diagnosis_date=diagnosis_date,
                            diagnosis_code=diagnosis_code, death_date=death_date)
+    _check_limit_options(sch, persons, fn, duffy_null=duffy_null, lower_limit=lower_limit, age_limits=age_limits)
     ppl = _persons_stage(persons, diagnoses, deaths, read_dates, fn, person=person, birth_date=birth_date,
                          end_of_data=end_of_data)
     lab_args = dict(
@@ -636,6 +664,7 @@ def build_cohort(
         duffy_null_limit=duffy_null_limit, chronic_months=int(chronic_months), person=person, time=time,
         value=value, unit=unit, code=code, on_unknown_unit=on_unknown_unit, decimal=decimal,
         thousands=thousands, unit_suspect_below=unit_suspect_below, code_map=code_map, persistence=rules,
+        lower_limit=lower_limit, age_limits=age_limits,
     )
     red, time_step = _reduction_stage(labs, persons, ppl, read_dates, lab_args, fn, engine=engine,
                                       keep_measurements=keep_measurements, date_format=date_format, timezone=tz)
@@ -679,6 +708,11 @@ def build_cohort(
                          (win_lo, win_hi), duffy_null, duffy_null_limit, chronic_months)
     settings["cbc"] = {"match": cbc_match, **(CbcLimits() if cbc_limits is None else cbc_limits).to_dict()}
     settings.update(_persistence_settings(rules, chronic))
+    if lower_limit is not None or age_limits is not None:
+        settings["lower_limit"] = lower_limit
+        settings["age_limits"] = None if age_limits is None else [
+            [float(a), float(b), None if np.isnan(x) else float(x)]
+            for a, b, x in age_limit_table(age_limits).itertuples(index=False)]
     return Cohort(table=table, attrition=flow.frame(), settings=settings,
                   measurements=_measurements(red, in_person, ppl.ids, sch))
 
@@ -735,6 +769,13 @@ def _persistence_settings(rules, chronic) -> dict:
         "confirm_days": rules.confirm_days,
         "confirm_allow_normal": rules.allow_normal,
     }
+def _check_limit_options(sch, persons, fn, *, duffy_null, lower_limit, age_limits) -> None:
+    """The limit options checked once, before any engine runs, so every engine refuses alike."""
+    check_lower_limit(lower_limit, sch, fn)
+    if age_limits is not None:
+        age_limit_table(age_limits, function=fn)
+    if duffy_null is not None:
+        duffy_null_mask(persons[duffy_null], fn, duffy_null)
 
 
 def _require_tables(labs, persons, diagnoses, deaths, fn):
@@ -975,7 +1016,9 @@ def _index_columns(ix, ppl, persons, analysed, idx_day, sch, *, sex, duffy_null)
     table["age_at_index"] = np.where(births == _NEVER, np.nan, (i_day - births) / DAYS_PER_YEAR)
     table["sex"] = persons[sex].to_numpy()[analysed]
     if duffy_null is not None:
-        table["duffy_null"] = persons[duffy_null].to_numpy()[analysed]
+        col = persons[duffy_null]
+        status = col if pd.api.types.is_bool_dtype(col.dtype) else duffy_null_status(col)
+        table["duffy_null"] = status.to_numpy()[analysed] if status is col else status.array[analysed]
     table["end_of_data"] = ppl.ends[analysed].astype("datetime64[D]").astype("datetime64[ns]")
     return table
 
