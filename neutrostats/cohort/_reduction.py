@@ -254,14 +254,7 @@ def _reduce_labs(labs, persons, person_index, births, *, scheme, index, age_rang
 
     eligible, in_window = _eligible_measurements(mp, mday, births, index_window, age_range, n_persons)
     pick = _index_measurements(index, np.flatnonzero(eligible), mp, mt, manc, mbelow, n_persons, mconfirms)
-    ix = _empty_index(n_persons)
-    pp = mp[pick]
-    ix["sampled_at"][pp] = mt[pick].astype("datetime64[ns]")
-    ix["anc_per_ul"][pp] = manc[pick]
-    ix["censor"][pp] = classified["anc_censor"].cat.codes.to_numpy()[m[pick]]
-    ix["source"][pp] = classified["anc_source"].cat.codes.to_numpy()[m[pick]]
-    ix["tier"][pp] = mtier[pick]
-    ix["normal_limit_per_ul"][pp] = classified["normal_limit_per_ul"].to_numpy()[m[pick]]
+    ix = _index_fields(classified, m, pick, mp, mt, manc, mtier, n_persons)
 
     with_labs = np.zeros(n_persons, dtype=bool)
     with_labs[lab_codes] = True
@@ -276,6 +269,19 @@ def _reduce_labs(labs, persons, person_index, births, *, scheme, index, age_rang
                              mcens=mcens, mconfirms=mconfirms, chronic_below=persistence.chronic_below),
         measurements=measurements,
     )
+
+
+def _index_fields(classified, m, pick, mp, mt, manc, mtier, n_persons) -> dict:
+    """The index measurement's fields per person (``_empty_index`` for persons without one)."""
+    ix = _empty_index(n_persons)
+    pp = mp[pick]
+    ix["sampled_at"][pp] = mt[pick].astype("datetime64[ns]")
+    ix["anc_per_ul"][pp] = manc[pick]
+    ix["censor"][pp] = classified["anc_censor"].cat.codes.to_numpy()[m[pick]]
+    ix["source"][pp] = classified["anc_source"].cat.codes.to_numpy()[m[pick]]
+    ix["tier"][pp] = mtier[pick]
+    ix["normal_limit_per_ul"][pp] = classified["normal_limit_per_ul"].to_numpy()[m[pick]]
+    return ix
 
 
 def _limit_inputs(lab_view, lab_codes, persons, births, *, duffy_null, age_limits, time):
