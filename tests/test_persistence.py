@@ -411,7 +411,6 @@ def _same(a, b):
     assert a.settings == b.settings
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("kw", OPTIONS)
 def test_duckdb_equals_numpy_on_synthetic(synthetic, synthetic_parquet, kw):
     ref = _synthetic_build(synthetic.labs, synthetic, engine="numpy", **kw)

@@ -176,6 +176,19 @@ def _index_measurements(index, cand, mp, mt, manc, mbelow, n_persons, mconfirms=
     return _first_per_group(mp, by_value)
 
 
+def _index_fields(classified, m, pick, mp, mt, manc, mtier, n_persons) -> dict:
+    """The index measurement's fields per person (``m``: rows of ``classified`` measured; ``pick``: into ``m``)."""
+    ix = _empty_index(n_persons)
+    pp, rows = mp[pick], m[pick]
+    ix["sampled_at"][pp] = mt[pick].astype("datetime64[ns]")
+    ix["anc_per_ul"][pp] = manc[pick]
+    ix["censor"][pp] = classified["anc_censor"].cat.codes.to_numpy()[rows]
+    ix["source"][pp] = classified["anc_source"].cat.codes.to_numpy()[rows]
+    ix["tier"][pp] = mtier[pick]
+    ix["normal_limit_per_ul"][pp] = classified["normal_limit_per_ul"].to_numpy()[rows]
+    return ix
+
+
 def _reduce_labs(labs, persons, person_index, births, *, scheme, index, age_range, index_window, duffy_null,
                  duffy_null_limit, chronic_months, person, time, value, unit, code, on_unknown_unit, decimal,
                  keep_measurements, thousands=None, unit_suspect_below=UNIT_SUSPECT_BELOW, code_map=None,
