@@ -284,19 +284,6 @@ def _reduce_labs(labs, persons, person_index, births, *, scheme, index, age_rang
     )
 
 
-def _index_fields(classified, m, pick, mp, mt, manc, mtier, n_persons) -> dict:
-    """The index measurement's fields per person (``_empty_index`` for persons without one)."""
-    ix = _empty_index(n_persons)
-    pp = mp[pick]
-    ix["sampled_at"][pp] = mt[pick].astype("datetime64[ns]")
-    ix["anc_per_ul"][pp] = manc[pick]
-    ix["censor"][pp] = classified["anc_censor"].cat.codes.to_numpy()[m[pick]]
-    ix["source"][pp] = classified["anc_source"].cat.codes.to_numpy()[m[pick]]
-    ix["tier"][pp] = mtier[pick]
-    ix["normal_limit_per_ul"][pp] = classified["normal_limit_per_ul"].to_numpy()[m[pick]]
-    return ix
-
-
 def _limit_inputs(lab_view, lab_codes, persons, births, *, duffy_null, age_limits, time):
     """What the row limits need from persons: each row's Duffy-null flag (a column) and age at its sample.
 
