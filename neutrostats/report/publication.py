@@ -56,6 +56,7 @@ TEST_LABELS: Mapping[str, str] = {
 
 _SCHEME_TITLES = {"andersen2016": "Andersen 2016", "clinical": "Clinical", "ctcae_v5": "CTCAE v5"}
 _INDEX_WORDS = {"first": "first blood count", "first_neutropenic": "first neutropenic blood count",
+                "first_confirmed": "confirming blood count (the second count below the normal limit)",
                 "nadir": "lowest ANC (nadir) in the window"}
 _TIER = "ANC tier at index"
 Cell = Callable[..., str]
