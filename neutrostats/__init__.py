@@ -27,7 +27,9 @@ from neutrostats.labs import (
     ANC_FLAGS,
     SCHEMES,
     Scheme,
+    CbcLimits,
     classify_anc,
+    duffy_null_status,
     derive_anc,
     get_scheme,
     normalize_units,
@@ -87,6 +89,8 @@ from neutrostats.plotting import plot_cumulative_incidence, plot_forest, plot_km
 
 __all__ = [
     "labels_for",
+    "CbcLimits",
+    "duffy_null_status",
     "time_varying_tiers",
     "landmark",
     "landmark_hazard_ratios",

@@ -143,7 +143,7 @@ def _add_report(sub) -> None:
     r.add_argument("--end-of-data", default=None, metavar="DATE",
                    help="with --from: end of data for persons without one in the export")
     r.add_argument("--scheme", choices=sorted(SCHEMES), help=f"severity scheme (default: {DEFAULT_SCHEME})")
-    r.add_argument("--index", choices=["first", "first_neutropenic", "nadir"],
+    r.add_argument("--index", choices=["first", "first_neutropenic", "first_confirmed", "nadir"],
                    help="index measurement (default: first)")
     r.add_argument("--followup-years", type=float, help="outcome window and survival horizon (default: 4)")
     r.add_argument("--min-cell-count", type=int,

@@ -22,6 +22,8 @@ from neutrostats.labs.classify import (
     UNIT_SUSPECT_BELOW,
     classify_frame,
     Default,
+    duffy_null_mask,
+    sample_ages,
     code_roles,
     require_known_codes,
 )
@@ -60,6 +62,21 @@ def _days(ts: pd.Series) -> np.ndarray:
     out = arr.astype("datetime64[D]").astype(np.int64)
     out[np.isnat(arr)] = _NEVER
     return out
+
+
+@dataclass(frozen=True)
+class _Persistence:
+    """The persistence rules of :func:`~neutrostats.build_cohort` (validated there), for both engines.
+
+    ``confirm_days``: least whole days between two counts below the normal
+    limit that confirm neutropenia; ``allow_normal``: whether a normal count
+    may lie between them; ``chronic_below``: the chronic rule's threshold in
+    cells/µL (None: below the person's normal limit, the tier rule).
+    """
+
+    confirm_days: int = 30
+    allow_normal: bool = False
+    chronic_below: float | None = None
 
 
 def _first_per_group(group: np.ndarray, order: np.ndarray) -> np.ndarray:
@@ -143,23 +160,39 @@ def _eligible_measurements(mp, mday, births, index_window, age_range, n_persons)
     return eligible, in_window
 
 
-def _index_measurements(index, cand, mp, mt, manc, mbelow, n_persons) -> np.ndarray:
+def _index_measurements(index, cand, mp, mt, manc, mbelow, n_persons, mconfirms=None) -> np.ndarray:
     """The index measurement of each person with a candidate, by strategy (``cand`` is in person, time order)."""
     if index == "first":
         return _first_per_group(mp, cand)
-    if index == "first_neutropenic":
-        below_first = _first_per_group(mp, cand[mbelow[cand]])
+    if index in ("first_neutropenic", "first_confirmed"):
+        # The first candidate meeting the rule; persons with none enter at their first candidate.
+        meets = mbelow if index == "first_neutropenic" else mconfirms
+        rule_first = _first_per_group(mp, cand[meets[cand]])
         any_first = _first_per_group(mp, cand)
-        has_below = np.zeros(n_persons, dtype=bool)
-        has_below[mp[below_first]] = True
-        return np.concatenate([below_first, any_first[~has_below[mp[any_first]]]])
+        has_rule = np.zeros(n_persons, dtype=bool)
+        has_rule[mp[rule_first]] = True
+        return np.concatenate([rule_first, any_first[~has_rule[mp[any_first]]]])
     by_value = cand[np.lexsort((mt[cand], manc[cand], mp[cand]))]
     return _first_per_group(mp, by_value)
 
 
+def _index_fields(classified, m, pick, mp, mt, manc, mtier, n_persons) -> dict:
+    """The index measurement's fields per person (``m``: rows of ``classified`` measured; ``pick``: into ``m``)."""
+    ix = _empty_index(n_persons)
+    pp, rows = mp[pick], m[pick]
+    ix["sampled_at"][pp] = mt[pick].astype("datetime64[ns]")
+    ix["anc_per_ul"][pp] = manc[pick]
+    ix["censor"][pp] = classified["anc_censor"].cat.codes.to_numpy()[rows]
+    ix["source"][pp] = classified["anc_source"].cat.codes.to_numpy()[rows]
+    ix["tier"][pp] = mtier[pick]
+    ix["normal_limit_per_ul"][pp] = classified["normal_limit_per_ul"].to_numpy()[rows]
+    return ix
+
+
 def _reduce_labs(labs, persons, person_index, births, *, scheme, index, age_range, index_window, duffy_null,
                  duffy_null_limit, chronic_months, person, time, value, unit, code, on_unknown_unit, decimal,
-                 keep_measurements, thousands=None, unit_suspect_below=UNIT_SUSPECT_BELOW, code_map=None):
+                 keep_measurements, thousands=None, unit_suspect_below=UNIT_SUSPECT_BELOW, code_map=None,
+                 persistence=_Persistence(), lower_limit=None, age_limits=None):
     """In-memory lab reduction with :func:`classify_anc` (numpy)."""
     n_persons = len(person_index)
     lab_person = person_index.get_indexer(labs[person])
@@ -171,14 +204,15 @@ def _reduce_labs(labs, persons, person_index, births, *, scheme, index, age_rang
     # Classify the rows of known persons; Duffy status comes from persons.
     lab_view = labs.loc[known] if not known.all() else labs
     lab_codes = lab_person[known]
-    if duffy_null is not None:
-        lab_view = lab_view.assign(**{"__duffy_null": persons[duffy_null].to_numpy()[lab_codes]})
+    lab_view, ages, time_missing = _limit_inputs(lab_view, lab_codes, persons, births, duffy_null=duffy_null,
+                                                 age_limits=age_limits, time=time)
     cmap = None if code_map is None else read_code_map(code_map, function="build_cohort")
     classified = classify_frame(
         lab_view, scheme, value=value, unit=unit, assume_unit=None, code=code, person=person, time=time,
         duffy_null="__duffy_null" if duffy_null is not None else None, duffy_null_limit=duffy_null_limit,
         on_unknown_unit=on_unknown_unit, decimal=decimal, thousands=thousands,
         unit_suspect_below=unit_suspect_below, code_map=cmap, check_codes=False,
+        lower_limit=lower_limit, age_limits=age_limits, ages=ages, time_missing=time_missing,
     )
     flags = classified["anc_flag"].cat.codes.to_numpy()
     if code is not None and (code in labs.columns or not isinstance(code, Default)):
@@ -228,17 +262,12 @@ def _reduce_labs(labs, persons, person_index, births, *, scheme, index, age_rang
     manc = anc[m]
     mtier = classified["tier"].cat.codes.to_numpy()[m]
     mbelow = mtier > 0
+    mcens = classified["anc_censor"].cat.codes.to_numpy()[m]
+    mconfirms = _confirming(mp, mday, mbelow, n_persons, persistence)
 
     eligible, in_window = _eligible_measurements(mp, mday, births, index_window, age_range, n_persons)
-    pick = _index_measurements(index, np.flatnonzero(eligible), mp, mt, manc, mbelow, n_persons)
-    ix = _empty_index(n_persons)
-    pp = mp[pick]
-    ix["sampled_at"][pp] = mt[pick].astype("datetime64[ns]")
-    ix["anc_per_ul"][pp] = manc[pick]
-    ix["censor"][pp] = classified["anc_censor"].cat.codes.to_numpy()[m[pick]]
-    ix["source"][pp] = classified["anc_source"].cat.codes.to_numpy()[m[pick]]
-    ix["tier"][pp] = mtier[pick]
-    ix["normal_limit_per_ul"][pp] = classified["normal_limit_per_ul"].to_numpy()[m[pick]]
+    pick = _index_measurements(index, np.flatnonzero(eligible), mp, mt, manc, mbelow, n_persons, mconfirms)
+    ix = _index_fields(classified, m, pick, mp, mt, manc, mtier, n_persons)
 
     with_labs = np.zeros(n_persons, dtype=bool)
     with_labs[lab_codes] = True
@@ -249,12 +278,79 @@ def _reduce_labs(labs, persons, person_index, births, *, scheme, index, age_rang
         rows_read=len(labs), persons_read=int(persons_read), steps=steps,
         n_meas=np.bincount(mp, minlength=n_persons), with_labs=with_labs, in_window=in_window,
         eligible=_any_per_person(mp, eligible, n_persons), index=ix,
-        summary=_lab_summary(mp, mt, mday, manc, mtier, mbelow, n_persons, chronic_months),
+        summary=_lab_summary(mp, mt, mday, manc, mtier, mbelow, n_persons, chronic_months,
+                             mcens=mcens, mconfirms=mconfirms, chronic_below=persistence.chronic_below),
         measurements=measurements,
     )
 
 
-def _lab_summary(mp, mt, mday, manc, mtier, mbelow, n_persons, chronic_months):
+def _limit_inputs(lab_view, lab_codes, persons, births, *, duffy_null, age_limits, time):
+    """What the row limits need from persons: each row's Duffy-null flag (a column) and age at its sample.
+
+    Returns the lab rows (with ``__duffy_null`` when asked), the ages in
+    years (None without ``age_limits``) and the rows without a sample time
+    (their own flow step, never ``no_age_limit``).
+    """
+    if duffy_null is not None:
+        # Read once per person (genotypes, phenotypes or booleans), then spread to the rows.
+        dn = duffy_null_mask(persons[duffy_null], "build_cohort", duffy_null)
+        lab_view = lab_view.assign(**{"__duffy_null": dn[lab_codes]})
+    if age_limits is None:
+        return lab_view, None, None
+    lab_times = lab_view[time]
+    return lab_view, sample_ages(lab_times, births[lab_codes]), lab_times.isna().to_numpy()
+
+
+def _runs(mp: np.ndarray, mflag: np.ndarray, new_person: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First and last rows of each run of consecutive flagged measurements of a person (rows sorted by person, time)."""
+    n = mp.size
+    prev = np.zeros(n, dtype=bool)
+    prev[1:] = mflag[:-1]
+    start = mflag & (new_person | ~prev)
+    nxt = np.zeros(n, dtype=bool)
+    nxt[:-1] = mflag[1:] & ~new_person[1:]
+    return np.flatnonzero(start), np.flatnonzero(mflag & ~nxt)
+
+
+def _confirming(mp: np.ndarray, mday: np.ndarray, mbelow: np.ndarray, n_persons: int,
+                rules: _Persistence) -> np.ndarray:
+    """Which measurements complete the confirmation rule (rows sorted by person, time).
+
+    A count below the normal limit confirms when an earlier one below it is
+    at least ``confirm_days`` calendar days before it with no normal count
+    in between (or any earlier one, with ``allow_normal``). The earliest
+    such earlier count is the one to test: the first of the run, or the
+    person's first count below.
+    """
+    rows = np.flatnonzero(mbelow)
+    if rules.allow_normal:
+        first_low = np.full(n_persons, _NEVER, dtype=np.int64)
+        np.minimum.at(first_low, mp[rows], mday[rows])
+        d0 = first_low[mp[rows]]
+    else:
+        new_person = np.ones(mp.size, dtype=bool)
+        new_person[1:] = mp[1:] != mp[:-1]
+        starts, _ = _runs(mp, mbelow, new_person)
+        # Each below row's run is the last run start at or before it.
+        d0 = mday[starts][np.searchsorted(starts, rows, side="right") - 1]
+    out = np.zeros(mp.size, dtype=bool)
+    out[rows] = mday[rows] - d0 >= rules.confirm_days
+    return out
+
+
+def _known_below(manc: np.ndarray, mcens: np.ndarray, threshold: float) -> np.ndarray:
+    """Counts known to be below ``threshold``: exact values under it, ``<x`` with x <= it, ``<=x`` with x under it.
+
+    A lower bound (``>x``, ``>=x``) never shows a count below; nor does an
+    upper bound above the threshold (``<800`` against 500). Such counts end
+    a run rather than being guessed either way. Censor codes as
+    ``CENSOR_DTYPE``: -1 exact, 0 ``<``, 1 ``<=``, 2 ``>``, 3 ``>=``.
+    """
+    return np.where(mcens == 0, manc <= threshold, (mcens < 2) & (manc < threshold))
+
+
+def _lab_summary(mp, mt, mday, manc, mtier, mbelow, n_persons, chronic_months, *, mcens=None, mconfirms=None,
+                 chronic_below=None):
     """Per-person summaries of the measurements (sorted by person, time)."""
     n = mp.size
     n_tests = np.bincount(mp, minlength=n_persons)
@@ -269,21 +365,24 @@ def _lab_summary(mp, mt, mday, manc, mtier, mbelow, n_persons, chronic_months):
 
     new_person = np.ones(n, dtype=bool)
     new_person[1:] = mp[1:] != mp[:-1]
-    prev_below = np.zeros(n, dtype=bool)
-    prev_below[1:] = mbelow[:-1]
-    run_start = mbelow & (new_person | ~prev_below)
-    next_below = np.zeros(n, dtype=bool)
-    next_below[:-1] = mbelow[1:] & ~new_person[1:]
-    run_end = mbelow & ~next_below
-    starts, ends = np.flatnonzero(run_start), np.flatnonzero(run_end)
+    starts, ends = _runs(mp, mbelow, new_person)
     episodes = np.bincount(mp[starts], minlength=n_persons)
     durations = mday[ends] - mday[starts]
     longest = np.full(n_persons, -1, dtype=np.int64)
     np.maximum.at(longest, mp[starts], durations)
+    if chronic_below is not None:
+        # Chronic runs are runs of counts known below the threshold, not of the tier.
+        starts, ends = _runs(mp, _known_below(manc, mcens, chronic_below), new_person)
     first_ts = pd.DatetimeIndex(mday[starts].astype("datetime64[D]"))
     chronic_run = mday[ends] >= _days(pd.Series(first_ts + pd.DateOffset(months=chronic_months)))
     chronic = np.zeros(n_persons, dtype=bool)
     chronic[mp[starts[chronic_run]]] = True
+
+    # Confirmation: the first measurement completing the rule.
+    confirmed_date = np.full(n_persons, np.datetime64("NaT"), dtype="datetime64[ns]")
+    if mconfirms is not None:
+        first = _first_per_group(mp, np.flatnonzero(mconfirms))
+        confirmed_date[mp[first]] = mt[first].astype("datetime64[ns]")
 
     # Steepest decline between consecutive tests of a person.
     later = np.flatnonzero(~new_person)  # rows with an earlier test of the same person
@@ -293,11 +392,12 @@ def _lab_summary(mp, mt, mday, manc, mtier, mbelow, n_persons, chronic_months):
     np.maximum.at(steepest, mp[later], rate)
     steepest[np.isneginf(steepest)] = np.nan
 
-    return _summary_columns(n_tests, nadir, nadir_date, worst, episodes, longest, chronic, steepest)
+    return _summary_columns(n_tests, nadir, nadir_date, worst, episodes, longest, chronic, steepest, confirmed_date)
 
 
-def _summary_columns(n_tests, nadir, nadir_date, worst, episodes, longest, chronic, steepest) -> dict:
+def _summary_columns(n_tests, nadir, nadir_date, worst, episodes, longest, chronic, steepest, confirmed_date) -> dict:
     """The per-person lab summary columns (``longest`` is -1 for no episode), for both reductions."""
+    confirmed = ~np.isnat(confirmed_date)
     return {
         "n_anc_tests": n_tests,
         "nadir_anc_per_ul": nadir,
@@ -306,5 +406,9 @@ def _summary_columns(n_tests, nadir, nadir_date, worst, episodes, longest, chron
         "n_neutropenic_episodes": episodes,
         "longest_episode_days": pd.arrays.IntegerArray(np.maximum(longest, 0), longest < 0),
         "chronic": chronic,
+        "confirmed_neutropenia": confirmed,
+        "confirmed_date": confirmed_date,
+        # Below the normal limit at least once (the worst tier is not the top one) and not confirmed.
+        "transient_neutropenia": (worst > 0) & ~confirmed,
         "steepest_decline_per_day": steepest,
     }

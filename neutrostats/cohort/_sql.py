@@ -230,7 +230,7 @@ class _CallNames:
     one DuckDB connection or Spark session each see only their own views.
     """
 
-    _PLAIN = re.compile(r"\b(ns_labs|ns_persons|ns_units|ns_values)\b")
+    _PLAIN = re.compile(r"\b(ns_labs|ns_persons|ns_units|ns_values|ns_limits)\b")
 
     def __init__(self) -> None:
         self.token = uuid.uuid4().hex[:16]
@@ -328,6 +328,7 @@ class _DuckDB:
             ns_persons = self._tables.get("ns_persons")  # noqa: F841
             ns_units = self._tables.get("ns_units")  # noqa: F841
             ns_values = self._tables.get("ns_values")  # noqa: F841
+            ns_limits = self._tables.get("ns_limits")  # noqa: F841
             reader = _arrow_reader(self._rel.query("ns_labs", sql), rows)
         empty = True
         for batch in reader:
@@ -790,21 +791,127 @@ def _tier_sql(cuts: tuple[float, ...], x: str, op: str) -> str:
 
 
 def _tier_code_sql(cuts: tuple[float, ...], anc: str, lim: str, cens: str | None) -> str:
-    """Tier code of a value (-1 when a censored value spans tiers), as ``severity._tiers_and_flags``."""
+    """Tier code of a value (-1 when a censored value spans tiers), as ``classify._tiers_and_flags``.
+
+    0 at or above the row's limit ``lim``; below it, one more than the
+    number of the cuts under the top one that lie above the value (the top
+    cut is the limit; a NULL limit makes no value normal), as
+    ``classify._limit_codes``.
+    """
     m = len(cuts)
-    exact = f"(CASE WHEN {anc} >= {lim} THEN 0 ELSE {_tier_sql(cuts, anc, '<')} END)"
+    lower = cuts[:-1]
+
+    def below(op: str) -> str:
+        return f"(1 + {_tier_sql(lower, anc, op)})" if lower else "1"
+
+    exact = f"(CASE WHEN {anc} >= {lim} THEN 0 ELSE {below('<')} END)"
     if cens is None:
         return exact
-    top_open = f"(CASE WHEN {anc} > {lim} THEN 0 ELSE {_tier_sql(cuts, anc, '<=')} END)"
+    top_open = f"(CASE WHEN {anc} > {lim} THEN 0 ELSE {below('<=')} END)"
     return (f"CASE WHEN {cens} = 0 THEN (CASE WHEN {top_open} = {m} THEN {m} ELSE -1 END) "
             f"WHEN {cens} = 1 THEN (CASE WHEN {exact} = {m} THEN {m} ELSE -1 END) "
             f"WHEN {cens} >= 2 THEN (CASE WHEN {exact} = 0 THEN 0 ELSE -1 END) "
             f"ELSE {exact} END")
 
 
+@dataclass(frozen=True)
+class _LimitSQL:
+    """The SQL of each row's lower limit of normal, by the rule of ``classify.row_limits``.
+
+    ``base`` (stage ``j``): the age band's limit on the sample day, or the
+    scheme's; NULL for an unknown or negative age or a band without one.
+    ``low(x)`` lowers a limit to the Duffy-null limit for Duffy-null persons
+    (column ``dn``). With the lab's LLN (``lln``), ``lln_cols``/``lln_join``
+    read it in ``j`` (``ll_ul`` in cells/µL, ``lstate`` 0 none, 1 usable, 2
+    unusable), and ``row``/``bad`` (stage ``r0``) give the row's limit and
+    its ``unusable_limit`` flag.
+    """
+
+    base: str
+    dn: str
+    duffy_limit: float | None
+    lln: bool
+    bands: bool
+    lln_cols: str = ""
+    lln_join: str = ""
+
+    @property
+    def varies(self) -> bool:
+        return self.bands or self.lln or self.duffy_limit is not None
+
+    def low(self, x: str) -> str:
+        if self.duffy_limit is None:
+            return x
+        dl = f"CAST({float(self.duffy_limit)!r} AS DOUBLE)"
+        return f"(CASE WHEN dn AND {x} > {dl} THEN {dl} ELSE {x} END)"
+
+    @property
+    def row(self) -> str:
+        if not self.lln:
+            return self.low("blim0")
+        return (f"(CASE WHEN role = 0 AND f0 = {NO_FLAG} AND lstate = 1 THEN {self.low('ll_ul')} "
+                f"ELSE {self.low('blim0')} END)")
+
+    @property
+    def bad(self) -> str:
+        return f"(role = 0 AND f0 = {NO_FLAG} AND lstate = 2)" if self.lln else "FALSE"
+
+    def no_age(self, column: str) -> str:
+        """A row (or sample) with a time whose limit is unknown: flagged ``no_age_limit``."""
+        return f"(t IS NOT NULL AND {column} IS NULL)" if self.bands else "FALSE"
+
+
+def _limit_sql(d: _Dialect, scheme: Any, *, duffy: bool, duffy_limit: float, bands: pd.DataFrame | None,
+               lln_kind: str | None, any_scaled: bool, birth: str) -> _LimitSQL:
+    """The :class:`_LimitSQL` of a call (``lln_kind``: "text", "number" or None without ``lower_limit``)."""
+    from neutrostats.labs.classify import LIMIT_PLAUSIBLE
+
+    def lit(x: float) -> str:
+        return f"CAST({float(x)!r} AS DOUBLE)"
+
+    normal = float(scheme.normal_limit)
+    base = lit(normal)
+    if bands is not None:
+        age = f"(({d.days('s.t')}) - {birth}) / CAST(365.25 AS DOUBLE)"
+        whens = [f"WHEN s.t IS NULL OR {birth} IS NULL THEN CAST(NULL AS DOUBLE)",
+                 f"WHEN {age} < 0 THEN CAST(NULL AS DOUBLE)"]
+        for lo, hi, band_lim in bands.itertuples(index=False):
+            cond = f"{age} >= {float(lo)!r}" + (f" AND {age} < {float(hi)!r}" if np.isfinite(hi) else "")
+            if np.isnan(band_lim):
+                value = "CAST(NULL AS DOUBLE)"
+            else:
+                # A fixed scheme's limit is only ever lowered (classify.Scheme.effective_limit).
+                value = lit(band_lim if scheme.uses_lln else min(float(band_lim), normal))
+            whens.append(f"WHEN {cond} THEN {value}")
+        base = "(CASE " + " ".join(whens) + f" ELSE {lit(normal)} END)"
+    cols = join = ""
+    if lln_kind is not None:
+        if lln_kind == "text":
+            lnum, lcens, lamb = "l.num", "coalesce(l.cens, -1)", "l.amb"
+            lvf = "CASE WHEN s.ll IS NULL THEN 0 ELSE l.vflag END"
+            join = f"\n  LEFT JOIN ns_limits l ON l.v = CAST(s.ll AS {d.text})"
+        else:
+            nan = f"(s.ll IS NULL OR {d.isnan('CAST(s.ll AS DOUBLE)')})"
+            inf = d.isinf("CAST(s.ll AS DOUBLE)")
+            lnum = f"CASE WHEN {nan} OR {inf} THEN NULL ELSE CAST(s.ll AS DOUBLE) END"
+            lcens, lamb = "-1", "CAST(NULL AS BIGINT)"
+            lvf = f"CASE WHEN {nan} THEN 0 WHEN {inf} THEN 1 ELSE {NO_FLAG} END"
+        ul = d.round6(f"({lnum} * k.factor)") if any_scaled else f"({lnum} * k.factor)"
+        lo, hi = LIMIT_PLAUSIBLE
+        # As classify._read_lower_limits: empty is none; unreadable, censored, ambiguous or implausible is unusable.
+        state = (f"CASE WHEN ({lvf}) = 0 THEN 0 WHEN ({lvf}) <> {NO_FLAG} OR {lcens} >= 0 "
+                 f"OR coalesce({lamb} >= k.amb, FALSE) OR NOT coalesce({ul} >= {lo!r} AND {ul} < {hi!r}, FALSE) "
+                 "THEN 2 ELSE 1 END")
+        cols = f",\n         {ul} AS ll_ul, {state} AS lstate"
+    return _LimitSQL(base=base, dn="coalesce(ps.dn, FALSE)" if duffy else "FALSE",
+                     duffy_limit=float(duffy_limit) if duffy else None, lln=lln_kind is not None,
+                     bands=bands is not None, lln_cols=cols, lln_join=join)
+
+
 def _pipeline(d: _Dialect, *, src_cols: dict[str, str], order: str, value_kind: str, long_format: bool,
               derive: bool, any_scaled: bool, cuts: tuple[float, ...], index: str, index_window: tuple | None,
-              age_range: tuple | None, lim: str, birth: str, broadcast: tuple[str, ...] = ()) -> str:
+              age_range: tuple | None, lim: "_LimitSQL", birth: str, broadcast: tuple[str, ...] = (),
+              chronic_below: float | None = None) -> str:
     """The CTEs of the reduction, ending in ``w`` (one row per sample, windowed).
 
     Three stages:
@@ -826,18 +933,21 @@ def _pipeline(d: _Dialect, *, src_cols: dict[str, str], order: str, value_kind: 
     No stage needs a second window or a sort of the whole table; the engine
     reads the row stage three times (samples, components, own-flag counts),
     and DuckDB writes it out once rather than recomputing it.
-    :func:`_reduce_sql` aggregates ``w`` to persons. ``lim`` and ``birth``
-    are SQL for the lower limit of normal and the birth day: a literal, or
-    the persons look-up's column when they vary. ``broadcast``: aliases of
-    the look-ups to broadcast to the rows (Spark).
+    :func:`_reduce_sql` aggregates ``w`` to persons. ``lim`` is the SQL of
+    each row's lower limit of normal (:class:`_LimitSQL`), ``birth`` that of
+    the birth day: a literal, or the persons look-up's column when it varies.
+    ``broadcast``: aliases of the look-ups to broadcast to the rows (Spark).
+    ``chronic_below``: the chronic rule's threshold (cells/µL), whose runs
+    the window numbers too.
     """
     parts = [_rows_sql(d, src_cols=src_cols, order=order, value_kind=value_kind, long_format=long_format,
                        any_scaled=any_scaled, cuts=cuts, lim=lim, birth=birth, broadcast=broadcast)]
     parts += _sample_groups_sql(d, derive=derive, lim=lim, birth=birth)
-    derivation, derived = _derivation_sql(d, derive=derive, cuts=cuts)
+    derivation, derived = _derivation_sql(d, derive=derive, cuts=cuts, lim=lim)
     parts.append(derivation)
-    parts.append(_kept_samples_sql(d, cuts=cuts, derived=derived))
-    parts.append(_window_sql(d, index=index, index_window=index_window, age_range=age_range))
+    parts.append(_kept_samples_sql(d, cuts=cuts, derived=derived, lim=lim))
+    parts.append(_window_sql(d, index=index, index_window=index_window, age_range=age_range,
+                             chronic_below=chronic_below))
     return "WITH " + "".join(parts).strip().rstrip(",")
 
 
@@ -875,19 +985,21 @@ def _rows_sql(d: _Dialect, *, src_cols, order, value_kind, long_format, any_scal
     return f"""
 src AS (
   SELECT {src_cols['person']} AS p, {src_cols['time']} AS t, {src_cols['value']} AS v,
-         {src_cols['unit']} AS u, {src_cols['code']} AS c, {order} AS rn
+         {src_cols['unit']} AS u, {src_cols['code']} AS c, {src_cols.get('lower_limit', 'NULL')} AS ll,
+         {order} AS rn
   FROM ns_labs
 ),
 j AS (
-  SELECT {hint} s.p, s.t, s.rn, ps.pidx, {birth} AS birth_day, {lim} AS lim, k.factor, k.role,
-         {num} AS num, {cens} AS cens, least({vflag}, k.uflag, {suspect}) AS f0
+  SELECT {hint} s.p, s.t, s.rn, ps.pidx, {birth} AS birth_day, {lim.base} AS blim0, {lim.dn} AS dn, k.factor, k.role,
+         {num} AS num, {cens} AS cens, least({vflag}, k.uflag, {suspect}) AS f0{lim.lln_cols}
   FROM src s
   LEFT JOIN ns_persons ps ON ps.p = s.p
   LEFT JOIN ns_units k ON k.u = coalesce(CAST(s.u AS {text}), '') AND k.c = coalesce(CAST(s.c AS {text}), '')
-  {value_join}
+  {value_join}{lim.lln_join}
 ),
 r0 AS (
-  SELECT j.*, CASE WHEN role = 0 AND f0 = {NO} THEN {scaled} END AS anc FROM j
+  SELECT j.*, CASE WHEN role = 0 AND f0 = {NO} THEN {scaled} END AS anc, {lim.low('blim0')} AS blim,
+    {lim.row} AS lim, {lim.bad} AS lbad FROM j
 ),
 r1 AS (
   SELECT r0.*, {_tier_code_sql(cuts, 'anc', 'lim', 'cens')} AS tier FROM r0
@@ -900,6 +1012,8 @@ r AS (
          WHEN role <> 0 THEN NULL
          WHEN anc < 0 THEN {F['negative']}
          WHEN anc > {IMPLAUSIBLE_ABOVE!r} THEN {F['implausible']}
+         WHEN lbad THEN {F['unusable_limit']}
+         WHEN {lim.no_age('lim')} THEN {F['no_age_limit']}
          WHEN tier < 0 THEN {F['censored_spans_tiers']}
          WHEN t IS NULL THEN {_TIME}
     END AS rf,
@@ -926,8 +1040,12 @@ def _sample_groups_sql(d: _Dialect, *, derive, lim, birth) -> list[str]:
     exact = f"{d.round6('anc')} = anc"
     key = (f"CAST(round(anc * 1e6) AS DECIMAL(12, 0)) * CAST({_KEY_SHIFT} AS DECIMAL(22, 0)) "
            f"+ CAST(rn AS DECIMAL(20, 0)) * 8 + (cens + 1)")
-    best = d.struct([("anc", "anc"), ("rn", "rn"), ("cens", "cens")])
-    lim_agg = "min(lim)" if "ps." in lim else lim
+    best = d.struct([("anc", "anc"), ("rn", "rn"), ("cens", "cens")] + ([("lim", "lim")] if lim.lln else []))
+    # The limit is the person's, or their age band's on the sample day: one per sample (blim). Only the
+    # lab's own LLN differs between the rows of a sample: the kept row's is taken with it (klim).
+    blim_agg = "min(blim)" if lim.varies else lim.base
+    klim = (f"{d.argmin(f'CASE WHEN {cand} AND {exact} THEN lim END', f'CASE WHEN {cand} AND {exact} THEN {key} END')}"
+            if lim.lln else "CAST(NULL AS DOUBLE)")
     birth_agg = "min(birth_day)" if "ps." in birth else birth
     parts = [f"""
 s0 AS (
@@ -937,7 +1055,7 @@ s0 AS (
     min(CASE WHEN {cand} THEN anc END) AS amin,
     min(CASE WHEN {cand} AND {exact} THEN {key} END) AS kmin,
     min(CASE WHEN {cand} AND NOT ({exact}) THEN {best} END) AS smin,
-    max(rf) AS maxrf, {birth_agg} AS birth_day, {lim_agg} AS lim
+    max(rf) AS maxrf, {birth_agg} AS birth_day, {blim_agg} AS blim, {klim} AS klim
   FROM r
   WHERE pidx IS NOT NULL
   GROUP BY pidx, t
@@ -975,7 +1093,7 @@ sm AS (SELECT * FROM s0),""")
     return parts
 
 
-def _derivation_sql(d: _Dialect, *, derive, cuts) -> tuple[str, dict[str, str]]:
+def _derivation_sql(d: _Dialect, *, derive, cuts, lim) -> tuple[str, dict[str, str]]:
     """Stage 2b of :func:`_pipeline`: the derived ANC of each sample (``sd`` to ``sa``) and the SQL of its fields."""
     NO, F = NO_FLAG, FLAG_CODES
     if derive:
@@ -1020,12 +1138,14 @@ sa AS (
          WHEN dflag IS NOT NULL THEN dflag
          WHEN danc < 0 THEN {F['negative']}
          WHEN danc > {IMPLAUSIBLE_ABOVE!r} THEN {F['implausible']}
+         WHEN {lim.no_age('blim')} THEN {F['no_age_limit']}
          WHEN t IS NULL THEN {_TIME}
          ELSE {_KEPT} END AS acode
   FROM sf
 ),"""
         derived = {
-            "anc": "danc", "tier": _tier_code_sql(cuts, "danc", "lim", None),
+            # A derived ANC has no LLN of its own (the anchor's is a % limit): the sample's base limit.
+            "anc": "danc", "tier": _tier_code_sql(cuts, "danc", "blim", None),
             "source": "(CASE WHEN bv IS NOT NULL THEN 1 ELSE 2 END)",
         }
     else:
@@ -1037,19 +1157,23 @@ sa AS (
     return part, derived
 
 
-def _kept_samples_sql(d: _Dialect, *, cuts, derived) -> str:
+def _kept_samples_sql(d: _Dialect, *, cuts, derived, lim) -> str:
     """Stage 2c of :func:`_pipeline`: ``sp``, the measurement each sample keeps and the step of each of its rows."""
     F = FLAG_CODES
     exact = f"{d.round6('anc')} = anc"
+    # The kept direct ANC's own limit: the packed key's row, or the struct's.
+    clim = (f"CASE WHEN kmin IS NOT NULL AND {exact.replace('anc', 'amin')} THEN klim ELSE smin.lim END"
+            if lim.lln else "blim")
     ka = f"acode = {_KEPT}"
     code_if = "CASE WHEN {c} > 0 THEN {k} ELSE -2 END"
     return f"""
 sp AS (
-  SELECT pidx, t, birth_day, lim, c_direct, c_dup, c_inc, c_used, acode,
+  SELECT pidx, t, birth_day, CASE WHEN ncand > 0 THEN clim ELSE blim END AS lim, c_direct, c_dup, c_inc, c_used,
+    acode,
     CASE WHEN ncand > 1 THEN ncand - 1 ELSE 0 END AS c_rep,
     ncand > 0 OR coalesce({ka}, FALSE) AS kept,
     CASE WHEN ncand > 0 THEN amin WHEN {ka} THEN {derived['anc']} END AS anc,
-    CASE WHEN ncand > 0 THEN {_tier_code_sql(cuts, 'amin', 'lim', 'dcn')} WHEN {ka} THEN {derived['tier']} END AS tier,
+    CASE WHEN ncand > 0 THEN {_tier_code_sql(cuts, 'amin', 'clim', 'dcn')} WHEN {ka} THEN {derived['tier']} END AS tier,
     CASE WHEN ncand > 0 THEN dcn ELSE -1 END AS cens,
     CASE WHEN ncand > 0 THEN 0 WHEN {ka} THEN {derived['source']} END AS source,
     greatest(coalesce(maxrf, -2), coalesce(acode, -2), {code_if.format(c='c_direct', k=F['direct_anc_available'])},
@@ -1058,12 +1182,20 @@ sp AS (
              {code_if.format(c='c_used', k=F['used_in_derivation'])},
              {code_if.format(c='ncand - 1', k=_REPEAT)}, {code_if.format(c='ncand', k=_KEPT)}) AS maxcode
   FROM (SELECT sa.*, CASE WHEN kmin IS NOT NULL AND {exact.replace('anc', 'amin')}
-                          THEN CAST(kmin % 8 AS INT) - 1 ELSE smin.cens END AS dcn FROM sa) sb
+                          THEN CAST(kmin % 8 AS INT) - 1 ELSE smin.cens END AS dcn,
+               {clim} AS clim FROM sa) sb
 ),"""
 
 
 
-def _window_sql(d: _Dialect, *, index, index_window, age_range) -> str:
+def _known_below_sql(threshold: float) -> str:
+    """SQL of ``_reduction._known_below``: the kept sample is known to be below ``threshold``."""
+    x = float(threshold)
+    return (f"(CASE WHEN cens = 0 THEN anc <= {x!r} WHEN cens >= 2 THEN FALSE "
+            f"ELSE anc < {x!r} END)")
+
+
+def _window_sql(d: _Dialect, *, index, index_window, age_range, chronic_below=None) -> str:
     """Stage 3 of :func:`_pipeline`: ``sq`` and ``w``, one window over each person's kept samples."""
     # Stage 3: one window over each person's kept samples (time is unique
     # there): the previous value and time; a running count of samples not
@@ -1087,6 +1219,11 @@ def _window_sql(d: _Dialect, *, index, index_window, age_range) -> str:
     elow = ""
     if index == "nadir":
         elow = f",\n    min(CASE WHEN elig THEN anc END) OVER {before} AS elow"
+    lowc = ""
+    if chronic_below is not None:
+        # The chronic rule's runs: numbered like the runs below normal, in the same window.
+        lowc = (f",\n    sum(CASE WHEN {_known_below_sql(chronic_below)} THEN 0 ELSE 1 END) OVER ({win} ROWS "
+                f"BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS run_c")
     return f"""
 sq AS (
   SELECT sx.*, kept AND ({in_win}) AS inwin, kept AND ({in_win}) AND ({age_ok}) AS elig
@@ -1097,14 +1234,15 @@ w AS (
     lag(anc) OVER ({win}) AS prev_anc,
     lag(t) OVER ({win}) AS prev_t,
     sum(CASE WHEN tier > 0 THEN 0 ELSE 1 END) OVER ({win} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS run,
-    min(anc) OVER {before} AS low{elow}
+    min(anc) OVER {before} AS low{elow}{lowc}
   FROM sq
 ),"""
 
 
 #: Step codes a sample's derived ANC ("anchor" row) can end in, other than kept.
 _ANCHOR_CODES = (FLAG_CODES["negative"], FLAG_CODES["implausible"], FLAG_CODES["missing_component"], FLAG_CODES["censored_component"],
-                 FLAG_CODES["pct_out_of_range"], FLAG_CODES["pct_sum_over_100"], FLAG_CODES["incomplete_differential"], _TIME)
+                 FLAG_CODES["pct_out_of_range"], FLAG_CODES["pct_sum_over_100"], FLAG_CODES["incomplete_differential"], _TIME,
+                 FLAG_CODES["no_age_limit"])
 #: Per person, rows sent to a step by their sample (column: step code); summed in Python.
 _SAMPLE_COUNTS = {
     "c_direct": FLAG_CODES["direct_anc_available"], "c_dup": FLAG_CODES["duplicate_component"],
@@ -1134,12 +1272,60 @@ def _index_choice_sql(d: _Dialect, index: str) -> tuple[list[str], list[str], di
         ix2 += [f"{arg[how](f'{name}_{f}', f'{name}_t')} AS {name}_{f}" for f in _IX_FIELDS]
     if index == "first_neutropenic":
         pick = {f: f"CASE WHEN ib_t IS NOT NULL THEN ib_{f} ELSE ix_{f} END" for f in ("t",) + _IX_FIELDS}
+    elif index == "first_confirmed":
+        # ic_*: the first eligible confirming sample, from the confirmation stage (_confirmation_sql).
+        pick = {f: f"CASE WHEN ic_t IS NOT NULL THEN ic_{f} ELSE ix_{f} END" for f in ("t",) + _IX_FIELDS}
     else:
         pick = {f: f"ix_{f}" for f in ("t",) + _IX_FIELDS}
     return ix1, ix2, pick
 
 
-def _reduce_sql(head: str, d: _Dialect, *, index: str, chronic_months: int, measurements: bool = False) -> str:
+def _confirmation_sql(d: _Dialect, *, index: str, chronic_months: int, rules: Any) -> tuple[str, str, str]:
+    """The persistence rules' stage over the few samples they concern: CTEs, joins to ``g2``, chronic column.
+
+    Confirmation needs the first day of each run below normal (or of the
+    person's first count below, with ``allow_normal``) on every sample of
+    the run: a second window, but over the samples below normal only (a
+    few percent), not over all of them. A sample confirms when it is at
+    least ``confirm_days`` days after that day. With ``chronic_below``, its
+    runs (numbered in ``w``) are aggregated here too.
+    """
+    runs = "pidx" if rules.allow_normal else "pidx, rk"
+    conf_cols = ["min(CASE WHEN conf THEN t END) AS cf_t"]
+    if index == "first_confirmed":
+        key = "CASE WHEN conf AND elig THEN t END"
+        conf_cols.append(f"min({key}) AS ic_t")
+        conf_cols += [f"{d.argmin(f, key)} AS ic_{f}" for f in _IX_FIELDS]
+    sep = ",\n    "
+    ctes = f"""
+cb AS (
+  SELECT pidx, t, elig, anc, tier, cens, source, lim,
+    day - min(day) OVER (PARTITION BY {runs}) >= {int(rules.confirm_days)} AS conf
+  FROM e WHERE rk >= 0
+),
+cf AS (
+  SELECT pidx AS cf_pidx, {sep.join(conf_cols)}
+  FROM cb GROUP BY pidx
+),"""
+    joins = "LEFT JOIN cf ON cf.cf_pidx = g2.pidx"
+    chronic = "chronic"
+    if rules.chronic_below is not None:
+        end = d.days(d.add_months("CAST(c_t0 AS DATE)", chronic_months))
+        ctes += f"""
+cc AS (
+  SELECT pidx, min(t) AS c_t0, max(day) AS c_d1
+  FROM e WHERE kept AND {_known_below_sql(rules.chronic_below)} GROUP BY pidx, run_c
+),
+ch AS (
+  SELECT pidx AS ch_pidx, max(CASE WHEN c_d1 >= {end} THEN 1 ELSE 0 END) AS chronic_c FROM cc GROUP BY pidx
+),"""
+        joins += " LEFT JOIN ch ON ch.ch_pidx = g2.pidx"
+        chronic = "coalesce(chronic_c, 0)"
+    return ctes, joins, chronic
+
+
+def _reduce_sql(head: str, d: _Dialect, *, index: str, chronic_months: int, measurements: bool = False,
+                rules: Any = None) -> str:
     """SQL returning one row per person (``grp = 0``) and rows per own-flag step (``grp = 1``).
 
     With ``measurements``, also the kept measurements (``grp = 2``: person
@@ -1151,9 +1337,14 @@ def _reduce_sql(head: str, d: _Dialect, *, index: str, chronic_months: int, meas
     sample time), never a minimum of structs, which is several times
     slower. The row stage is read twice (samples, and the count of each
     row's own flag), which the engine recomputes from the files rather than
-    writing out.
+    writing out. ``rules``: the persistence rules (``_reduction._Persistence``),
+    applied in :func:`_confirmation_sql`.
     """
+    from neutrostats.cohort._reduction import _Persistence
+
+    rules = rules if rules is not None else _Persistence()
     ix1, ix2, pick = _index_choice_sql(d, index)
+    conf_ctes, conf_joins, chronic = _confirmation_sql(d, index=index, chronic_months=chronic_months, rules=rules)
     rate = f"(prev_anc - anc) / (CAST({d.micros('t')} - {d.micros('prev_t')} AS DOUBLE) * 1000.0 / 86400e9)"
     counts1 = ",\n    ".join(
         [f"sum({c}) AS {c}" for c in _SAMPLE_COUNTS if c.startswith("c_")]
@@ -1197,6 +1388,10 @@ g2 AS (
     {counts2}
   FROM g1
   GROUP BY pidx
+),{conf_ctes}
+g3 AS (
+  SELECT {d.hint(["cf"] if rules.chronic_below is None else ["cf", "ch"])} *
+  FROM g2 {conf_joins}
 ),
 fl1 AS (
   SELECT rf, pk, count(*) AS n FROM r WHERE rf IS NOT NULL GROUP BY rf, pk
@@ -1211,22 +1406,23 @@ SELECT CAST(0 AS TINYINT) AS grp, pidx, CAST(NULL AS TINYINT) AS rf, n_samples, 
   CAST({pick['cens']} AS TINYINT) AS ix_cens, CAST({pick['source']} AS TINYINT) AS ix_source, {pick['lim']} AS ix_lim,
   nadir_anc, nadir_t,
   CAST(worst AS TINYINT) AS worst, CAST(episodes AS INT) AS episodes, CAST(longest AS INT) AS longest,
-  CAST(chronic AS TINYINT) AS chronic, steepest, {", ".join(_SAMPLE_COUNTS)}
-FROM g2
+  CAST({chronic} AS TINYINT) AS chronic, steepest, cf_t AS confirmed_t, {", ".join(_SAMPLE_COUNTS)}
+FROM g3
 UNION ALL
 SELECT CAST(1 AS TINYINT), NULL, CAST(rf AS TINYINT), n, ids, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-  NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, {", ".join("NULL" for _ in _SAMPLE_COUNTS)}
+  NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, {", ".join("NULL" for _ in _SAMPLE_COUNTS)}
 FROM fl""" + (f"""
 UNION ALL
 SELECT CAST(2 AS TINYINT), pidx, NULL, NULL, NULL, NULL, NULL, NULL, t, anc, CAST(tier AS TINYINT), NULL, NULL, NULL,
-  NULL, NULL, NULL, NULL, NULL, NULL, NULL, {", ".join("NULL" for _ in _SAMPLE_COUNTS)}
+  NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, {", ".join("NULL" for _ in _SAMPLE_COUNTS)}
 FROM w WHERE kept""" if measurements else "")
 
 
 def reduce_labs_sql(labs, persons, births, *, engine, keep_measurements, scheme, index, age_range, index_window,
                     duffy_null, duffy_null_limit, chronic_months, person, time, value, unit, code,
                     on_unknown_unit, decimal, timezone=None, date_format=None, thousands=None,
-                    unit_suspect_below=UNIT_SUSPECT_BELOW, code_map=None):
+                    unit_suspect_below=UNIT_SUSPECT_BELOW, code_map=None, persistence=None, lower_limit=None,
+                    age_limits=None):
     """The SQL counterpart of ``cohort._reduce_labs``; returns a ``_LabReduction``."""
     from neutrostats.cohort._reduction import _dates
 
@@ -1242,7 +1438,8 @@ def reduce_labs_sql(labs, persons, births, *, engine, keep_measurements, scheme,
                        duffy_null_limit=duffy_null_limit, chronic_months=chronic_months, person=person, time=time,
                        value=value, unit=unit, code=code, on_unknown_unit=on_unknown_unit, decimal=decimal,
                        timezone=timezone, date_format=date_format, thousands=thousands,
-                       unit_suspect_below=unit_suspect_below, code_map=code_map)
+                       unit_suspect_below=unit_suspect_below, code_map=code_map, persistence=persistence,
+                       lower_limit=lower_limit, age_limits=age_limits)
     except NeutrostatsError:
         raise
     except Exception as exc:
@@ -1268,12 +1465,19 @@ def _reduce(labs, persons, births, fn, *, engine, **options):
 
 def _reduce_on(be, labs, persons, births, fn, *, keep_measurements, scheme, index, age_range, index_window,
             duffy_null, duffy_null_limit, chronic_months, person, time, value, unit, code, on_unknown_unit, decimal,
-            timezone, date_format, thousands, unit_suspect_below, code_map):
-    from neutrostats.cohort._reduction import _LabReduction, _summary_columns
+            timezone, date_format, thousands, unit_suspect_below, code_map, persistence=None, lower_limit=None,
+            age_limits=None):
+    from neutrostats.cohort._reduction import _LabReduction, _Persistence, _summary_columns
+    from neutrostats.labs.classify import age_limit_table
 
+    rules = persistence if persistence is not None else _Persistence()
     long_format = _check_lab_columns(be, labs, persons, fn, person=person, time=time, value=value, unit=unit,
                                      code=code)
-    be.use_columns([person, time, value, unit] + ([code] if long_format else []))
+    if lower_limit is not None:
+        require_columns(pd.DataFrame(columns=list(be.columns)), [lower_limit], fn,
+                        "Pass lower_limit=<column of the lab's lower limit of normal>.")
+    be.use_columns([person, time, value, unit] + ([code] if long_format else [])
+                   + ([lower_limit] if lower_limit is not None else []))
     d = be.dialect
     qc = d.quote
     src_cols = {
@@ -1283,29 +1487,44 @@ def _reduce_on(be, labs, persons, births, fn, *, keep_measurements, scheme, inde
         "unit": qc(unit),
         "code": qc(code) if long_format else "NULL",
     }
+    if lower_limit is not None:
+        src_cols["lower_limit"] = qc(lower_limit)
     value_kind = "text" if be.kind(value) in ("text", "other") else "number"
     n_persons = len(persons)
-    lim_sql, birth_sql = _register_persons(be, persons, births, scheme, fn, person=person, duffy_null=duffy_null,
-                                           duffy_null_limit=duffy_null_limit, age_range=age_range)
+    bands = None if age_limits is None else age_limit_table(age_limits, function=fn)
+    duffy, birth_sql = _register_persons(be, persons, births, scheme, fn, person=person, duffy_null=duffy_null,
+                                         duffy_null_limit=duffy_null_limit, with_birth=age_range is not None
+                                         or bands is not None)
     pairs, any_scaled, derive = _register_lookups(
         be, fn, long_format=long_format, value_kind=value_kind, value=value, unit=unit, code=code,
         on_unknown_unit=on_unknown_unit, decimal=decimal, thousands=thousands,
         unit_suspect_below=unit_suspect_below, code_map=code_map,
     )
+    lln_kind = None
+    if lower_limit is not None:
+        lln_kind = "text" if be.kind(lower_limit) in ("text", "other") else "number"
+        if lln_kind == "text":
+            vals = be.query(f"SELECT DISTINCT CAST({qc(lower_limit)} AS {d.text}) AS v FROM ns_labs "
+                            f"WHERE {qc(lower_limit)} IS NOT NULL")
+            be.register("ns_limits", _value_lookup(vals["v"], decimal, thousands))
+    lim_sql = _limit_sql(d, scheme, duffy=duffy, duffy_limit=duffy_null_limit, bands=bands, lln_kind=lln_kind,
+                         any_scaled=any_scaled, birth=birth_sql)
     head = _pipeline(
         d, src_cols=src_cols, order=be.order, value_kind=value_kind, long_format=long_format, derive=derive,
         any_scaled=any_scaled, cuts=tuple(scheme.cuts), index=index, index_window=index_window,
         age_range=age_range, lim=lim_sql, birth=birth_sql, broadcast=tuple(be.hints),
+        chronic_below=rules.chronic_below,
     )
     # At most one row per person, flow step and (if kept) measurement: the batches' sizes follow from it.
     be.n_persons, be.expected_rows = n_persons, n_persons + 64 + (int(pairs["n"].sum()) if keep_measurements else 0)
-    sql = _reduce_sql(head, d, index=index, chronic_months=chronic_months, measurements=bool(keep_measurements))
+    sql = _reduce_sql(head, d, index=index, chronic_months=chronic_months, measurements=bool(keep_measurements),
+                      rules=rules)
     # A pandas table is in memory already; a lazy source's result may not be.
     got = _collect_batches(be.batches(sql, spill=not isinstance(labs, pd.DataFrame)), n_persons,
                            keep_measurements=keep_measurements)
     a = got.arrays
     summary = _summary_columns(a["n_meas"], a["nadir_anc"], a["nadir_t"], a["worst"], a["episodes"],
-                               a["longest"], a["chronic"], a["steepest"])
+                               a["longest"], a["chronic"], a["steepest"], a["confirmed_t"])
     return _LabReduction(
         rows_read=int(sum(got.rows_per_step.values())),
         persons_read=int(got.with_labs.sum()) + got.unknown_ids,
@@ -1338,30 +1557,32 @@ def _check_lab_columns(be, labs, persons, fn, *, person, time, value, unit, code
     return long_format
 
 
-def _register_persons(be, persons, births, scheme, fn, *, person, duffy_null, duffy_null_limit, age_range):
-    """The persons look-up ``ns_persons``; returns the SQL of the lower limit of normal and of the birth day.
+def _register_persons(be, persons, births, scheme, fn, *, person, duffy_null, duffy_null_limit, with_birth):
+    """The persons look-up ``ns_persons``; returns whether it has the Duffy-null flag ``dn``, and the SQL of the birth day.
 
-    Only the key and row, and the birth day and limit when they matter (a
-    registry's persons table is large).
+    Only the key and row, and the Duffy-null flag and birth day when they
+    matter (a registry's persons table is large).
     """
-    from neutrostats.labs.classify import normal_limits
+    from neutrostats.core.validate import require_positive
+    from neutrostats.labs.classify import duffy_null_mask
 
     n_persons = len(persons)
     never = np.iinfo(np.int64).max
-    limits = normal_limits(persons, duffy_null, duffy_null_limit, scheme, fn)
     ps = {"p": persons[person].to_numpy(), "pidx": np.arange(n_persons, dtype=np.int64)}
-    lim_sql, birth_sql = f"CAST({float(scheme.normal_limit)!r} AS DOUBLE)", "CAST(NULL AS BIGINT)"
-    if np.ndim(limits):
-        # Two limits at most (Duffy-null or not): a flag, not 8 bytes a person.
-        low, high = float(np.min(limits)), float(np.max(limits))
-        ps["low"] = np.asarray(limits) == low
-        lim_sql = f"CASE WHEN ps.low THEN CAST({low!r} AS DOUBLE) ELSE CAST({high!r} AS DOUBLE) END"
-    if age_range is not None:
+    birth_sql = "CAST(NULL AS BIGINT)"
+    duffy = False
+    if duffy_null is not None:
+        require_positive(duffy_null_limit, fn, "duffy_null_limit", "cells/µL")
+        dn = duffy_null_mask(persons[duffy_null], fn, duffy_null)
+        if dn.any():
+            # A flag, not 8 bytes of limit a person.
+            ps["dn"], duffy = dn, True
+    if with_birth:
         ps["birth_day"] = pd.array(np.where(births == never, 0, births), dtype="Int64")
         ps["birth_day"][births == never] = pd.NA
         birth_sql = "ps.birth_day"
     be.register("ns_persons", pd.DataFrame(ps))
-    return lim_sql, birth_sql
+    return duffy, birth_sql
 
 
 def _register_lookups(be, fn, *, long_format, value_kind, value, unit, code, on_unknown_unit, decimal, thousands,
@@ -1418,6 +1639,7 @@ _PERSON_ARRAYS = (
     ("n_meas", np.int64, 0), ("max_s", np.int8, -1), ("in_window", bool, False), ("eligible", bool, False),
     ("nadir_anc", float, np.nan), ("nadir_t", "datetime64[ns]", np.datetime64("NaT")), ("worst", np.int8, -1),
     ("episodes", np.int64, 0), ("longest", np.int64, -1), ("chronic", bool, False), ("steepest", float, np.nan),
+    ("confirmed_t", "datetime64[ns]", np.datetime64("NaT")),
 )
 #: Result columns of the index measurement -> field of ``_empty_index``.
 _INDEX_COLUMNS = (("ix_t", "sampled_at"), ("ix_anc", "anc_per_ul"), ("ix_cens", "censor"), ("ix_source", "source"),

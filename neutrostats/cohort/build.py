@@ -26,6 +26,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -35,7 +36,10 @@ from neutrostats.core.validate import as_pandas, require_choice, require_columns
 from neutrostats.cohort.icd10 import DEFAULT_OUTCOMES, _match_folded, normalize_icd10, validate_code_sets
 from neutrostats.core.dates import check_zone, parse_dates, resolve_date_format
 from neutrostats.errors import ImmortalTimeWarning, NeutrostatsError
-from neutrostats.cohort._reduction import DAYS_PER_YEAR, _NEVER, _UNREADABLE_TIME_STEP, _days, _id_kind, _reduce_labs
+from neutrostats.cohort._cbc import CBC_MATCHES, index_cbc, split_code_map
+from neutrostats.labs.cbc import CbcLimits
+from neutrostats.cohort._reduction import (DAYS_PER_YEAR, _NEVER, _UNREADABLE_TIME_STEP, _Persistence, _days,
+                                           _id_kind, _reduce_labs)
 from neutrostats.labs.classify import (
     CENSOR_DTYPE,
     SOURCE_DTYPE,
@@ -44,14 +48,26 @@ from neutrostats.labs.classify import (
     DEFAULT_SCHEME,
     Scheme,
     Default,
+    age_limit_table,
+    check_lower_limit,
+    duffy_null_mask,
+    duffy_null_status,
     get_scheme,
 )
 
-__all__ = ["Cohort", "build_cohort", "INDEX_STRATEGIES", "DAYS_PER_YEAR"]
+__all__ = ["Cohort", "build_cohort", "INDEX_STRATEGIES", "CHRONIC_PRESETS", "DAYS_PER_YEAR"]
 
 #: Ways to choose the index measurement.
-INDEX_STRATEGIES = ("first", "first_neutropenic", "nadir")
-#: Days in a year when times are reported in years.
+INDEX_STRATEGIES = ("first", "first_neutropenic", "first_confirmed", "nadir")
+#: Named rules for the ``chronic`` column (``build_cohort(chronic=...)``):
+#: threshold in cells/µL and duration in calendar months. ``"scnir"``: severe
+#: chronic neutropenia as the Severe Chronic Neutropenia International
+#: Registry describes it, ANC < 500/µL for more than 3 months; its exact
+#: wording (how many counts, how far apart) is not confirmed from a primary
+#: source, so it is a configurable default.
+CHRONIC_PRESETS: Mapping[str, Mapping[str, float]] = MappingProxyType({
+    "scnir": MappingProxyType({"chronic_below": 500.0, "chronic_months": 3}),
+})
 
 
 @dataclass(frozen=True)
@@ -277,6 +293,10 @@ def build_cohort(
     duffy_null: str | None = None,
     duffy_null_limit: float = DUFFY_NULL_LIMIT,
     chronic_months: int = 3,
+    chronic: str | None = None,
+    chronic_below: float | None = None,
+    confirm_days: int = 30,
+    confirm_allow_normal: bool = False,
     person: str = "person_id",
     time: str = "sampled_at",
     value: str = "value",
@@ -297,6 +317,10 @@ def build_cohort(
     keep_measurements: bool | None = None,
     date_format: str | dict[str, str] | None = None,
     timezone: str | None = None,
+    cbc_match: str = "sample",
+    cbc_limits: CbcLimits | None = None,
+    lower_limit: str | None = None,
+    age_limits: Any = None,
 ) -> Cohort:
     """Build a retrospective neutropenia cohort: one row per person.
 
@@ -326,10 +350,19 @@ def build_cohort(
     scheme : str or Scheme, default "andersen2016"
         Severity scheme (see :func:`~neutrostats.get_scheme`); the default
         is :data:`~neutrostats.labs.classify.DEFAULT_SCHEME`.
-    index : {"first", "first_neutropenic", "nadir"}, default "first"
+    index : {"first", "first_neutropenic", "first_confirmed", "nadir"}, default "first"
         ``first``: the first eligible measurement (the Andersen 2016 design).
         ``first_neutropenic``: the first eligible measurement below the normal
         limit; a person never below enters at the first eligible one.
+        ``first_confirmed``: the first eligible measurement that confirms
+        neutropenia (see ``confirm_days``): the confirming count, not the
+        first low count, because a person only counts as confirmed once the
+        second count exists; entering at the first low count would make the
+        time until confirmation immortal (nobody confirmed can die before
+        it). Eligibility (``index_window``, ``age_range``) applies to the
+        confirming count; the earlier low count may lie outside it. A person
+        with no eligible confirming count enters at the first eligible
+        measurement.
         ``nadir``: the lowest eligible measurement (earliest if tied); it
         looks ahead in the record, so it warns with
         :class:`~neutrostats.errors.ImmortalTimeWarning`.
@@ -344,13 +377,44 @@ def build_cohort(
     index_window : (date, date), optional
         Eligible index dates, both ends included; either end may be None.
     duffy_null : str, optional
-        Boolean column of ``persons`` marking Duffy-null persons (see
-        :func:`~neutrostats.classify_anc`).
+        Column of ``persons`` with each person's Duffy-null status: booleans,
+        ACKR1 rs2814778 genotypes (``CC`` = Duffy-null) or Fy phenotypes
+        (``Fy(a-b-)``), read by :func:`~neutrostats.labs.classify.duffy_null_status`
+        (any other value raises, listing them; never derive it from race).
+        See :func:`~neutrostats.classify_anc`.
     duffy_null_limit : float, default 1200
         Their lower limit of normal, cells/µL.
     chronic_months : int, default 3
-        An episode is chronic when its last test is at least this many
-        calendar months after its first.
+        The ``chronic`` rule's duration: a run of counts is chronic when its
+        last count is at least this many calendar months after its first
+        (2020-01-31 plus one month is 2020-02-29). "At least" is deliberate:
+        counts that span the duration show neutropenia lasting at least that
+        long, and more than it unless it began and ended exactly on the
+        counts.
+    chronic : {None, "scnir"}, optional
+        A named rule for ``chronic`` (:data:`CHRONIC_PRESETS`). ``"scnir"``:
+        counts below 500/µL spanning 3 calendar months, the Severe Chronic
+        Neutropenia International Registry's "ANC < 500/µL for more than 3
+        months" read as above; the registry's exact wording (how many
+        counts, how far apart) is not confirmed here, so treat it as a
+        configurable default. Not combined with ``chronic_below`` or another
+        ``chronic_months``.
+    chronic_below : float, optional
+        The ``chronic`` rule's threshold in cells/µL: a run is of
+        consecutive counts below it. Default: below the person's normal
+        limit (the tier rule, Duffy-null limits included). A censored result
+        counts only when its bound shows it below (``<0.5`` ×10⁹/L is below
+        500/µL; ``<0.8`` is not known to be, and ends the run).
+    confirm_days : int, default 30
+        Confirmed neutropenia: two counts below the normal limit at least
+        this many calendar days apart (sample days), with no count at or
+        above the limit between them (DOMAIN: 30 days is common in cohort
+        studies). Counts are the measurements (one per sample time): two
+        on one day are 0 days apart, and a normal count between them, even
+        on the same day, breaks the pair.
+    confirm_allow_normal : bool, default False
+        Let normal counts lie between the two low counts of the
+        confirmation.
     person, time, value, unit, code : str
         Lab column names (``code=None`` reads a wide table).
     sex, birth_date : str
@@ -403,6 +467,34 @@ def build_cohort(
         own wall-clock time (the local time recorded where the sample was
         taken), never the UTC day. Naive times are taken as local
         wall-clock times. The same on every engine.
+    cbc_match : {"sample", "day"}, default "sample"
+        Which haemoglobin (LOINC 718-7) and platelet (777-3) rows of a long
+        lab table belong to the index sample: the same person and sample
+        time stamp as the index ANC, or the same calendar day (for exports
+        whose CBC lines carry their own time stamps). Several usable results
+        of a test there: the lowest is used. Local codes are mapped by
+        ``code_map`` (``{"HGB": "718-7"}``). Haemoglobin units g/dL, g/L,
+        mmol/L; platelet units any count unit; another unit raises (or, with
+        ``on_unknown_unit="flag"``, is counted) — see
+        :mod:`neutrostats.labs.cbc`.
+    cbc_limits : CbcLimits, optional
+        Limits of anaemia (WHO 2011, by age and sex) and thrombocytopenia
+        (<150 ×10⁹/L), and how ``sex`` is read; default
+        :class:`~neutrostats.labs.cbc.CbcLimits()`.
+    lower_limit : str, optional
+        Column of ``labs`` with the lab's own lower limit of normal of each
+        result, in the row's unit (e.g. MIMIC-IV ``ref_range_lower``), for a
+        scheme graded against the LLN (``ctcae_v5``); refused with a fixed
+        scheme. See :func:`~neutrostats.classify_anc` (both engines).
+    age_limits : "default" or table, optional
+        Age-specific lower limits of normal for children by the age on the
+        day of each sample (birth dates from ``persons``); ``"default"``:
+        1,000/µL from 2 weeks to 1 year and 1,500/µL from 1 to 18 years (a
+        configurable default, see
+        :data:`~neutrostats.labs.classify.DEFAULT_AGE_LIMITS`). Rows of
+        persons without a birth date, or in a band without a limit (the
+        first two weeks by default), are flagged ``no_age_limit`` and leave
+        in their own flow step. None: no age bands.
 
     Returns
     -------
@@ -413,8 +505,12 @@ def build_cohort(
         ``index_sampled_at`` (its time stamp); ``index_anc_per_ul`` (for a
         censored result its bound); ``index_anc_censor``;
         ``index_anc_source`` (direct/derived); ``tier`` (ordered Categorical,
-        mildest first); ``normal_limit_per_ul``; ``age_at_index`` (years,
-        exact); ``sex``; ``duffy_null`` (with ``duffy_null``);
+        mildest first); ``normal_limit_per_ul`` (the limit applied to the
+        index row: its lab LLN, age band or the scheme's, lowered for
+        Duffy-null persons); ``age_at_index`` (years, exact); ``sex``;
+        ``duffy_null`` (with ``duffy_null``: the column as given when it is
+        boolean, else the status read from genotypes or phenotypes, nullable
+        boolean);
         ``end_of_data``; per outcome ``<name>_prevalent`` (a diagnosis on or
         before the index date), ``<name>`` (diagnosed in the window before
         death and end of data; NA for prevalent persons), ``<name>_time``
@@ -426,10 +522,26 @@ def build_cohort(
         ``n_neutropenic_episodes`` (runs of consecutive tests below the
         normal limit), ``longest_episode_days`` (first to last test of the
         longest run; 0 for a single test), ``chronic`` (a run whose last test
-        is at least ``chronic_months`` calendar months after its first),
+        is at least ``chronic_months`` calendar months after its first; runs
+        of tests below ``chronic_below`` when given),
+        ``confirmed_neutropenia`` (two tests below the normal limit at least
+        ``confirm_days`` apart, see there), ``confirmed_date`` (time stamp of
+        the confirming test, the first test that completes the rule, as
+        ``nadir_date``; NaT when not confirmed), ``transient_neutropenia``
+        (below the normal limit at least once and not confirmed: this
+        includes persons with no later test that could have confirmed it),
         ``steepest_decline_per_day`` (largest fall between consecutive tests,
         cells/µL per day; negative if the count never fell; NA with one
-        test).
+        test). When a long lab table holds haemoglobin or platelet rows
+        (718-7, 777-3), the index sample's other lines (else these columns
+        are absent): ``index_hemoglobin_g_dl`` and ``index_platelets_10e9_l``
+        (float, NaN when the sample has none usable; for a censored result
+        its bound), ``index_hemoglobin_censor``, ``index_platelets_censor``,
+        ``anemia`` and ``thrombocytopenia`` (nullable booleans: NA when the
+        value or the limit that applies is unknown), ``cytopenia`` (ordered
+        Categorical ``no_neutropenia`` < ``isolated`` < ``bicytopenia`` <
+        ``pancytopenia``: a tier below normal with none, one or both other
+        lines low; NA for a neutropenic sample lacking either line).
 
         ``attrition`` columns: ``step``, ``description``, ``table`` (which
         table the step concerns), ``excluded_persons``,
@@ -438,7 +550,9 @@ def build_cohort(
         the step). Persons and lab rows of each step equal those of the step
         before minus its exclusions; the last flow step is "persons
         analysed", followed by data errors found in persons, diagnoses and
-        deaths.
+        deaths, then three informational rows (table "cohort") that
+        exclude nobody: the analysed persons with confirmed, transient and
+        chronic neutropenia, counted in ``excluded_records``.
 
     Raises
     ------
@@ -451,6 +565,8 @@ def build_cohort(
     ImmortalTimeWarning
         With ``index="nadir"``.
 
+    See the persistence rules' caveats in the Notes.
+
     Notes
     -----
     Data errors are counted, never fatal: lab rows of persons missing from
@@ -462,6 +578,14 @@ def build_cohort(
     after death or of unknown persons (ignored), repeat death records (the
     earliest is used).
 
+    The persistence rules (``confirmed_neutropenia``, ``transient_neutropenia``,
+    ``chronic``) read the whole record, before and after the index, as the
+    other lab summaries do: as covariates of an analysis from the index they
+    look ahead (use ``index="first_confirmed"`` to start follow-up at
+    confirmation). How often and when persons are tested decides who can be
+    confirmed: a single low count is "transient" also when no later count
+    was taken. Within-person variation is large (a week-to-week CV of about
+    26%, Statland 1978 [2]_), so a single low count is weak evidence.
     See Also
     --------
     neutrostats.classify_anc : the classification of every lab row.
@@ -476,8 +600,11 @@ def build_cohort(
     .. [1] Andersen CL, Tesfa D, Siersma VD, et al. Prevalence and clinical
        significance of neutropenia discovered in routine complete blood cell
        counts: a longitudinal study. J Intern Med 2016;279:566-575.
-       doi:10.1111/joim.12489
        doi:10.1111/joim.12489.
+    .. [2] Statland BE, Winkel P, Harris SC, Burdsall MJ, Saunders AM.
+       Evaluation of biologic sources of variation of leukocyte counts and
+       other hematologic quantities using very precise automated analyzers.
+       Am J Clin Pathol 1978;69:48-54.
 
     Examples
     --------
@@ -492,6 +619,20 @@ def build_cohort(
        person_id    tier    aml  aml_status       worst_tier
     0          1    mild   True           1  moderate_severe
     1          2  normal  False           0           normal
+
+    Person 1's two low counts are more than 30 days apart, with no normal
+    count between: confirmed at the second, where ``first_confirmed``
+    starts follow-up.
+
+    >>> c.table[["person_id", "confirmed_neutropenia", "confirmed_date", "transient_neutropenia"]]
+       person_id  confirmed_neutropenia confirmed_date  transient_neutropenia
+    0          1                   True     2011-03-01                  False
+    1          2                  False            NaT                  False
+    >>> f = build_cohort(labs, persons, dx, code=None, outcomes={"aml": ["C92.0"]}, index="first_confirmed")
+    >>> f.table[["person_id", "index_date", "tier", "aml"]]
+       person_id index_date             tier    aml
+    0          1 2011-03-01  moderate_severe   True
+    1          2 2010-06-01           normal  False
     """
     fn = "build_cohort"
     labs, persons, diagnoses, deaths = _require_tables(labs, persons, diagnoses, deaths, fn)
@@ -500,16 +641,21 @@ def build_cohort(
     read_dates = _date_reader(date_format, tz, fn)
     sch = get_scheme(scheme)
     require_choice(index, INDEX_STRATEGIES, fn, "index")
+    require_choice(cbc_match, CBC_MATCHES, fn, "cbc_match")
+    code_map, cbc_map = split_code_map(code_map, fn)
     code_sets = validate_code_sets(outcomes)
     fy = require_positive(followup_years, fn, "followup_years", "years")
     window_days = int(np.floor(fy * DAYS_PER_YEAR))
     if not isinstance(chronic_months, (int, np.integer)) or chronic_months < 1:
         raise NeutrostatsError(f"{fn}: chronic_months must be a whole number >= 1, found {chronic_months!r}")
+    rules, chronic_months = _persistence_rules(chronic, chronic_below, int(chronic_months), confirm_days,
+                                               confirm_allow_normal, fn)
     age_lo, age_hi = _check_range(age_range, fn)
     win_lo, win_hi = _check_window(index_window, fn)
     _require_input_columns(persons, diagnoses, deaths, fn, person=person, sex=sex, birth_date=birth_date,
                            end_of_data=end_of_data, duffy_null=duffy_null, diagnosis_date=diagnosis_date,
                            diagnosis_code=diagnosis_code, death_date=death_date)
+    _check_limit_options(sch, persons, fn, duffy_null=duffy_null, lower_limit=lower_limit, age_limits=age_limits)
     ppl = _persons_stage(persons, diagnoses, deaths, read_dates, fn, person=person, birth_date=birth_date,
                          end_of_data=end_of_data)
     lab_args = dict(
@@ -517,7 +663,8 @@ def build_cohort(
         index_window=(win_lo, win_hi) if index_window is not None else None, duffy_null=duffy_null,
         duffy_null_limit=duffy_null_limit, chronic_months=int(chronic_months), person=person, time=time,
         value=value, unit=unit, code=code, on_unknown_unit=on_unknown_unit, decimal=decimal,
-        thousands=thousands, unit_suspect_below=unit_suspect_below, code_map=code_map,
+        thousands=thousands, unit_suspect_below=unit_suspect_below, code_map=code_map, persistence=rules,
+        lower_limit=lower_limit, age_limits=age_limits,
     )
     red, time_step = _reduction_stage(labs, persons, ppl, read_dates, lab_args, fn, engine=engine,
                                       keep_measurements=keep_measurements, date_format=date_format, timezone=tz)
@@ -543,13 +690,92 @@ def build_cohort(
         death_day, window_days,
     )
     _death_and_lab_columns(table, red, analysed, idx_day, death_day, ppl.ends, sch)
+    record_notes += index_cbc(
+        table, labs, normal_tier=sch.normal_tier, cbc_map=cbc_map, match=cbc_match,
+        limits=CbcLimits() if cbc_limits is None else cbc_limits, engine=engine, read_dates=read_dates,
+        timezone=tz, date_format=resolve_date_format(date_format, "labs", time, fn), person=person, time=time,
+        value=value, unit=unit, code=code, long_format=code is not None and (
+            (isinstance(labs, pd.DataFrame) and code in labs.columns) or not isinstance(labs, pd.DataFrame)),
+        decimal=decimal, thousands=thousands, on_unknown_unit=on_unknown_unit, fn=fn)
     for description, tbl, n in record_notes:
         if n:
             flow.add(description, tbl, excluded_records=n)
+    for description, n in _persistence_notes(table, rules, chronic, chronic_months):
+        # Table "cohort": these rows exclude nobody, so they are not notes on the persons table
+        # (whose rows exclude the persons they count).
+        flow.add(description, "cohort", excluded_records=n)
     settings = _settings(sch, index, fy, window_days, code_sets, age_range, (age_lo, age_hi), index_window,
                          (win_lo, win_hi), duffy_null, duffy_null_limit, chronic_months)
+    settings["cbc"] = {"match": cbc_match, **(CbcLimits() if cbc_limits is None else cbc_limits).to_dict()}
+    settings.update(_persistence_settings(rules, chronic))
+    if lower_limit is not None or age_limits is not None:
+        settings["lower_limit"] = lower_limit
+        settings["age_limits"] = None if age_limits is None else [
+            [float(a), float(b), None if np.isnan(x) else float(x)]
+            for a, b, x in age_limit_table(age_limits).itertuples(index=False)]
     return Cohort(table=table, attrition=flow.frame(), settings=settings,
                   measurements=_measurements(red, in_person, ppl.ids, sch))
+
+
+def _persistence_rules(chronic, chronic_below, chronic_months, confirm_days, allow_normal, fn):
+    """The persistence options checked: ``(_Persistence, chronic_months)`` with a preset applied."""
+    if isinstance(confirm_days, bool) or not isinstance(confirm_days, (int, np.integer)) or confirm_days < 1:
+        raise NeutrostatsError(
+            f"{fn}: confirm_days must be a whole number of days >= 1 (two counts on one day do not confirm each "
+            f"other), found {confirm_days!r}"
+        )
+    if not isinstance(allow_normal, (bool, np.bool_)):
+        raise NeutrostatsError(f"{fn}: confirm_allow_normal must be True or False, found {allow_normal!r}")
+    if chronic is not None:
+        require_choice(chronic, tuple(CHRONIC_PRESETS), fn, "chronic")
+        preset = CHRONIC_PRESETS[chronic]
+        if chronic_below is not None or chronic_months != preset["chronic_months"]:
+            raise NeutrostatsError(
+                f"{fn}: chronic={chronic!r} sets chronic_below={preset['chronic_below']:g} and chronic_months="
+                f"{preset['chronic_months']}, found also chronic_below={chronic_below!r}, chronic_months="
+                f"{chronic_months!r}; pass either the preset or your own chronic_below and chronic_months"
+            )
+        chronic_below, chronic_months = float(preset["chronic_below"]), int(preset["chronic_months"])
+    if chronic_below is not None:
+        if isinstance(chronic_below, bool):
+            raise NeutrostatsError(f"{fn}: chronic_below must be a count in cells/µL, found {chronic_below!r}")
+        chronic_below = require_positive(chronic_below, fn, "chronic_below", "cells/µL")
+    return _Persistence(confirm_days=int(confirm_days), allow_normal=bool(allow_normal),
+                        chronic_below=None if chronic_below is None else float(chronic_below)), chronic_months
+
+
+def _persistence_notes(table, rules, chronic, chronic_months) -> list[tuple[str, int]]:
+    """The flow's informational rows: analysed persons meeting each persistence rule (nobody excluded)."""
+    between = "normal counts between allowed" if rules.allow_normal else "no normal count between"
+    below = ("below the normal limit" if rules.chronic_below is None
+             else f"below {rules.chronic_below:g}/µL")
+    named = f"{chronic} rule: " if chronic is not None else ""
+    return [
+        (f"analysed persons with confirmed neutropenia (2 counts below the normal limit at least "
+         f"{rules.confirm_days} days apart, {between}; counted, not excluded)",
+         int(table["confirmed_neutropenia"].sum())),
+        ("analysed persons with transient neutropenia (below the normal limit, not confirmed; counted, not "
+         "excluded)", int(table["transient_neutropenia"].sum())),
+        (f"analysed persons with chronic neutropenia ({named}counts {below} spanning at least {chronic_months} "
+         f"calendar month{'s' if chronic_months != 1 else ''}; counted, not excluded)", int(table["chronic"].sum())),
+    ]
+
+
+def _persistence_settings(rules, chronic) -> dict:
+    """The persistence rules in ``Cohort.settings`` (``chronic_months`` is there already)."""
+    return {
+        "chronic": chronic,
+        "chronic_below": rules.chronic_below,
+        "confirm_days": rules.confirm_days,
+        "confirm_allow_normal": rules.allow_normal,
+    }
+def _check_limit_options(sch, persons, fn, *, duffy_null, lower_limit, age_limits) -> None:
+    """The limit options checked once, before any engine runs, so every engine refuses alike."""
+    check_lower_limit(lower_limit, sch, fn)
+    if age_limits is not None:
+        age_limit_table(age_limits, function=fn)
+    if duffy_null is not None:
+        duffy_null_mask(persons[duffy_null], fn, duffy_null)
 
 
 def _require_tables(labs, persons, diagnoses, deaths, fn):
@@ -790,7 +1016,9 @@ def _index_columns(ix, ppl, persons, analysed, idx_day, sch, *, sex, duffy_null)
     table["age_at_index"] = np.where(births == _NEVER, np.nan, (i_day - births) / DAYS_PER_YEAR)
     table["sex"] = persons[sex].to_numpy()[analysed]
     if duffy_null is not None:
-        table["duffy_null"] = persons[duffy_null].to_numpy()[analysed]
+        col = persons[duffy_null]
+        status = col if pd.api.types.is_bool_dtype(col.dtype) else duffy_null_status(col)
+        table["duffy_null"] = status.to_numpy()[analysed] if status is col else status.array[analysed]
     table["end_of_data"] = ppl.ends[analysed].astype("datetime64[D]").astype("datetime64[ns]")
     return table
 

@@ -31,7 +31,14 @@ Relations registered (each checked to hold exactly on the data):
   total deaths (the Cox covariate rows);
 * competing risks: the persons at risk (tier size - prevalent cases) split
   into events and competing deaths by each horizon and the rest; their
-  increments between horizons are protected.
+  increments between horizons are protected;
+* cytopenia (when the cohort has haemoglobin and platelets): each
+  neutropenic tier's persons split into isolated, bi-, pancytopenia and
+  undetermined; the normal tier's row is its size; each pattern's total over
+  the tiers (latent) splits into the persons at risk of an outcome and its
+  prevalent cases (latent); the persons at risk and events of the
+  neutropenic tiers in the odds ratios are those of the patterns plus the
+  undetermined ones (latent); every latent count here is protected.
 """
 
 from __future__ import annotations
@@ -144,6 +151,8 @@ def disclose(tables: dict[str, pd.DataFrame], *, surv: pd.DataFrame, cif_data: p
                                         str(tables["cumulative_incidence"]["outcome"].iloc[0]), tiers, horizons)
         if "incidence_rates" in tables:
             _register_rates(b, tables["incidence_rates"], max(map(float, horizons)))
+        if "cytopenia_by_tier" in tables:
+            _register_cytopenia(b, tables["cytopenia_by_tier"], tables["cytopenia_odds_ratios"], surv, tiers)
         return b, protect(b.reg, k)
 
     extra = "cif_at_risk" in tables and cif_data is not None and len(tables["cumulative_incidence"]) > 0
@@ -483,6 +492,57 @@ def _register_rates(b: _Builder, rates: pd.DataFrame, last: float) -> None:
         b.alias_or_own("incidence_rates", i, "n_event", ev, ("rate events", o, t), r.n_event)
 
 
+def _register_cytopenia(b: _Builder, by_tier: pd.DataFrame, ors: pd.DataFrame, surv: pd.DataFrame,
+                        tiers: Sequence[str]) -> None:
+    """The cytopenia table and its odds ratios (see the module notes); latent counts from the cohort table."""
+    normal = tiers[0]
+    patterns: list[str] = []
+    for i, (t, p, n) in enumerate(zip(by_tier["group"].astype(str), by_tier["pattern"].astype(str), by_tier["n"])):
+        if t == normal:
+            b.show("cytopenia_by_tier", i, "n", ("size", t), n)
+            continue
+        b.show("cytopenia_by_tier", i, "n", ("cyto", t, p), n)
+        if p not in patterns:
+            patterns.append(p)
+    low = [t for t in tiers if t != normal]
+    for t in low:
+        b.reg.total(("size", t), [("cyto", t, p) for p in patterns])
+    for p in patterns:
+        b.latent(("cyto total", p), sum(b.value(("cyto", t, p)) for t in low), sensitive=True)
+        b.reg.total(("cyto total", p), [("cyto", t, p) for t in low])
+    tier_of = surv["tier"].astype(str).to_numpy()
+    undetermined = np.isin(tier_of, low) & surv["cytopenia"].isna().to_numpy()
+    out = ors["outcome"].astype(str).to_numpy() if len(ors) else np.array([], dtype=str)
+    for o in dict.fromkeys(out):
+        rows = np.flatnonzero(out == o)
+        n_keys, ev_keys = [], []
+        for row in rows.tolist():
+            p = str(ors["group"].iloc[row])
+            n, ev = float(ors["n"].iloc[row]), float(ors["n_event"].iloc[row])
+            nk = b.show("cytopenia_odds_ratios", row, "n", ("cyto or n", o, p), n)
+            ek = b.show("cytopenia_odds_ratios", row, "n_event", ("cyto or events", o, p), ev)
+            b.reg.total(nk, [ek, b.latent(("cyto or non-events", o, p), n - ev, sensitive=True)])
+            prev = b.latent(("cyto prevalent", o, p), b.value(("cyto total", p)) - n, sensitive=True)
+            b.reg.total(("cyto total", p), [nk, prev])
+            n_keys.append(nk)
+            ev_keys.append(ek)
+        y = surv[o]
+        at_risk = undetermined & y.notna().to_numpy()
+        un_n = b.latent(("cyto or n", o, "undetermined"), int(at_risk.sum()), sensitive=True)
+        un_ev = b.latent(("cyto or events", o, "undetermined"),
+                         int((at_risk & y.astype("boolean").fillna(False).to_numpy(dtype=bool)).sum()), sensitive=True)
+        b.reg.total(un_n, [un_ev, b.latent(("cyto or non-events", o, "undetermined"), b.value(un_n) - b.value(un_ev),
+                                            sensitive=True)])
+        if ("cyto total", "undetermined") in b.reg.index:
+            prev = b.latent(("cyto prevalent", o, "undetermined"),
+                            b.value(("cyto total", "undetermined")) - b.value(un_n), sensitive=True)
+            b.reg.total(("cyto total", "undetermined"), [un_n, prev])
+        if all(("or n", o, t) in b.reg.index and ("or events", o, t) in b.reg.index for t in low):
+            b.reg.relate([*[(("or n", o, t), 1.0) for t in low], *[(k_, -1.0) for k_ in n_keys], (un_n, -1.0)])
+            b.reg.relate([*[(("or events", o, t), 1.0) for t in low], *[(k_, -1.0) for k_ in ev_keys],
+                          (un_ev, -1.0)])
+
+
 def _register_deaths_by_outcome(b: _Builder, surv: pd.DataFrame, columns, o: str, tiers, horizons) -> None:
     """Deaths by a horizon = competing deaths + deaths after the outcome + deaths of prevalent cases (+ rest).
 
@@ -688,12 +748,46 @@ def _derived(out, raw, b: _Builder, prot: Protection, rule: DisclosureRule, tier
         cox["suppressed"] = cox["suppressed"].to_numpy() | bad
         _unsupported_unsaid(cox, bad | cox["n"].isna().to_numpy() | cox["n_event"].isna().to_numpy())
     _absolute_derived(out, weak)
+    if "cytopenia_by_tier" in out:
+        _cytopenia_derived(out, weak, rule)
     cif = out["cumulative_incidence"]
     if len(cif):
         bad = weak("cumulative_incidence", "n_event") | np.array([H(("size", str(t))) for t in cif["group"]])
         for c in ("estimate", "conf_low", "conf_high"):
             cif[c] = cif[c].astype(float).mask(bad)
         cif["suppressed"] = cif["suppressed"].to_numpy() | bad
+
+
+def _cytopenia_derived(out, weak, rule: DisclosureRule) -> None:
+    """Percentages of hidden cytopenia counts; the ORs of a pattern whose persons or events are hidden, and all of
+    an outcome's when its reference pattern (isolated neutropenia) is hidden."""
+    ct = out["cytopenia_by_tier"]
+    if "suppressed" not in ct.columns:
+        ct["suppressed"] = False
+    hidden_n = ct["n"].isna().to_numpy()
+    if rule.rounds:
+        # Percentages of exact counts would give them back: recomputed from the rounded ones of the tier
+        # (none where a count of the tier is hidden).
+        n = ct["n"].astype("Float64")
+        tier_hidden = pd.Series(hidden_n, index=ct.index).groupby(ct["group"], observed=True).transform("any")
+        total = n.groupby(ct["group"], observed=True).transform("sum")
+        ct["percent"] = (100 * n / total).astype(float).mask(tier_hidden.to_numpy() | hidden_n)
+    ct["percent"] = ct["percent"].astype(float).mask(hidden_n)
+    ct["suppressed"] = ct["suppressed"].to_numpy() | hidden_n
+    ors = out["cytopenia_odds_ratios"]
+    if not len(ors):
+        if "suppressed" not in ors.columns:
+            out["cytopenia_odds_ratios"] = ors.assign(suppressed=pd.Series(dtype=bool))
+        return
+    row_hidden = weak("cytopenia_odds_ratios", "n") | weak("cytopenia_odds_ratios", "n_event")
+    o_ = ors["outcome"].astype(str).to_numpy()
+    ref = ors["is_reference"].astype(bool).to_numpy()
+    ref_hidden = {o for o, h, r in zip(o_, row_hidden, ref) if r and h}
+    hide_est = (row_hidden | np.isin(o_, list(ref_hidden))) & ~ref
+    for c in ("estimate", "std_error", "conf_low", "conf_high", "p_value"):
+        ors[c] = ors[c].astype(float).mask(hide_est)
+    ors["suppressed"] = ors["suppressed"].to_numpy() | hide_est
+    _unsupported_unsaid(ors, row_hidden | hide_est)
 
 
 def _absolute_derived(out, weak) -> None:

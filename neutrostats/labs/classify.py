@@ -2,8 +2,9 @@
 
 A :class:`Scheme` is a set of cut points in cells/µL with a label for every
 half-open interval ``[lower, upper)``: a value exactly on a cut point belongs
-to the milder tier above it. Three published schemes are built in
-(``clinical`` [1]_ [2]_, ``andersen2016`` [3]_, ``ctcae_v5`` [4]_):
+to the milder tier above it. Four published schemes are built in
+(``clinical`` [1]_ [2]_, ``andersen2016`` [3]_, ``ctcae_v5`` [4]_, ``ctcae_v6``
+[5]_):
 
 ========== ================================================================
 name       tiers (cells/µL), mildest first
@@ -14,7 +15,41 @@ andersen   normal >=1800; subnormal [1500,1800); mild [1000,1500);
 2016       moderate_severe <1000
 ctcae_v5   grade_0 >=LLN; grade_1 [1500,LLN); grade_2 [1000,1500);
            grade_3 [500,1000); grade_4 <500 (``lln``, default 2000)
+ctcae_v6   grade_0 >=1500; grade_1 [1000,1500); grade_2 [500,1000);
+           grade_3 [100,500); grade_4 <100 (no LLN; from secondary
+           sources, not checked against the v6.0 document)
 ========== ================================================================
+
+The lower limit of normal (LLN) of a row
+----------------------------------------
+Only ``ctcae_v5`` (and a :class:`Scheme` made with ``uses_lln=True``) grades
+against the *lab's* lower limit of normal: its top cut is the LLN, so a
+row's own LLN (``lower_limit=``, e.g. ADaM ``ANRLO``, FHIR
+``referenceRange.low``, MIMIC-IV ``ref_range_lower``) replaces it, up or
+down. ``clinical``, ``andersen2016`` and ``ctcae_v6`` have fixed published
+cut points and keep them; ``lower_limit=`` with them is refused.
+
+The limit applied to a row (reported in ``normal_limit_per_ul``) is, in
+order:
+
+1. the lab's LLN of the row, when ``lower_limit=`` names a column, the
+   row is a direct ANC result and its LLN is usable (a limit that cannot be
+   read, is censored, or lies outside 100-10,000 cells/µL after unit
+   conversion flags the row ``unusable_limit``; an empty one falls back to
+   2.); the LLN of a % row is a limit of the percentage, so a derived ANC
+   uses 2.;
+2. else the limit of the row's age band in ``age_limits=`` (age at the
+   sample from the birth date); a row whose age is unknown, negative or in a
+   band without a limit is flagged ``no_age_limit``; ages outside every band
+   (adults, in the default table) keep 3.;
+3. else the scheme's own limit (``Scheme.normal_limit``).
+
+For a Duffy-null person the limit is then lowered to ``duffy_null_limit``
+when that is lower: the Duffy-null reference interval is one the lab's
+general-population LLN does not know about, and it never raises a limit.
+For a fixed scheme a limit can only lower the normal tier's bound (there is
+no tier between a higher limit and its top cut); a value at or above the
+limit is normal and a value below it keeps the tier its cut points give.
 
 References
 ----------
@@ -32,6 +67,11 @@ References
    doi:10.1111/joim.12489.
 .. [4] National Cancer Institute. Common Terminology Criteria for Adverse
    Events (CTCAE) v5.0, "Neutrophil count decreased". NCI, 2017.
+.. [5] National Cancer Institute. Common Terminology Criteria for Adverse
+   Events (CTCAE) v6.0, "Neutrophil count decreased". NCI, 2025. The grades
+   are taken from secondary sources (Hibbs, Merz et al., "A paradigm shift in
+   neutrophil adverse event grading: what now?", 2025, PMC12745037, as
+   quoted), not from the v6.0 document, which was not available here.
 
 Examples
 --------
@@ -89,6 +129,10 @@ __all__ = [
     "DUFFY_NULL_LIMIT",
     "IMPLAUSIBLE_ABOVE",
     "UNIT_SUSPECT_BELOW",
+    "DEFAULT_AGE_LIMITS",
+    "LIMIT_PLAUSIBLE",
+    "age_limit_table",
+    "duffy_null_status",
 ]
 
 #: Default lower limit of normal (cells/µL) for Duffy-null persons: the lower
@@ -103,6 +147,31 @@ IMPLAUSIBLE_ABOVE = 100_000.0
 #: cells/µL in a cells/µL unit is a 10⁹/L value with the wrong unit.
 UNIT_SUSPECT_BELOW = 20.0
 
+#: A lab's lower limit of normal outside ``[low, high)`` cells/µL (after unit
+#: conversion) is not read: it is the 1000-fold slip of a unit (``1.8`` with
+#: cells/µL, or ``1800`` with 10⁹/L), not an ANC limit.
+LIMIT_PLAUSIBLE = (100.0, 10_000.0)
+
+#: Days in a year, for the age at a sample (as ``build_cohort``'s ages).
+_DAYS_PER_YEAR = 365.25
+
+#: Default ``age_limits``: (age from, age to, lower limit of normal in
+#: cells/µL), ages in years of 365.25 days, each band ``[from, to)``. "The
+#: lower limit for normal neutrophil counts is 1000/mm3 in infants between 2
+#: weeks and 1 year of age; after infancy the corresponding value is
+#: 1500/mm3" (Clinical disorders of neutropenia, Pediatrics in Review, as
+#: indexed with its abstract by Scilit; the same limits in the 5-Minute
+#: Pediatric Consult) — (?) the primary text was not verified here: a
+#: configurable default. The first two weeks (neonatal counts change by the
+#: day) have no limit (``None``: such rows are flagged ``no_age_limit``);
+#: from 18 years the scheme's own limit applies (the table is for children:
+#: its 1,500/µL would otherwise replace andersen2016's adult 1,800/µL).
+DEFAULT_AGE_LIMITS: tuple[tuple[float, float, float | None], ...] = (
+    (0.0, 14 / _DAYS_PER_YEAR, None),
+    (14 / _DAYS_PER_YEAR, 1.0, 1000.0),
+    (1.0, 18.0, 1500.0),
+)
+
 #: Every reason a row can be left without a tier, in the order of precedence.
 ANC_FLAGS = (
     "missing_value",
@@ -114,6 +183,8 @@ ANC_FLAGS = (
     "unit_suspect",
     "negative",
     "implausible",
+    "unusable_limit",
+    "no_age_limit",
     "censored_spans_tiers",
     "missing_component",
     "censored_component",
@@ -139,6 +210,8 @@ FLAG_DESCRIPTIONS: Mapping[str, str] = MappingProxyType({
     "unit_suspect": "value implausibly low for its unit (a 10^9/L value labelled cells/µL?)",
     "negative": "no usable ANC: negative count (data error)",
     "implausible": "no usable ANC: count above 100,000 cells/µL (implausible)",
+    "unusable_limit": "no usable ANC: the lab's lower limit of normal cannot be read or is implausible (lower_limit=)",
+    "no_age_limit": "no usable ANC: age at the sample unknown, or no limit for it in age_limits=",
     "censored_spans_tiers": "no usable ANC: censored result spans tiers (e.g. '<1.0' x10^9/L)",
     "missing_component": "ANC not derivable: WBC or neutrophil % missing or unusable",
     "censored_component": "ANC not derivable: a WBC or differential value is censored (e.g. '<1')",
@@ -175,6 +248,10 @@ class Scheme:
         lower bound included.
     reference : str, optional
         Where the scheme comes from.
+    uses_lln : bool, default False
+        The top cut is the lab's lower limit of normal (as in ``ctcae_v5``),
+        so a row's own limit (``lower_limit=`` of :func:`classify_anc`)
+        replaces it. False: fixed cut points, which a limit can only lower.
 
     Attributes
     ----------
@@ -211,6 +288,7 @@ class Scheme:
     cuts: tuple[float, ...]
     labels: tuple[str, ...]
     reference: str = ""
+    uses_lln: bool = False
     _cuts: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -243,6 +321,7 @@ class Scheme:
             raise NeutrostatsError(f"Scheme: labels must be distinct, found {labels}")
         object.__setattr__(self, "cuts", cuts)
         object.__setattr__(self, "labels", labels)
+        object.__setattr__(self, "uses_lln", bool(self.uses_lln))
         object.__setattr__(self, "_cuts", arr)
 
     @property
@@ -311,17 +390,33 @@ class Scheme:
     def codes(self, anc_per_ul: np.ndarray, normal_limit: np.ndarray | float | None = None) -> np.ndarray:
         """Categorical codes (0 = normal ... ) of exact values; -1 for NaN.
 
-        ``normal_limit`` (scalar or one per value) lowers the normal tier's
-        lower limit, e.g. for Duffy-null persons; values at or above it are
-        normal whatever the cuts say.
+        ``normal_limit`` (scalar or one per value) is the lower limit of the
+        normal tier: values at or above it are normal, values below it keep
+        the tier of the other cuts. With ``uses_lln`` it replaces the top
+        cut (up or down); otherwise it can only lower it (e.g. for
+        Duffy-null persons). A NaN limit makes no value normal.
+
+        Examples
+        --------
+        >>> s = get_scheme("ctcae_v5")
+        >>> s.codes([1900.0, 1900.0, 1400.0], normal_limit=[2000.0, 1800.0, 1200.0]).tolist()
+        [1, 0, 0]
         """
         v = np.asarray(anc_per_ul, dtype=float)
         m = len(self.cuts)
-        codes = (m - np.searchsorted(self._cuts, v, side="right")).astype(np.int8)
-        if normal_limit is not None:
-            codes[v >= normal_limit] = 0
+        if normal_limit is None:
+            codes = (m - np.searchsorted(self._cuts, v, side="right")).astype(np.int8)
+        else:
+            codes = _limit_codes(self, v, self.effective_limit(normal_limit))
         codes[np.isnan(v)] = -1
         return codes
+
+    def effective_limit(self, limit: Any) -> Any:
+        """The normal tier's lower bound a limit gives: itself with ``uses_lln``, else at most the top cut."""
+        if self.uses_lln:
+            return limit
+        # NaN stays NaN (an unknown limit), which np.minimum keeps.
+        return np.minimum(np.asarray(limit, dtype=float), self.normal_limit)
 
     def classify(self, anc_per_ul: Any) -> pd.Categorical:
         """Tier of each exact value in cells/µL (NaN stays missing).
@@ -337,6 +432,19 @@ class Scheme:
             Ordered, mildest first.
         """
         return pd.Categorical.from_codes(self.codes(np.asarray(anc_per_ul, dtype=float)), dtype=self.dtype)
+
+
+def _limit_codes(sch: Scheme, v: np.ndarray, limit: Any) -> np.ndarray:
+    """Tier codes of exact values against a normal limit (scalar or per value), below the other cuts.
+
+    0 at or above the limit; below it, the tier of the cuts under the top one
+    (``1 + #{c in cuts[:-1]: v < c}``), which for a limit equal to the top
+    cut is the plain classification. The SQL path writes the same rule
+    (``_sql._tier_code_sql``).
+    """
+    m = len(sch.cuts)
+    below = (m - np.searchsorted(sch._cuts[:-1], v, side="right")).astype(np.int8)
+    return np.where(v >= limit, 0, below).astype(np.int8)
 
 
 #: Display names of the built-in schemes' tiers (without the range; see :meth:`Scheme.tier_labels`).
@@ -394,13 +502,36 @@ def _ctcae_v5(lln: float = 2000.0) -> Scheme:
             f"(grade 1 is [1500, LLN)), found lln={lln!r}; pass your lab's LLN in cells/µL, e.g. lln=1800"
         )
     return Scheme(
-        "ctcae_v5", (500, 1000, 1500, lln), ("grade_4", "grade_3", "grade_2", "grade_1", "grade_0"), _CTCAE_REF
+        "ctcae_v5", (500, 1000, 1500, lln), ("grade_4", "grade_3", "grade_2", "grade_1", "grade_0"), _CTCAE_REF,
+        uses_lln=True,
+    )
+
+
+_CTCAE_V6_REF = (
+    "NCI Common Terminology Criteria for Adverse Events v6.0 (2025), 'Neutrophil count decreased': grades "
+    "taken from secondary sources (Hibbs, Merz et al., 'A paradigm shift in neutrophil adverse event grading: "
+    "What now?', 2025, PMC12745037, as quoted), NOT verified against the v6.0 document"
+)
+
+
+def _ctcae_v6() -> Scheme:
+    """CTCAE v6.0 "Neutrophil count decreased", as reported by secondary sources (not verified).
+
+    Grade 0 >= 1500/µL (no LLN); grade 1 [1000, 1500); grade 2 [500, 1000);
+    grade 3 [100, 500); grade 4 < 100. These cut points were taken from
+    secondary sources quoting v6.0 (Hibbs, Merz et al. 2025, PMC12745037),
+    not from the v6.0 document itself, which was not available when this
+    scheme was written: check them against it before relying on them.
+    """
+    return Scheme(
+        "ctcae_v6", (100, 500, 1000, 1500), ("grade_4", "grade_3", "grade_2", "grade_1", "grade_0"),
+        _CTCAE_V6_REF,
     )
 
 
 #: Built-in schemes by name, each a factory taking its options (read-only).
 SCHEMES: Mapping[str, Callable[..., Scheme]] = MappingProxyType(
-    {"clinical": _clinical, "andersen2016": _andersen2016, "ctcae_v5": _ctcae_v5}
+    {"clinical": _clinical, "andersen2016": _andersen2016, "ctcae_v5": _ctcae_v5, "ctcae_v6": _ctcae_v6}
 )
 
 #: The scheme every function and command uses when none is given: the tiers
@@ -415,8 +546,10 @@ def get_scheme(scheme: str | Scheme = DEFAULT_SCHEME, **options: Any) -> Scheme:
     Parameters
     ----------
     scheme : str or Scheme, default "andersen2016"
-        ``"clinical"``, ``"andersen2016"`` or ``"ctcae_v5"``, or a
-        :class:`Scheme`; the default is :data:`DEFAULT_SCHEME`.
+        ``"clinical"``, ``"andersen2016"``, ``"ctcae_v5"`` or ``"ctcae_v6"``
+        (grades from secondary sources, not verified against the v6.0
+        document), or a :class:`Scheme`; the default is
+        :data:`DEFAULT_SCHEME`.
     **options
         ``profound=True`` for ``clinical`` (split profound <100 out of
         severe); ``lln=`` (cells/µL, default 2000) for ``ctcae_v5``.
@@ -441,6 +574,8 @@ def get_scheme(scheme: str | Scheme = DEFAULT_SCHEME, **options: Any) -> Scheme:
     ('normal', 'mild', 'moderate', 'severe', 'profound')
     >>> get_scheme("ctcae_v5", lln=1800).cuts
     (500.0, 1000.0, 1500.0, 1800.0)
+    >>> get_scheme("ctcae_v6").cuts, get_scheme("ctcae_v6").uses_lln
+    ((100.0, 500.0, 1000.0, 1500.0), False)
     """
     if isinstance(scheme, Scheme):
         if options:
@@ -486,6 +621,9 @@ def classify_anc(
     thousands: str | None = None,
     unit_suspect_below: float | None = UNIT_SUSPECT_BELOW,
     code_map: Any = None,
+    lower_limit: str | None = None,
+    age_limits: Any = None,
+    birth_date: str = "birth_date",
 ) -> pd.DataFrame:
     """Classify every row of a lab table by ANC severity tier.
 
@@ -533,10 +671,12 @@ def classify_anc(
     person, time : str, default "person_id", "sampled_at"
         Columns that identify one blood sample in long format.
     duffy_null : str, optional
-        Boolean column marking Duffy-null persons. For them the lower limit of
-        normal is ``duffy_null_limit`` (when lower than the scheme's), so a
-        value between it and the scheme's limit is normal. Missing values
-        count as not Duffy-null.
+        Column marking Duffy-null persons: booleans, ACKR1 rs2814778
+        genotypes (``CC`` Duffy-null) or Fy phenotypes (``Fy(a-b-)``), read
+        by :func:`duffy_null_status` (any other value raises; never derive it
+        from race). For them the lower limit of normal is
+        ``duffy_null_limit`` when that is lower, so a value between it and
+        the row's limit is normal. Missing values count as not Duffy-null.
     duffy_null_limit : float, default 1200
         Lower limit of normal for Duffy-null persons, in cells/µL.
     on_unknown_unit : {"raise", "flag"}, default "raise"
@@ -567,6 +707,26 @@ def classify_anc(
         see :func:`~neutrostats.labs.codes.read_code_map`. Codes not in the map
         are read as LOINC codes. ``neutrostats.labs.codes.MIMIC_IV_LAB_CODES`` is
         the built-in MIMIC-IV map.
+    lower_limit : str, optional
+        Column of the lab's own lower limit of normal of each result (ADaM
+        ``ANRLO``, FHIR ``referenceRange.low``, MIMIC-IV
+        ``ref_range_lower``), in the row's unit (``1.8`` with 10⁹/L is
+        1,800/µL). Only for schemes graded against the LLN (``ctcae_v5``, a
+        :class:`Scheme` with ``uses_lln=True``): it replaces their top cut
+        on direct ANC rows. An empty LLN falls back to the age band or the
+        scheme's; one that cannot be read, is censored, ambiguous or outside
+        :data:`LIMIT_PLAUSIBLE` flags the row ``unusable_limit``.
+    age_limits : "default" or table, optional
+        Age-specific lower limits of normal for children, bands of (age
+        from, age to, limit) in years and cells/µL (see
+        :func:`age_limit_table`; ``"default"`` is
+        :data:`DEFAULT_AGE_LIMITS`: 1,000/µL from 2 weeks to 1 year,
+        1,500/µL from 1 to 18 years, no limit in the first two weeks), by
+        the age on the day of the sample. A row whose age is unknown or in a
+        band without a limit is flagged ``no_age_limit``. None (default):
+        no age bands.
+    birth_date : str, default "birth_date"
+        Column of each row's birth date, needed with ``age_limits``.
 
     Returns
     -------
@@ -586,8 +746,9 @@ def classify_anc(
             ``derived_no_bands`` (WBC x neutrophil %); NA for rows that carry
             no ANC (parts of a derivation, other tests).
         ``normal_limit_per_ul`` (float)
-            The lower limit of normal applied to the row (differs from the
-            scheme's only for Duffy-null persons).
+            The lower limit of normal applied to the row: the lab's LLN, the
+            age band's or the scheme's, lowered for Duffy-null persons (see
+            the module docstring); NaN when unknown (``no_age_limit``).
 
     Raises
     ------
@@ -617,6 +778,11 @@ def classify_anc(
     The default lower limit of normal of Duffy-null persons, 1,200/µL, is the
     rounded lower end of their reference interval (Hibbs, Merz et al., Blood
     2025) [2]_ [3]_.
+
+    How the lab's LLN, the age bands, the scheme's limit and the Duffy-null
+    limit combine is set out in :mod:`neutrostats.labs.classify`: lab LLN
+    (LLN schemes, direct ANC rows) before age band before scheme, then
+    lowered to the Duffy-null limit; fixed schemes are only ever lowered.
 
     References
     ----------
@@ -655,13 +821,52 @@ def classify_anc(
     0  6690-2         NaN   NaN  used_in_derivation        NaN
     1   770-8      1000.0  mild                 NaN    derived
     2   764-1         NaN   NaN  used_in_derivation        NaN
+
+    The lab's own lower limit of normal, for a scheme graded against it
+    (``ctcae_v5``: grade 0 at or above the LLN), and age bands for children:
+
+    >>> labs = pd.DataFrame({"value": [1.9, 1.9, 1.9, 1.2, 1.2], "unit": "10^9/L",
+    ...                      "lln": [2.1, 1.7, None, None, "?"],
+    ...                      "sampled_at": pd.to_datetime(["2020-06-01"] * 5),
+    ...                      "birth_date": pd.to_datetime(["1980-01-01"] * 3 + ["2020-01-01", "1980-01-01"])})
+    >>> out = classify_anc(labs, scheme="ctcae_v5", lower_limit="lln", age_limits="default", code=None)
+    >>> out[["tier", "anc_flag", "normal_limit_per_ul"]]
+          tier        anc_flag  normal_limit_per_ul
+    0  grade_1             NaN               2100.0
+    1  grade_0             NaN               1700.0
+    2  grade_1             NaN               2000.0
+    3  grade_0             NaN               1000.0
+    4      NaN  unusable_limit               2000.0
     """
+    fn = "classify_anc"
+    ages = None
+    if age_limits is not None:
+        labs = require_dataframe(labs, fn)
+        require_columns(labs, [time, birth_date], fn,
+                        "age_limits= needs each row's sample time (time=) and birth date (birth_date=).")
+        from neutrostats.core.dates import parse_dates
+
+        times = parse_dates(labs[time], table="labs", column=str(time), function=fn)
+        births = parse_dates(labs[birth_date], table="labs", column=str(birth_date), function=fn)
+        birth_days = births.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]").astype(np.int64)
+        birth_days[births.isna().to_numpy()] = np.iinfo(np.int64).max
+        ages = sample_ages(times, birth_days)
     return classify_frame(
         labs, scheme, value=value, unit=unit, assume_unit=assume_unit, code=code, person=person, time=time,
         duffy_null=duffy_null, duffy_null_limit=duffy_null_limit, on_unknown_unit=on_unknown_unit,
         decimal=decimal, thousands=thousands, unit_suspect_below=unit_suspect_below, code_map=code_map,
-        check_codes=True,
+        check_codes=True, lower_limit=lower_limit, age_limits=age_limits, ages=ages,
     )
+
+
+def check_lower_limit(lower_limit: str | None, sch: Scheme, fn: str) -> None:
+    """``lower_limit=`` is for schemes graded against the LLN only: refused with a fixed scheme."""
+    if lower_limit is not None and not sch.uses_lln:
+        raise NeutrostatsError(
+            f"{fn}: scheme {sch.name!r} has fixed published cut points and is not graded against the lab's "
+            f"lower limit of normal, so lower_limit={lower_limit!r} would be ignored; drop lower_limit=, or use a "
+            "scheme graded against the LLN (scheme='ctcae_v5', or a Scheme with uses_lln=True)"
+        )
 
 
 def check_suspect_below(unit_suspect_below: Any, fn: str) -> float | None:
@@ -671,12 +876,20 @@ def check_suspect_below(unit_suspect_below: Any, fn: str) -> float | None:
 
 
 def classify_frame(labs, scheme, *, value, unit, assume_unit, code, person, time, duffy_null, duffy_null_limit,
-                  on_unknown_unit, decimal, thousands, unit_suspect_below, code_map, check_codes):
+                  on_unknown_unit, decimal, thousands, unit_suspect_below, code_map, check_codes,
+                  lower_limit=None, age_limits=None, ages=None, time_missing=None):
     """:func:`classify_anc`; ``check_codes=False`` skips the "no known code" error (the cohort checks the
-    whole table, of which this is the part of known persons)."""
+    whole table, of which this is the part of known persons).
+
+    ``ages``: age in years at each row's sample (NaN unknown), with
+    ``age_limits``. ``time_missing``: rows without a sample time, which are
+    not flagged ``no_age_limit`` (the cohort counts them at its time step).
+    """
     fn = "classify_anc"
     labs = require_dataframe(labs, fn)
     sch = get_scheme(scheme)
+    bands, duffy = _limit_options(labs, sch, fn, lower_limit=lower_limit, age_limits=age_limits,
+                                  duffy_null=duffy_null, duffy_null_limit=duffy_null_limit)
     check_separators(decimal, thousands, fn)
     below = check_suspect_below(unit_suspect_below, fn)
     cmap = None if code_map is None else read_code_map(code_map, function=fn)
@@ -692,13 +905,10 @@ def classify_frame(labs, scheme, *, value, unit, assume_unit, code, person, time
     long_format = code is not None and (code in labs.columns or not isinstance(code, Default))
     if long_format:
         require_columns(labs, [code, person, time], fn, "Long format needs code, person and time columns; pass code=None for a table of ANC results only.")
-    if duffy_null is not None:
-        require_columns(labs, [duffy_null], fn)
 
     n = len(labs)
     num, censor, flag, amb = _parse_arrays(labs[value], decimal, thousands)
     factors, unit_state, unit_codes, unit_uniques, any_scaled = _row_units(labs, unit, assume_unit)
-    limit = normal_limits(labs, duffy_null, duffy_null_limit, sch, fn)
 
     if long_format:
         role = code_roles(labs[code], cmap)
@@ -717,6 +927,8 @@ def classify_frame(labs, scheme, *, value, unit, assume_unit, code, person, time
         shown = _count_values(unit_uniques, unit_codes[unknown])
         raise NeutrostatsError(unknown_unit_message(fn, unit, shown))
     _flag_numbers(flag, num, censor, amb, factors, unit_state, role, below)
+    limit, base, limit_flags = _limit_stage(labs, sch, flag, role, factors, any_scaled, lower_limit, (decimal, thousands),
+                                            duffy, duffy_null_limit, ages, bands, time_missing)
 
     # Units that are not count units have factor NaN, so their rows get no
     # number here; the flag above says why.
@@ -731,21 +943,24 @@ def classify_frame(labs, scheme, *, value, unit, assume_unit, code, person, time
         anc[~is_measure] = np.nan
         # Direct ANC rows first: whether a sample has a *usable* one (no flag,
         # range flags included) decides whether its components are needed.
-        tier_codes = _tiers_and_flags(sch, anc, np.where(is_measure, censor, -1), limit, flag, is_measure)
+        tier_codes = _tiers_and_flags(sch, anc, np.where(is_measure, censor, -1), limit, flag, is_measure,
+                                      limit_flags)
         anc, is_measure, source_derived, censor = _derive_long(
             labs, unit, person, time, role, flag, anc, is_measure, censor, assume_unit, checked, num
         )
         anchors = source_derived[0]
         if anchors.size:
             sub_flag = flag[anchors]
-            sub_limit = limit if np.ndim(limit) == 0 else limit[anchors]
-            tier_codes[anchors] = _tiers_and_flags(sch, anc[anchors], censor[anchors], sub_limit, sub_flag, None)
+            # A derived ANC has no LLN of its own (the anchor's is a % limit): the base limit.
+            tier_codes[anchors] = _tiers_and_flags(
+                sch, anc[anchors], censor[anchors], base if np.ndim(base) == 0 else base[anchors], sub_flag, None,
+                None if limit_flags is None else limit_flags[anchors])
             flag[anchors] = sub_flag
         flag[role == ROLE_CODES["other"]] = np.minimum(flag[role == ROLE_CODES["other"]], FLAG_CODES["not_anc_test"])
     else:
         is_measure = None
         source_derived = None
-        tier_codes = _tiers_and_flags(sch, anc, censor, limit, flag, is_measure)
+        tier_codes = _tiers_and_flags(sch, anc, censor, limit, flag, is_measure, limit_flags)
 
     if long_format:
         source = np.where(is_measure, 0, -1).astype(np.int8)
@@ -764,6 +979,49 @@ def classify_frame(labs, scheme, *, value, unit, assume_unit, code, person, time
         np.full(n, limit) if np.ndim(limit) == 0 else np.asarray(limit, dtype=float)
     )
     return out
+
+
+def _limit_options(labs, sch, fn, *, lower_limit, age_limits, duffy_null, duffy_null_limit):
+    """The limit options checked: the age bands (or None) and each row's Duffy-null flag (or None)."""
+    check_lower_limit(lower_limit, sch, fn)
+    bands = None if age_limits is None else _age_bands(age_limits, fn)
+    if lower_limit is not None:
+        require_columns(labs, [lower_limit], fn, "Pass lower_limit=<column of the lab's lower limit of normal>.")
+    if duffy_null is None:
+        return bands, None
+    require_columns(labs, [duffy_null], fn)
+    duffy = duffy_null_mask(labs[duffy_null], fn, duffy_null)
+    require_positive(duffy_null_limit, fn, "duffy_null_limit", "cells/µL")
+    return bands, duffy
+
+
+def _limit_stage(labs, sch, flag, role, factors, any_scaled, lower_limit, separators, duffy, duffy_null_limit, ages,
+                 bands, time_missing):
+    """Each row's limit, its limit before the lab's LLN (for derived ANCs), and its limit flags (or None).
+
+    ``flag`` holds the rows' value and unit flags so far: the LLN is read on
+    direct ANC results without one (a % row's LLN is not an ANC's).
+    ``separators``: ``(decimal, thousands)`` of text results.
+    """
+    n = len(labs)
+    decimal, thousands = separators
+    lln = lln_bad = None
+    if lower_limit is not None:
+        anc_rows = (flag == NO_FLAG) if role is None else (flag == NO_FLAG) & (role == ROLE_CODES["anc"])
+        lln, lln_bad = _read_lower_limits(labs[lower_limit], factors, anc_rows, decimal, thousands, any_scaled)
+    limit, base = row_limits(sch, n, duffy=duffy, duffy_null_limit=duffy_null_limit, ages=ages, bands=bands,
+                             lln=lln)
+    if lln_bad is None and bands is None:
+        return limit, base, None
+    limit_flags = np.full(n, NO_FLAG, dtype=np.uint8)
+    if bands is not None:
+        no_age = np.isnan(base) if lln is None else np.isnan(base) & np.isnan(lln)
+        if time_missing is not None:
+            no_age &= ~time_missing
+        limit_flags[no_age] = FLAG_CODES["no_age_limit"]
+    if lln_bad is not None:
+        limit_flags[lln_bad] = FLAG_CODES["unusable_limit"]
+    return limit, base, limit_flags
 
 
 ROLE_CODES: Mapping[str, int] = MappingProxyType({"anc": 0, "neutrophil_pct": 1, "band_pct": 2, "wbc": 3, "other": 4})
@@ -901,19 +1159,264 @@ def require_known_codes(role: np.ndarray, codes: pd.Series, fn: str, column: str
         raise NeutrostatsError(no_known_codes_message(fn, column, _code_counts(codes)))
 
 
-def normal_limits(labs, duffy_null, duffy_null_limit, sch: Scheme, fn: str):
-    if duffy_null is None:
-        return sch.normal_limit
-    try:
-        dn = labs[duffy_null].astype("boolean").fillna(False).to_numpy(dtype=bool)
-    except (TypeError, ValueError):
-        example = labs[duffy_null].dropna().iloc[:3].tolist()
+# Codes of duffy_null_status before they become booleans.
+_DN_TRUE, _DN_FALSE, _DN_MISSING, _DN_UNKNOWN = 1, 0, -1, -2
+_DASHES = str.maketrans({"\u2212": "-", "\u2013": "-", "\u2010": "-", "\u2011": "-", "\uff0d": "-",
+                         "\uff0b": "+"})
+_GENOTYPE_SEPARATORS = str.maketrans("", "", "/|: ")
+#: ACKR1 rs2814778 genotypes (alleles T, expressed, and C, the GATA-box
+#: variant -67T>C that silences the gene in red cells: CC is Duffy-null).
+_GENOTYPES = MappingProxyType({"CC": _DN_TRUE, "TC": _DN_FALSE, "CT": _DN_FALSE, "TT": _DN_FALSE})
+#: Fy phenotypes (red-cell antigens Fy(a) and Fy(b)): Fy(a-b-) is Duffy-null.
+_PHENOTYPES = MappingProxyType({"FY(A-B-)": _DN_TRUE, "FY(A+B-)": _DN_FALSE, "FY(A-B+)": _DN_FALSE,
+                                "FY(A+B+)": _DN_FALSE})
+
+
+def _duffy_code(value: Any) -> int:
+    """Duffy-null code of one value: a boolean, 0/1, a genotype or a phenotype (else unknown)."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return _DN_MISSING
+    if isinstance(value, (bool, np.bool_)):
+        return _DN_TRUE if value else _DN_FALSE
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        if np.isnan(float(value)):
+            return _DN_MISSING
+        return {1.0: _DN_TRUE, 0.0: _DN_FALSE}.get(float(value), _DN_UNKNOWN)
+    if not isinstance(value, str):
+        return _DN_UNKNOWN
+    text = value.translate(_DASHES).strip().upper()
+    if text == "":
+        return _DN_MISSING
+    compact = text.replace(" ", "")
+    if compact in _PHENOTYPES:
+        return _PHENOTYPES[compact]
+    # Strand and allele letters are not guessed: A/G (the other strand) is unknown.
+    return _GENOTYPES.get(compact.translate(_GENOTYPE_SEPARATORS), _DN_UNKNOWN)
+
+
+def _duffy_codes(values: Any, fn: str, column: str) -> np.ndarray:
+    """Codes (1 null, 0 not, -1 missing) of every value; raises listing the values that are none of these."""
+    s = values if isinstance(values, pd.Series) else pd.Series(values, dtype=object if not hasattr(values, "dtype")
+                                                                else None)
+    if pd.api.types.is_bool_dtype(s.dtype) and not s.hasnans:
+        return s.to_numpy(dtype=bool).astype(np.int8)
+    codes, uniques = pd.factorize(s.astype(object), use_na_sentinel=True)
+    lut = np.array([_duffy_code(u) for u in uniques] + [_DN_MISSING], dtype=np.int8)
+    bad = np.flatnonzero(lut[:-1] == _DN_UNKNOWN)
+    if bad.size:
+        counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
+        values = list(uniques)
+        shown = sorted(((values[i], int(counts[i])) for i in bad), key=lambda kv: (-kv[1], str(kv[0])))
+        listed = ", ".join(f"{v!r} ({n:,} rows)" for v, n in shown[:10])
+        more = f" and {len(shown) - 10} more" if len(shown) > 10 else ""
         raise NeutrostatsError(
-            f"{fn}: column {duffy_null!r} must be boolean (True/False/1/0, missing allowed), "
-            f"found values such as {example}; convert it to booleans first"
-        ) from None
-    dl = require_positive(duffy_null_limit, fn, "duffy_null_limit", "cells/µL")
-    return np.where(dn, min(dl, sch.normal_limit), sch.normal_limit)
+            f"{fn}: column {column!r} must be boolean (True/False or 1/0), an ACKR1 rs2814778 genotype "
+            f"(CC = Duffy-null; TC, CT, TT not; also written C/C, T/C, C|T) or an Fy phenotype "
+            f"phenotypes (Fy(a-b-) = Duffy-null; Fy(a+b-), Fy(a-b+), Fy(a+b+) not); found {len(shown)} other "
+            f"values: {listed}{more}. Recode them (missing values are allowed); Duffy-null status is a genotype "
+            "or phenotype and is never derived from race or ethnicity"
+        )
+    return lut[codes]
+
+
+def duffy_null_status(values: Any) -> pd.Series:
+    """Duffy-null status from booleans, ACKR1 rs2814778 genotypes or Fy phenotypes.
+
+    Parameters
+    ----------
+    values : array-like or Series
+        Per person, any mix of: booleans (``True``/``False``, ``1``/``0``);
+        ACKR1 rs2814778 genotypes, ``CC`` Duffy-null and ``TC``, ``CT``,
+        ``TT`` not (case, spaces and the separators ``/``, ``|``, ``:`` are
+        ignored: ``C/C``, ``t|c``); Fy phenotypes, ``Fy(a-b-)`` Duffy-null
+        and ``Fy(a+b-)``, ``Fy(a-b+)``, ``Fy(a+b+)`` not (spaces ignored, a
+        Unicode minus reads as ``-``). Missing values (None, NaN, empty text)
+        stay missing.
+
+    Returns
+    -------
+    pandas.Series
+        Nullable boolean (``True`` Duffy-null), with the index of a Series
+        input. :func:`classify_anc` and :func:`~neutrostats.build_cohort`
+        treat a missing status as not Duffy-null.
+
+    Raises
+    ------
+    NeutrostatsError
+        For any other value (e.g. ``"AG"``, another strand's alleles, or a
+        race category), listing every such value with its count. Nothing is
+        guessed.
+
+    Notes
+    -----
+    Duffy-null status is the genotype (rs2814778 CC) or the red-cell
+    phenotype Fy(a-b-), not a race or ethnicity category, which is a poor
+    proxy for it [1]_; derive it from a genotype or phenotype only.
+
+    References
+    ----------
+    .. [1] Hysong MR, et al. Blood Adv 2025 (Duffy-null status and race as
+       its proxy).
+
+    Examples
+    --------
+    >>> duffy_null_status(["CC", "T/C", "Fy(a-b-)", "Fy(a+b+)", None, True]).tolist()
+    [True, False, True, False, <NA>, True]
+    >>> duffy_null_status(["AG", "AG", "Black"])
+    Traceback (most recent call last):
+    ...
+    neutrostats.errors.NeutrostatsError: duffy_null_status: column 'values' must be boolean ...
+    """
+    codes = _duffy_codes(values, "duffy_null_status", "values")
+    out = pd.arrays.BooleanArray(codes == _DN_TRUE, codes == _DN_MISSING)
+    return pd.Series(out, index=values.index if isinstance(values, pd.Series) else None, name="duffy_null")
+
+
+def duffy_null_mask(values: Any, fn: str, column: str) -> np.ndarray:
+    """True for Duffy-null rows; missing counts as not Duffy-null."""
+    return _duffy_codes(values, fn, column) == _DN_TRUE
+
+
+def age_limit_table(age_limits: Any = "default", *, function: str = "age_limit_table") -> pd.DataFrame:
+    """The age bands of ``age_limits=`` as a checked, sorted table.
+
+    Parameters
+    ----------
+    age_limits : "default", sequence of (age from, age to, limit) or DataFrame
+        ``"default"`` is :data:`DEFAULT_AGE_LIMITS`. Ages in years (days /
+        365.25), each band ``[from, to)``; ``to`` may be ``inf``. The limit
+        is the lower limit of normal in cells/µL, or None for a band where
+        no limit is known (its rows are flagged ``no_age_limit``). A
+        DataFrame has the columns ``age_from``, ``age_to``,
+        ``lower_limit_per_ul``.
+    function : str, default "age_limit_table"
+        Named in error messages.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``age_from``, ``age_to``, ``lower_limit_per_ul`` (NaN: no limit),
+        one row per band, youngest first.
+
+    Raises
+    ------
+    NeutrostatsError
+        For bands that are empty, negative, overlapping, or with a limit
+        outside :data:`LIMIT_PLAUSIBLE` cells/µL.
+
+    Examples
+    --------
+    >>> age_limit_table().round(4)
+       age_from   age_to  lower_limit_per_ul
+    0    0.0000   0.0383                 NaN
+    1    0.0383   1.0000              1000.0
+    2    1.0000  18.0000              1500.0
+    """
+    return _age_bands(age_limits, function)
+
+
+def _age_bands(age_limits: Any, fn: str) -> pd.DataFrame:
+    if isinstance(age_limits, str):
+        if age_limits != "default":
+            raise NeutrostatsError(f"{fn}: age_limits must be 'default' or a table of bands, found {age_limits!r}")
+        age_limits = DEFAULT_AGE_LIMITS
+    if isinstance(age_limits, pd.DataFrame):
+        require_columns(age_limits, ["age_from", "age_to", "lower_limit_per_ul"], fn)
+        rows = list(zip(age_limits["age_from"], age_limits["age_to"], age_limits["lower_limit_per_ul"]))
+    else:
+        try:
+            rows = [tuple(r) for r in age_limits]
+        except TypeError:
+            rows = []
+        if not rows or any(len(r) != 3 for r in rows):
+            raise NeutrostatsError(
+                f"{fn}: age_limits must be 'default' or bands (age from, age to, lower limit per µL), e.g. "
+                f"[(14 / 365.25, 1, 1000), (1, 18, 1500)], found {age_limits!r}"
+            )
+    try:
+        lo = np.array([float(r[0]) for r in rows])
+        hi = np.array([float(r[1]) for r in rows])
+        lim = np.array([np.nan if r[2] is None or pd.isna(r[2]) else float(r[2]) for r in rows])
+    except (TypeError, ValueError):
+        raise NeutrostatsError(f"{fn}: age_limits must hold numbers (years, cells/µL), found {rows!r}") from None
+    order = np.argsort(lo, kind="stable")
+    lo, hi, lim = lo[order], hi[order], lim[order]
+    if not np.all(np.isfinite(lo)) or np.any(lo < 0) or np.any(~(hi > lo)):
+        raise NeutrostatsError(
+            f"{fn}: every age band needs 0 <= age from < age to (years), found {list(zip(lo, hi))}")
+    if np.any(lo[1:] < hi[:-1]):
+        raise NeutrostatsError(f"{fn}: age bands must not overlap, found {list(zip(lo, hi))}")
+    known = lim[~np.isnan(lim)]
+    if np.any((known < LIMIT_PLAUSIBLE[0]) | (known >= LIMIT_PLAUSIBLE[1])):
+        raise NeutrostatsError(
+            f"{fn}: age_limits' lower limits must lie in [{LIMIT_PLAUSIBLE[0]:g}, {LIMIT_PLAUSIBLE[1]:g}) "
+            f"cells/µL (or None for no limit), found {lim.tolist()}; give them in cells/µL"
+        )
+    return pd.DataFrame({"age_from": lo, "age_to": hi, "lower_limit_per_ul": lim})
+
+
+def sample_ages(sample_times: Any, birth_days: np.ndarray) -> np.ndarray:
+    """Age in years (days / 365.25) on the day of each sample; NaN where the time or birth is unknown.
+
+    ``birth_days`` are whole days since 1970 (the int64 maximum: unknown),
+    as ``build_cohort`` reads them.
+    """
+    t = pd.Series(sample_times).to_numpy(dtype="datetime64[ns]")
+    day = t.astype("datetime64[D]").astype(np.int64)
+    births = np.asarray(birth_days, dtype=np.int64)
+    unknown = np.isnat(t) | (births == np.iinfo(np.int64).max)
+    return np.where(unknown, np.nan, (day - np.where(unknown, 0, births)) / _DAYS_PER_YEAR)
+
+
+def _age_band_limits(sch: Scheme, ages: np.ndarray, bands: pd.DataFrame) -> np.ndarray:
+    """The limit of each row's age band; the scheme's outside every band; NaN for an unknown or negative age."""
+    lim = np.where(np.isnan(ages) | (ages < 0), np.nan, sch.normal_limit)
+    for lo, hi, band_lim in bands.itertuples(index=False):
+        lim[(ages >= lo) & (ages < hi)] = band_lim
+    return lim
+
+
+def _read_lower_limits(values: pd.Series, factors: np.ndarray, rows: np.ndarray, decimal: str,
+                       thousands: str | None, scaled: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The lab's LLN of each row in cells/µL (NaN: none) and the rows whose LLN is unusable.
+
+    Read as values are (separators, ``<`` and ``>``), in the row's own unit.
+    Only ``rows`` (direct ANC results with a usable value and unit) are
+    judged; an empty LLN is no LLN, a censored, unreadable, ambiguous or
+    implausible one (outside :data:`LIMIT_PLAUSIBLE`) is unusable.
+    """
+    num, censor, flag, amb = _parse_arrays(values, decimal, thousands)
+    lln = num * factors
+    if scaled:
+        np.round(lln, 6, out=lln)
+    present = flag != FLAG_CODES["missing_value"]
+    bad = present & ((flag != NO_FLAG) | (censor >= 0) | ambiguous_rows(amb, factors)
+                     | ~((lln >= LIMIT_PLAUSIBLE[0]) & (lln < LIMIT_PLAUSIBLE[1])))
+    bad &= rows
+    lln[~rows | bad | ~present] = np.nan
+    return lln, bad
+
+
+def row_limits(sch: Scheme, n: int, *, duffy: np.ndarray | None, duffy_null_limit: float,
+               ages: np.ndarray | None, bands: pd.DataFrame | None, lln: np.ndarray | None):
+    """The normal limit of every row (a scalar when it is the scheme's for all) and of a row without its LLN.
+
+    Returns ``(limit, base)``: ``base`` is the limit before the lab's LLN
+    (age band or scheme, then Duffy-null), NaN where the age is unknown or
+    its band has no limit. The rule is in the module docstring.
+    """
+    if duffy is None and bands is None and lln is None:
+        return sch.normal_limit, sch.normal_limit
+    dl = float(duffy_null_limit)
+    base = np.full(n, sch.normal_limit) if bands is None else _age_band_limits(sch, ages, bands)  # type: ignore[arg-type]
+    limit = base if lln is None else np.where(np.isnan(lln), base, lln)
+    out = []
+    for x in (base, limit):
+        x = np.asarray(sch.effective_limit(x), dtype=float)
+        if duffy is not None:
+            x = np.where(duffy, np.minimum(x, dl), x)
+        out.append(x)
+    return out[1], out[0]
 
 
 def code_roles(codes: pd.Series, code_map: dict[str, str] | None = None) -> np.ndarray:
@@ -922,11 +1425,13 @@ def code_roles(codes: pd.Series, code_map: dict[str, str] | None = None) -> np.n
     return lut[fcodes]
 
 
-def _tiers_and_flags(sch: Scheme, anc, censor, limit, flag, is_measure) -> np.ndarray:
-    """Tier codes of every row; adds negative/implausible/spans flags to ``flag``.
+def _tiers_and_flags(sch: Scheme, anc, censor, limit, flag, is_measure, limit_flags=None) -> np.ndarray:
+    """Tier codes of every row; adds negative/implausible/limit/spans flags to ``flag``.
 
     One ``searchsorted`` over the cuts widened by 0 and the plausibility limit
-    gives the tier and the out-of-range flags together.
+    gives the tier and the out-of-range flags together. ``limit_flags``
+    (``unusable_limit``/``no_age_limit`` per row, or NO_FLAG) rank after
+    the range flags and before ``censored_spans_tiers``.
     """
     m = len(sch.cuts)
     edges = np.concatenate([[0.0], sch._cuts, [np.nextafter(IMPLAUSIBLE_ABOVE, np.inf)]])
@@ -942,10 +1447,14 @@ def _tiers_and_flags(sch: Scheme, anc, censor, limit, flag, is_measure) -> np.nd
     # NaN (rows flagged already) sorts past every edge and would read as
     # implausible: only rows without a reason yet take these flags.
     np.copyto(flag, range_flags, where=flag == NO_FLAG)
+    if limit_flags is not None:
+        lf = limit_flags if is_measure is None else np.where(is_measure, limit_flags, NO_FLAG)
+        np.copyto(flag, lf.astype(np.uint8), where=flag == NO_FLAG)
     if np.ndim(limit) != 0:
-        lowered = limit < sch.normal_limit
-        up = lowered & (tiers > 0) & (anc >= limit)
-        tiers[up] = 0
+        # Rows whose limit is not the top cut: the limit decides normal, the other cuts the rest.
+        other = np.flatnonzero((tiers >= 0) & ~(limit == sch.normal_limit))
+        if other.size:
+            tiers[other] = _limit_codes(sch, anc[other], limit[other])
     cens = np.flatnonzero((censor >= 0) & (flag == NO_FLAG))
     if cens.size:
         lim = limit if np.ndim(limit) == 0 else limit[cens]
@@ -961,13 +1470,13 @@ def _tiers_and_flags(sch: Scheme, anc, censor, limit, flag, is_measure) -> np.nd
 def _censored_tier_codes(sch: Scheme, v: np.ndarray, censor: np.ndarray, limit) -> np.ndarray:
     """Tier codes of censored values; -1 where the interval spans tiers."""
     m = len(sch.cuts)
-    codes = sch.codes(v, limit)
+    codes = _limit_codes(sch, v, limit)
     lim = np.broadcast_to(np.asarray(limit, dtype=float), v.shape)
     # "<b" is [0, b): its top is just below b, in the tier of b approached
     # from below; the whole interval is one tier only if that is the most
     # severe tier (the bottom, 0, always is). "<=b" includes b itself.
     below_open = censor == 0
-    top_open = (m - np.searchsorted(sch._cuts, v, side="left")).astype(np.int8)
+    top_open = (m - np.searchsorted(sch._cuts[:-1], v, side="left")).astype(np.int8)
     top_open[v > lim] = 0
     below = censor <= 1
     top = np.where(below_open, top_open, codes)

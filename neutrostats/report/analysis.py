@@ -217,7 +217,7 @@ def _redact(text: str, k: int) -> str:
     return re.sub(r"(?<![\w.])(\d+)(?![\w.])", lambda m: f"<{k}" if 0 < int(m.group(1)) < k else m.group(1), text)
 
 
-_STEPS = ("cohort", "table 1", "odds ratios", "survival", "cox", "competing risks", "absolute risks", "calibration",
+_STEPS = ("cohort", "table 1", "odds ratios", "cytopenia", "survival", "cox", "competing risks", "absolute risks", "calibration",
           "figures")
 
 
@@ -336,6 +336,8 @@ def _analyse(steps, build, settings, build_options) -> Report:
     or_table, trend = steps.run("odds ratios", _odds_ratios, t, outcomes, settings)
     tables["odds_ratios"] = or_table
     tables["trend_tests"] = trend
+    cyto = steps.run("cytopenia", _cytopenia, t, outcomes)  # None without haemoglobin and platelets
+    tables.update(zip(("cytopenia_by_tier", "cytopenia_odds_ratios"), cyto or ()))
 
     # Deaths after the horizon are censored there (the survival analyses stop with the outcome window).
     death = cohort.time_to_event("death", horizon=settings.followup_years)
@@ -453,6 +455,58 @@ def _odds_ratios(t: pd.DataFrame, outcomes: list[str], settings: ReportSettings)
     trend = (pd.concat(trends, ignore_index=True) if trends
              else pd.DataFrame(columns=[*TEST_COLUMNS, "estimate", "std_error"]))
     return table, trend
+
+
+#: The pattern of a neutropenic index sample lacking haemoglobin or platelets, in the cytopenia table.
+UNDETERMINED = "undetermined"
+
+
+def _cytopenia(t: pd.DataFrame, outcomes: list[str]):
+    """Persons by ANC tier x cytopenia pattern, and crude ORs of bi-/pancytopenia against isolated neutropenia.
+
+    Only when some neutropenic person's index sample has both other lines (``cytopenia`` decided); else None
+    (the report says so in one line). Palmblad et al., Am J Hematol 2020;95:521: isolated neutropenia and
+    neutropenia with anaemia and/or thrombocytopenia carry different risks.
+    """
+    from neutrostats.labs.cbc import CYTOPENIA_PATTERNS
+    from neutrostats.stats.odds_ratios import odds_ratios_by_tier
+
+    if "cytopenia" not in t.columns:
+        return None
+    cats = list(t["tier"].cat.categories)
+    tier = t["tier"].astype(object).to_numpy()
+    pattern = t["cytopenia"].astype(object).to_numpy()
+    neutropenic = tier != cats[0]
+    decided = neutropenic & pd.notna(pattern)
+    if not decided.any():
+        return None
+    shown = [*CYTOPENIA_PATTERNS, UNDETERMINED]
+    rows = []
+    for g in cats:
+        in_tier = tier == g
+        size = int(in_tier.sum())
+        levels = ["no_neutropenia"] if g == cats[0] else [*CYTOPENIA_PATTERNS[1:], UNDETERMINED]
+        for p in levels:
+            n = size if p == "no_neutropenia" else int((in_tier & (pd.isna(pattern) if p == UNDETERMINED
+                                                                    else (pattern == p))).sum())
+            rows.append((g, p, n, 100.0 * n / size if size else np.nan))
+    by_tier = pd.DataFrame(rows, columns=["group", "pattern", "n", "percent"])
+    by_tier["group"] = pd.Categorical(by_tier["group"], categories=cats, ordered=True)
+    by_tier["pattern"] = pd.Categorical(by_tier["pattern"], categories=shown, ordered=True)
+    sub = t.loc[decided].copy()
+    sub["cytopenia"] = pd.Categorical(sub["cytopenia"].astype(object), categories=list(CYTOPENIA_PATTERNS[1:]),
+                                      ordered=True)
+    parts = []
+    for o in outcomes:
+        try:
+            parts.append(odds_ratios_by_tier(sub, o, tier="cytopenia", method="midp"))
+        except NeutrostatsError as exc:
+            warnings.warn(f"odds ratios of {o!r} by cytopenia pattern left out: {exc}", NeutrostatsWarning,
+                          stacklevel=2)
+    ors = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["outcome", "group", "n", "n_event"])
+    if len(ors):
+        ors["group"] = pd.Categorical(ors["group"].astype(str), categories=list(CYTOPENIA_PATTERNS[1:]), ordered=True)
+    return by_tier, ors
 
 
 def _adjusted_or(t: pd.DataFrame, outcome: str, adjust: list[str]) -> pd.DataFrame:

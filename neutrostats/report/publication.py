@@ -56,6 +56,7 @@ TEST_LABELS: Mapping[str, str] = {
 
 _SCHEME_TITLES = {"andersen2016": "Andersen 2016", "clinical": "Clinical", "ctcae_v5": "CTCAE v5"}
 _INDEX_WORDS = {"first": "first blood count", "first_neutropenic": "first neutropenic blood count",
+                "first_confirmed": "confirming blood count (the second count below the normal limit)",
                 "nadir": "lowest ANC (nadir) in the window"}
 _TIER = "ANC tier at index"
 Cell = Callable[..., str]
@@ -303,6 +304,54 @@ def _odds_ratios(df: pd.DataFrame, marks, lab) -> DisplayTable:
                         indent=tuple(indent), notes=notes)
 
 
+#: Display names of the cytopenia patterns.
+PATTERN_LABELS = {"no_neutropenia": "No neutropenia", "isolated": "Isolated neutropenia",
+                  "bicytopenia": "Bicytopenia", "pancytopenia": "Pancytopenia",
+                  "undetermined": "Undetermined (haemoglobin or platelets missing)"}
+
+
+def _cytopenia_by_tier(df: pd.DataFrame, marks, lab) -> DisplayTable:
+    """Persons by ANC tier and cytopenia pattern: tiers as header rows, patterns indented under them."""
+    cell = _cells(df, marks)
+    rows, indent, last = [], [], None
+    for i in range(len(df)):
+        tier, pattern = str(df["group"].iloc[i]), str(df["pattern"].iloc[i])
+        if tier != last:
+            rows.append([lab(tier), "", ""])
+            indent.append(0)
+            last = tier
+        rows.append([PATTERN_LABELS.get(pattern, pattern), cell(i, "n"), cell(i, "percent", lambda v: f"{v:.1f}")])
+        indent.append(1)
+    return DisplayTable("cytopenia_by_tier", "Persons by ANC tier and cytopenia pattern at the index sample",
+                        pd.DataFrame(rows, columns=["ANC tier and pattern", "Persons, n", "% of tier"]),
+                        align=("l", "r", "r"), indent=tuple(indent), notes=(
+        "Isolated neutropenia: haemoglobin and platelets not low; bicytopenia: one of them low; pancytopenia: "
+        "both. Anaemia: haemoglobin below the WHO limit for age and sex; thrombocytopenia: platelets below "
+        "150 ×10⁹/L.",))
+
+
+def _cytopenia_odds_ratios(df: pd.DataFrame, marks, lab) -> DisplayTable:
+    """Crude ORs of each outcome by cytopenia pattern against isolated neutropenia."""
+    ratios, ps = _ratio_cells(df, marks)
+    cell = _cells(df, marks)
+    rows, indent, last = [], [], None
+    for i in range(len(df)):
+        outcome = str(df["outcome"].iloc[i])
+        if outcome != last:
+            rows.append([_outcome(lab, outcome), "", "", "", ""])
+            indent.append(0)
+            last = outcome
+        pattern = str(df["group"].iloc[i])
+        rows.append([PATTERN_LABELS.get(pattern, pattern), cell(i, "n"), cell(i, "n_event"), ratios[i], ps[i]])
+        indent.append(1)
+    headers = ["Outcome and pattern", "n at risk", "Events, n", "Crude OR (95% CI)", "p"]
+    return DisplayTable("cytopenia_odds_ratios",
+                        "Odds ratios of each outcome by cytopenia pattern, against isolated neutropenia",
+                        pd.DataFrame(rows, columns=headers), align=("l",) + ("r",) * 4, indent=tuple(indent),
+                        notes=("Neutropenic persons (index ANC below normal) whose index sample has haemoglobin and "
+                               "platelets; conditional maximum-likelihood estimate with mid-p interval.",))
+
+
 def _evalue_cell(df: pd.DataFrame, j: int | None) -> str:
     """``E (E of the CI)`` of the adjusted row ``j``; empty where it has none (reference, hidden, not estimable)."""
     if j is None or _missing(df["evalue"].iloc[j]):
@@ -533,7 +582,8 @@ def publication_tables(report) -> dict[str, DisplayTable]:
 
 
 # Tables shown only when they have rows (left out by disclosure control, or nothing to calibrate against).
-_OPTIONAL = ("cif_at_risk", "calibrated_odds_ratios", "standardized_risks", "incidence_rates", "rate_ratios")
+_OPTIONAL = ("cif_at_risk", "calibrated_odds_ratios", "standardized_risks", "incidence_rates", "rate_ratios",
+             "cytopenia_odds_ratios")
 
 
 def _builders(report) -> dict[str, Callable[[], DisplayTable]]:
@@ -558,6 +608,9 @@ def _builders(report) -> dict[str, Callable[[], DisplayTable]]:
         "table_one": lambda: _table_one(report, lab),
         "table_one_smd": lambda: _smd(t["table_one_smd"], lab),
         "odds_ratios": lambda: _odds_ratios(t["odds_ratios"], marks.get("odds_ratios"), lab),
+        "cytopenia_by_tier": lambda: _cytopenia_by_tier(t["cytopenia_by_tier"], marks.get("cytopenia_by_tier"), lab),
+        "cytopenia_odds_ratios": lambda: _cytopenia_odds_ratios(t["cytopenia_odds_ratios"],
+                                                                marks.get("cytopenia_odds_ratios"), lab),
         "trend_tests": lambda: _table("trend_tests", "Tests for trend across ANC tiers", t["trend_tests"],
                                       marks.get("trend_tests"), _tests_spec(lab, with_term=False)),
         "mortality": lambda: _wide_risks(

@@ -52,7 +52,7 @@ class ReportSettings:
     ----------
     scheme : str, default "andersen2016"
         Severity scheme (:func:`~neutrostats.get_scheme`).
-    index : {"first", "first_neutropenic", "nadir"}, default "first"
+    index : {"first", "first_neutropenic", "first_confirmed", "nadir"}, default "first"
     followup_years : float, default 4
         Outcome window; also the horizon of the survival analyses (deaths
         after it are censored there) and of the reported mortality.

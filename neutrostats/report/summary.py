@@ -39,7 +39,7 @@ MAIN_OUTCOMES = ("viral_infection", "hiv", "hematologic_malignancy")
 _HIDDEN_VALUE = "[h]"  # a number computed from a hidden count
 _FIRTH_MARK = "†"
 _INDEX_TEXT = {"first": "the first ANC", "first_neutropenic": "the first neutropenic ANC",
-               "nadir": "the lowest ANC (nadir)"}
+               "first_confirmed": "the confirming ANC", "nadir": "the lowest ANC (nadir)"}
 
 
 # ---------------------------------------------------------------------------
