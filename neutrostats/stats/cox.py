@@ -247,9 +247,17 @@ class _Risk:
         return starts, idx[starts]
 
     def _bins(self, V, runs, perm):
+        if perm is not None:
+            # Entry bins are unsorted in the row order: a weighted bincount per column reads V as it is,
+            # where a reduceat would first have to gather all of V in the bins' order.
+            idx = self.first
+            B = np.empty((self.G + 1, V.shape[1]))
+            for k in range(V.shape[1]):
+                B[:, k] = np.bincount(idx, weights=V[:, k], minlength=self.G + 1)
+            return B
         starts, vals = runs
         B = np.zeros((self.G + 1, V.shape[1]))
-        B[vals] = np.add.reduceat(V if perm is None else V[perm], starts, axis=0)
+        B[vals] = np.add.reduceat(V, starts, axis=0)
         return B
 
     def _sums(self, V):
