@@ -323,7 +323,9 @@ def _analyse(steps, build, settings, build_options) -> Report:
     rule = settings.disclosure_rule
     # Every table is computed exactly first; disclosure control is decided on all of them at once.
     tables: dict[str, pd.DataFrame] = {}
-    tables["attrition"] = cohort.attrition.copy()
+    # The persistence rows (table "cohort") count persons meeting a rule and exclude nobody: they are not
+    # steps of the flow, and disclosure control has no relation to protect them by. The cohort keeps them.
+    tables["attrition"] = cohort.attrition[cohort.attrition["table"].astype(str) != "cohort"].reset_index(drop=True)
     tables["tier_prevalence"] = _tier_prevalence(t)
 
     columns = ["age_at_index", "sex", "index_anc_per_ul"]
