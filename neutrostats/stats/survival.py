@@ -78,11 +78,73 @@ def _groups(labels, dtype):
     return sorted(pd.unique(labels), key=lambda v: (str(type(v)), v))
 
 
+def _group_index(chk, group):
+    """Each row's group as a position in output order, the groups in that order and the group dtype.
+
+    The order is that of :func:`_groups` (category order for a Categorical,
+    else sorted values), taken from the codes: turning a Categorical of a
+    million rows into an array of Python objects and comparing it with each
+    group cost more than the whole Kaplan-Meier.
+    """
+    n = chk.time.size
+    if not group:
+        return np.zeros(n, dtype=np.intp), ["all"], None
+    g = chk.data[group]
+    if isinstance(g.dtype, pd.CategoricalDtype):
+        codes = g.cat.codes.to_numpy()  # complete cases: no -1
+        present = np.bincount(codes, minlength=len(g.dtype.categories)) > 0
+        pos = np.cumsum(present) - 1
+        return pos[codes], [g.dtype.categories[i] for i in np.flatnonzero(present)], g.dtype
+    codes, uniques = pd.factorize(g.to_numpy())
+    order = sorted(range(len(uniques)), key=lambda i: (str(type(uniques[i])), uniques[i]))
+    rank = np.empty(len(order), dtype=np.intp)
+    rank[order] = np.arange(len(order))
+    return rank[codes], [uniques[i] for i in order], None
+
+
+def _group_rows(gpos, k):
+    """Row indices of each group (ascending, so every slice keeps the input order).
+
+    A boolean mask per group for a few groups; one stable sort of the
+    positions (a radix sort for small integers) when there are many.
+    """
+    if k <= 16:
+        return [np.flatnonzero(gpos == j) for j in range(k)]
+    small = gpos.astype(np.int16) if k < np.iinfo(np.int16).max else gpos
+    order = np.argsort(small, kind="stable")
+    bounds = np.cumsum(np.bincount(gpos, minlength=k))
+    return np.split(order, bounds[:-1])
+
+
+def _exit_counts(t, e):
+    """Distinct times (sorted) of one group, with the number leaving and the number of events at each.
+
+    Sorting the values (no argsort, no inverse index) and counting runs: the
+    counts are exact integers, the same as ``np.unique(t, return_inverse=True)``
+    and ``np.bincount`` give, at a fraction of the cost.
+    """
+    ts = np.sort(t)
+    new = np.empty(ts.size, dtype=bool)
+    new[:1] = True
+    np.not_equal(ts[1:], ts[:-1], out=new[1:])
+    starts = np.flatnonzero(new)
+    times = ts[starts]  # the first of each run, as np.unique
+    n_exit = np.diff(starts, append=ts.size)
+    # every event time is one of the distinct times: events up to each, differenced
+    n_event = np.diff(np.searchsorted(np.sort(t[e]), times, side="right"), prepend=0)
+    return times, n_exit, n_event
+
+
 def _km_one(t, e, s, w=None):
     """Kaplan-Meier of one group at its distinct times (sorted); ``w``: case weights (None: all 1)."""
-    times, inv = np.unique(t, return_inverse=True)
-    n_event = np.bincount(inv, weights=e if w is None else e * w, minlength=times.size)
-    n_exit = np.bincount(inv, weights=w, minlength=times.size).astype(float)
+    if w is None:
+        times, n_exit, n_event = _exit_counts(t, e)
+        n_exit, n_event = n_exit.astype(float), n_event.astype(float)
+    else:
+        # Weighted sums in the input order (as before), so the last bits do not move.
+        times, inv = np.unique(t, return_inverse=True)
+        n_event = np.bincount(inv, weights=e * w, minlength=times.size)
+        n_exit = np.bincount(inv, weights=w, minlength=times.size)
     n_censor = n_exit - n_event
     # At risk at t: exits at or after t, minus those entering at or after t.
     at_or_after = np.cumsum(n_exit[::-1])[::-1]
@@ -236,35 +298,42 @@ def _kaplan_meier(df, duration, event, group, entry, conf_level, conf_type, fn, 
     """The Kaplan-Meier table and the checked data (its complete-case accounting)."""
     require_choice(conf_type, CONF_TYPES, fn, "conf_type")
     level = require_conf_level(conf_level, fn)
-    chk, t, e, s, labels, dtype = _survival_data(df, duration, event, group, entry, fn, stacklevel=stacklevel,
-                                                 weights=weights)
-    w = chk.weights
+    chk = check_tte(df, fn, duration=duration, event=event, group=group or None, entry=entry or None,
+                    weights=weights or None, stacklevel=stacklevel - 1)
+    t, e, s, w = chk.time, chk.event, chk.entry, chk.weights
+    gpos, groups, dtype = _group_index(chk, group)
     count = np.int64 if w is None else float
-    frames = []
-    for g in _groups(labels, dtype):
-        m = labels == g
-        wg = None if w is None else w[m]
-        times, n_risk, n_event, n_censor, surv, var_log = _km_one(t[m], e[m], None if s is None else s[m], wg)
+    cols: dict[str, list] = {c: [] for c in KM_COLUMNS[1:]}
+    lengths = []
+    for rows in _group_rows(gpos, len(groups)):
+        sg = None if s is None else s[rows]
+        wg = None if w is None else w[rows]
+        times, n_risk, n_event, n_censor, surv, var_log = _km_one(t[rows], e[rows], sg, wg)
         lo, hi = _ci(surv, var_log, level, conf_type)
         with np.errstate(invalid="ignore"):
             se = surv * np.sqrt(var_log)  # 0 x inf = NaN once everyone at risk has died, as in R
-        at_start = np.ones(int(m.sum()), dtype=bool) if s is None else s[m] <= 0
-        start_risk = int(at_start.sum()) if wg is None else float(wg[at_start].sum())
-        frames.append(pd.DataFrame({
-            "group": g,
-            "time": np.concatenate([[0.0], times]),
-            "n_risk": np.concatenate([[start_risk], n_risk]).astype(count),
-            "n_event": np.concatenate([[0], n_event]).astype(count),
-            "n_censor": np.concatenate([[0], n_censor]).astype(count),
-            "estimate": np.concatenate([[1.0], surv]),
-            "std_error": np.concatenate([[0.0], se]),
-            "conf_low": np.concatenate([[1.0], lo]),
-            "conf_high": np.concatenate([[1.0], hi]),
-        }))
-    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=KM_COLUMNS)
+        if sg is None:
+            start_risk = rows.size if wg is None else float(wg.sum())
+        else:
+            at_start = sg <= 0
+            start_risk = int(at_start.sum()) if wg is None else float(wg[at_start].sum())
+        for c, first, v in (("time", 0.0, times), ("n_risk", start_risk, n_risk), ("n_event", 0, n_event),
+                            ("n_censor", 0, n_censor), ("estimate", 1.0, surv), ("std_error", 0.0, se),
+                            ("conf_low", 1.0, lo), ("conf_high", 1.0, hi)):
+            cols[c].append(np.concatenate([[first], v]))
+        lengths.append(times.size + 1)
+    data = {c: np.concatenate(v) for c, v in cols.items()}
+    for c in ("n_risk", "n_event", "n_censor"):
+        data[c] = data[c].astype(count)
     if dtype is not None:
-        out["group"] = pd.Categorical(out["group"], dtype=dtype)
-    return out[KM_COLUMNS], chk
+        # category positions of the groups present, repeated: no per-row object values
+        cat_codes = dtype.categories.get_indexer(groups)
+        group_col: Any = pd.Categorical.from_codes(np.repeat(cat_codes, lengths), dtype=dtype)
+    else:
+        # The dtype a column of each scalar group value gets, combined as pandas combines them.
+        group_col = pd.concat([pd.Series(g, index=pd.RangeIndex(m)) for g, m in zip(groups, lengths)],
+                              ignore_index=True)
+    return pd.DataFrame({"group": group_col, **data}), chk
 
 
 def _step_rows(km: pd.DataFrame, times) -> pd.DataFrame:
