@@ -191,7 +191,10 @@ def check_tte(
     w_all = None if weights is None else numeric_values(
         df[weights], weights, fn, "case weights",
         f"pass case weights as finite numbers >= 0 (e.g. inverse-probability weights), weights={weights!r}")
-    isna = {c: df[c].isna().to_numpy() for c in used}
+    # The numeric columns' gaps are the NaN of their float values; isna() only for the others.
+    converted = {duration, event, *([entry] if entry is not None else []),
+                 *([weights] if weights is not None else [])}
+    isna = {c: df[c].isna().to_numpy() for c in used if c not in converted}
     isna[duration] = np.isnan(t_all)
     isna[event] = np.isnan(e_all)
     if entry is not None and s_all is not None:
@@ -209,13 +212,25 @@ def check_tte(
             f"{fn}: no row of {name} ({n} rows) has a value in every column used {used} (complete cases); "
             f"missing per column: {per}; fill in or fix those columns"
         )
-    keep = ~miss
-    t, e = t_all[keep], e_all[keep]
-    data = df.loc[keep, used] if n_missing else df.loc[:, used]
+    if n_missing:
+        keep = ~miss
+        t, e = t_all[keep], e_all[keep]
+        s_used = None if s_all is None else s_all[keep]
+        w_used = None if w_all is None else w_all[keep]
+        data = df.loc[keep, used]
+    else:
+        # Every row is complete: no boolean-index copy of each column (a tenth of a Kaplan-Meier of a
+        # million rows). Arrays that may be views of the table's columns are copied, so that the
+        # arrays returned are the caller's to keep or change, as before; the events are converted
+        # (a new array) below anyway.
+        t, s_used, w_used = (None if a is None else a if a.flags.owndata and a.flags.writeable else a.copy()
+                             for a in (t_all, s_all, w_all))
+        e = e_all
+        data = df.loc[:, used]
     _check_durations(t, fn, duration)
     ev = _check_events(e, fn, event, events)
-    s = None if entry is None or s_all is None else _check_entry(s_all[keep], t, fn, entry)
-    w = None if weights is None or w_all is None else _check_weights(w_all[keep], fn, weights)
+    s = None if entry is None or s_used is None else _check_entry(s_used, t, fn, entry)
+    w = None if weights is None or w_used is None else _check_weights(w_used, fn, weights)
     if n_missing:
         warnings.warn(missing_message(fn, n_missing, n, missing), DataQualityWarning, stacklevel=stacklevel)
     return TTEData(data=data, time=t, event=ev, entry=s, n_input=n, n_missing=n_missing, missing=missing,
