@@ -56,38 +56,16 @@ KM_COLUMNS = ["group", "time", "n_risk", "n_event", "n_censor", "estimate", "std
 CONF_TYPES = ("log-log", "log", "plain")
 
 
-def _survival_data(df, duration, event, group, entry, fn, strata=None, stacklevel=4, weights=None):
-    """Complete cases (see :func:`neutrostats.stats.tte.check_tte`): the checked data, time, event (bool),
-    entry (or None), group labels and the group dtype; the case weights are ``chk.weights``."""
-    chk = check_tte(df, fn, duration=duration, event=event, group=group or None, entry=entry or None,
-                  strata=strata, weights=weights or None, stacklevel=stacklevel)
-    if group:
-        g = chk.data[group]
-        dtype = g.dtype if isinstance(g.dtype, pd.CategoricalDtype) else None
-        labels = g.to_numpy()
-    else:
-        dtype, labels = None, np.full(chk.time.size, "all", dtype=object)
-    return chk, chk.time, chk.event, chk.entry, labels, dtype
-
-
-def _groups(labels, dtype):
-    """Group values in output order: category order for Categoricals, else sorted."""
-    if dtype is not None:
-        present = set(pd.unique(labels))
-        return [c for c in dtype.categories if c in present]
-    return sorted(pd.unique(labels), key=lambda v: (str(type(v)), v))
-
-
 def _group_index(chk, group):
     """Each group's rows, in output order, with the group values and the group dtype.
 
-    The order is that of :func:`_groups` (category order for a Categorical,
-    else sorted values), taken from the codes: turning a Categorical of a
-    million rows into an array of Python objects and comparing it with each
-    group cost more than the whole Kaplan-Meier. The rows of a group are a
-    boolean mask or ascending indices, so they keep the input order.
+    The order is the category order for a Categorical, else that of the
+    sorted values (by type name, then value), taken from the codes: turning
+    a Categorical of a million rows into an array of Python objects and
+    comparing it with each group cost more than the whole Kaplan-Meier. The
+    rows of a group are a boolean mask or ascending indices, so they keep the
+    input order.
     """
-    n = chk.time.size
     if not group:
         return [slice(None)], ["all"], None
     g = chk.data[group]
@@ -96,11 +74,37 @@ def _group_index(chk, group):
         rows = _rows_by_code(g.cat.codes.to_numpy(), len(cats))  # complete cases: no code -1
         present = [(c, r) for c, r in zip(cats, rows) if r is not None]
         return [r for _, r in present], [c for c, _ in present], g.dtype
+    codes, groups = _sorted_codes(g)
+    return _rows_by_code(codes, len(groups)), groups, None
+
+
+def _sorted_codes(g):
+    """Codes 0.. of a column that is not a Categorical, numbered in the order of the sorted values (by type
+    name, then value) and those values."""
     codes, uniques = pd.factorize(g.to_numpy())
     order = sorted(range(len(uniques)), key=lambda i: (str(type(uniques[i])), uniques[i]))
     rank = np.empty(len(order), dtype=np.intp)
     rank[order] = np.arange(len(order))
-    return _rows_by_code(rank[codes], len(order)), [uniques[i] for i in order], None
+    return rank[codes], [uniques[i] for i in order]
+
+
+def _group_codes(chk, group, keep=None):
+    """Each row's group as a position in output order (rows ``keep`` only, if given), the groups, the dtype.
+
+    The groups are those present (in the rows kept), ordered as by :func:`_group_index`.
+    """
+    g = chk.data[group]
+    if isinstance(g.dtype, pd.CategoricalDtype):
+        codes, groups, dtype = g.cat.codes.to_numpy(), list(g.dtype.categories), g.dtype
+    else:
+        (codes, groups), dtype = _sorted_codes(g), None
+    if keep is not None:
+        codes = codes[keep]
+    present = np.bincount(codes, minlength=len(groups)) > 0
+    if present.all():
+        return codes.astype(np.intp), groups, dtype
+    pos = np.cumsum(present) - 1
+    return pos[codes], [v for v, p in zip(groups, present) if p], dtype
 
 
 def _rows_by_code(codes, k):
@@ -723,31 +727,32 @@ def logrank_test(
     if not group:
         raise NeutrostatsError(f"{fn}: a group column is needed to compare curves")
     rho, gamma = _fh_exponents(rho, gamma, weights, fn)
-    chk, t, e, ent, labels, dtype = _survival_data(df, duration, event, group, entry, fn, strata=strata,
-                                                   weights=weights)
-    wt = chk.weights
+    chk = check_tte(df, fn, duration=duration, event=event, group=group, entry=entry or None, strata=strata,
+                    weights=weights or None, stacklevel=3)
+    t, e, ent, wt = chk.time, chk.event, chk.entry, chk.weights
+    pos = None
     if wt is not None:
         # Rows of weight 0 add nothing to any sum; coxph refuses them.
         pos = wt > 0
-        chk_data, t, e, labels, wt = chk.data[pos], t[pos], e[pos], labels[pos], wt[pos]
+        chk_data, t, e, wt = chk.data[pos], t[pos], e[pos], wt[pos]
         ent = None if ent is None else ent[pos]
     else:
         chk_data = chk.data
-    groups = _groups(labels, dtype)
+    gi, groups, dtype = _group_codes(chk, group, pos)
     if len(groups) < 2:
         with_w = " with a positive weight" if wt is not None else ""
         raise NeutrostatsError(f"{fn}: at least two groups with persons{with_w} are needed, found {len(groups)}")
-    gi = pd.Categorical(labels, categories=groups).codes
-    if strata is not None:
-        s_codes = pd.factorize(chk_data[strata].to_numpy())[0]
-    else:
-        s_codes = np.zeros(t.size, dtype=np.int64)
     k = len(groups)
     observed = np.zeros(k)
     expected = np.zeros(k)
     var = np.zeros((k, k))
-    for s in np.unique(s_codes):
-        m = s_codes == s
+    if strata is not None:
+        s_codes = pd.factorize(chk_data[strata].to_numpy())[0]
+        strata_rows = [s_codes == s for s in range(int(s_codes.max()) + 1)]
+    else:
+        s_codes = np.zeros(t.size, dtype=np.int64)
+        strata_rows = [slice(None)]
+    for m in strata_rows:
         o, ex, v = _logrank_parts(t[m], e[m], gi[m], k, None if wt is None else wt[m],
                                   None if ent is None else ent[m], rho, gamma)
         observed += o
@@ -829,6 +834,37 @@ def _weighted_score_test(t, e, gi, k, w, s_codes, scores, entry=None):
     return float(fit.score_test.statistic), int(fit.score_test.df), method
 
 
+def _risk_and_events(t, e, gi, k, entry=None):
+    """Distinct times of a stratum, the numbers at risk and the events per time and group (floats).
+
+    Exact counts from one sort per group (:func:`_exit_counts`) and binary
+    searches of the few distinct times: at risk at ``times[j]`` are those
+    leaving at or after it less those entering at or after it (entry >=
+    times[j], not yet at risk), the same integers as ``np.add.at`` over all
+    rows gave, without the inverse index or the unbuffered adds.
+    """
+    parts = []
+    for rows in _rows_by_code(gi, k):
+        if rows is None:
+            parts.append(None)
+            continue
+        parts.append((_exit_counts(t[rows], e[rows]), None if entry is None else np.sort(entry[rows])))
+    times = np.unique(np.concatenate([p[0][0] for p in parts if p is not None]))
+    n_tg = np.zeros((times.size, k))
+    d_tg = np.zeros((times.size, k))
+    for g, p in enumerate(parts):
+        if p is None:
+            continue
+        (tg, n_exit, n_event), sorted_entry = p
+        size = int(n_exit.sum())
+        left_before = np.concatenate([[0], np.cumsum(n_exit)])[np.searchsorted(tg, times, side="left")]
+        n_tg[:, g] = size - left_before
+        if sorted_entry is not None:
+            n_tg[:, g] -= size - np.searchsorted(sorted_entry, times, side="left")
+        d_tg[np.searchsorted(times, tg), g] = n_event
+    return times, n_tg, d_tg
+
+
 def _logrank_parts(t, e, gi, k, w=None, entry=None, rho=0.0, gamma=0.0):
     """Observed, expected and covariance of one stratum (survdiff's sums; ``w``: case weights).
 
@@ -836,19 +872,22 @@ def _logrank_parts(t, e, gi, k, w=None, entry=None, rho=0.0, gamma=0.0):
     each event time weighted by S(t-)^rho (1 - S(t-))^gamma, S the pooled
     Kaplan-Meier estimate of the stratum.
     """
-    times, inv = np.unique(t, return_inverse=True)
-    nt = times.size
-    ones = np.ones(t.size) if w is None else w
-    d_tg = np.zeros((nt, k))
-    np.add.at(d_tg, (inv, gi), e * ones)
-    exit_tg = np.zeros((nt, k))
-    np.add.at(exit_tg, (inv, gi), ones)
-    n_tg = np.cumsum(exit_tg[::-1], axis=0)[::-1]
-    if entry is not None:
-        # Not yet at risk at times[j]: entry >= times[j], i.e. j < searchsorted(times, entry, "right").
-        late = np.zeros((nt + 1, k))
-        np.add.at(late, (np.searchsorted(times, entry, "right"), gi), ones)
-        n_tg = n_tg - np.cumsum(late[::-1], axis=0)[::-1][1:]
+    if w is None:
+        times, n_tg, d_tg = _risk_and_events(t, e, gi, k, entry)
+    else:
+        # Sums of weights in the input order, as ever (np.add.at), so that no last bit moves.
+        times, inv = np.unique(t, return_inverse=True)
+        nt = times.size
+        d_tg = np.zeros((nt, k))
+        np.add.at(d_tg, (inv, gi), e * w)
+        exit_tg = np.zeros((nt, k))
+        np.add.at(exit_tg, (inv, gi), w)
+        n_tg = np.cumsum(exit_tg[::-1], axis=0)[::-1]
+        if entry is not None:
+            # Not yet at risk at times[j]: entry >= times[j], i.e. j < searchsorted(times, entry, "right").
+            late = np.zeros((nt + 1, k))
+            np.add.at(late, (np.searchsorted(times, entry, "right"), gi), w)
+            n_tg = n_tg - np.cumsum(late[::-1], axis=0)[::-1][1:]
     n_t = n_tg.sum(axis=1)
     d_t = d_tg.sum(axis=1)
     ev = d_t > 0
