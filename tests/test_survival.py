@@ -212,3 +212,50 @@ def test_survival_at_past_the_end_of_a_curve_that_reached_zero():
     assert dead["estimate"].iloc[0] == 0 and dead["mortality"].iloc[0] == 1 and dead["n_risk"].iloc[0] == 0
     censored = survival_at(pd.DataFrame({"t": [1, 2], "e": [1, 0]}), "t", "e", times=[3])
     assert np.isnan(censored["estimate"].iloc[0])
+
+
+def test_many_groups_each_get_their_own_curve():
+    # 20 groups (past the 16 that are split by one mask each), rows interleaved across groups; group j
+    # is the hand example t = 1, 2, 2, 3, 4 (deaths at 1, 2, 3) with its times multiplied by j + 1:
+    # S = 4/5, 3/5, 3/10, 3/10 at those times, 5, 5, 4, 2, 1 at risk.
+    k = 20
+    base_t, base_e = [1, 2, 2, 3, 4], [1, 1, 0, 1, 0]
+    rows = [(float(t * (j + 1)), e, j) for t, e in zip(base_t, base_e) for j in range(k)]
+    df = pd.DataFrame(rows, columns=["t", "e", "g"])
+    # categories in reverse order, five of them never used
+    df["cat"] = pd.Categorical(df["g"], categories=list(range(k + 5))[::-1])
+    for col, order in (("g", list(range(k))), ("cat", list(range(k))[::-1])):
+        km = kaplan_meier(df, "t", "e", col)
+        assert list(pd.unique(km["group"])) == order
+        for j in order:
+            part = km[km["group"] == j]
+            assert part["time"].tolist() == [0.0] + [float(t * (j + 1)) for t in [1, 2, 3, 4]]
+            assert part["n_risk"].tolist() == [5, 5, 4, 2, 1]
+            assert part["estimate"].tolist() == pytest.approx([1, 0.8, 0.6, 0.3, 0.3])
+    # The same pattern at the same times in every group: observed = expected = 3 deaths each, chi-square 0.
+    same = pd.DataFrame([(float(t), e, j) for t, e in zip(base_t, base_e) for j in range(k)], columns=["t", "e", "g"])
+    r = logrank_test(same, "t", "e", "g")
+    assert r.df == k - 1 and r.statistic == pytest.approx(0.0, abs=1e-9)
+    assert r.table["observed"].tolist() == [3.0] * k and r.table["expected"].tolist() == pytest.approx([3.0] * k)
+
+
+def test_stratified_logrank_with_a_group_missing_from_a_stratum():
+    # Stratum s1: one death in a at t = 1 and one in b at t = 2 (chi-square 1 on its own, see
+    # test_logrank_tidy_is_the_test_shape). Stratum s2 holds only group a: there O_a = E_a and the
+    # variance is 0, so the stratified statistic is still 1, with O_a = 1 + 2 deaths.
+    df = pd.DataFrame({"t": [1.0, 2, 1, 3, 5], "e": [1, 1, 1, 1, 0], "g": ["a", "b", "a", "a", "a"],
+                       "s": ["s1", "s1", "s2", "s2", "s2"]})
+    r = logrank_test(df, "t", "e", "g", strata="s")
+    assert r.statistic == pytest.approx(1.0) and r.df == 1 and r.method == "logrank_stratified"
+    assert r.table["observed"].tolist() == [3.0, 1.0]
+    assert r.table["expected"].tolist() == pytest.approx([2.5, 1.5])
+
+
+def test_minus_zero_duration_is_time_zero():
+    # -0.0 passes the check duration >= 0 and is the same time as 0.0: one distinct time 0 with 4 at
+    # risk, 1 death and 1 censored (S = 3/4), then 2 at risk at t = 1 with 1 death (S = 3/8).
+    df = pd.DataFrame({"t": [-0.0, 0.0, 1.0, 2.0], "e": [1, 0, 1, 0]})
+    km = kaplan_meier(df, "t", "e")
+    assert km["time"].tolist() == [0.0, 0.0, 1.0, 2.0] and km["n_risk"].tolist() == [4, 4, 2, 1]
+    assert km["n_event"].tolist() == [0, 1, 1, 0] and km["n_censor"].tolist() == [0, 1, 0, 1]
+    assert km["estimate"].tolist() == pytest.approx([1, 0.75, 0.375, 0.375])
