@@ -123,7 +123,12 @@ def _figure_files(fig, encoder: Executor | None = None) -> tuple[Any, bytes]:
 
     # Drawn in this thread (matplotlib draws one figure at a time anyway), encoded by the executor.
     job = encoder.submit(_encoded, draw_png(fig))
-    job.add_done_callback(lambda done: done.exception() is None and _remember(fig, key, done.result()))
+
+    def remember(done: Future) -> None:
+        if done.exception() is None:
+            _remember(fig, key, done.result())
+
+    job.add_done_callback(remember)
     return job, svg
 
 
