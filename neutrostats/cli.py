@@ -237,7 +237,6 @@ def _report(args: argparse.Namespace) -> int:
 
     from neutrostats.report import INPUT_TABLES, ReportSettings, load_config, run_report
     from neutrostats.report.documents import check_formats
-    from neutrostats.synthetic import sample_dir
 
     # The command only writes files: never open a window.
     matplotlib.use("Agg")
@@ -268,6 +267,9 @@ def _report(args: argparse.Namespace) -> int:
         if given or source:
             raise NeutrostatsError(f"--demo analyses the bundled sample; do not also give "
                                    f"{given + (['--from'] if source else [])}")
+        # Only here: neutrostats.synthetic imports the generator (and scipy.optimize) with it.
+        from neutrostats.synthetic import sample_dir
+
         paths = {name: sample_dir() / f"{name}.csv.gz" for name in INPUT_TABLES}
     elif source:
         if given:

@@ -490,7 +490,7 @@ _KILL_SCRIPT = textwrap.dedent('''
         return call
 
     render.results_dict = reuse(render.results_dict, lambda r: id(r))
-    render._figure_files = reuse(render._figure_files, lambda fig: id(fig))
+    render._figure_files = reuse(render._figure_files, lambda fig, *encoder: id(fig))
     render.render_html = reuse(render.render_html, lambda r, standalone, run_info, images: (
         id(r), standalone, repr(run_info), tuple(images.items())))
     # The new report is the test's own (run_report with min_cell_count=k and the outcomes, on these files),

@@ -11,9 +11,32 @@ import neutrostats
 
 
 def test_import_does_not_pull_in_matplotlib_or_statsmodels():
-    code = "import sys, neutrostats; print(sorted(m for m in ('matplotlib', 'statsmodels', 'lifelines') if m in sys.modules))"
+    code = ("import sys, neutrostats; "
+            "print(sorted(m for m in ('matplotlib', 'statsmodels', 'lifelines', 'scipy') if m in sys.modules))")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert res.stdout.strip() == "[]"
+
+
+def test_scipy_loads_at_the_first_call_that_needs_it():
+    """The statistics modules hold scipy's submodules as lazy stand-ins (neutrostats.core.lazy); the R
+    fixture tests check the numbers computed through them."""
+    code = ("import sys, pandas as pd, neutrostats as ns; "
+            "before = 'scipy.stats' in sys.modules; "
+            "t = pd.DataFrame({'time': [1.0, 2.0, 3.0, 4.0], 'event': [1, 0, 1, 1]}); "
+            "km = ns.kaplan_meier(t, 'time', 'event'); "
+            "print(before, 'scipy.stats' in sys.modules, km['conf_low'].notna().any())")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert res.stdout.split() == ["False", "True", "True"]
+
+
+def test_firth_names_load_with_their_module():
+    import neutrostats.stats as st
+    from neutrostats.stats import firth
+
+    assert tuple(firth.__all__) == st._FIRTH_NAMES
+    assert st.firth_logit is firth.firth_logit and st.FirthResult is firth.FirthResult
+    with pytest.raises(AttributeError, match="no attribute 'not_a_name'"):
+        st.not_a_name  # noqa: B018
 
 
 def test_all_names_exist_and_are_unique():

@@ -124,8 +124,14 @@ def _cells(df: pd.DataFrame, marks: Mapping[tuple[int, str], str] | None) -> Cel
     def hidden(row: int, col: str) -> str:
         return marks.get((row, col)) or (HIDDEN_VALUE if suppressed[row] else "–")
 
+    columns: dict[str, pd.Series] = {}
+
     def cell(row: int, col: str, fmt: Callable[[Any], str] = fmt_count) -> str:
-        v = df[col].iloc[row]
+        # Each column looked up once (a DataFrame look-up per cell cost more than the formatting).
+        series = columns.get(col)
+        if series is None:
+            series = columns[col] = df[col]
+        v = series.iloc[row]
         return hidden(row, col) if _missing(v) else fmt(v)
 
     cell.hidden = hidden  # type: ignore[attr-defined]
@@ -505,12 +511,16 @@ def _smd(df: pd.DataFrame, lab) -> DisplayTable:
     groups = [g for g in dict.fromkeys(vs["group"].astype(str)) if g not in set(vs["reference"].astype(str))]
     ref = str(vs["reference"].iloc[0]) if len(vs) else ""
     rows = []
-    for var in dict.fromkeys(df["variable"].astype(str)):
-        d = df[df["variable"].astype(str) == var]
+    # The text of the key columns once, not per variable and tier.
+    variable = df["variable"].astype(str).to_numpy()
+    group = df["group"].astype(str).to_numpy()
+    vs_reference = (df["comparison"] == "vs_reference").to_numpy(dtype=bool)
+    pairwise = (df["comparison"] == "pairwise_mean").to_numpy(dtype=bool)
+    for var in dict.fromkeys(variable):
+        this = variable == var
         row = {"Characteristic": lab(var)}
         for g in groups + ["pairwise_mean"]:
-            hit = d[(d["group"].astype(str) == g) & (d["comparison"] == "vs_reference")] if g != "pairwise_mean" \
-                else d[d["comparison"] == "pairwise_mean"]
+            hit = df[this & (group == g) & vs_reference] if g != "pairwise_mean" else df[this & pairwise]
             head = f"{lab.short(g)} vs {lab.short(ref)}" if g != "pairwise_mean" else "Mean of pairwise SMDs"
             if hit.empty:
                 row[head] = ""

@@ -15,6 +15,7 @@ import io
 import json
 import weakref
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -102,19 +103,54 @@ def _png_key(fig, svg: bytes) -> bytes:
     return h.digest()
 
 
-def _figure_files(fig) -> tuple[bytes, bytes]:
-    """The PNG and SVG bytes of a figure, the PNG from :data:`_PNG_CACHE` when its key is unchanged."""
+def _figure_files(fig, encoder: Executor | None = None) -> tuple[Any, bytes]:
+    """The PNG and SVG bytes of a figure, the PNG from :data:`_PNG_CACHE` when its key is unchanged.
+
+    With ``encoder``, the PNG is drawn here and encoded (zlib, which releases
+    the GIL) by the executor, and the first item is a Future of its bytes:
+    the caller draws the next figure meanwhile. The bytes are the same.
+    """
     svg = _figure_bytes(fig, "svg")
     key = _png_key(fig, svg)
     cached = _PNG_CACHE.get(fig)
     if cached is not None and cached[0] == key:
-        return cached[1], svg
-    png = _figure_bytes(fig, "png")
+        return (cached[1] if encoder is None else _done(cached[1])), svg
+    if encoder is None:
+        png = _figure_bytes(fig, "png")
+        _remember(fig, key, png)
+        return png, svg
+    from neutrostats.plotting.style import draw_png
+
+    # Drawn in this thread (matplotlib draws one figure at a time anyway), encoded by the executor.
+    job = encoder.submit(_encoded, draw_png(fig))
+
+    def remember(done: Future) -> None:
+        if done.exception() is None:
+            _remember(fig, key, done.result())
+
+    job.add_done_callback(remember)
+    return job, svg
+
+
+def _encoded(pixels) -> bytes:
+    from neutrostats.plotting.style import encode_png
+
+    buf = io.BytesIO()
+    encode_png(pixels, buf)
+    return buf.getvalue()
+
+
+def _done(value: bytes) -> Future:
+    future: Future = Future()
+    future.set_result(value)
+    return future
+
+
+def _remember(fig, key: bytes, png: bytes) -> None:
     try:
         _PNG_CACHE[fig] = (key, png)
     except TypeError:  # an object that cannot be weakly referenced: not cached
         pass
-    return png, svg
 
 
 # ---------------------------------------------------------------------------
@@ -204,21 +240,23 @@ def write_outputs(report, out_dir: Path, *, run_info: Mapping[str, str] | None =
 
     formats = check_formats(formats, fn="write_outputs")
     results = results_dict(report)
-    with AtomicFolder(out_dir, fn="write_outputs") as folder:
+    with AtomicFolder(out_dir, fn="write_outputs") as folder, \
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="neutrostats-png") as encoder:
+        # Figures first: one thread encodes each PNG while this one draws the next and writes the tables.
+        drawn = {name: _figure_files(fig, encoder) for name, fig in report.figures.items()}
         if formats:
             write_table_documents(publication_tables(report), folder, formats)
         # The rule travels with every table, so a CSV copied out alone still says how it was controlled.
         rule_text = report.settings.disclosure_rule.describe()
         for name, df in report.tables.items():
             folder.write_csv(f"tables/{name}.csv", df.assign(disclosure=rule_text))
-        images = {}
-        for name, fig in report.figures.items():
-            png, svg = _figure_files(fig)
-            folder.write_bytes(f"figures/{name}.png", png)
-            folder.write_bytes(f"figures/{name}.svg", svg)
-            images[name] = png
         body = json.dumps(results, indent=1, ensure_ascii=False, allow_nan=False)
         folder.write_text("results.json", body + "\n")
+        images = {}
+        for name, (png, svg) in drawn.items():
+            images[name] = png.result()
+            folder.write_bytes(f"figures/{name}.png", images[name])
+            folder.write_bytes(f"figures/{name}.svg", svg)
         html = render_html(report, standalone=True, run_info=run_info, images=images)
         folder.write_text("report.html", html)
         folder.commit(settings=results["settings"], disclosure=results["disclosure"])

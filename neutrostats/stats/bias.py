@@ -55,11 +55,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
 
+from neutrostats.core.lazy import lazy_module
 from neutrostats.core.validate import require_columns, require_conf_level, require_dataframe
 from neutrostats.errors import NegativeControlWarning, NeutrostatsError
 from neutrostats.stats.odds_ratios import odds_ratios_by_tier
+
+# scipy is imported at the first call that needs it, not with neutrostats (neutrostats.core.lazy).
+optimize = lazy_module("scipy.optimize")
+stats = lazy_module("scipy.stats")
 
 __all__ = [
     "EValue",

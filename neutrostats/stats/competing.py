@@ -54,11 +54,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import linalg, stats
 
+from neutrostats.core.lazy import lazy_module
 from neutrostats.stats.tte import check_tte, with_missing
 from neutrostats.core.validate import require_columns, require_conf_level, require_dataframe
 from neutrostats.errors import NeutrostatsError
+
+# scipy is imported at the first call that needs it, not with neutrostats (neutrostats.core.lazy).
+linalg = lazy_module("scipy.linalg")
+stats = lazy_module("scipy.stats")
 
 __all__ = [
     "CI_COLUMNS",

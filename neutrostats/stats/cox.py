@@ -36,8 +36,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from neutrostats.core.lazy import lazy_module
 from neutrostats.stats.tte import check_tte, missing_message
 from neutrostats.core.validate import (
     covariate_kinds,
@@ -49,6 +49,9 @@ from neutrostats.core.validate import (
     split_reference,
 )
 from neutrostats.errors import CoxConvergenceWarning, DataQualityWarning, InfiniteHazardRatioWarning, NeutrostatsError
+
+# scipy is imported at the first call that needs it, not with neutrostats (neutrostats.core.lazy).
+stats = lazy_module("scipy.stats")
 
 __all__ = [
     "COX_COLUMNS",

@@ -35,8 +35,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from neutrostats.core.lazy import lazy_module
 from neutrostats.core.validate import require_choice, require_columns, require_conf_level, require_dataframe
 from neutrostats.errors import NeutrostatsError
 from neutrostats.stats.cox import (
@@ -53,6 +53,9 @@ from neutrostats.stats.cox import (
 )
 from neutrostats.stats.survival import CONF_TYPES, _ci
 from neutrostats.stats.tte import numeric_values
+
+# scipy is imported at the first call that needs it, not with neutrostats (neutrostats.core.lazy).
+stats = lazy_module("scipy.stats")
 
 __all__ = ["CoxModel", "cox_model", "RESIDUAL_TYPES", "PREDICT_COLUMNS"]
 

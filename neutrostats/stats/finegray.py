@@ -65,8 +65,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from neutrostats.core.lazy import lazy_module
 from neutrostats.core.validate import covariate_kinds, factor_levels, require_choice, require_conf_level, split_reference
 from neutrostats.errors import CoxConvergenceWarning, InfiniteHazardRatioWarning, NeutrostatsError
 from neutrostats.stats.cox import (
@@ -77,6 +77,9 @@ from neutrostats.stats.cox import (
     _tier_terms,
 )
 from neutrostats.stats.tte import check_tte
+
+# scipy is imported at the first call that needs it, not with neutrostats (neutrostats.core.lazy).
+stats = lazy_module("scipy.stats")
 
 __all__ = [
     "FINE_GRAY_COLUMNS",

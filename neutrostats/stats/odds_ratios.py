@@ -46,8 +46,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, special, stats
 
+from neutrostats.core.lazy import lazy_module
 from neutrostats.core.validate import (
     covariate_kinds,
     factor_levels,
@@ -60,6 +60,11 @@ from neutrostats.core.validate import (
 )
 from neutrostats.stats.tte import missing_message, numeric_values
 from neutrostats.errors import DataQualityWarning, NeutrostatsError, SeparationWarning, SmallCellWarning
+
+# scipy is imported at the first call that needs it, not with neutrostats (neutrostats.core.lazy).
+optimize = lazy_module("scipy.optimize")
+special = lazy_module("scipy.special")
+stats = lazy_module("scipy.stats")
 
 __all__ = [
     "OddsRatio",

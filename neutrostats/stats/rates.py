@@ -43,8 +43,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from neutrostats.core.lazy import lazy_module
 from neutrostats.core.validate import (
     covariate_kinds,
     distinct_examples,
@@ -59,6 +59,9 @@ from neutrostats.core.validate import (
 from neutrostats.errors import NeutrostatsError, PoissonConvergenceWarning, SeparationWarning
 from neutrostats.stats.cox import _covariate_terms
 from neutrostats.stats.tte import check_tte, numeric_values
+
+# scipy is imported at the first call that needs it, not with neutrostats (neutrostats.core.lazy).
+stats = lazy_module("scipy.stats")
 
 __all__ = [
     "RATE_COLUMNS",

@@ -59,8 +59,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from neutrostats.core.lazy import lazy_module
 from neutrostats.core.threads import single_blas_thread
 from neutrostats.core.validate import (
     covariate_kinds,
@@ -81,6 +81,9 @@ from neutrostats.stats.cox import (
     cox_hazard_ratios,
 )
 from neutrostats.stats.tte import check_tte
+
+# scipy is imported at the first call that needs it, not with neutrostats (neutrostats.core.lazy).
+stats = lazy_module("scipy.stats")
 
 __all__ = [
     "STANDARDIZED_COLUMNS",

@@ -33,13 +33,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from neutrostats.core.lazy import lazy_module
 from neutrostats.stats.tte import check_tte, with_missing
 from neutrostats.core.validate import require_choice, require_columns, require_conf_level, require_dataframe, require_positive
 from neutrostats.disclosure.rules import suppress_counts
 from neutrostats.errors import CoxConvergenceWarning, NeutrostatsError
 from neutrostats.stats.cox import cox_fit
+
+# scipy is imported at the first call that needs it, not with neutrostats (neutrostats.core.lazy).
+stats = lazy_module("scipy.stats")
 
 __all__ = [
     "KM_COLUMNS",
