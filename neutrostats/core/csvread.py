@@ -6,12 +6,15 @@ pyarrow to cut the file into cells, every cell as a string exactly as
 written, and then gives each column the type pandas would: text columns stay
 text, and the others get pandas' inference (int64, float64, bool or text,
 with the missing-value spellings given). Where pandas' choice is not certain
-from a cheap test (long numbers, exponents, unusual spellings) the column's
-cells are handed to ``pandas.read_csv`` itself, so its rules decide; where
-pyarrow cannot cut a file the way pandas does (rows with too few or too
-many cells, a quote left open at the end, NUL bytes, text that is not
-UTF-8, a single column, no data rows) the whole file is read by
-``pandas.read_csv``, which pads, refuses or raises exactly as it always did.
+from a cheap test (numbers of more than 15 digits, exponents, integers
+beyond int64, unusual spellings) the column's cells are handed to
+``pandas.read_csv`` itself, so its rules decide; where pyarrow cannot cut a
+file the way pandas does (rows with too few or too many cells, a quote left
+open at the end, NUL bytes, a carriage return not followed by a line feed,
+text that is not UTF-8, a single column, no data rows) the whole file is
+read by ``pandas.read_csv``, which pads, refuses or raises exactly as it
+always did. pyarrow uses several threads only where cores are idle
+(:func:`_threads`).
 
 The result equals::
 
@@ -62,8 +65,8 @@ FAST_SUFFIXES = (".csv", ".tsv", ".csv.gz", ".tsv.gz")
 _MAYBE_SCALAR = r"(?i)^[ \t\n\x0b\x0c\r]*[+-]?(?:[0-9]+\.?[0-9]*(?:e[+-]?[0-9]+)?|\.[0-9]+(?:e[+-]?[0-9]+)?" \
                 r"|inf|infinity|nan|true|false)[ \t\n\x0b\x0c\r]*$"
 _MAYBE_SCALAR_PY = re.compile(_MAYBE_SCALAR.replace("(?i)", ""), re.IGNORECASE)
-# Integers of at most 19 digits (the cast to int64 refuses those beyond its range).
-_INT = r"^-?[0-9]{1,19}$"
+# Integers (the cast to int64 refuses those beyond its range; pandas then decides).
+_INT = r"^-?[0-9]+$"
 _INT_PY = re.compile(r"-?[0-9]+")
 # An integer pandas' int64 parser may find too long: it then reads the column as text and, if that
 # comes before any other cell it cannot parse, keeps the missing spellings as written.
@@ -97,9 +100,10 @@ def _threads() -> bool:
     """Whether pyarrow parses on several threads: only where cores are idle.
 
     On a machine whose cores are all busy (the one-minute load average at
-    least the number of cores), the threads wait for each other: the labs
-    table of benchmarks/bench_read.py took 0.36 s on one thread and 0.59 s
-    on two at a load of 12 on 2 cores, and 0.11 s on two at a load of 2.
+    least the number of cores), the threads wait for each other: parsing
+    the 64 MB labs table of benchmarks/bench_read.py took 0.36 s on one
+    thread and 0.59 s on two at a load of 12 on 2 cores (medians of 5),
+    and 0.11 s on two at a load of 2. The result is the same either way.
     """
     if _USE_THREADS is not None:
         return _USE_THREADS
@@ -185,10 +189,8 @@ def _strings(col: Any, missing: Any, str_dtype: Any) -> pd.Series:
         if missing is not None:
             values[missing.to_numpy(zero_copy_only=False)] = np.nan
         return pd.Series(values, dtype=object)
-    if missing is not None:
-        col = _null_where(col, missing)
-    # One piece, as pandas' own reader leaves it (pandas would otherwise work block by block).
-    return pd.Series(str_dtype.__from_arrow__(col.combine_chunks() if hasattr(col, "combine_chunks") else col))
+    # Kept in pyarrow's blocks (classify_anc takes as long as on one piece; joining them copies the text).
+    return pd.Series(str_dtype.__from_arrow__(_null_where(col, missing) if missing is not None else col))
 
 
 def _categories(col: Any, na_values: Sequence[str], str_dtype: Any) -> pd.Series:
@@ -237,10 +239,10 @@ def _all(mask: Any) -> bool:
 
 
 def _is_int(col: Any) -> bool:
-    """Whether every cell is an integer of at most 19 digits (the cast to int64 then checks the range)."""
+    """Whether every cell is an integer in digits (the cast to int64 then checks the range)."""
     pc = _pyarrow().compute
     # Ids are digits only: the test for that is several times faster than the regular expression.
-    if _all(pc.and_(pc.ascii_is_decimal(col), pc.less_equal(pc.binary_length(col), 19))):
+    if _all(pc.ascii_is_decimal(col)):
         return True
     return bool(pc.any(pc.starts_with(col, "-")).as_py()) and _all(pc.match_substring_regex(col, _INT))
 
