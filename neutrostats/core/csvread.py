@@ -13,7 +13,8 @@ file the way pandas does (rows with too few or too many cells, a quote left
 open at the end, NUL bytes, a carriage return not followed by a line feed,
 text that is not UTF-8, a single column, no data rows) the whole file is
 read by ``pandas.read_csv``, which pads, refuses or raises exactly as it
-always did. pyarrow uses several threads only where cores are idle
+always did. pyarrow's parser takes somewhat less CPU than pandas' and
+gains most on several cores; it uses them where one is idle
 (:func:`_threads`).
 
 The result equals::
@@ -93,20 +94,18 @@ def _pyarrow() -> Any:
     return pyarrow
 
 
-_USE_THREADS: bool | None = None  # None: by the machine's load (see _threads); benchmarks set it
+_PYARROW: bool | None = None  # False: pandas parses (tests and benchmarks compare the two paths)
 
 
 def _threads() -> bool:
-    """Whether pyarrow parses on several threads: only where cores are idle.
+    """Whether pyarrow parses on several threads: only where a core is idle.
 
     On a machine whose cores are all busy (the one-minute load average at
-    least the number of cores), the threads wait for each other: parsing
+    least the number of cores) the threads wait for each other: parsing
     the 64 MB labs table of benchmarks/bench_read.py took 0.36 s on one
-    thread and 0.59 s on two at a load of 12 on 2 cores (medians of 5),
-    and 0.11 s on two at a load of 2. The result is the same either way.
+    thread and 0.59 s on two at a load of 12 on 2 cores (medians of 5).
+    The result is the same either way.
     """
-    if _USE_THREADS is not None:
-        return _USE_THREADS
     cores = os.cpu_count() or 1
     try:
         return cores > 1 and os.getloadavg()[0] < cores
@@ -300,9 +299,12 @@ def _inferred(col: Any, na_values: Sequence[str], float_precision: str | None, s
             return pd.Series(pc.cast(col, pa.int64()).to_numpy())
         except pa.ArrowInvalid:
             return _delegate(col, na_values, float_precision)  # beyond int64: uint64 or text, as pandas has it
+    if head == "bool":
+        # Position among the six spellings (null for any other cell, a missing one included): one pass.
+        where = pc.index_in(col, value_set=pa.array(_BOOLS, col.type))
+        if where.null_count == 0:
+            return pd.Series(pc.less(where, 3).to_numpy(zero_copy_only=False))
     missing = _missing(col, na_values)
-    if missing is None and head == "bool" and _all(pc.is_in(col, value_set=pa.array(_BOOLS, col.type))):
-        return pd.Series(pc.is_in(col, value_set=pa.array(_BOOLS[:3], col.type)).to_numpy(zero_copy_only=False))
     with_na = _null_where(col, missing) if missing is not None else col  # missing cells null
     if with_na.null_count == len(col):
         return pd.Series(np.full(len(col), np.nan))  # nothing but missing cells: pandas gives float64
@@ -352,11 +354,21 @@ def _pandas(path: Any, sep: str, header: Sequence[str] | None, text: Collection[
     na: dict[str, Any] = {"na_values": {c: list(na_values) for c in names if c not in text or text_na}} \
         if na_values else {"na_filter": False}
     exact = {"float_precision": float_precision} if float_precision else {}
-    df = pd.read_csv(path, sep=sep, dtype={c: str for c in text}, keep_default_na=False, low_memory=False,
-                     **na, **exact)  # type: ignore[call-overload]
-    for c in categories:
-        if c in df.columns:
-            df[c] = df[c].astype("category")
+    dtype = {c: ("category" if c in categories else str) for c in text}
+    df = pd.read_csv(path, sep=sep, dtype=dtype, keep_default_na=False, low_memory=False, **na, **exact)  # type: ignore[call-overload]
+    # pandas 3 gives numeric categories where every cell looks like a number ("0123" -> 123.0): those
+    # columns are read again as text (read as text at once, every category column costs more).
+    again = [c for c in categories if c in df.columns
+             and pd.api.types.infer_dtype(df[c].cat.categories, skipna=True) != "string"]
+    if again:
+        if hasattr(path, "seek"):
+            path.seek(0)
+        na_again: dict[str, Any] = {"na_values": {c: list(na_values) for c in again}} \
+            if na_values and text_na else {"na_filter": False}
+        text_again = pd.read_csv(path, sep=sep, usecols=again, dtype={c: str for c in again}, keep_default_na=False,
+                                 low_memory=False, **na_again)
+        for c in again:
+            df[c] = text_again[c].astype("category")
     return df
 
 
@@ -413,6 +425,8 @@ def read_csv(path: Any, *, sep: str = ",", header: Sequence[str] | None = None, 
     if header is not None and (len(header) < 2 or len(set(header)) < len(header)
                                or any(f"Unnamed: {i}" in header for i, c in enumerate(header) if c == "")):
         # One column: pandas skips lines of blanks as empty, pyarrow reads them as cells.
+        return _pandas(path, *args)
+    if _PYARROW is False:
         return _pandas(path, *args)
     try:
         data = _load(path)
