@@ -37,6 +37,7 @@ otherwise; the bytes, and so the result, are the same.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import gzip
 import io
@@ -327,22 +328,28 @@ def _frame(table: Any, header: Sequence[str], text: Collection[str], categories:
            na_values: Sequence[str], text_na: bool, float_precision: str | None) -> pd.DataFrame:
     pa = _pyarrow()
     str_dtype = _str_dtype()
-    columns: dict[str, pd.Series] = {}
-    for i, (raw, col) in enumerate(zip(header, table.columns)):
+
+    def column(i: int) -> pd.Series:
+        raw, col = header[i], table.column(i)
         # pandas names an empty header cell "Unnamed: i"; its na_values (keyed by the empty name) then
         # miss the renamed column, so it gets none.
-        name = raw if raw != "" else f"Unnamed: {i}"
         na = na_values if raw != "" else ()
         if raw in categories:
-            columns[name] = _categories(col, na if text_na else (), str_dtype)
-        elif raw in text:
+            return _categories(col, na if text_na else (), str_dtype)
+        if raw in text:
             missing = pa.compute.is_in(col, value_set=pa.array(list(na), col.type)) if text_na and na else None
-            if missing is not None and not pa.compute.any(missing).as_py():
-                missing = None
-            columns[name] = _strings(col, missing, str_dtype)
-        else:
-            columns[name] = _inferred(col, na, float_precision, str_dtype)
-    return pd.DataFrame(columns)
+            return _strings(col, missing if missing is not None and pa.compute.any(missing).as_py() else None,
+                            str_dtype)
+        return _inferred(col, na, float_precision, str_dtype)
+
+    names = [raw if raw != "" else f"Unnamed: {i}" for i, raw in enumerate(header)]
+    if _threads():
+        # The columns are typed independently, mostly in pyarrow and numpy kernels that let go of the GIL.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, len(names))) as pool:
+            series = list(pool.map(column, range(len(names))))
+    else:
+        series = [column(i) for i in range(len(names))]
+    return pd.DataFrame(dict(zip(names, series)), copy=False)
 
 
 def _pandas(path: Any, sep: str, header: Sequence[str] | None, text: Collection[str], categories: Collection[str],
