@@ -37,6 +37,14 @@ TEXT = ("value", "unit", "code")
 CATEGORY = ("unit", "code")
 
 
+@pytest.fixture(autouse=True)
+def _pyarrow_parses():
+    # read_table leaves a small plain file to pandas: these tests are about pyarrow's path, so it is
+    # taken whatever the size (the tests of pandas' path patch it back).
+    with mock.patch.object(csvread, "_PYARROW", True):
+        yield
+
+
 def pandas_header(path, sep):
     first = pd.read_csv(path, sep=sep, header=None, nrows=1, dtype=str, keep_default_na=False, engine="python")
     return [str(c) for c in first.iloc[0].tolist()]
@@ -130,6 +138,7 @@ def test_hospital_shaped_files_read_as_pandas_reads_them(tmp_path, name):
 @pytest.mark.parametrize("name", ["epic_like.csv", "numeric_local_codes.csv", "gzipped.csv.gz", "gzipped.tsv.gz",
                                   "short_rows.csv", "floats_many_digits.csv"])
 def test_pandas_path_gives_the_same_result(tmp_path, name):
+    # Taken for plain files under 2 MiB, and for files pyarrow cannot cut as pandas does.
     with mock.patch.object(csvread, "_PYARROW", False), \
             mock.patch.object(csvread, "_frame", side_effect=AssertionError("pyarrow path taken")):
         check_same(write(tmp_path, name, HOSPITAL[name].encode("utf-8")))
