@@ -6,8 +6,8 @@ Each table is read the way ``run_report`` reads it (the same text columns)
 by
 
 - ``new``: ``read_table`` as it is (``neutrostats.core.csvread``: pyarrow's
-  parser where at least two cores are idle, else pandas' parser on the text
-  decompressed by ISA-L);
+  parser, on several threads where a core is idle; a plain file under 2 MiB
+  by pandas);
 - ``pyarrow`` and ``pandas``: ``read_table`` made to take either path;
 - ``old``: what ``read_table`` did before: the header row read by pandas'
   python engine, then ``pandas.read_csv(path, dtype={unit/code: "category",
@@ -21,8 +21,7 @@ The readers take turns in the same process (old, new, new-zlib, old, ...),
 ``--repeats`` times each; the figures are medians. A ratio below 1 means the
 new reader is faster; the target of issue 21 is 0.5. The machine's load
 (``/proc/loadavg``) before and after each table is recorded: on a busy
-machine pyarrow's threads get fewer cores, its ratio rises, and ``new``
-takes pandas' path. Run from the
+machine pyarrow's threads get fewer cores and the ratio rises. Run from the
 repository root::
 
     python benchmarks/bench_read.py [--persons 373820] [--repeats 7] [--folder DIR]
@@ -198,7 +197,7 @@ def main(argv: list[str] | None = None) -> dict:
         "rows": rows,
         "repeats": args.repeats,
         "target_ratio": 0.5,
-        "pyarrow_path_taken_now": csvread._pyarrow_pays(),
+        "pyarrow_threads_now": csvread._threads(),
         "totals": totals,
         "files": files,
     }
