@@ -28,8 +28,9 @@ The result equals::
 
 column by column, values and dtypes (``tests/test_csvread.py`` compares
 them on generated and hand-written files, on pandas 2 and 3). Categories are
-made from the text afterwards: ``dtype="category"`` in ``read_csv`` gives
-numeric categories on pandas 3 (``"0123"`` becomes ``123.0``).
+those of the text, as ``astype("category")`` makes them: ``dtype="category"``
+in ``read_csv`` gives numeric categories on pandas 3 (``"0123"`` becomes
+``123.0``), and pandas' path reads such a column again as text.
 
 A ``.gz`` file is decompressed in memory first, with ``isal`` (ISA-L,
 about twice as fast as zlib) when it is installed and Python's ``gzip``
