@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -26,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from neutrostats.core.csvread import read_csv
 from neutrostats.errors import NeutrostatsError
 
 __all__ = ["read_table", "write_table", "check_output_path", "cbc_to_long", "TEXT_COLUMNS", "READ_SUFFIXES", "WRITE_SUFFIXES",
@@ -109,7 +111,12 @@ def read_table(path: Any, *, text_columns: tuple[str, ...] | str = TEXT_COLUMNS,
         Columns read as strings, exactly as written (CSV only; Parquet keeps
         its own types); ``"all"`` for every column (a wide CBC export).
         Of these, ``unit`` and ``code`` become Categoricals of those
-        strings, which classify much faster.
+        strings, which classify much faster (``"0123"`` stays ``"0123"``).
+        The other columns get pandas' type inference (int64, float64, bool
+        or text) with pandas' missing-value spellings. CSV text is parsed
+        by pyarrow (on several cores where they are idle) with the values
+        and dtypes ``pandas.read_csv`` gives; see
+        :mod:`neutrostats.core.csvread`.
     allow_empty : bool, default True
         ``False``: a table with a header but no rows raises.
     name : str, default "table"
@@ -125,8 +132,10 @@ def read_table(path: Any, *, text_columns: tuple[str, ...] | str = TEXT_COLUMNS,
         If the path does not exist or is a folder, its suffix is not one of
         :data:`READ_SUFFIXES`, the file is empty (0 bytes) or has no rows
         (with ``allow_empty=False``), a column name is repeated in the
-        header, the file cannot be parsed (corrupt Parquet, binary data), or
-        pyarrow cannot be imported (a broken installation).
+        header, the file cannot be parsed (corrupt Parquet, binary data, a
+        damaged or truncated ``.gz``, text that is not UTF-8, a row with
+        more cells than the header), or pyarrow cannot be imported (a broken
+        installation).
 
     See Also
     --------
@@ -196,17 +205,20 @@ def read_table(path: Any, *, text_columns: tuple[str, ...] | str = TEXT_COLUMNS,
             # Only the other columns get pandas' missing-value spellings; text
             # columns keep "NA", "null" and empty cells as written.
             # Units and codes repeat a handful of spellings over millions of
-            # rows; as categoricals they are looked up once per spelling.
-            df = pd.read_csv(
-                path,
-                sep=sep,
-                dtype={c: ("category" if c in CATEGORY_COLUMNS else str) for c in text},
-                keep_default_na=False,
-                na_values={c: _DEFAULT_NA for c in raw if c not in text},
-                low_memory=False,
-            )
+            # rows; as categoricals they are looked up once per spelling. They
+            # are made from the text: read_csv's dtype="category" gives numeric
+            # categories on pandas 3 (the code "0123" would become 123.0).
+            # pyarrow parses (core.csvread), with pandas.read_csv's result.
+            df = read_csv(path, sep=sep, header=raw, text=text, categories=[c for c in text if c in CATEGORY_COLUMNS],
+                          na_values=_DEFAULT_NA)
     except NeutrostatsError:
         raise
+    except (EOFError, zlib.error) as exc:
+        # A truncated or damaged .gz: zlib's words (pandas lets them through unwrapped).
+        raise NeutrostatsError(
+            f"{fn}: could not read {name} {label!r}: the compressed file is damaged or cut short "
+            f"({type(exc).__name__}: {str(exc)[:120]}); copy or export it again, or export it uncompressed"
+        ) from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, ValueError) as exc:
         detail = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
         raise NeutrostatsError(

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from neutrostats.core.csvread import PANDAS_DEFAULT_NA, read_csv
 from neutrostats.errors import NeutrostatsError
 from neutrostats.synthetic.assumptions import TABLES, _TIER_DTYPE
 from neutrostats.synthetic.generate import _STR_COLS, SyntheticCohort
@@ -183,13 +184,14 @@ def read_cohort(directory: str | Path) -> SyntheticCohort:
     tables = {}
     for name in TABLES:
         if has_csv:
-            dtypes = {c: str for c in _STR_COLS[name]}
-            # Only the truth index has missing values; elsewhere text such as
-            # "" or "NA" (a lab result) is data and must stay a string.
-            na = {} if name == "index" else {"keep_default_na": False, "na_filter": False}
+            # Only the truth index has missing values (pandas' default spellings, in every column);
+            # elsewhere text such as "" or "NA" (a lab result) is data and must stay a string.
+            na = PANDAS_DEFAULT_NA if name == "index" else ()
             # pandas 3 parses floats exactly by default and deprecates the option.
-            exact = {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
-            df = pd.read_csv(d / f"{name}.csv.gz", dtype=dtypes, encoding="utf-8", **exact, **na)  # type: ignore[call-overload]
+            exact = "round_trip" if int(pd.__version__.split(".")[0]) < 3 else None
+            # pyarrow parses, with pandas.read_csv's result (neutrostats.core.csvread).
+            df = read_csv(d / f"{name}.csv.gz", text=_STR_COLS[name], na_values=na, text_na=True,
+                          float_precision=exact)
         else:
             df = pd.read_parquet(d / f"{name}.parquet")
         tables[name] = _coerce(name, df)
