@@ -72,6 +72,8 @@ def main(folder: str) -> None:
         per_call = sum(sizes)
         assert per_call > LIMIT and max(sizes) < LIMIT, (per_call, max(sizes))
         assert [t.name for t in spark.catalog.listTables() if t.name.startswith("ns_")] == []
+        # Nothing stays on the executors either: the call's checkpoint is freed when it ends.
+        assert list(spark.sparkContext._jsc.sc().getRDDStorageInfo()) == [], "data left on the executors"
     finally:
         spark.stop()
     print("ok", len(sizes), "batches, largest", max(sizes), "bytes; per call", int(per_call), "bytes")

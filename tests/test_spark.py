@@ -208,6 +208,36 @@ def test_person_ids_of_another_type_are_refused_on_spark(spark, cohort):
     assert_same_cohort(want, got, measurements=False)
 
 
+def _stored_blocks(spark) -> list[str]:
+    """What the session's executors still hold: cached data and checkpoints."""
+    return [str(info.name()) for info in spark.sparkContext._jsc.sc().getRDDStorageInfo()]
+
+
+def test_a_result_fetched_in_batches_equals_the_reference_and_leaves_no_data_behind(spark, cohort, tmp_path,
+                                                                                      monkeypatch):
+    import neutrostats.cohort._sql as sql
+
+    path = tmp_path / "labs.parquet"
+    cohort.labs.to_parquet(path, coerce_timestamps="us")
+    before = _stored_blocks(spark)
+    # 1,500 persons in batches of about 400: the batched path, with its checkpoint, runs.
+    monkeypatch.setattr(sql._Spark, "batch_rows", 400)
+    batches: list[int] = []
+    arrow = sql._Spark._arrow
+
+    def counted(self, df, expected_rows):
+        for batch in arrow(self, df, expected_rows):
+            batches.append(len(batch))
+            yield batch
+
+    monkeypatch.setattr(sql._Spark, "_arrow", counted)
+    got = _build(spark.read.parquet(str(path)), cohort)
+    assert_same_cohort(_build(cohort.labs, cohort, engine="numpy"), got, measurements=False)
+    assert len(batches) >= 4 and max(batches) <= 400 + 64, batches
+    # The call's checkpoint and caches are freed when it ends, not left to the JVM's garbage collector.
+    assert _stored_blocks(spark) == before
+
+
 @pytest.mark.slow
 def test_local_cluster_mode_with_a_driver_result_limit_below_the_result(tmp_path):
     # Separate executor JVMs and spark.driver.maxResultSize=1m need a new
