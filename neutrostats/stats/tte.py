@@ -223,7 +223,7 @@ def check_tte(
         # million rows). Arrays that may be views of the table's columns are copied, so that the
         # arrays returned are the caller's to keep or change, as before; the events are converted
         # (a new array) below anyway.
-        t, s_used, w_used = (None if a is None else a if a.flags.owndata and a.flags.writeable else a.copy()
+        t, s_used, w_used = (None if a is None else a if a.flags.owndata and a.flags.writeable else a.copy()  # type: ignore[assignment]
                              for a in (t_all, s_all, w_all))
         e = e_all
         data = df.loc[:, used]
