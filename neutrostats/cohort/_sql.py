@@ -485,7 +485,6 @@ class _Spark:
         self._labs = labs
         self._names = _CallNames()
         self._views: list[str] = []
-        self._cached: list[Any] = []
         self._checkpoints: list[Any] = []
         self.order = "ns_rn"
         self.expected_rows = self.n_persons = 0
@@ -584,11 +583,9 @@ class _Spark:
         pass
 
     def close(self) -> None:
-        """Drop this call's temporary views and cached data from the session (also after an error)."""
+        """Drop this call's temporary views and checkpointed result from the session (also after an error)."""
         for name in dict.fromkeys(self._views):
             self.spark.catalog.dropTempView(name)
-        for frame in self._cached:
-            frame.unpersist()
         for frame in self._checkpoints:
             _release_checkpoint(frame)
 
