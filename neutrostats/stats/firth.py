@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import linalg, optimize, stats
+from scipy.linalg.lapack import dpotrf as _potrf, dpotrs as _potrs, dtrtrs as _trtrs
 
 from neutrostats.core.threads import single_blas_thread
 from neutrostats.errors import FirthConvergenceWarning, NeutrostatsError
@@ -101,23 +102,43 @@ class FirthResult:
 class _Data:
     """Design stored transposed (k x n, C order): every pass runs along n."""
 
-    __slots__ = ("x", "xt", "y", "w", "total_w", "k")
+    __slots__ = ("xt", "y", "w", "sign", "unit", "total_w", "k", "eye")
 
     def __init__(self, X, y, w):
-        # Both layouts: BLAS is several times faster on x @ small matrix in
-        # row-major n x k, and on the weighted cross-products in k x n.
-        self.x = np.ascontiguousarray(X)
         self.xt = np.ascontiguousarray(X.T)
         self.y = y
         self.w = w
+        # -1 for events, +1 otherwise: max(sign * eta, 0) is the log-likelihood's
+        # max(-s eta, 0) term below with one multiplication instead of a np.where.
+        self.sign = np.where(y > 0, -1.0, 1.0)
+        # Unit weights (person-level data) skip the multiplications by w,
+        # which change nothing then (x * 1.0 == x exactly).
+        self.unit = bool(np.all(w == 1.0))
         self.total_w = max(float(np.sum(w)), 1.0)
         self.k = X.shape[1]
+        self.eye = np.eye(self.k)
+
+
+def _cholesky(a):
+    """Lower Cholesky factor of ``a`` or None where ``a`` is not positive definite.
+
+    LAPACK directly: scipy.linalg's wrappers cost 10-100 microseconds a call
+    in argument checks, more than the factorisation of a k x k matrix, and
+    the fits make hundreds of such calls. Same routine, same result.
+    """
+    c, status = _potrf(a, lower=1)
+    return c if status == 0 else None
+
+
+def _solve(chol, b):
+    """``a^-1 b`` from the lower Cholesky factor of ``a``."""
+    return _potrs(chol, b, lower=1)[0]
 
 
 class _Eval:
     """Penalised log-likelihood, modified score and information at one beta."""
 
-    __slots__ = ("beta", "pll", "score", "info", "chol", "ok", "_data", "_p", "_pq", "_z", "_q")
+    __slots__ = ("beta", "pll", "score", "info", "chol", "ok", "_data", "_p", "_v", "_z", "_q")
 
     def __init__(self, data, beta):
         self.beta = beta
@@ -131,14 +152,14 @@ class _Eval:
         p = np.where(eta >= 0, inv, e * inv)
         pq = e * inv * inv
         # log P(y_i | eta_i) = -(max(-s eta, 0) + log1p(exp(-|eta|))), s = +-1
-        loglik = -np.dot(w, np.maximum(np.where(y > 0, -eta, eta), 0.0) + np.log1p(e))
-        v = w * pq
+        loglik = -np.dot(w, np.maximum(data.sign * eta, 0.0) + np.log1p(e))
+        v = pq if data.unit else w * pq
         info = (xt * v) @ xt.T
-        try:
-            chol = linalg.cholesky(info, lower=True, check_finite=False)
+        chol = _cholesky(info)
+        if chol is not None:
             diag = np.diag(chol)
             ok = bool(np.all(diag > 0)) and np.isfinite(loglik)
-        except linalg.LinAlgError:
+        else:
             ok = False
         if not ok:
             # Fitted probabilities of numerically 0 or 1: the penalty is -inf
@@ -154,51 +175,61 @@ class _Eval:
         # z_i = L^-1 x_i, so x_i' I^-1 x_i = |z_i|^2: the hat diagonal with no
         # n-by-n matrix.  Inverting the k-by-k triangle once and multiplying
         # is far faster than a triangular solve with n right-hand sides.
-        l_inv = linalg.solve_triangular(chol, np.eye(data.k), lower=True, check_finite=False)
-        z = data.x @ l_inv.T
-        q = np.einsum("ij,ij->i", z, z)
+        # Kept as k x n rows (z' = L^-1 X'), the layout neg_hessian multiplies.
+        l_inv = _trtrs(chol, data.eye, lower=1)[0]
+        z = l_inv @ xt
+        q = np.einsum("ij,ij->j", z, z)
         h = v * q
-        self.score = xt @ (w * (y - p) + h * (0.5 - p))
-        self._p, self._pq, self._z, self._q = p, pq, z, q
+        r = y - p
+        self.score = xt @ ((r if data.unit else w * r) + h * (0.5 - p))
+        self._p, self._v, self._z, self._q = p, v, z, q
 
     def neg_hessian(self):
         """Exact negative Hessian of l* (the information I is only its first term).
 
-        With v = w p (1 - p), q_i = |z_i|^2 and z_i = L^-1 x_i,
+        With v = w p (1 - p), q_i = |z_i|^2 and z_i = L^-1 x_i (``_z`` holds them as columns),
         -d2 l*/db db' = I - 1/2 X' diag(q v'') X + 1/2 [tr(G_k G_l)],
         G_k = sum_i v'_i x_ik z_i z_i', v' = v (1 - 2p), v'' = v (1 - 6p + 6p^2).
         Fisher scoring (I alone) converges only linearly, and slowly where the
         penalty dominates: exactly in separated data and far out on a profile.
         """
-        data, p, z, q = self._data, self._p, self._z, self._q
+        data, p, v, z, q = self._data, self._p, self._v, self._z, self._q
         xt, k = data.xt, data.k
-        v = data.w * self._pq
         d1 = v * (1.0 - 2.0 * p)
         d2 = v * (1.0 - 6.0 * p * (1.0 - p))
-        # G[l, a, b] = sum_i (d1_i x_il z_ia) z_ib: k products (k x n) @ (n x k), one per a, so that
-        # tr(G_k G_l) is one k x k^2 product. Four times faster than forming the k(k+1)/2 columns
-        # z_a z_b, and the temporary is k x n, the size of the design.
+        # G_l is symmetric, so only its upper triangle a <= b is formed:
+        # G[l, (a, b)] = sum_i (d1_i x_il) z_ia z_ib, one (k x n) @ (n x (k - a))
+        # product per a; then tr(G_k G_l) = sum_ab G_k[a, b] G_l[a, b] counts
+        # the off-diagonal pairs twice. k(k+1)/2 columns instead of k^2, and
+        # every temporary at most the size of the design.
         xd = xt * d1
-        zt = z.T
-        g = np.empty((k, k, k))
+        zt = self._z
+        g = np.empty((k, k * (k + 1) // 2))
+        twice = np.empty(g.shape[1])
+        m = 0
         for a in range(k):
-            g[:, a, :] = (xd * zt[a]) @ z
-        g = g.reshape(k, k * k)
-        neg_h = self.info - 0.5 * ((xt * (q * d2)) @ xt.T) + 0.5 * (g @ g.T)
+            g[:, m:m + k - a] = xd @ (zt[a:] * zt[a]).T
+            twice[m] = 1.0
+            twice[m + 1:m + k - a] = 2.0
+            m += k - a
+        neg_h = self.info - 0.5 * ((xt * (q * d2)) @ xt.T) + 0.5 * ((g * twice) @ g.T)
         return 0.5 * (neg_h + neg_h.T)
 
-    def curvature(self, free):
-        """Cholesky factor of the negative Hessian on ``free``, or of I there.
+    def curvature(self, free=None):
+        """Lower Cholesky factor of the negative Hessian on ``free``, or of I there.
 
         The exact Hessian gives quadratic convergence where l* is locally
         concave; elsewhere (far from the optimum) I, always positive
         definite, still gives an ascent direction (as logistf's iteration).
+        ``free`` None means every coefficient.
         """
+        neg_h = self.neg_hessian()
+        if free is None:
+            c = _cholesky(neg_h)
+            return c if c is not None else self.chol
         idx = np.ix_(free, free)
-        try:
-            return linalg.cho_factor(self.neg_hessian()[idx], lower=True, check_finite=False)
-        except linalg.LinAlgError:
-            return linalg.cho_factor(self.info[idx], lower=True, check_finite=False)
+        c = _cholesky(neg_h[idx])
+        return c if c is not None else _cholesky(self.info[idx])
 
 
 def _newton(data, beta0, free, tol, max_iter):
@@ -215,12 +246,15 @@ def _newton(data, beta0, free, tol, max_iter):
         return cur, False, 0
     if not np.any(free):
         return cur, True, 0
-    idx = np.ix_(free, free)
+    every = bool(np.all(free))
+    idx = None if every else np.ix_(free, free)
     use_hessian = False
     previous = np.inf
     for it in range(max_iter + 1):
-        g = cur.score[free]
-        fisher = linalg.solve(cur.info[idx], g, assume_a="pos", check_finite=False)
+        g = cur.score if every else cur.score[free]
+        # The Cholesky factor of I on every coefficient comes with the
+        # evaluation; a principal block of a positive-definite I is one too.
+        fisher = _solve(cur.chol if every else _cholesky(cur.info[idx]), g)
         size = float(np.max(np.abs(fisher)))
         if size <= tol and np.max(np.abs(g)) <= tol * data.total_w:
             return cur, True, it
@@ -232,17 +266,20 @@ def _newton(data, beta0, free, tol, max_iter):
         use_hessian = use_hessian or size > _SLOW * previous
         previous = size
         if use_hessian:
-            try:
-                delta_f = linalg.cho_solve(cur.curvature(free), g, check_finite=False)
-            except linalg.LinAlgError:
+            c = cur.curvature(None if every else free)
+            if c is None:  # pragma: no cover - I is positive definite at every accepted point
                 break
+            delta_f = _solve(c, g)
         else:
             delta_f = fisher
-        delta = np.zeros_like(cur.beta)
-        delta[free] = delta_f
+        if every:
+            delta = delta_f
+        else:
+            delta = np.zeros_like(cur.beta)
+            delta[free] = delta_f
         step = float(np.max(np.abs(delta)))
         if step > _MAX_STEP:
-            delta *= _MAX_STEP / step
+            delta = delta * (_MAX_STEP / step)
         # Rounding noise in l* grows with n; a step that loses less than
         # that is not a real loss, and refusing it would stall convergence.
         noise = 1e-13 * (1.0 + abs(cur.pll))
@@ -250,7 +287,7 @@ def _newton(data, beta0, free, tol, max_iter):
             new = _Eval(data, cur.beta + delta)
             if new.ok and new.pll >= cur.pll - noise:
                 break
-            delta *= 0.5
+            delta = delta * 0.5
         else:
             break
         cur = new
@@ -283,7 +320,8 @@ def _vm_limit(data, fit, cov, j, side, crit, tol, max_iter):
     target = fit.pll - 0.5 * crit
     k = data.k
     beta = fit.beta + side * math.sqrt(crit * cov[j, j]) * cov[:, j] / cov[j, j]
-    every = np.ones(k, dtype=bool)
+    e_j = np.zeros(k)
+    e_j[j] = 1.0
     use_hessian = False
     previous = np.inf
     for _ in range(max_iter):
@@ -293,17 +331,9 @@ def _vm_limit(data, fit, cov, j, side, crit, tol, max_iter):
         # Any positive-definite A has the same fixed point; I is cheap and
         # enough on large data, the exact Hessian is needed where the
         # penalty dominates (see _newton).
-        try:
-            if use_hessian:
-                c = ev.curvature(every)
-            else:
-                c = (ev.chol, True)
-        except linalg.LinAlgError:
-            return None
-        a_inv_g = linalg.cho_solve(c, ev.score, check_finite=False)
-        e_j = np.zeros(k)
-        e_j[j] = 1.0
-        a_inv_e = linalg.cho_solve(c, e_j, check_finite=False)
+        c = ev.curvature() if use_hessian else ev.chol
+        a_inv_g = _solve(c, ev.score)
+        a_inv_e = _solve(c, e_j)
         lam2 = 2.0 * (ev.pll - target + 0.5 * ev.score @ a_inv_g) / a_inv_e[j]
         if not lam2 >= 0:
             # The quadratic model does not reach the target level from here: the start (the Wald
@@ -323,7 +353,7 @@ def _vm_limit(data, fit, cov, j, side, crit, tol, max_iter):
                 return None
             return float(beta[j])
         if step > _MAX_STEP:
-            delta *= _MAX_STEP / step
+            delta = delta * (_MAX_STEP / step)
         beta = beta + delta
     return None
 
@@ -655,9 +685,11 @@ def firth_logit(
     if not (isinstance(tol, (int, float, np.floating)) and tol > 0):
         raise NeutrostatsError(f"{_FUNC}: expected tol to be a positive number, found {tol!r}.")
     conf_level = float(conf_level)
-    _check_design(X, w, labels)
-    X, y, w = _collapse(X, y, w)
+    # One BLAS thread from the rank check on: with two, OpenBLAS took 16 ms
+    # for the pivoted QR of a 20,000 x 6 design on a busy 2-core machine, 1 ms with one.
     with single_blas_thread():
+        _check_design(X, w, labels)
+        X, y, w = _collapse(X, y, w)
         return _fit(_Data(X, y, w), prof, tested, conf_level, tol, max_iter, labels)
 
 
@@ -674,7 +706,7 @@ def _fit(data, prof, tested, conf_level, tol, max_iter, labels) -> FirthResult:
             FirthConvergenceWarning,
             stacklevel=3,
         )
-    cov = linalg.cho_solve((fit.chol, True), np.eye(k), check_finite=False)
+    cov = _solve(fit.chol, np.eye(k))
     cov = 0.5 * (cov + cov.T)
     bse = np.sqrt(np.diag(cov))
     conf_low, conf_high, methods, troubled = _intervals(data, fit, cov, bse, prof, conf_level, tol, max_iter, labels)
