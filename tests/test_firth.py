@@ -352,3 +352,69 @@ def test_tier_only_present_with_zero_weight_counts_as_empty():
     X, y, w = two_by_two(0, 0, 5, 15)
     with pytest.raises(NeutrostatsError, match="all-zero"):
         firth_logit(X, y, weights=w)
+
+
+# --------------------------------------------------------------------------
+# 7. Internal shortcuts: the Hessian from precomputed column products
+# --------------------------------------------------------------------------
+
+
+def _tier_age_sex(seed=12, n=400):
+    rng = np.random.default_rng(seed)
+    tier = rng.choice(4, n, p=[0.7, 0.15, 0.1, 0.05])
+    age = rng.normal(60, 15, n)  # not centred: the products reach age^3 ~ 10^5
+    sex = rng.integers(0, 2, n)
+    X = np.column_stack([np.ones(n), tier == 1, tier == 2, tier == 3, age, sex]).astype(float)
+    y = (rng.random(n) < 1 / (1 + np.exp(-(-3 + 0.8 * (tier == 1) + 0.02 * (age - 60))))).astype(int)
+    y[tier == 3] = 0  # a tier without events, as in the demo's rare outcomes
+    return X, y
+
+
+def test_distinct_column_products_of_a_dummy_coded_design():
+    # Columns 1, t1, t2, t3 (disjoint 0/1 tiers), age, sex (0/1). A product x_l x_a x_b is a monomial
+    # t^i age^j sex^s with t^2 = t, sex^2 = sex and t_i t_j = 0, so the distinct non-zero ones are
+    #   without a tier:  1, age, age^2, age^3, sex, age sex, age^2 sex            (7)
+    #   with tier t_i:   t_i (1, age, age^2, sex, age sex), degree <= 3 each       (5 x 3 = 15)
+    # 22 of the 56 combinations l <= a <= b.
+    X, _ = _tier_age_sex()
+    triples = _firth._Triples.build(np.ascontiguousarray(X.T))
+    assert triples.table.shape == (22, X.shape[0])
+    assert triples.index.shape == (56,)
+
+
+@pytest.mark.parametrize("products", [True, False])
+def test_exact_hessian_equals_finite_differences_of_the_naive_likelihood(monkeypatch, products):
+    # The negative Hessian that steers Newton's method, from the column products or (over the memory
+    # budget) from z = L^-1 x, against central second differences of naive_pll.
+    if not products:
+        monkeypatch.setattr(_firth, "_PRODUCT_BUDGET", 0)
+    X, y = _tier_age_sex()
+    X[:, 4] = (X[:, 4] - 60) / 15  # finite differences need a well-scaled coefficient
+    data = _firth._Data(X, y.astype(float), np.ones(len(y)))
+    assert (data.triples is not None) == products
+    beta = np.array([-2.5, 0.7, 0.2, -1.5, 0.3, -0.2])
+    with _firth.single_blas_thread():
+        neg_h = _firth._Eval(data, beta).neg_hessian()
+    eps = 1e-4
+    k = len(beta)
+    numeric = np.empty((k, k))
+    for a in range(k):
+        for b in range(k):
+            ea, eb = eps * np.eye(k)[a], eps * np.eye(k)[b]
+            numeric[a, b] = -(naive_pll(beta + ea + eb, X, y) - naive_pll(beta + ea - eb, X, y)
+                              - naive_pll(beta - ea + eb, X, y) + naive_pll(beta - ea - eb, X, y)) / (4 * eps**2)
+    np.testing.assert_allclose(neg_h, numeric, rtol=1e-5, atol=1e-4)
+
+
+def test_fit_without_column_products_changes_nothing(monkeypatch):
+    # Over the budget the Hessian comes from z = L^-1 x and Fisher scoring leads: another path to the
+    # same estimate, limits and p-values.
+    X, y = _tier_age_sex()
+    X[:, 4] = (X[:, 4] - 60) / 15  # the naive profile below (BFGS) needs a well-scaled coefficient
+    with_products = firth_logit(X, y, profile=[1, 2, 3], tests=[1, 2, 3])
+    monkeypatch.setattr(_firth, "_PRODUCT_BUDGET", 0)
+    without = firth_logit(X, y, profile=[1, 2, 3], tests=[1, 2, 3])
+    _assert_same_fit(with_products, without)
+    for limit in (with_products.conf_low[3], with_products.conf_high[3]):
+        profiled = naive_profile(X, y, 3, limit, with_products.params)
+        assert 2 * (with_products.loglik - profiled) == pytest.approx(stats.chi2.ppf(0.95, 1), abs=1e-6)
