@@ -418,3 +418,24 @@ def test_fit_without_column_products_changes_nothing(monkeypatch):
     for limit in (with_products.conf_low[3], with_products.conf_high[3]):
         profiled = naive_profile(X, y, 3, limit, with_products.params)
         assert 2 * (with_products.loglik - profiled) == pytest.approx(stats.chi2.ppf(0.95, 1), abs=1e-6)
+
+
+def test_skewed_start_solves_its_model_of_the_signed_root():
+    # The upper limit's iteration starts where r(u) = (u / se)(1 + a u) reaches +sqrt(crit), with a fixed
+    # by r = -sqrt(crit) at the lower limit found before. Hand-made profile: se = 0.5, a = 0.1,
+    # sqrt(crit) = 1.95996: the lower limit is the root near 0 of 0.1 u^2 + u + 0.98 = 0,
+    # u = (-1 + sqrt(0.608)) / 0.2 = -1.1013, the upper one that of 0.1 u^2 + u - 0.98 = 0,
+    # u = (-1 + sqrt(1.392)) / 0.2 = 0.8992.
+    crit = stats.chi2.ppf(0.95, 1)
+    r, se, a = np.sqrt(crit), 0.5, 0.1
+    lower = (-1 + np.sqrt(1 - 4 * a * r * se)) / (2 * a)
+    upper = (-1 + np.sqrt(1 + 4 * a * r * se)) / (2 * a)
+    assert (lower, upper) == (pytest.approx(-1.1013, abs=1e-4), pytest.approx(0.8992, abs=1e-4))
+
+    class Fit:
+        beta = np.array([1.0])
+
+    known = np.array([1.0 + lower])
+    u = _firth._skewed_wald(Fit, np.array([[se**2]]), 0, +1, crit, known)
+    assert u == pytest.approx(upper, rel=1e-12)
+    assert _firth._skewed_wald(Fit, np.array([[se**2]]), 0, +1, crit, None) == pytest.approx(r * se)

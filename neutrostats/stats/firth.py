@@ -387,19 +387,52 @@ def _start(data):
     return beta
 
 
-def _constrained_start(beta_hat, cov, j, value):
+def _constrained_start(beta_hat, cov, j, value, known=None):
     """Starting point for the fit with beta_j = value.
 
     Moving the other coefficients along the regression of beta_-j on beta_j
     implied by the covariance (the first-order path of the profile) starts
-    the inner fit close to its solution.
+    the inner fit close to its solution. With ``known``, the constrained
+    maximum at another beta_j (a profile limit found before), a quadratic
+    term makes the path pass through that point too: the path bends the
+    same way on both sides of the estimate (demo designs: 4.6 -> 3.8
+    evaluations per p-value fit).
     """
-    start = beta_hat + (value - beta_hat[j]) * cov[:, j] / cov[j, j]
+    u = value - beta_hat[j]
+    start = beta_hat + u * cov[:, j] / cov[j, j]
+    if known is not None:
+        d = known[j] - beta_hat[j]
+        start += (u / d) ** 2 * (known - beta_hat - d * cov[:, j] / cov[j, j])
     start[j] = value
     return start
 
 
-def _vm_limit(data, fit, cov, j, side, crit, tol, max_iter):
+def _skewed_wald(fit, cov, j, side, crit, known):
+    """Distance from the estimate to the start of a profile limit's iteration.
+
+    The Wald distance, side * sqrt(crit) * se; with the constrained maximum
+    at the other limit known, the signed root of the profile deviance,
+    r(b_j) = sign(b_j - b_hat) sqrt(2 (l*(b_hat) - max l*(b_j, .))), is taken
+    as (u / se)(1 + a u), u = b_j - b_hat, with ``a`` fixed by r = -side
+    sqrt(crit) there, and solved for r = side sqrt(crit). A skewed profile
+    (a tier with few events) is steep on one side and flat on the other;
+    the start then begins nearer the limit (demo designs: 4.2 -> 3.5
+    evaluations per upper limit).
+    """
+    se, r = math.sqrt(cov[j, j]), math.sqrt(crit)
+    wald = side * r * se
+    if known is None:
+        return wald
+    d = known[j] - fit.beta[j]
+    a = (-side * r * se / d - 1.0) / d
+    disc = 1.0 + 4.0 * a * wald
+    if a == 0.0 or not disc > 0.0:
+        return wald
+    u = (math.sqrt(disc) - 1.0) / (2.0 * a)
+    return u if side * u > 0 else wald
+
+
+def _vm_limit(data, fit, cov, j, side, crit, tol, max_iter, known=None):
     """Profile limit by the Venzon-Moolgavkar (1988) iteration, or None.
 
     Solves l*(b) = l*(b_hat) - crit/2 and dl*/db_-j = 0 jointly by Newton
@@ -409,10 +442,13 @@ def _vm_limit(data, fit, cov, j, side, crit, tol, max_iter):
     with A the negative Hessian (or I while that converges fast).  One likelihood evaluation per step (the
     nested search below needs several), so this is the fast path; None means
     it did not converge and the caller falls back to the nested search.
+    Returns the constrained maximum at the limit (every coefficient).
+    ``known``: the constrained maximum at the other limit, if found, for a
+    better start.
     """
     target = fit.pll - 0.5 * crit
     k = data.k
-    beta = fit.beta + side * math.sqrt(crit * cov[j, j]) * cov[:, j] / cov[j, j]
+    beta = _constrained_start(fit.beta, cov, j, fit.beta[j] + _skewed_wald(fit, cov, j, side, crit, known), known)
     e_j = np.zeros(k)
     e_j[j] = 1.0
     use_hessian = False
@@ -456,7 +492,7 @@ def _vm_limit(data, fit, cov, j, side, crit, tol, max_iter):
         if step <= tol and abs(ev.pll - target) <= max(tol, 1e-12 * abs(target)):
             if side * (beta[j] - fit.beta[j]) <= 0:
                 return None
-            return float(beta[j])
+            return beta
         if step > _MAX_STEP:
             delta = delta * (_MAX_STEP / step)
         beta = beta + delta
@@ -510,12 +546,17 @@ def _nested_limit(data, fit, cov, j, side, crit, tol, max_iter):
     return float(limit), not failed
 
 
-def _profile_limit(data, fit, cov, j, side, crit, tol, max_iter):
-    """One end (side = -1 lower, +1 upper) of the profile CI for beta_j."""
-    limit = _vm_limit(data, fit, cov, j, side, crit, tol, min(max_iter, 50))
-    if limit is not None:
-        return limit, True
-    return _nested_limit(data, fit, cov, j, side, crit, tol, max_iter)
+def _profile_limit(data, fit, cov, j, side, crit, tol, max_iter, known=None):
+    """One end (side = -1 lower, +1 upper) of the profile CI for beta_j.
+
+    Returns (limit, converged, point): ``point`` is the constrained maximum
+    at the limit where the Venzon-Moolgavkar iteration found it, else None;
+    ``known`` is that of the other limit (or None), for a better start.
+    """
+    point = _vm_limit(data, fit, cov, j, side, crit, tol, min(max_iter, 50), known)
+    if point is not None:
+        return float(point[j]), True, point
+    return (*_nested_limit(data, fit, cov, j, side, crit, tol, max_iter), None)
 
 
 # --------------------------------------------------------------------------
@@ -820,8 +861,9 @@ def _fit(data, prof, tested, conf_level, tol, max_iter, labels) -> FirthResult:
     cov = _solve(fit.chol, np.eye(k))
     cov = 0.5 * (cov + cov.T)
     bse = np.sqrt(np.diag(cov))
-    conf_low, conf_high, methods, troubled = _intervals(data, fit, cov, bse, prof, conf_level, tol, max_iter, labels)
-    pvalues, failed = _lr_pvalues(data, fit, cov, tested, tol, max_iter, labels)
+    conf_low, conf_high, methods, troubled, points = _intervals(data, fit, cov, bse, prof, conf_level, tol,
+                                                                max_iter, labels)
+    pvalues, failed = _lr_pvalues(data, fit, cov, tested, tol, max_iter, labels, points)
     troubled += failed
     if troubled:
         warnings.warn(
@@ -868,7 +910,10 @@ def _profile_indices(profile, k, argument: str = "profile") -> list[int]:
 
 
 def _intervals(data, fit, cov, bse, prof, conf_level, tol, max_iter, labels):
-    """Wald limits for every coefficient, profile limits for those in ``prof`` (NaN where they fail)."""
+    """Wald limits for every coefficient, profile limits for those in ``prof`` (NaN where they fail).
+
+    Also returns, per profiled coefficient, the constrained maxima found at its limits (for _lr_pvalues).
+    """
     # scipy.special rather than scipy.stats (whose import takes about a second): the same functions,
     # chi2.ppf(q, 1) = 2 gammaincinv(1/2, q) and norm.ppf = ndtri, with bit-identical results.
     crit = float(2.0 * special.gammaincinv(0.5, conf_level))
@@ -877,26 +922,33 @@ def _intervals(data, fit, cov, bse, prof, conf_level, tol, max_iter, labels):
     conf_high = fit.beta + z * bse
     methods = ["wald"] * data.k
     troubled = []
+    points = {}
     for j in prof:
-        lo, ok_lo = _profile_limit(data, fit, cov, j, -1, crit, tol, max_iter)
-        hi, ok_hi = _profile_limit(data, fit, cov, j, +1, crit, tol, max_iter)
+        lo, ok_lo, at_lo = _profile_limit(data, fit, cov, j, -1, crit, tol, max_iter)
+        hi, ok_hi, at_hi = _profile_limit(data, fit, cov, j, +1, crit, tol, max_iter, at_lo)
         conf_low[j] = lo if ok_lo else np.nan
         conf_high[j] = hi if ok_hi else np.nan
         methods[j] = "profile"
         if not (ok_lo and ok_hi):
             troubled.append(labels[j])
-    return conf_low, conf_high, methods, troubled
+        points[j] = [p for p in (at_lo, at_hi) if p is not None]
+    return conf_low, conf_high, methods, troubled, points
 
 
-def _lr_pvalues(data, fit, cov, tested, tol, max_iter, labels):
-    """Penalised likelihood-ratio p-value of beta_j = 0 for the coefficients in ``tested`` (NaN where the fit fails)."""
+def _lr_pvalues(data, fit, cov, tested, tol, max_iter, labels, points):
+    """Penalised likelihood-ratio p-value of beta_j = 0 for the coefficients in ``tested`` (NaN where the fit fails).
+
+    ``points``: per coefficient, the constrained maxima at its profile limits; the fit at beta_j = 0 starts
+    on the path through the one nearest to 0.
+    """
     k = data.k
     pvalues = np.full(k, np.nan)
     troubled = []
     for j in tested:
         free = np.ones(k, dtype=bool)
         free[j] = False
-        ev, ok, _ = _newton(data, _constrained_start(fit.beta, cov, j, 0.0), free, tol, max_iter)
+        known = min(points.get(j, ()), key=lambda p: abs(p[j]), default=None)
+        ev, ok, _ = _newton(data, _constrained_start(fit.beta, cov, j, 0.0, known), free, tol, max_iter)
         stat = max(2.0 * (fit.pll - ev.pll), 0.0)
         pvalues[j] = float(special.chdtrc(1.0, stat)) if ok else np.nan  # = scipy.stats.chi2.sf(stat, 1)
         if not ok:
