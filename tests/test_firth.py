@@ -406,6 +406,29 @@ def test_exact_hessian_equals_finite_differences_of_the_naive_likelihood(monkeyp
     np.testing.assert_allclose(neg_h, numeric, rtol=1e-5, atol=1e-4)
 
 
+@pytest.mark.parametrize("design", ["no intercept", "0/2 coding", "overlapping 0/1 columns"])
+def test_hessian_from_products_equals_the_direct_one_on_other_designs(monkeypatch, design):
+    # The products are told apart by their factors (a column of ones drops out, a 0/1 column counts
+    # once, two 0/1 columns never 1 together give 0): designs where those rules must not apply.
+    rng = np.random.default_rng(4)
+    n = 300
+    g = rng.integers(0, 3, n)
+    x = rng.normal(size=n)
+    columns = {
+        "no intercept": [g == 0, g == 1, g == 2, x],
+        "0/2 coding": [np.ones(n), 2.0 * (g == 1), g == 2, x],
+        "overlapping 0/1 columns": [np.ones(n), g >= 1, g == 2, rng.integers(0, 2, n), x],
+    }[design]
+    X = np.column_stack(columns).astype(float)
+    y = (rng.random(n) < 0.3).astype(float)
+    beta = rng.normal(scale=0.3, size=X.shape[1])
+    with _firth.single_blas_thread():
+        with_products = _firth._Eval(_firth._Data(X, y, np.ones(n)), beta).neg_hessian()
+        monkeypatch.setattr(_firth, "_PRODUCT_BUDGET", 0)
+        direct = _firth._Eval(_firth._Data(X, y, np.ones(n)), beta).neg_hessian()
+    np.testing.assert_allclose(with_products, direct, rtol=1e-10, atol=1e-12)
+
+
 def test_fit_without_column_products_changes_nothing(monkeypatch):
     # Over the budget the Hessian comes from z = L^-1 x and Fisher scoring leads: another path to the
     # same estimate, limits and p-values.

@@ -150,29 +150,40 @@ class _Triples:
 
     @classmethod
     def build(cls, xt):
+        """The table for the design ``xt`` (k x n), or None where it would exceed _PRODUCT_BUDGET.
+
+        Products are told apart by their factors, not their values: a
+        constant column of ones drops out, a 0/1 column counts once however
+        often it occurs (t t = t), and a product with two 0/1 columns that
+        are never 1 together is zero. Equal products are then formed once
+        and zero ones not at all (a product equal to another by chance is
+        merely kept twice).
+        """
         k, n = xt.shape
+        binary = [bool(np.all((col == 0.0) | (col == 1.0))) for col in xt]
+        ones = [bool(np.all(col == 1.0)) for col in xt]
+        disjoint = {(a, b) for a in range(k) for b in range(a + 1, k)
+                    if binary[a] and binary[b] and not (ones[a] or ones[b]) and not np.any(xt[a] * xt[b])}
         combos = [(l, a, b) for l in range(k) for a in range(l, k) for b in range(a, k)]
-        rows: list[np.ndarray] = []
-        seen: dict[tuple[float, float], list[int]] = {}
+        keys: dict[tuple[int, ...], int] = {}
         index = np.empty(len(combos), dtype=np.intp)
-        weights = np.linspace(1.0, 2.0, n)  # a fingerprint; equality is then checked exactly
-        for c, (l, a, b) in enumerate(combos):
-            col = xt[l] * xt[a] * xt[b]
-            if not col.any():
+        for c, combo in enumerate(combos):
+            factors = tuple(sorted({f for f in combo if binary[f] and not ones[f]})
+                            + [f for f in combo if not binary[f]])
+            if any((a, b) in disjoint for a in factors for b in factors):
                 index[c] = -1  # points at the 0 appended to M's values
                 continue
-            key = (float(col.sum()), float(col @ weights))
-            match = next((r for r in seen.get(key, ()) if np.array_equal(rows[r], col)), None)
-            if match is None:
-                if (len(rows) + 1) * n > _PRODUCT_BUDGET:
-                    return None
-                match = len(rows)
-                rows.append(col)
-                seen.setdefault(key, []).append(match)
-            index[c] = match
+            index[c] = keys.setdefault(factors, len(keys))
+        if len(keys) * n > _PRODUCT_BUDGET:
+            return None
+        table = np.empty((len(keys), n))
+        for factors, row in keys.items():
+            table[row] = 1.0
+            for f in factors:
+                table[row] *= xt[f]
         l, a, b = (np.array(i, dtype=np.intp) for i in zip(*combos))
         axes = [(l, a, b), (l, b, a), (a, l, b), (a, b, l), (b, l, a), (b, a, l)]
-        return cls(np.array(rows).reshape(len(rows), n), index, axes)
+        return cls(table, index, axes)
 
     def moments(self, d1, k):
         """M[l, a, b] = sum_i d1_i x_il x_ia x_ib, shape (k, k, k)."""
@@ -683,6 +694,11 @@ def _collapse(X, y, w):
     n = X.shape[0]
     if n < _COLLAPSE_MIN_ROWS:
         return X, y, w
+    # A near-continuous column (age) rules collapsing out; finding it first
+    # spares sorting the dummy columns before it (8 -> 2 ms at 20,000 rows).
+    for col in X.T:
+        if not np.all((col == 0.0) | (col == 1.0)) and np.unique(col).size > n // 2:
+            return X, y, w
     key = y.astype(np.int64)
     radix = 2
     for col in X.T:
