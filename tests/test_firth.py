@@ -376,10 +376,21 @@ def test_distinct_column_products_of_a_dummy_coded_design():
     #   without a tier:  1, age, age^2, age^3, sex, age sex, age^2 sex            (7)
     #   with tier t_i:   t_i (1, age, age^2, sex, age sex), degree <= 3 each       (5 x 3 = 15)
     # 22 of the 56 combinations l <= a <= b.
+    # The pairs x_a x_b are among them (x_a x_b = 1 x_a x_b).
     X, _ = _tier_age_sex()
     triples = _firth._Triples.build(np.ascontiguousarray(X.T))
     assert triples.table.shape == (22, X.shape[0])
-    assert triples.index.shape == (56,)
+    k = X.shape[1]
+    for l, a, b in [(1, 4, 5), (0, 4, 4), (3, 3, 4), (1, 2, 4), (0, 0, 0)]:  # t1 age sex, age^2, t3 age, 0, 1
+        rows = {triples.triple[(i * k + j) * k + m] for i, j, m in
+                [(l, a, b), (l, b, a), (a, l, b), (a, b, l), (b, l, a), (b, a, l)]}
+        assert len(rows) == 1  # the same row for every order of the factors
+        row = rows.pop()
+        if (l, a, b) == (1, 2, 4):
+            assert row == -1  # tiers 1 and 2 are never 1 together
+        else:
+            np.testing.assert_array_equal(triples.table[row], X[:, l] * X[:, a] * X[:, b])
+    assert triples.pair[4 * k + 5] == triples.triple[(0 * k + 4) * k + 5]
 
 
 @pytest.mark.parametrize("products", [True, False])

@@ -135,7 +135,7 @@ class _Triples:
     The Hessian's third-derivative term needs, at every beta,
     M[l, a, b] = sum_i v'_i x_il x_ia x_ib, a tensor symmetric in its three
     indices. The products do not depend on beta, so they are formed once and
-    M is one matrix-vector product per Hessian. Dummy-coded designs repeat
+    M (with X' diag(q v'') X) is one pass over them per Hessian. Dummy-coded designs repeat
     many products (t * t = t, t * 1 = t) and make others zero (two tiers of
     one variable), so only the distinct non-zero ones are kept: 22 of 56 for
     an intercept, three tiers, age and sex. Four times faster than forming
@@ -143,10 +143,12 @@ class _Triples:
     when the table would exceed _PRODUCT_BUDGET.
     """
 
-    __slots__ = ("table", "index", "axes")
+    __slots__ = ("table", "triple", "pair")
 
-    def __init__(self, table, index, axes):
-        self.table, self.index, self.axes = table, index, axes
+    def __init__(self, table, triple, pair):
+        # triple[(l k + a) k + b] and pair[a k + b]: the row of ``table`` holding
+        # x_l x_a x_b or x_a x_b, or -1 where the product is zero.
+        self.table, self.triple, self.pair = table, triple, pair
 
     @classmethod
     def build(cls, xt):
@@ -157,41 +159,42 @@ class _Triples:
         often it occurs (t t = t), and a product with two 0/1 columns that
         are never 1 together is zero. Equal products are then formed once
         and zero ones not at all (a product equal to another by chance is
-        merely kept twice).
+        merely kept twice). The pairs x_a x_b, for the Hessian's
+        X' diag(q v'') X, are among the triples when X has an intercept.
         """
         k, n = xt.shape
         binary = [bool(np.all((col == 0.0) | (col == 1.0))) for col in xt]
         ones = [bool(np.all(col == 1.0)) for col in xt]
         disjoint = {(a, b) for a in range(k) for b in range(a + 1, k)
                     if binary[a] and binary[b] and not (ones[a] or ones[b]) and not np.any(xt[a] * xt[b])}
-        combos = [(l, a, b) for l in range(k) for a in range(l, k) for b in range(a, k)]
         keys: dict[tuple[int, ...], int] = {}
-        index = np.empty(len(combos), dtype=np.intp)
-        for c, combo in enumerate(combos):
+
+        def row(combo):
             factors = tuple(sorted({f for f in combo if binary[f] and not ones[f]})
                             + [f for f in combo if not binary[f]])
             if any((a, b) in disjoint for a in factors for b in factors):
-                index[c] = -1  # points at the 0 appended to M's values
-                continue
-            index[c] = keys.setdefault(factors, len(keys))
+                return -1
+            return keys.setdefault(factors, len(keys))
+
+        triple = np.array([row(tuple(sorted(c))) for c in np.ndindex(k, k, k)], dtype=np.intp)
+        pair = np.array([row(tuple(sorted(c))) for c in np.ndindex(k, k)], dtype=np.intp)
         if len(keys) * n > _PRODUCT_BUDGET:
             return None
         table = np.empty((len(keys), n))
-        for factors, row in keys.items():
-            table[row] = 1.0
+        for factors, r in keys.items():
+            table[r] = 1.0
             for f in factors:
-                table[row] *= xt[f]
-        l, a, b = (np.array(i, dtype=np.intp) for i in zip(*combos))
-        axes = [(l, a, b), (l, b, a), (a, l, b), (a, b, l), (b, l, a), (b, a, l)]
-        return cls(table, index, axes)
+                table[r] *= xt[f]
+        return cls(table, triple, pair)
 
-    def moments(self, d1, k):
-        """M[l, a, b] = sum_i d1_i x_il x_ia x_ib, shape (k, k, k)."""
-        values = np.append(self.table @ d1, 0.0)[self.index]
-        m = np.empty((k, k, k))
-        for axes in self.axes:
-            m[axes] = values
-        return m
+    def moments(self, d1, d2q, k):
+        """M[l, a, b] = sum_i d1_i x_il x_ia x_ib, shape (k, k, k), and X' diag(d2q) X.
+
+        One pass over the table for both.
+        """
+        sums = self.table @ np.column_stack([d1, d2q])
+        sums = np.vstack([sums, np.zeros((1, 2))])  # row -1: the zero products
+        return sums[self.triple, 0].reshape(k, k, k), sums[self.pair, 1].reshape(k, k)
 
 
 def _cholesky(a):
@@ -276,8 +279,9 @@ class _Eval:
             # G_l = L^-1 M_l L^-T with M_l = X' diag(d1 x_l) X from the
             # precomputed column products (see _Triples).
             l_inv = self._l_inv
-            g = (l_inv @ data.triples.moments(d1, k) @ l_inv.T).reshape(k, k * k)
-            traces = g @ g.T
+            m, second = data.triples.moments(d1, q * d2, k)
+            g = (l_inv @ m @ l_inv.T).reshape(k, k * k)
+            neg_h = self.info - 0.5 * second + 0.5 * (g @ g.T)
         else:
             # G_l is symmetric, so only its upper triangle a <= b is formed:
             # G[l, (a, b)] = sum_i (d1_i x_il) z_ia z_ib, one (k x n) @ (n x (k - a))
@@ -293,8 +297,7 @@ class _Eval:
                 twice[m] = 1.0
                 twice[m + 1:m + k - a] = 2.0
                 m += k - a
-            traces = (g * twice) @ g.T
-        neg_h = self.info - 0.5 * ((xt * (q * d2)) @ xt.T) + 0.5 * traces
+            neg_h = self.info - 0.5 * ((xt * (q * d2)) @ xt.T) + 0.5 * ((g * twice) @ g.T)
         return 0.5 * (neg_h + neg_h.T)
 
     def curvature(self, free=None):
