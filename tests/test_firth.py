@@ -352,3 +352,124 @@ def test_tier_only_present_with_zero_weight_counts_as_empty():
     X, y, w = two_by_two(0, 0, 5, 15)
     with pytest.raises(NeutrostatsError, match="all-zero"):
         firth_logit(X, y, weights=w)
+
+
+# --------------------------------------------------------------------------
+# 7. Internal shortcuts: the Hessian from precomputed column products
+# --------------------------------------------------------------------------
+
+
+def _tier_age_sex(seed=12, n=400):
+    rng = np.random.default_rng(seed)
+    tier = rng.choice(4, n, p=[0.7, 0.15, 0.1, 0.05])
+    age = rng.normal(60, 15, n)  # not centred: the products reach age^3 ~ 10^5
+    sex = rng.integers(0, 2, n)
+    X = np.column_stack([np.ones(n), tier == 1, tier == 2, tier == 3, age, sex]).astype(float)
+    y = (rng.random(n) < 1 / (1 + np.exp(-(-3 + 0.8 * (tier == 1) + 0.02 * (age - 60))))).astype(int)
+    y[tier == 3] = 0  # a tier without events, as in the demo's rare outcomes
+    return X, y
+
+
+def test_distinct_column_products_of_a_dummy_coded_design():
+    # Columns 1, t1, t2, t3 (disjoint 0/1 tiers), age, sex (0/1). A product x_l x_a x_b is a monomial
+    # t^i age^j sex^s with t^2 = t, sex^2 = sex and t_i t_j = 0, so the distinct non-zero ones are
+    #   without a tier:  1, age, age^2, age^3, sex, age sex, age^2 sex            (7)
+    #   with tier t_i:   t_i (1, age, age^2, sex, age sex), degree <= 3 each       (5 x 3 = 15)
+    # 22 of the 56 combinations l <= a <= b.
+    # The pairs x_a x_b are among them (x_a x_b = 1 x_a x_b).
+    X, _ = _tier_age_sex()
+    triples = _firth._Triples.build(np.ascontiguousarray(X.T))
+    assert triples.table.shape == (22, X.shape[0])
+    k = X.shape[1]
+    for l, a, b in [(1, 4, 5), (0, 4, 4), (3, 3, 4), (1, 2, 4), (0, 0, 0)]:  # t1 age sex, age^2, t3 age, 0, 1
+        rows = {triples.triple[(i * k + j) * k + m] for i, j, m in
+                [(l, a, b), (l, b, a), (a, l, b), (a, b, l), (b, l, a), (b, a, l)]}
+        assert len(rows) == 1  # the same row for every order of the factors
+        row = rows.pop()
+        if (l, a, b) == (1, 2, 4):
+            assert row == -1  # tiers 1 and 2 are never 1 together
+        else:
+            np.testing.assert_array_equal(triples.table[row], X[:, l] * X[:, a] * X[:, b])
+    assert triples.pair[4 * k + 5] == triples.triple[(0 * k + 4) * k + 5]
+
+
+@pytest.mark.parametrize("products", [True, False])
+def test_exact_hessian_equals_finite_differences_of_the_naive_likelihood(monkeypatch, products):
+    # The negative Hessian that steers Newton's method, from the column products or (over the memory
+    # budget) from z = L^-1 x, against central second differences of naive_pll.
+    if not products:
+        monkeypatch.setattr(_firth, "_PRODUCT_BUDGET", 0)
+    X, y = _tier_age_sex()
+    X[:, 4] = (X[:, 4] - 60) / 15  # finite differences need a well-scaled coefficient
+    data = _firth._Data(X, y.astype(float), np.ones(len(y)))
+    assert (data.triples is not None) == products
+    beta = np.array([-2.5, 0.7, 0.2, -1.5, 0.3, -0.2])
+    with _firth.single_blas_thread():
+        neg_h = _firth._Eval(data, beta).neg_hessian()
+    eps = 1e-4
+    k = len(beta)
+    numeric = np.empty((k, k))
+    for a in range(k):
+        for b in range(k):
+            ea, eb = eps * np.eye(k)[a], eps * np.eye(k)[b]
+            numeric[a, b] = -(naive_pll(beta + ea + eb, X, y) - naive_pll(beta + ea - eb, X, y)
+                              - naive_pll(beta - ea + eb, X, y) + naive_pll(beta - ea - eb, X, y)) / (4 * eps**2)
+    np.testing.assert_allclose(neg_h, numeric, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("design", ["no intercept", "0/2 coding", "overlapping 0/1 columns"])
+def test_hessian_from_products_equals_the_direct_one_on_other_designs(monkeypatch, design):
+    # The products are told apart by their factors (a column of ones drops out, a 0/1 column counts
+    # once, two 0/1 columns never 1 together give 0): designs where those rules must not apply.
+    rng = np.random.default_rng(4)
+    n = 300
+    g = rng.integers(0, 3, n)
+    x = rng.normal(size=n)
+    columns = {
+        "no intercept": [g == 0, g == 1, g == 2, x],
+        "0/2 coding": [np.ones(n), 2.0 * (g == 1), g == 2, x],
+        "overlapping 0/1 columns": [np.ones(n), g >= 1, g == 2, rng.integers(0, 2, n), x],
+    }[design]
+    X = np.column_stack(columns).astype(float)
+    y = (rng.random(n) < 0.3).astype(float)
+    beta = rng.normal(scale=0.3, size=X.shape[1])
+    with _firth.single_blas_thread():
+        with_products = _firth._Eval(_firth._Data(X, y, np.ones(n)), beta).neg_hessian()
+        monkeypatch.setattr(_firth, "_PRODUCT_BUDGET", 0)
+        direct = _firth._Eval(_firth._Data(X, y, np.ones(n)), beta).neg_hessian()
+    np.testing.assert_allclose(with_products, direct, rtol=1e-10, atol=1e-12)
+
+
+def test_fit_without_column_products_changes_nothing(monkeypatch):
+    # Over the budget the Hessian comes from z = L^-1 x and Fisher scoring leads: another path to the
+    # same estimate, limits and p-values.
+    X, y = _tier_age_sex()
+    X[:, 4] = (X[:, 4] - 60) / 15  # the naive profile below (BFGS) needs a well-scaled coefficient
+    with_products = firth_logit(X, y, profile=[1, 2, 3], tests=[1, 2, 3])
+    monkeypatch.setattr(_firth, "_PRODUCT_BUDGET", 0)
+    without = firth_logit(X, y, profile=[1, 2, 3], tests=[1, 2, 3])
+    _assert_same_fit(with_products, without)
+    for limit in (with_products.conf_low[3], with_products.conf_high[3]):
+        profiled = naive_profile(X, y, 3, limit, with_products.params)
+        assert 2 * (with_products.loglik - profiled) == pytest.approx(stats.chi2.ppf(0.95, 1), abs=1e-6)
+
+
+def test_skewed_start_solves_its_model_of_the_signed_root():
+    # The upper limit's iteration starts where r(u) = (u / se)(1 + a u) reaches +sqrt(crit), with a fixed
+    # by r = -sqrt(crit) at the lower limit found before. Hand-made profile: se = 0.5, a = 0.1,
+    # sqrt(crit) = 1.95996: the lower limit is the root near 0 of 0.1 u^2 + u + 0.98 = 0,
+    # u = (-1 + sqrt(0.608)) / 0.2 = -1.1013, the upper one that of 0.1 u^2 + u - 0.98 = 0,
+    # u = (-1 + sqrt(1.392)) / 0.2 = 0.8992.
+    crit = stats.chi2.ppf(0.95, 1)
+    r, se, a = np.sqrt(crit), 0.5, 0.1
+    lower = (-1 + np.sqrt(1 - 4 * a * r * se)) / (2 * a)
+    upper = (-1 + np.sqrt(1 + 4 * a * r * se)) / (2 * a)
+    assert (lower, upper) == (pytest.approx(-1.1013, abs=1e-4), pytest.approx(0.8992, abs=1e-4))
+
+    class Fit:
+        beta = np.array([1.0])
+
+    known = np.array([1.0 + lower])
+    u = _firth._skewed_wald(Fit, np.array([[se**2]]), 0, +1, crit, known)
+    assert u == pytest.approx(upper, rel=1e-12)
+    assert _firth._skewed_wald(Fit, np.array([[se**2]]), 0, +1, crit, None) == pytest.approx(r * se)
