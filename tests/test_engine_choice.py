@@ -82,6 +82,17 @@ def sql_calls(monkeypatch):
     return calls
 
 
+def test_a_pandas_table_is_reduced_in_memory_by_default(sql_calls):
+    labs = _labs(SIMPLE)
+    default = _build(labs)
+    assert sql_calls == []
+    _same(default, _build(labs, engine="numpy"))
+    assert sql_calls == []
+    # Person 1: index 1,200/µL on 2010-01-01 (mild, 1,000-1,500 in andersen2016); person 2 normal; person 9 unknown.
+    assert default.table["person_id"].tolist() == [1, 2]
+    assert default.table["tier"].astype(str).tolist() == ["mild", "normal"]
+
+
 def test_duckdb_still_runs_on_a_pandas_table_when_asked(sql_calls, parquet):
     import duckdb
 

@@ -441,15 +441,19 @@ def build_cohort(
         no known ANC, WBC or differential code raises, listing its most
         frequent codes.
     engine : {None, "numpy", "duckdb", "spark"} or DuckDB connection, optional
-        Where the lab table is reduced to one row per person. One SQL query
-        does it on every source: ``None`` runs it in DuckDB for a pandas
-        DataFrame, a path or a relation, and in Spark for a Spark DataFrame;
-        a DuckDB connection (e.g. ``duckdb.connect(config={"memory_limit":
-        "2GB"})``) runs it there. ``"numpy"``: the in-memory reference
-        reduction of a pandas DataFrame with :func:`classify_anc`, which the
-        tests hold the SQL to (same persons, tiers, dates, summaries, flow)
-        and which is faster for small tables. On Spark, times are wall-clock
-        times whatever ``spark.sql.session.timeZone`` is: a Spark
+        Where the lab table is reduced to one row per person. ``None``
+        chooses by source: a pandas DataFrame is reduced in memory
+        (``"numpy"``, the reference reduction with :func:`classify_anc`);
+        a Parquet path or a DuckDB relation by one SQL query in DuckDB, out
+        of core; a Spark DataFrame by the same query in its Spark session.
+        ``"duckdb"`` or a DuckDB connection (e.g.
+        ``duckdb.connect(config={"memory_limit": "2GB"})``) runs the SQL on
+        a pandas DataFrame too. Every engine gives the same cohort (same
+        persons, tiers, dates, summaries, flow; the tests hold the SQL to
+        the in-memory reduction) and refuses the same inputs with the same
+        messages; sample times count to the microsecond on every engine
+        (nanoseconds are rounded, as DuckDB reads them). On Spark, times
+        are wall-clock times whatever ``spark.sql.session.timeZone`` is: a Spark
         ``TIMESTAMP`` (an instant) needs the zone stored in the Parquet
         files or ``timezone=``; ties between rows are broken by file path
         and row within the file (see the README, "On a Spark cluster").
@@ -900,7 +904,9 @@ def _reduction_stage(labs, persons, ppl, read_dates, lab_args, fn, *, engine, ke
     else:
         lab_args = dict(lab_args, timezone=timezone,
                         date_format=resolve_date_format(date_format, "labs", time, fn))
-    if isinstance(labs, pd.DataFrame) and engine == "numpy":
+    if isinstance(labs, pd.DataFrame) and (engine is None or (isinstance(engine, str) and engine == "numpy")):
+        # A table in memory is reduced in memory: the SQL engines give the same cohort (the backend tests
+        # hold them to it) but cost a copy of the table and a query plan; engine="duckdb" still asks for one.
         red = _reduce_labs(labs, persons, ppl.index, ppl.births, keep_measurements=keep, **lab_args)
     else:
         from neutrostats.cohort._sql import reduce_labs_sql
