@@ -118,11 +118,13 @@ def whole_microseconds(times: pd.Series) -> pd.Series:
     if times.dtype != np.dtype("datetime64[ns]"):
         return times  # coarser units hold whole microseconds already
     ns = times.to_numpy().view(np.int64)
-    part = (ns % 1000) != 0  # NaT (the least int64) has a part too: looked at only when some time has one
-    if not part.any() or not (part & ~np.isnat(times.to_numpy())).any():
+    part = (ns % 1000) != 0
+    if not part.any():
+        return times
+    nat = np.isnat(times.to_numpy())  # NaT, the least int64, has a part too
+    if not (part & ~nat).any():
         return times
     q, r = np.divmod(ns, 1000)
-    nat = np.isnat(times.to_numpy())
     # q is floored: a negative half (r == 500 below zero) goes away from zero, i.e. stays at q.
     up = np.where(ns >= 0, r >= 500, r > 500)
     rounded = np.where(nat, ns, (q + up) * 1000).view("datetime64[ns]")
