@@ -82,7 +82,7 @@ def reference(sample):
 def test_duckdb_equals_pandas_on_synthetic(sample, parquet_dir, reference, kw, source):
     ref = reference(repr(kw), kw)
     if source == "frame":
-        got = _build(sample.labs, sample, **kw)  # the default for a pandas table
+        got = _build(sample.labs, sample, engine="duckdb", **kw)  # the SQL path on a pandas table
     elif source == "glob":
         got = _build(str(parquet_dir / "part-*.parquet"), sample, keep_measurements=True, **kw)
     elif source == "folder":
@@ -199,7 +199,7 @@ MESSY_OPTIONS = [
 def test_messy_long_table_equals_pandas(kw, tmp_path):
     labs = messy_long()
     a = build_cohort(labs, PERSONS, DX, DEATHS, engine="numpy", **kw)
-    b = build_cohort(labs, PERSONS, DX, DEATHS, **kw)
+    b = build_cohort(labs, PERSONS, DX, DEATHS, engine="duckdb", **kw)
     assert_same_cohort(a, b)
     path = tmp_path / "labs.parquet"
     labs.to_parquet(path)
@@ -219,7 +219,7 @@ def test_wide_numeric_values_equal_pandas():
     labs.loc[labs.index[:2], "value"] = [np.inf, -np.inf]
     kw = {"code": None, "on_unknown_unit": "flag", "decimal": ","}
     a = build_cohort(labs, PERSONS, DX, DEATHS, engine="numpy", **kw)
-    b = build_cohort(labs, PERSONS, DX, DEATHS, **kw)
+    b = build_cohort(labs, PERSONS, DX, DEATHS, engine="duckdb", **kw)
     assert_same_cohort(a, b)
     assert FLAG_DESCRIPTIONS["non_numeric"] in set(a.attrition["description"])
 
@@ -231,7 +231,7 @@ def test_text_times_in_any_format_read_as_pandas_reads_them():
     labs.loc[labs.index[0], "sampled_at"] = "not a date"
     kw = {"on_unknown_unit": "flag"}
     a = build_cohort(labs, PERSONS, DX, DEATHS, engine="numpy", **kw)
-    b = build_cohort(labs, PERSONS, DX, DEATHS, **kw)
+    b = build_cohort(labs, PERSONS, DX, DEATHS, engine="duckdb", **kw)
     assert_same_cohort(a, b)
     assert a.table["index_sampled_at"].isin(times).all()
     assert a.attrition["description"].str.contains("time").any()
@@ -262,7 +262,7 @@ def test_lowest_repeat_ties_break_by_input_order_with_many_decimals(source, tmp_
     if source == "parquet":
         src = str(tmp_path / "labs.parquet")
         labs.to_parquet(src)
-    b = build_cohort(src, PERSONS, DX, DEATHS, keep_measurements=True, **kw)
+    b = build_cohort(src, PERSONS, DX, DEATHS, keep_measurements=True, engine="duckdb", **kw)
     assert_same_cohort(a, b)
     # The rule itself, independent of both paths: first in input order among equals.
     censor = a.table["index_anc_censor"].astype(object)
@@ -296,14 +296,14 @@ def test_random_tables_equal_pandas(labs, index):
     kw = {"on_unknown_unit": "flag", "index": index, "duffy_null": "duffy_null", "scheme": "clinical"}
     if not labs["code"].isin(["751-8", "6690-2", "770-8", "764-1", "26511-6", "753-4"]).any():
         # Only other tests (718-7): both engines refuse the table alike.
-        for engine in ("numpy", None):
+        for engine in ("numpy", "duckdb"):
             with pytest.raises(NeutrostatsError, match="no row with a known ANC, WBC or differential code"):
                 build_cohort(labs, PERSONS, DX, DEATHS, engine=engine, **kw)
         return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ImmortalTimeWarning)
         a = build_cohort(labs, PERSONS, DX, DEATHS, engine="numpy", **kw)
-        b = build_cohort(labs, PERSONS, DX, DEATHS, **kw)
+        b = build_cohort(labs, PERSONS, DX, DEATHS, engine="duckdb", **kw)
     assert_same_cohort(a, b)
 
 

@@ -114,7 +114,7 @@ def _tables(birth=("05.03.1950", "25.03.1950"), times=("2010-03-05", "2010-03-05
     return labs, persons, dx
 
 
-@pytest.mark.parametrize("engine", ["numpy", None])
+@pytest.mark.parametrize("engine", ["numpy", "duckdb"])
 def test_day_first_birth_dates_give_the_right_age(engine):
     labs, persons, dx = _tables()
     t = build_cohort(labs, persons, dx, code=None, outcomes=OUT, engine=engine).table.set_index("person_id")
@@ -133,7 +133,7 @@ def test_ambiguous_birth_dates_stop_build_cohort_and_date_format_reads_them():
     assert c.table.set_index("person_id").loc[1, "age_at_index"] == pytest.approx((21915 - 59) / 365.25)
 
 
-@pytest.mark.parametrize("engine", ["numpy", None])
+@pytest.mark.parametrize("engine", ["numpy", "duckdb"])
 def test_unreadable_sample_times_have_their_own_flow_step(engine):
     labs, persons, dx = _tables(birth=("1950-03-05", "1950-03-25"), times=("2010-03-05", "first week of May"))
     c = build_cohort(labs, persons, dx, code=None, outcomes=OUT, engine=engine)
@@ -143,7 +143,7 @@ def test_unreadable_sample_times_have_their_own_flow_step(engine):
     assert att.loc["lab rows read", "lab_rows"] == 2 and att.loc["persons analysed", "persons"] == 1
 
 
-@pytest.mark.parametrize("engine", ["numpy", None])
+@pytest.mark.parametrize("engine", ["numpy", "duckdb"])
 def test_birth_after_index_is_a_data_error_step_never_a_negative_age(engine):
     labs, persons, dx = _tables(birth=("1950-03-05", "2015-09-01"))
     c = build_cohort(labs, persons, dx, code=None, outcomes=OUT, engine=engine)
@@ -185,7 +185,7 @@ def _midnight_check(c, local: bool):
         assert bool(row["x"]) and row["x_time"] == pytest.approx(1 / 365.25)
 
 
-@pytest.mark.parametrize("engine", ["numpy", None, "parquet"])
+@pytest.mark.parametrize("engine", ["numpy", "duckdb", "parquet"])
 @pytest.mark.parametrize("timezone", [None, "UTC"])
 def test_midnight_sample_day_is_local_on_every_engine(engine, timezone, tmp_path):
     labs, persons, dx = _midnight_tables()
@@ -198,7 +198,7 @@ def test_midnight_sample_day_is_local_on_every_engine(engine, timezone, tmp_path
     _midnight_check(c, local=timezone is None)
 
 
-@pytest.mark.parametrize("engine", ["numpy", None, "parquet"])
+@pytest.mark.parametrize("engine", ["numpy", "duckdb", "parquet"])
 def test_text_offsets_on_every_engine(engine, tmp_path):
     labs, persons, dx = _midnight_tables()
     labs["sampled_at"] = ["2020-03-01T00:30:00+01:00"]
@@ -238,7 +238,7 @@ def test_lazy_text_times_that_are_not_iso_stop_the_call(tmp_path):
 # --- ids, empty tables, other table types ----------------------------------------------------
 
 
-@pytest.mark.parametrize("engine", ["numpy", None, "parquet"])
+@pytest.mark.parametrize("engine", ["numpy", "duckdb", "parquet"])
 def test_text_vs_integer_ids_raise_on_every_engine(engine, tmp_path):
     labs, persons, dx = _tables(birth=("1950-03-05", "1950-03-25"))
     labs["person_id"] = labs["person_id"].astype(str)
@@ -322,7 +322,7 @@ def test_a_pattern_that_reads_nothing_names_the_column():
         parse_dates(["2016-12-31"], date_format="%d.%m.%Y", table="persons", column="end_of_data")
 
 
-@pytest.mark.parametrize("engine", ["numpy", None, "parquet"])
+@pytest.mark.parametrize("engine", ["numpy", "duckdb", "parquet"])
 @pytest.mark.parametrize("timezone", [None, "UTC"])
 def test_across_the_dst_change(engine, timezone, tmp_path):
     # Copenhagen springs forward at 02:00 on 29 March 2020. 01:30+01:00 and 03:30+02:00 are two

@@ -59,7 +59,7 @@ def _cohort(labs, persons, dx, **kw):
                         diagnosis_date="dx_date", diagnosis_code="icd10cm", outcomes=OUT, **kw)
 
 
-@pytest.mark.parametrize("engine", ["numpy", None])
+@pytest.mark.parametrize("engine", ["numpy", "duckdb"])
 def test_us_wide_cbc_export(tmp_path, engine):
     labs, persons, dx = _us_tables(tmp_path)
     c = _cohort(labs, persons, dx, engine=engine)

@@ -330,9 +330,9 @@ def test_lower_limit_column_must_exist_on_every_engine(tmp_path):
     labs = _hand_labs().drop(columns="lln")
     path = tmp_path / "labs.parquet"
     labs.to_parquet(path)
-    for source in (labs, path):
+    for source, engine in ((labs, "numpy"), (labs, "duckdb"), (path, None)):
         with pytest.raises(NeutrostatsError, match="lln"):
-            build_cohort(source, persons, dx, **KW)
+            build_cohort(source, persons, dx, engine=engine, **KW)
 
 
 def _synthetic(seed=11, n=900):

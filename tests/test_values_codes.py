@@ -37,7 +37,7 @@ def both(labs, **kw):
     """The cohort on both engines, checked equal; returns the in-memory one."""
     kw.setdefault("scheme", "clinical")
     a = build_cohort(labs, PERSONS, DX, engine="numpy", **kw)
-    b = build_cohort(labs, PERSONS, DX, **kw)
+    b = build_cohort(labs, PERSONS, DX, engine="duckdb", **kw)
     pd.testing.assert_frame_equal(a.attrition, b.attrition)
     pd.testing.assert_frame_equal(a.table, b.table, check_exact=False, rtol=1e-12, atol=0)
     return a
@@ -299,7 +299,7 @@ def mimic_labs(item_ids_as=int):
 @pytest.mark.parametrize("as_type", [int, str])
 def test_mimic_item_ids_need_the_code_map(as_type):
     loinc, local = mimic_labs(as_type)
-    for engine in ("numpy", None):
+    for engine in ("numpy", "duckdb"):
         with pytest.raises(NeutrostatsError) as err:
             build_cohort(local, PERSONS, DX, engine=engine)
         text = str(err.value)
@@ -347,7 +347,7 @@ def test_code_map_targets_must_be_known_loinc_codes(tmp_path):
 def test_no_known_code_lists_the_most_frequent_codes():
     rows = [(1, f"2010-01-{d:02d}", f"T{i}", "1", "K/uL") for i in range(12) for d in range(1, 13 - i)]
     labs = labs_of(rows)
-    for engine in ("numpy", None):
+    for engine in ("numpy", "duckdb"):
         with pytest.raises(NeutrostatsError, match="no row with a known ANC, WBC or differential code") as err:
             build_cohort(labs, PERSONS, DX, engine=engine)
         text = str(err.value)

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from neutrostats.cohort._reduction import whole_microseconds
 from neutrostats.errors import NeutrostatsError
 from neutrostats.labs.cbc import (
     CBC_FLAGS,
@@ -171,10 +172,10 @@ def _rows_pandas(table, labs, cbc_map, match, read_dates, person, time, value, u
     sel, r, units = sel[known], r[known], units[known].reset_index(drop=True)
     sub = labs[time].iloc[sel].to_frame()
     try:
-        t = read_dates("labs", sub, time).to_numpy(dtype="datetime64[ns]")
+        t = whole_microseconds(read_dates("labs", sub, time)).to_numpy(dtype="datetime64[ns]")
     except NeutrostatsError:
         # These rows alone may leave a day/month order open that the whole column settles.
-        t = read_dates("labs", labs, time).to_numpy(dtype="datetime64[ns]")[sel]
+        t = whole_microseconds(read_dates("labs", labs, time)).to_numpy(dtype="datetime64[ns]")[sel]
     ix = table["index_sampled_at"].to_numpy(dtype="datetime64[ns]")[r]
     if match == "sample":
         hit = t == ix

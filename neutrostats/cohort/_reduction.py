@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from neutrostats.core.validate import is_text
+from neutrostats.core.validate import is_text, require_columns
 from neutrostats.core.dates import parse_dates
+from neutrostats.errors import NeutrostatsError
 from neutrostats.labs.codes import read_code_map
 from neutrostats.labs.classify import (
     FLAG_CODES,
@@ -26,7 +27,9 @@ from neutrostats.labs.classify import (
     sample_ages,
     code_roles,
     require_known_codes,
+    unknown_unit_counts,
 )
+from neutrostats.labs.units import unknown_unit_message
 
 #: Days in a year, for ages and follow-up in years.
 DAYS_PER_YEAR = 365.25
@@ -61,6 +64,72 @@ def _days(ts: pd.Series) -> np.ndarray:
     arr = ts.to_numpy(dtype="datetime64[ns]")
     out = arr.astype("datetime64[D]").astype(np.int64)
     out[np.isnat(arr)] = _NEVER
+    return out
+
+
+def check_lab_columns(columns, fn, *, person, time, value, unit, code, lower_limit, temporal) -> bool:
+    """The lab table's columns checked alike on every engine, before any row is read; True for a long table.
+
+    ``columns``: the table's column names; ``temporal(name)``: what a column
+    holds when it holds dates, times or durations (e.g. ``"dates or times
+    (datetime64[ns])"``), else None. A value or lower-limit column of dates
+    is refused here: one engine would fail on the cast, the other read
+    every row as not a number, and neither is what the user meant.
+    """
+    schema = pd.DataFrame(columns=list(columns))
+    require_columns(schema, [person, time, value], fn, "Name the lab columns with person=, time= and value=.")
+    long_format = code is not None and (code in schema.columns or not isinstance(code, Default))
+    if long_format:
+        require_columns(schema, [code], fn, "Pass code=None for a table of ANC results only.")
+    require_columns(schema, [unit], fn, "Pass unit=<column of units>.")
+    if lower_limit is not None:
+        require_columns(schema, [lower_limit], fn, "Pass lower_limit=<column of the lab's lower limit of normal>.")
+    for column, what, option in ((value, "lab results", "value"), (lower_limit, "lower limits of normal",
+                                                                    "lower_limit")):
+        held = None if column is None else temporal(column)
+        if held is not None:
+            raise NeutrostatsError(
+                f"{fn}: column {column!r} of labs holds {held}, not {what}; name the column of {what} with "
+                f"{option}= (numbers, or text such as '1.2' or '<0.5')"
+            )
+    return long_format
+
+
+def frame_temporal(labs: pd.DataFrame):
+    """``temporal`` of :func:`check_lab_columns` for a pandas table: by the column's dtype."""
+    def held(column) -> str | None:
+        dtype = labs[column].dtype
+        if pd.api.types.is_datetime64_any_dtype(dtype) or isinstance(dtype, pd.PeriodDtype):
+            return f"dates or times ({dtype})"
+        if pd.api.types.is_timedelta64_dtype(dtype):
+            return f"durations ({dtype})"
+        return None
+    return held
+
+
+def whole_microseconds(times: pd.Series) -> pd.Series:
+    """Sample times rounded to whole microseconds (half away from zero), as DuckDB reads nanoseconds.
+
+    Parquet files and Spark hold microseconds, and DuckDB rounds a pandas
+    table's nanoseconds so; rounding here too makes two samples 400 ns apart
+    one sample on every engine. ``times`` itself (attributes and all) when
+    no time has a part below a microsecond, the usual case.
+    """
+    if times.dtype != np.dtype("datetime64[ns]"):
+        return times  # coarser units hold whole microseconds already
+    ns = times.to_numpy().view(np.int64)
+    part = (ns % 1000) != 0
+    if not part.any():
+        return times
+    nat = np.isnat(times.to_numpy())  # NaT, the least int64, has a part too
+    if not (part & ~nat).any():
+        return times
+    q, r = np.divmod(ns, 1000)
+    # q is floored: a negative half (r == 500 below zero) goes away from zero, i.e. stays at q.
+    up = np.where(ns >= 0, r >= 500, r > 500)
+    rounded = np.where(nat, ns, (q + up) * 1000).view("datetime64[ns]")
+    out = pd.Series(rounded, index=times.index, name=times.name)
+    out.attrs.update(times.attrs)
     return out
 
 
@@ -172,8 +241,8 @@ def _index_measurements(index, cand, mp, mt, manc, mbelow, n_persons, mconfirms=
         has_rule = np.zeros(n_persons, dtype=bool)
         has_rule[mp[rule_first]] = True
         return np.concatenate([rule_first, any_first[~has_rule[mp[any_first]]]])
-    by_value = cand[np.lexsort((mt[cand], manc[cand], mp[cand]))]
-    return _first_per_group(mp, by_value)
+    # The lowest, the earliest if tied: ``cand`` is in person, time order already.
+    return cand[_first_lowest(manc[cand], _run_starts(mp[cand]))]
 
 
 def _index_fields(classified, m, pick, mp, mt, manc, mtier, n_persons) -> dict:
@@ -197,33 +266,42 @@ def _reduce_labs(labs, persons, person_index, births, *, scheme, index, age_rang
     n_persons = len(person_index)
     lab_person = person_index.get_indexer(labs[person])
     known = lab_person >= 0
-    persons_read = pd.unique(labs[person]).size
-    persons_left = np.unique(lab_person[known]).size
+    all_known = bool(known.all())
+    lab_view = labs if all_known else labs.loc[known]
+    lab_codes = lab_person if all_known else lab_person[known]
+    # Rows left per person, so that each step counts the persons it empties.
+    left_per_person = np.bincount(lab_codes, minlength=n_persons)
+    persons_left = int(np.count_nonzero(left_per_person))
+    # Distinct ids: the known ones are their persons; the others (usually few rows) by value.
+    persons_read = persons_left + (0 if all_known else pd.unique(labs[person][~known]).size)
     steps = [(_UNKNOWN_PERSONS_STEP, persons_read - persons_left, int((~known).sum()))]
+    long_format = code is not None and (code in labs.columns or not isinstance(code, Default))
+    cmap = None if code_map is None else read_code_map(code_map, function="build_cohort")
+    if on_unknown_unit == "raise" and not all_known:
+        _refuse_unknown_units(labs, known, unit, code, cmap, long_format)
 
-    # Classify the rows of known persons; Duffy status comes from persons.
-    lab_view = labs.loc[known] if not known.all() else labs
-    lab_codes = lab_person[known]
+    # One sort by person and time serves the derivation's samples, the repeats and the measurements.
+    sample_time = _dates(lab_view[time]).to_numpy(dtype="datetime64[ns]")
+    t_ns = sample_time.view(np.int64)
+    order, sample_keys = _samples(lab_codes, t_ns)
     lab_view, ages, time_missing = _limit_inputs(lab_view, lab_codes, persons, births, duffy_null=duffy_null,
                                                  age_limits=age_limits, time=time)
-    cmap = None if code_map is None else read_code_map(code_map, function="build_cohort")
     classified = classify_frame(
         lab_view, scheme, value=value, unit=unit, assume_unit=None, code=code, person=person, time=time,
         duffy_null="__duffy_null" if duffy_null is not None else None, duffy_null_limit=duffy_null_limit,
         on_unknown_unit=on_unknown_unit, decimal=decimal, thousands=thousands,
         unit_suspect_below=unit_suspect_below, code_map=cmap, check_codes=False,
         lower_limit=lower_limit, age_limits=age_limits, ages=ages, time_missing=time_missing,
+        sample_keys=sample_keys, function="build_cohort",
     )
     flags = classified["anc_flag"].cat.codes.to_numpy()
-    if code is not None and (code in labs.columns or not isinstance(code, Default)):
+    if long_format:
         # Rows of a known code never end in these flags: only then can the
         # table lack one, which is checked on every row (as the SQL path does).
         if not np.isin(flags, [FLAG_CODES["missing_value"], FLAG_CODES["non_numeric"], FLAG_CODES["not_anc_test"]],
                        invert=True).any():
             require_known_codes(code_roles(labs[code], cmap), labs[code], "build_cohort", code)
     alive_rows = np.ones(len(classified), dtype=bool)
-    # Rows left per person, so that each step counts the persons it empties.
-    left_per_person = np.bincount(lab_codes, minlength=n_persons)
 
     def drop_rows(mask: np.ndarray, description: str) -> None:
         nonlocal persons_left
@@ -238,24 +316,28 @@ def _reduce_labs(labs, persons, person_index, births, *, scheme, index, age_rang
         hit = flags == code_i
         if hit.any():
             drop_rows(hit, _ROW_STEPS[code_i])
-    sample_time = _dates(classified[time]).to_numpy(dtype="datetime64[ns]")
     bad_time = alive_rows & np.isnat(sample_time)
     if bad_time.any():
         drop_rows(bad_time, _TIME_STEP)
 
-    # One measurement per person and sample time: the lowest value.
+    # One measurement per person and sample time: the lowest value, the first in input order among equals.
     anc = classified["anc_per_ul"].to_numpy()
-    t_ns = sample_time.astype(np.int64)
-    rows = np.flatnonzero(alive_rows)
-    order = rows[np.lexsort((anc[rows], t_ns[rows], lab_codes[rows]))]
-    key_change = np.ones(order.size, dtype=bool)
-    key_change[1:] = (lab_codes[order][1:] != lab_codes[order][:-1]) | (t_ns[order][1:] != t_ns[order][:-1])
-    repeat = np.zeros(len(classified), dtype=bool)
-    repeat[order[~key_change]] = True
+    alive = np.flatnonzero(alive_rows) if order is None else order[alive_rows[order]]
+    m = alive[_first_lowest(anc[alive], _run_starts(sample_keys[alive]))]  # sorted by person, time
+    repeat = alive_rows.copy()
+    repeat[m] = False
     if repeat.any():
         drop_rows(repeat, _REPEAT_STEP)
-    m = order[key_change]  # measurement rows, sorted by person, time
+    return _measurement_reduction(classified, m, lab_codes, t_ns, sample_time, anc, n_persons, births, steps,
+                                  rows_read=len(labs), persons_read=persons_read, index=index,
+                                  index_window=index_window, age_range=age_range, chronic_months=chronic_months,
+                                  persistence=persistence, keep_measurements=keep_measurements)
 
+
+def _measurement_reduction(classified, m, lab_codes, t_ns, sample_time, anc, n_persons, births, steps, *,
+                           rows_read, persons_read, index, index_window, age_range, chronic_months, persistence,
+                           keep_measurements) -> _LabReduction:
+    """The reduction from the measurement rows ``m`` (one per person and sample time, sorted so)."""
     mp = lab_codes[m]
     mt = t_ns[m]
     mday = sample_time[m].astype("datetime64[D]").astype(np.int64)
@@ -275,13 +357,69 @@ def _reduce_labs(labs, persons, person_index, births, *, scheme, index, age_rang
     if keep_measurements:
         measurements = {"pidx": mp, "sampled_at": mt.astype("datetime64[ns]"), "anc_per_ul": manc, "tier": mtier}
     return _LabReduction(
-        rows_read=len(labs), persons_read=int(persons_read), steps=steps,
+        rows_read=rows_read, persons_read=int(persons_read), steps=steps,
         n_meas=np.bincount(mp, minlength=n_persons), with_labs=with_labs, in_window=in_window,
         eligible=_any_per_person(mp, eligible, n_persons), index=ix,
         summary=_lab_summary(mp, mt, mday, manc, mtier, mbelow, n_persons, chronic_months,
                              mcens=mcens, mconfirms=mconfirms, chronic_below=persistence.chronic_below),
         measurements=measurements,
     )
+
+
+def _refuse_unknown_units(labs, known, unit, code, cmap, long_format) -> None:
+    """Unknown units are refused on every row, as the SQL path reads them, also on rows of unknown persons.
+
+    Only those rows are read here (the others are classified next, which
+    checks them); the message counts the whole table.
+    """
+    if unknown_unit_counts(labs.loc[~known], unit, code, cmap, long_format):
+        raise NeutrostatsError(unknown_unit_message("build_cohort", unit,
+                                                    unknown_unit_counts(labs, unit, code, cmap, long_format)))
+
+
+def _samples(person: np.ndarray, t_ns: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+    """Rows by person, then time (stable: input order within a sample), and each row's sample number.
+
+    The order is None when the rows are in that order already (an extract
+    sorted by person and time needs no sort); sample numbers rise with it.
+    """
+    same_person = person[1:] == person[:-1]
+    if bool(((person[1:] > person[:-1]) | (same_person & (t_ns[1:] >= t_ns[:-1]))).all()):
+        order, st = None, t_ns
+    else:
+        order = np.lexsort((t_ns, person))
+        sp, st = person[order], t_ns[order]
+        same_person = sp[1:] == sp[:-1]
+    new = np.ones(person.size, dtype=bool)
+    new[1:] = ~same_person | (st[1:] != st[:-1])
+    keys = np.cumsum(new) - 1
+    if order is not None:
+        keys[order] = keys.copy()
+    return order, keys
+
+
+def _run_starts(sorted_keys: np.ndarray) -> np.ndarray:
+    """Start positions of the runs of equal values of a sorted array."""
+    new = np.ones(sorted_keys.size, dtype=bool)
+    new[1:] = sorted_keys[1:] != sorted_keys[:-1]
+    return np.flatnonzero(new)
+
+
+def _first_lowest(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Position of the first lowest value in each run (runs begin at ``starts``, in order).
+
+    What a stable sort by value within each run would put first, without
+    the sort: NaN ranks above every number (a run of NaN only gives its
+    first), and -0.0 equals 0.0.
+    """
+    if starts.size == 0:
+        return starts
+    low = np.fmin.reduceat(values, starts)
+    run = np.repeat(np.arange(starts.size), np.diff(np.append(starts, values.size)))
+    hit = values == low[run]
+    hit[starts[np.isnan(low)]] = True
+    at = np.flatnonzero(hit)
+    return at[_run_starts(run[at])]
 
 
 def _limit_inputs(lab_view, lab_codes, persons, births, *, duffy_null, age_limits, time):
@@ -354,8 +492,8 @@ def _lab_summary(mp, mt, mday, manc, mtier, mbelow, n_persons, chronic_months, *
     """Per-person summaries of the measurements (sorted by person, time)."""
     n = mp.size
     n_tests = np.bincount(mp, minlength=n_persons)
-    # Nadir: lowest value, earliest if tied.
-    nadir_rows = _first_per_group(mp, np.lexsort((mt, manc, mp)))
+    # Nadir: lowest value, earliest if tied (the rows are in person, time order).
+    nadir_rows = _first_lowest(manc, _run_starts(mp))
     nadir = np.full(n_persons, np.nan)
     nadir[mp[nadir_rows]] = manc[nadir_rows]
     nadir_date = np.full(n_persons, np.datetime64("NaT"), dtype="datetime64[ns]")

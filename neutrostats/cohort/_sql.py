@@ -49,7 +49,6 @@ from neutrostats.labs.classify import (
     IMPLAUSIBLE_ABOVE,
     UNIT_SUSPECT_BELOW,
     check_suspect_below,
-    Default,
     role_of,
     no_known_codes_message,
     unit_factor_state,
@@ -1478,10 +1477,7 @@ def _reduce_on(be, labs, persons, births, fn, *, keep_measurements, scheme, inde
 
     rules = persistence if persistence is not None else _Persistence()
     long_format = _check_lab_columns(be, labs, persons, fn, person=person, time=time, value=value, unit=unit,
-                                     code=code)
-    if lower_limit is not None:
-        require_columns(pd.DataFrame(columns=list(be.columns)), [lower_limit], fn,
-                        "Pass lower_limit=<column of the lab's lower limit of normal>.")
+                                     code=code, lower_limit=lower_limit)
     be.use_columns([person, time, value, unit] + ([code] if long_format else [])
                    + ([lower_limit] if lower_limit is not None else []))
     d = be.dialect
@@ -1540,10 +1536,14 @@ def _reduce_on(be, labs, persons, births, fn, *, keep_measurements, scheme, inde
     )
 
 
-def _check_lab_columns(be, labs, persons, fn, *, person, time, value, unit, code) -> bool:
+def _check_lab_columns(be, labs, persons, fn, *, person, time, value, unit, code, lower_limit) -> bool:
     """The same checks and messages as for a pandas table, on the column names; True for a long table."""
+    from neutrostats.cohort._reduction import check_lab_columns
+
     cols = be.columns
-    schema = pd.DataFrame(columns=list(cols))
+    # ns_rn is this call's row number, not a column of the user's table.
+    names = [c for c in cols if c != "ns_rn"]
+    schema = pd.DataFrame(columns=names)
     require_columns(schema, [person, time, value], fn, "Name the lab columns with person=, time= and value=.")
     if not isinstance(labs, pd.DataFrame):
         from neutrostats.cohort._reduction import _id_kind
@@ -1556,11 +1556,14 @@ def _check_lab_columns(be, labs, persons, fn, *, person, time, value, unit, code
                 f"({cols[person]}); text '007' and the number 7 may or may not be the same person, so "
                 "neutrostats does not guess: convert one of them before the call"
             )
-    long_format = code is not None and (code in cols or not isinstance(code, Default))
-    if long_format:
-        require_columns(schema, [code], fn, "Pass code=None for a table of ANC results only.")
-    require_columns(schema, [unit], fn, "Pass unit=<column of units>.")
-    return long_format
+
+    def temporal(column) -> str | None:
+        if be.kind(column) in ("time", "timestamptz"):
+            return f"dates or times ({cols[column]})"
+        return f"durations ({cols[column]})" if str(cols[column]).lower().startswith("interval") else None
+
+    return check_lab_columns(names, fn, person=person, time=time, value=value, unit=unit, code=code,
+                             lower_limit=lower_limit, temporal=temporal)
 
 
 def _register_persons(be, persons, births, scheme, fn, *, person, duffy_null, duffy_null_limit, with_birth):

@@ -38,8 +38,10 @@ from neutrostats.core.dates import check_zone, parse_dates, resolve_date_format
 from neutrostats.errors import ImmortalTimeWarning, NeutrostatsError
 from neutrostats.cohort._cbc import CBC_MATCHES, index_cbc, split_code_map
 from neutrostats.labs.cbc import CbcLimits
+from neutrostats.labs.units import check_separators
 from neutrostats.cohort._reduction import (DAYS_PER_YEAR, _NEVER, _UNREADABLE_TIME_STEP, _Persistence, _days,
-                                           _id_kind, _reduce_labs)
+                                           _id_kind, _reduce_labs, check_lab_columns, frame_temporal,
+                                           whole_microseconds)
 from neutrostats.labs.classify import (
     CENSOR_DTYPE,
     SOURCE_DTYPE,
@@ -50,6 +52,7 @@ from neutrostats.labs.classify import (
     Default,
     age_limit_table,
     check_lower_limit,
+    check_suspect_below,
     duffy_null_mask,
     duffy_null_status,
     get_scheme,
@@ -438,15 +441,19 @@ def build_cohort(
         no known ANC, WBC or differential code raises, listing its most
         frequent codes.
     engine : {None, "numpy", "duckdb", "spark"} or DuckDB connection, optional
-        Where the lab table is reduced to one row per person. One SQL query
-        does it on every source: ``None`` runs it in DuckDB for a pandas
-        DataFrame, a path or a relation, and in Spark for a Spark DataFrame;
-        a DuckDB connection (e.g. ``duckdb.connect(config={"memory_limit":
-        "2GB"})``) runs it there. ``"numpy"``: the in-memory reference
-        reduction of a pandas DataFrame with :func:`classify_anc`, which the
-        tests hold the SQL to (same persons, tiers, dates, summaries, flow)
-        and which is faster for small tables. On Spark, times are wall-clock
-        times whatever ``spark.sql.session.timeZone`` is: a Spark
+        Where the lab table is reduced to one row per person. ``None``
+        chooses by source: a pandas DataFrame is reduced in memory
+        (``"numpy"``, the reference reduction with :func:`classify_anc`);
+        a Parquet path or a DuckDB relation by one SQL query in DuckDB, out
+        of core; a Spark DataFrame by the same query in its Spark session.
+        ``"duckdb"`` or a DuckDB connection (e.g.
+        ``duckdb.connect(config={"memory_limit": "2GB"})``) runs the SQL on
+        a pandas DataFrame too. Every engine gives the same cohort (same
+        persons, tiers, dates, summaries, flow; the tests hold the SQL to
+        the in-memory reduction) and refuses the same inputs with the same
+        messages; sample times count to the microsecond on every engine
+        (nanoseconds are rounded, as DuckDB reads them). On Spark, times
+        are wall-clock times whatever ``spark.sql.session.timeZone`` is: a Spark
         ``TIMESTAMP`` (an instant) needs the zone stored in the Parquet
         files or ``timezone=``; ties between rows are broken by file path
         and row within the file (see the README, "On a Spark cluster").
@@ -655,7 +662,9 @@ def build_cohort(
     _require_input_columns(persons, diagnoses, deaths, fn, person=person, sex=sex, birth_date=birth_date,
                            end_of_data=end_of_data, duffy_null=duffy_null, diagnosis_date=diagnosis_date,
                            diagnosis_code=diagnosis_code, death_date=death_date)
-    _check_limit_options(sch, persons, fn, duffy_null=duffy_null, lower_limit=lower_limit, age_limits=age_limits)
+    _check_limit_options(sch, persons, fn, duffy_null=duffy_null, lower_limit=lower_limit, age_limits=age_limits,
+                         duffy_null_limit=duffy_null_limit)
+    _check_reading_options(on_unknown_unit, decimal, thousands, unit_suspect_below, fn)
     ppl = _persons_stage(persons, diagnoses, deaths, read_dates, fn, person=person, birth_date=birth_date,
                          end_of_data=end_of_data)
     lab_args = dict(
@@ -769,13 +778,21 @@ def _persistence_settings(rules, chronic) -> dict:
         "confirm_days": rules.confirm_days,
         "confirm_allow_normal": rules.allow_normal,
     }
-def _check_limit_options(sch, persons, fn, *, duffy_null, lower_limit, age_limits) -> None:
+def _check_limit_options(sch, persons, fn, *, duffy_null, lower_limit, age_limits, duffy_null_limit) -> None:
     """The limit options checked once, before any engine runs, so every engine refuses alike."""
     check_lower_limit(lower_limit, sch, fn)
     if age_limits is not None:
         age_limit_table(age_limits, function=fn)
     if duffy_null is not None:
         duffy_null_mask(persons[duffy_null], fn, duffy_null)
+        require_positive(duffy_null_limit, fn, "duffy_null_limit", "cells/µL")
+
+
+def _check_reading_options(on_unknown_unit, decimal, thousands, unit_suspect_below, fn) -> None:
+    """How results are read, checked once for every engine (the SQL path used to take any on_unknown_unit)."""
+    require_choice(on_unknown_unit, ("raise", "flag"), fn, "on_unknown_unit")
+    check_separators(decimal, thousands, fn)
+    check_suspect_below(unit_suspect_below, fn)
 
 
 def _require_tables(labs, persons, diagnoses, deaths, fn):
@@ -873,7 +890,9 @@ def _reduction_stage(labs, persons, ppl, read_dates, lab_args, fn, *, engine, ke
     if isinstance(labs, pd.DataFrame):
         require_columns(labs, [person, time], fn, "Name the lab columns with person= and time=.")
         _require_same_id_kind(ppl.ids, labs[person], "labs", person, fn)
-        sample_read = read_dates("labs", labs, time)
+        check_lab_columns(labs.columns, fn, person=person, time=time, value=lab_args["value"], unit=lab_args["unit"],
+                          code=lab_args["code"], lower_limit=lab_args["lower_limit"], temporal=frame_temporal(labs))
+        sample_read = whole_microseconds(read_dates("labs", labs, time))
         unreadable = sample_read.attrs["unreadable"]
         if unreadable.any():
             persons_before = pd.unique(labs[person]).size
@@ -885,7 +904,9 @@ def _reduction_stage(labs, persons, ppl, read_dates, lab_args, fn, *, engine, ke
     else:
         lab_args = dict(lab_args, timezone=timezone,
                         date_format=resolve_date_format(date_format, "labs", time, fn))
-    if isinstance(labs, pd.DataFrame) and engine == "numpy":
+    if isinstance(labs, pd.DataFrame) and (engine is None or (isinstance(engine, str) and engine == "numpy")):
+        # A table in memory is reduced in memory: the SQL engines give the same cohort (the backend tests
+        # hold them to it) but cost a copy of the table and a query plan; engine="duckdb" still asks for one.
         red = _reduce_labs(labs, persons, ppl.index, ppl.births, keep_measurements=keep, **lab_args)
     else:
         from neutrostats.cohort._sql import reduce_labs_sql

@@ -877,15 +877,20 @@ def check_suspect_below(unit_suspect_below: Any, fn: str) -> float | None:
 
 def classify_frame(labs, scheme, *, value, unit, assume_unit, code, person, time, duffy_null, duffy_null_limit,
                   on_unknown_unit, decimal, thousands, unit_suspect_below, code_map, check_codes,
-                  lower_limit=None, age_limits=None, ages=None, time_missing=None):
+                  lower_limit=None, age_limits=None, ages=None, time_missing=None, sample_keys=None,
+                  function="classify_anc"):
     """:func:`classify_anc`; ``check_codes=False`` skips the "no known code" error (the cohort checks the
     whole table, of which this is the part of known persons).
 
     ``ages``: age in years at each row's sample (NaN unknown), with
     ``age_limits``. ``time_missing``: rows without a sample time, which are
     not flagged ``no_age_limit`` (the cohort counts them at its time step).
+    ``sample_keys``: each row's sample (person and time) as an integer
+    code, when the caller has them (the cohort sorts by person and time
+    anyway); else they are found from the person and time columns.
+    ``function``: the name the error messages start with.
     """
-    fn = "classify_anc"
+    fn = function
     labs = require_dataframe(labs, fn)
     sch = get_scheme(scheme)
     bands, duffy = _limit_options(labs, sch, fn, lower_limit=lower_limit, age_limits=age_limits,
@@ -946,7 +951,7 @@ def classify_frame(labs, scheme, *, value, unit, assume_unit, code, person, time
         tier_codes = _tiers_and_flags(sch, anc, np.where(is_measure, censor, -1), limit, flag, is_measure,
                                       limit_flags)
         anc, is_measure, source_derived, censor = _derive_long(
-            labs, unit, person, time, role, flag, anc, is_measure, censor, assume_unit, checked, num
+            labs, unit, person, time, role, flag, anc, is_measure, censor, assume_unit, checked, num, sample_keys
         )
         anchors = source_derived[0]
         if anchors.size:
@@ -1046,6 +1051,19 @@ UNIT_FLAG_LONG = np.array(
 def _flag_rows(flag: np.ndarray, rows: np.ndarray, name: str) -> None:
     """Give ``rows`` the flag ``name`` unless they have a reason that ranks higher."""
     flag[rows] = np.minimum(flag[rows], FLAG_CODES[name])
+
+
+def unknown_unit_counts(labs: pd.DataFrame, unit: str, code: Any, code_map: dict[str, str] | None,
+                        long_format: bool) -> dict[str, int]:
+    """Rows per unit spelling that is not a count unit where a count is needed (``unknown_unit``), as
+    :func:`classify_anc` counts them before it raises; empty when there are none."""
+    _, unit_state, unit_codes, unit_uniques, _ = _row_units(labs, unit, None)
+    if long_format:
+        unit_flag = UNIT_FLAG_LONG[code_roles(labs[code], code_map), unit_state]
+    else:
+        unit_flag = UNIT_FLAG_WIDE[unit_state]
+    unknown = unit_flag == FLAG_CODES["unknown_unit"]
+    return _count_values(unit_uniques, unit_codes[unknown]) if unknown.any() else {}
 
 
 def _count_values(uniques: list, codes: np.ndarray) -> dict[str, int]:
@@ -1484,11 +1502,14 @@ def _censored_tier_codes(sch: Scheme, v: np.ndarray, censor: np.ndarray, limit) 
     return np.where(below, np.where(top == m, m, -1), np.where(codes == 0, 0, -1)).astype(np.int8)
 
 
-def _derive_long(labs, unit, person, time, role, flag, anc, is_measure, censor, assume_unit, checked, num):
+def _derive_long(labs, unit, person, time, role, flag, anc, is_measure, censor, assume_unit, checked, num,
+                 sample_keys=None):
     """Combine WBC and differential rows into an ANC where no usable direct ANC exists.
 
     ``num`` are the numbers read from the values (with classify_anc's
-    separators), ``censor`` their censoring codes.
+    separators), ``censor`` their censoring codes. ``sample_keys``: each
+    row's sample as an integer code (0 to samples - 1), when known; else
+    found from the person and time columns.
 
     ``anc``, ``is_measure``, ``censor`` and ``flag`` are classify_anc's own
     working arrays and are updated in place; returns them with the (rows,
@@ -1499,14 +1520,10 @@ def _derive_long(labs, unit, person, time, role, flag, anc, is_measure, censor, 
     no_derived = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int8))
     if rel.size == 0:
         return anc, is_measure, no_derived, censor
-    # Integer codes of person and time combined into one key: a MultiIndex
-    # would build a Python tuple per row.
-    p_codes, p_uniques = pd.factorize(labs[person].to_numpy()[rel], use_na_sentinel=False)
-    t_codes, _ = pd.factorize(labs[time].to_numpy()[rel], use_na_sentinel=False)
-    keys, _ = pd.factorize(p_codes.astype(np.int64) * (int(t_codes.max()) + 1) + t_codes)
-    key = np.full(n, -1, dtype=np.int64)
-    key[rel] = keys
-    nkeys = int(keys.max()) + 1
+    if sample_keys is not None:
+        key, nkeys = sample_keys, int(sample_keys.max()) + 1
+    else:
+        key, nkeys = _sample_keys(labs[person], labs[time], rel, n)
     has_direct = np.zeros(nkeys, dtype=bool)
     # Only a usable direct ANC (no flag: readable, count unit, in range)
     # makes the components unnecessary; an unusable one keeps its flag and
@@ -1536,7 +1553,11 @@ def _derive_long(labs, unit, person, time, role, flag, anc, is_measure, censor, 
         rows = first_row[name][~has_neut]
         _flag_rows(flag, rows[rows >= 0], "incomplete_differential")
 
-    units = labs[unit].to_numpy(dtype=object) if unit in labs.columns else np.full(n, assume_unit, dtype=object)
+    def units_of(rows: np.ndarray) -> np.ndarray:
+        # Only the WBC rows' units are read: a text column of millions of rows is not turned into objects.
+        if unit not in labs.columns:
+            return np.full(rows.size, assume_unit, dtype=object)
+        return labs[unit].iloc[rows].to_numpy(dtype=object)
 
     def usable(rows: np.ndarray) -> np.ndarray:
         ok = rows >= 0
@@ -1555,7 +1576,7 @@ def _derive_long(labs, unit, person, time, role, flag, anc, is_measure, censor, 
         if not with_unit:
             return vals, None
         uts = np.full(rows.size, "10^9/L", dtype=object)
-        uts[ok] = units[rows[ok]]
+        uts[ok] = units_of(rows[ok])
         if assume_unit is not None:
             uts[pd.isna(uts) | (uts == "")] = assume_unit
         return vals, uts
@@ -1594,6 +1615,18 @@ def _derive_long(labs, unit, person, time, role, flag, anc, is_measure, censor, 
     _flag_rows(flag, parts, "used_in_derivation")
     src = np.where(derived["anc_source"].to_numpy() == "derived", 1, 2).astype(np.int8)
     return anc, is_measure, (anchor, src), censor
+
+
+def _sample_keys(persons: pd.Series, times: pd.Series, rel: np.ndarray, n: int) -> tuple[np.ndarray, int]:
+    """Each row of ``rel``'s sample (person and time) as a code from 0 (-1 on the other rows), and how many."""
+    # Integer codes of person and time combined into one key: a MultiIndex
+    # would build a Python tuple per row.
+    p_codes, _ = pd.factorize(persons.to_numpy()[rel], use_na_sentinel=False)
+    t_codes, _ = pd.factorize(times.to_numpy()[rel], use_na_sentinel=False)
+    keys, _ = pd.factorize(p_codes.astype(np.int64) * (int(t_codes.max()) + 1) + t_codes)
+    key = np.full(n, -1, dtype=np.int64)
+    key[rel] = keys
+    return key, int(keys.max()) + 1
 
 
 def tier_summary(

@@ -32,7 +32,7 @@ Examples
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -452,7 +452,12 @@ def _parse_arrays(
         return num, np.full(len(s), -1, dtype=np.int8), flag, None
     # Lab strings repeat heavily (a few thousand distinct results in millions
     # of rows), so parse each distinct value once and broadcast by code.
-    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    try:
+        codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    except TypeError:
+        # An unhashable cell (a list) is read as its text, as a SQL engine casts it: not a number.
+        s = s.astype(object).map(lambda v: v if isinstance(v, Hashable) else str(v))
+        codes, uniques = pd.factorize(s, use_na_sentinel=True)
     u_num, u_cens, u_flag, u_amb = parse_value_uniques(uniques, decimal, thousands)
     u_num = np.append(u_num, np.nan)
     u_cens = np.append(u_cens, np.int8(-1))
@@ -492,7 +497,8 @@ def parse_value_uniques(
             else:
                 num[i] = float(u)
             continue
-        text = str(u)
+        # Bytes are text in some encoding: read as UTF-8 (as DuckDB casts them), not as "b'1.2'".
+        text = u.decode("utf-8", "replace") if isinstance(u, bytes) else str(u)
         if not text.strip():
             flag[i] = 0
             continue
