@@ -275,10 +275,19 @@ def analyse(
         frames["deaths"] = None if deaths is None else require_dataframe(deaths, "analyse", "deaths")  # type: ignore[assignment]
         frames = _same_person_column(frames, settings)
         build = lambda **kw: build_cohort(*frames.values(), **kw)  # noqa: E731
+    options = {**settings.build_options(), **build_options}
+    # The report reads the cohort table and flow, never Cohort.measurements (every usable ANC of every
+    # person: 1.4 million rows for a registry's 370,000 persons, and the peak memory of the report).
+    options.setdefault("keep_measurements", False)
+    if not _is_reader(labs):
+        # The tables are in memory already: the numpy reduction gives the same cohort and flow as DuckDB's
+        # query (tests/test_backends.py; DataFrame.equals on the benchmark's 373,063 persons) in about half
+        # the time and memory (benchmarks/bench_cohort.py, bench_e2e.py).
+        options.setdefault("engine", "numpy")
     k = settings.disclosure_rule.min_cell_count if settings.disclosure_rule.suppresses else 0
     steps = _Steps(_STEPS, progress, k)
     try:
-        return _analyse(steps, build, settings, {**settings.build_options(), **build_options})
+        return _analyse(steps, build, settings, options)
     finally:
         steps.close()
 
