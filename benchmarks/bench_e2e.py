@@ -93,11 +93,15 @@ def _load() -> list[float]:
 
 
 def run_measured(cmd: list[str], env: dict[str, str], interval: float, logs: Path) -> dict:
-    """Run ``cmd``; wall seconds, sampled peak tree RSS and the kernel's peak RSS (MiB), its stdout."""
+    """Run ``cmd`` in ``logs``; wall seconds, sampled peak tree RSS and the kernel's peak RSS (MiB), its stdout.
+
+    The working directory is ``logs``, not the caller's: ``python -m`` puts it first on ``sys.path``,
+    ahead of ``PYTHONPATH``, so from a checkout it would import that checkout whatever ``--code`` says.
+    """
     load_before = _load()
     with open(logs / "stdout.txt", "w") as out, open(logs / "stderr.txt", "w") as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=logs)
         peak = [0]
         done = threading.Event()
 
@@ -139,8 +143,8 @@ def ensure_inputs(folder: Path, persons: int, env: dict[str, str]) -> dict:
             return manifest
     folder.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "neutrostats", "synth", "--persons", str(persons), "--out", str(folder),
-                    "--quiet"], env=env, check=True)
+    subprocess.run([sys.executable, "-m", "neutrostats", "synth", "--persons", str(persons), "--out",
+                    str(folder.resolve()), "--quiet"], env=env, check=True, cwd=tempfile.gettempdir())
     manifest = {"persons": persons, "seed": "default", "written_by": "neutrostats synth", "seconds": time.perf_counter() - t,
                 "sha256": {t_: hashlib.sha256((folder / f"{t_}.csv.gz").read_bytes()).hexdigest() for t_ in TABLES}}
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
@@ -165,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the last run's outputs in <data>/out-*")
     ap.add_argument("--out", default=str(HERE / "results" / "e2e.json"))
     args = ap.parse_args(argv)
-    r_script = Path(args.r_script)
+    r_script = Path(args.r_script).resolve()
     if not r_script.exists():
         raise SystemExit(f"R baseline {r_script} not found; pass --r-script PATH/e2e_report.R")
     if shutil.which(args.rscript) is None:
@@ -173,10 +177,13 @@ def main(argv: list[str] | None = None) -> int:
     code = str(Path(args.code).resolve()) if args.code else str(REPO)
     env = dict(os.environ)
     env["PYTHONPATH"] = code + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    data = Path(args.data) if args.data else Path(tempfile.gettempdir()) / f"neutrostats-e2e-{args.persons}"
+    data = (Path(args.data) if args.data else Path(tempfile.gettempdir()) / f"neutrostats-e2e-{args.persons}").resolve()
     manifest = ensure_inputs(data, args.persons, env)
     files = {t: data / f"{t}.csv.gz" for t in TABLES}
     work = Path(tempfile.mkdtemp(prefix="neutrostats-e2e-out-"))
+    # Which checkout the report really runs from (the same interpreter, environment and working directory).
+    imported = subprocess.run([sys.executable, "-c", "import neutrostats; print(neutrostats.__file__)"], env=env,
+                              cwd=work, check=True, capture_output=True, text=True).stdout.strip()
     py_cmd = [sys.executable, "-m", "neutrostats", "report",
               *[x for t in TABLES for x in (f"--{t}", str(files[t]))]]
     runs: dict[str, list[dict]] = {"neutrostats": [], "R": []}
@@ -225,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         "persons": args.persons,
         "inputs": {"folder": str(data), **manifest},
         "neutrostats_code": code,
+        "neutrostats_imported_from": imported,
         "repeats": args.repeats,
         "wall_seconds": {"neutrostats": med("neutrostats", "wall_seconds"), "R": med("R", "wall_seconds")},
         "peak_tree_rss_mb": {"neutrostats": med("neutrostats", "peak_tree_rss_mb"), "R": med("R", "peak_tree_rss_mb")},
@@ -240,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    print(f"neutrostats from {imported}")
     print(f"{args.persons:,} persons, {args.repeats} alternating runs each; load "
           f"{min(r['load_before'][0] for s in runs.values() for r in s):.1f}-"
           f"{max(r['load_after'][0] for s in runs.values() for r in s):.1f}")
