@@ -474,3 +474,69 @@ def test_mantel_haenszel_zero_cell_stratum_does_not_warn():
         warnings.simplefilter("error")
         mh = mantel_haenszel(pd.concat([a, b]), "y", "x", "s")
     assert np.isfinite(mh.estimate) and mh.conf_low < mh.estimate < mh.conf_high
+
+
+def _logit_designs():
+    """Designs like the report's (intercept, tier indicators, age, sex) and harder ones, with outcomes."""
+    rng = np.random.default_rng(21)
+    out = []
+    for n, rare in ((3000, 0.02), (800, 0.3), (200, 0.5)):
+        tier = rng.integers(0, 4, n)
+        age = rng.uniform(18, 95, n)
+        male = rng.random(n) < 0.5
+        X = np.column_stack([np.ones(n), *[(tier == i).astype(float) for i in (1, 2, 3)], age, male.astype(float)])
+        eta = np.log(rare / (1 - rare)) + 0.4 * tier + 0.02 * (age - 50) - 0.3 * male
+        out.append((X, (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(float)))
+    # An unscaled covariate far from 0 and a nearly collinear pair: more Newton steps.
+    n = 500
+    x = rng.normal(1000, 5, n)
+    X = np.column_stack([np.ones(n), x, x + rng.normal(0, 0.5, n)])
+    out.append((X, (rng.random(n) < 0.4).astype(float)))
+    return out
+
+
+def test_own_newton_logistic_is_statsmodels_to_the_last_bit():
+    # The outside reference is statsmodels' Logit(...).fit(method="newton"), which the report used before:
+    # the same estimates and standard errors bit for bit, and the same fitted probabilities.
+    from statsmodels.discrete.discrete_model import Logit
+
+    from neutrostats.stats.odds_ratios import _newton_logit
+
+    for X, y in _logit_designs():
+        ref = Logit(y, X).fit(method="newton", disp=0, maxiter=100)
+        params, cov, fitted = _newton_logit(X, y, maxiter=100)
+        np.testing.assert_array_equal(params, ref.params)
+        np.testing.assert_array_equal(np.sqrt(np.diag(cov)), ref.bse)
+        np.testing.assert_array_equal(fitted, ref.predict())
+
+
+def test_own_newton_logistic_fails_where_statsmodels_warns():
+    from statsmodels.discrete.discrete_model import Logit
+    from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
+
+    from neutrostats.stats.odds_ratios import _newton_logit, _NoConvergence
+
+    rng = np.random.default_rng(3)
+    # Separated with a gap between the groups (statsmodels sees perfect prediction after a few steps) and
+    # without one (the fitted probabilities approach 0 and 1 too slowly: no convergence in 100 steps).
+    for gap, expected in ((2.0, PerfectSeparationWarning), (0.0, ConvergenceWarning)):
+        x = np.concatenate([rng.uniform(0, 5, 30), rng.uniform(5 + gap, 10 + gap, 30)])
+        X = np.column_stack([np.ones(60), x])
+        separated = (x > 5).astype(float)
+        with warnings.catch_warnings(), np.errstate(over="ignore", divide="ignore"):
+            warnings.simplefilter("error", PerfectSeparationWarning)
+            warnings.simplefilter("error", ConvergenceWarning)
+            with pytest.raises(expected):
+                Logit(separated, X).fit(method="newton", disp=0, maxiter=100)
+            with pytest.raises(_NoConvergence, match=expected.__name__):
+                _newton_logit(X, separated)
+    x = rng.uniform(0, 10, 60)
+    X = np.column_stack([np.ones(60), x])
+    # Three steps are not enough from 0: statsmodels warns, the own fit raises.
+    y = (rng.random(60) < 1 / (1 + np.exp(-(x - 5)))).astype(float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        with pytest.raises(ConvergenceWarning):
+            Logit(y, X).fit(method="newton", disp=0, maxiter=3)
+    with pytest.raises(_NoConvergence, match="ConvergenceWarning"):
+        _newton_logit(X, y, maxiter=3)

@@ -259,28 +259,64 @@ def analyse(
         For invalid input (as :func:`~neutrostats.build_cohort`), an
         adjustment column the cohort lacks, or a cohort with no deaths.
     """
-    from neutrostats.cohort.build import build_cohort
+    return _analyse_inputs({"labs": labs, "persons": persons, "diagnoses": diagnoses, "deaths": deaths}, settings,
+                           progress, build_options)
 
+
+def _analyse_inputs(inputs: dict[str, Any], settings: ReportSettings | None, progress: bool | None,
+                    build_options: Mapping[str, Any]) -> Report:
+    """:func:`analyse` on the tables in ``inputs``, which it empties: it holds the only references then.
+
+    :func:`run_report` hands its tables over this way, so that they are freed once the cohort is built
+    (:class:`_BuildOnce`): the raw lab table is the largest object of a report and no later step reads it.
+    """
     settings = ReportSettings() if settings is None else settings
-    if _is_reader(labs):
-        given = [n for n, df in (("persons", persons), ("diagnoses", diagnoses), ("deaths", deaths)) if df is not None]
+    reader = _is_reader(inputs["labs"])
+    if reader:
+        given = [n for n in ("persons", "diagnoses", "deaths") if inputs.get(n) is not None]
         if given:
-            raise NeutrostatsError(f"analyse: labs is a {type(labs).__name__} (it holds every table); do not also "
-                                   f"give {given}")
-        build = labs.build_cohort
+            raise NeutrostatsError(f"analyse: labs is a {type(inputs['labs']).__name__} (it holds every table); do "
+                                   f"not also give {given}")
+        build = inputs.pop("labs").build_cohort
     else:
         frames = {}
-        for name, df in (("labs", labs), ("persons", persons), ("diagnoses", diagnoses)):
-            frames[name] = require_dataframe(df, "analyse", name)
+        for name in ("labs", "persons", "diagnoses"):
+            frames[name] = require_dataframe(inputs.pop(name, None), "analyse", name)
+        deaths = inputs.pop("deaths", None)
         frames["deaths"] = None if deaths is None else require_dataframe(deaths, "analyse", "deaths")  # type: ignore[assignment]
-        frames = _same_person_column(frames, settings)
-        build = lambda **kw: build_cohort(*frames.values(), **kw)  # noqa: E731
+        del deaths
+        build = _BuildOnce(_same_person_column(frames, settings))
+        del frames
+    options = {**settings.build_options(), **build_options}
+    # The report reads the cohort table and flow, never Cohort.measurements (every usable ANC of every
+    # person: 1.4 million rows for a registry's 370,000 persons, and the peak memory of the report).
+    options.setdefault("keep_measurements", False)
+    if not reader:
+        # The tables are in memory already: the numpy reduction gives the same cohort and flow as DuckDB's
+        # query (tests/test_backends.py; DataFrame.equals on the benchmark's 373,063 persons) in about half
+        # the time and memory (benchmarks/bench_cohort.py, bench_e2e.py).
+        options.setdefault("engine", "numpy")
     k = settings.disclosure_rule.min_cell_count if settings.disclosure_rule.suppresses else 0
     steps = _Steps(_STEPS, progress, k)
     try:
-        return _analyse(steps, build, settings, {**settings.build_options(), **build_options})
+        return _analyse(steps, build, settings, options)
     finally:
         steps.close()
+
+
+class _BuildOnce:
+    """``build_cohort`` on tables it lets go of as it starts, so that they live no longer than the build."""
+
+    def __init__(self, frames: dict[str, Any]) -> None:
+        self._frames: dict[str, Any] | None = frames
+
+    def __call__(self, **kwargs: Any):
+        from neutrostats.cohort.build import build_cohort
+
+        frames, self._frames = self._frames, None
+        if frames is None:  # pragma: no cover - _analyse builds once
+            raise RuntimeError("_BuildOnce called twice")
+        return build_cohort(*frames.values(), **kwargs)
 
 
 def _is_reader(obj: Any) -> bool:
@@ -899,8 +935,7 @@ def run_report(
             if df is not None:
                 inputs.append({"table": name, "file": f"{type(labs).__name__}.{name}", "rows": len(df),
                                "sha256": ""})
-        source: Any = labs
-        frames: dict[str, pd.DataFrame | None] = {}
+        frames: dict[str, Any] = {"labs": labs}
     else:
         paths = {"labs": labs, "persons": persons, "diagnoses": diagnoses, "deaths": deaths}
         missing = [name for name in INPUT_TABLES[:3] if paths[name] is None]
@@ -920,14 +955,10 @@ def run_report(
             text = tuple(dict.fromkeys([*TEXT_COLUMNS, *(cols[k] for k in ("value", "unit", "code",
                                                                              "diagnosis_code") if k in cols)]))
             frames[name] = read_table(p, text_columns=text, allow_empty=name not in ("labs", "persons"), name=name)
-            inputs.append({"table": name, "file": p.name, "rows": len(frames[name]), "sha256": _sha256(p)})  # type: ignore[arg-type]
-        source = frames["labs"]
+            inputs.append({"table": name, "file": p.name, "rows": len(frames[name]), "sha256": _sha256(p)})
     read = time.perf_counter() - start
-    if frames:
-        report = analyse(frames["labs"], frames["persons"], frames["diagnoses"], frames["deaths"], settings,
-                         progress=progress)
-    else:
-        report = analyse(source, settings=settings, progress=progress)
+    # The tables are handed over (frames is emptied): they are freed once the cohort is built.
+    report = _analyse_inputs(frames, settings, progress, {})
     table = _inputs_table(inputs, report)
     timings = {"read": read, **report.timings}
     report = replace(report, tables=dict(sorted({**report.tables, "inputs": table}.items())), timings=timings)

@@ -58,6 +58,7 @@ from neutrostats.core.validate import (
     require_dataframe,
     split_reference,
 )
+from neutrostats.core.threads import single_blas_thread
 from neutrostats.stats.tte import missing_message, numeric_values
 from neutrostats.errors import DataQualityWarning, NeutrostatsError, SeparationWarning, SmallCellWarning
 
@@ -835,8 +836,56 @@ def _model_rows(data, y, outcome, tier, ref, method, adjust, spline, level, fn, 
     return rows
 
 
+class _NoConvergence(Exception):
+    """Newton's method for the logistic model stopped without a usable fit (the reason is the message)."""
+
+
+def _newton_logit(X: np.ndarray, y: np.ndarray, maxiter: int = 100, tol: float = 1e-8,
+                  ridge: float = 1e-10) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Maximum-likelihood logistic regression by Newton-Raphson: (params, covariance, fitted probabilities).
+
+    The same iteration as statsmodels' ``Logit(y, X).fit(method="newton")``
+    (version 0.14-0.15: start at 0, the mean Hessian with 1e-10 added to its
+    diagonal, stop when no coefficient moves by more than ``tol``, the
+    covariance the inverse of the unridged Hessian at the estimate), written
+    with the same array expressions, so that the estimates and standard
+    errors are the same to the last bit. What it leaves out is what made the
+    statsmodels fit several times slower on a registry-sized cohort: a rank
+    check by QR decomposition of the whole design, and three evaluations of
+    the fitted probabilities per step (score, Hessian, perfect-prediction
+    check) where one does.
+
+    Raises ``_NoConvergence`` where statsmodels warns: perfect prediction
+    after a step (``np.allclose(fitted, y)``: separation) or ``maxiter``
+    steps without convergence; ``numpy.linalg.LinAlgError`` for a singular
+    Hessian.
+    """
+    nobs = y.shape[0]
+    XT = X.T
+    diag = np.diag_indices(X.shape[1])
+    new = np.zeros(X.shape[1])
+    old: np.ndarray | float = np.inf
+    iterations = 0
+    fitted = 1 / (1 + np.exp(-np.dot(X, new)))
+    while iterations < maxiter and np.any(np.abs(new - old) > tol):
+        H = -(-np.dot(fitted * (1 - fitted) * XT, X)) / nobs
+        H[diag] += ridge
+        old = new
+        new = old - np.linalg.solve(H, -np.dot(y - fitted, X) / nobs)
+        iterations += 1
+        fitted = 1 / (1 + np.exp(-np.dot(X, new)))
+        if np.allclose(fitted - y, 0):
+            # statsmodels' names of the two failures, which the report's warnings have always given.
+            raise _NoConvergence("PerfectSeparationWarning")
+    # As statsmodels: the covariance first (a singular Hessian raises LinAlgError), then the iteration count.
+    cov = np.linalg.inv(-(-np.dot(fitted * (1 - fitted) * XT, X)) / nobs) / nobs
+    if iterations == maxiter:
+        raise _NoConvergence("ConvergenceWarning")
+    return new, cov, fitted
+
+
 def _fit_logit(X, y, separated_cols, fn, weights=None, variance=(False, None)):
-    """Logistic regression by statsmodels; separated tier columns are held out of the fit.
+    """Logistic regression (:func:`_newton_logit`); separated tier columns are held out of the fit.
 
     A separated tier's indicator only fits its own persons perfectly; fitting
     without those persons gives the same estimates for every other term as
@@ -850,13 +899,6 @@ def _fit_logit(X, y, separated_cols, fn, weights=None, variance=(False, None)):
     identical persons (residual df = sum of weights - k, not R's rows - k),
     which sampling or inverse-probability weights are not.
     """
-    # The model modules themselves, not statsmodels.api (which also imports its data sets, graphics and
-    # time-series code: about half the import time).
-    from statsmodels.discrete.discrete_model import Logit
-    from statsmodels.genmod import families
-    from statsmodels.genmod.generalized_linear_model import GLM
-    from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
-
     keep_rows = np.ones(len(y), dtype=bool)
     for j in separated_cols:
         keep_rows &= X[:, j] == 0
@@ -864,32 +906,46 @@ def _fit_logit(X, y, separated_cols, fn, weights=None, variance=(False, None)):
     est = np.full(X.shape[1], np.nan)
     se = np.full(X.shape[1], np.nan)
     p = np.full(X.shape[1], np.nan)
-    # exp() overflows harmlessly in statsmodels' Newton steps on unscaled
-    # covariates (the logistic cdf is then exactly 0 or 1, and with numpy 1
-    # its log -inf).
+    # Copies of the design only when rows or columns are held out (it is the size of the cohort).
+    Xf = X if keep_rows.all() and len(cols) == X.shape[1] else X[keep_rows][:, cols]
+    yf = y if keep_rows.all() else y[keep_rows]
+    # exp() overflows harmlessly in the Newton steps on unscaled covariates (the logistic cdf is then
+    # exactly 0 or 1, and with numpy 1 its log -inf).
     with warnings.catch_warnings(), np.errstate(over="ignore", under="ignore", divide="ignore"):
-        warnings.simplefilter("error", PerfectSeparationWarning)
-        warnings.simplefilter("error", ConvergenceWarning)
         try:
             if weights is None:
-                res = Logit(y[keep_rows], X[keep_rows][:, cols]).fit(method="newton", disp=0, maxiter=100)
+                # k x n by n x k products with k about 6: one BLAS thread is faster than several, and far
+                # faster on a busy machine (neutrostats.core.threads); the sums, and so the bits, are the same.
+                with single_blas_thread():
+                    params, cov, fitted = _newton_logit(Xf, yf, maxiter=100)
             else:
-                res = GLM(y[keep_rows], X[keep_rows][:, cols], family=families.Binomial(),
-                          var_weights=weights[keep_rows]).fit(maxiter=100, tol=1e-12)
-        except (PerfectSeparationWarning, ConvergenceWarning, np.linalg.LinAlgError) as exc:
+                from statsmodels.genmod import families
+                from statsmodels.genmod.generalized_linear_model import GLM
+                from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
+
+                warnings.simplefilter("error", PerfectSeparationWarning)
+                warnings.simplefilter("error", ConvergenceWarning)
+                try:
+                    res = GLM(yf, Xf, family=families.Binomial(), var_weights=weights[keep_rows]).fit(
+                        maxiter=100, tol=1e-12)
+                except (PerfectSeparationWarning, ConvergenceWarning) as exc:
+                    raise _NoConvergence(type(exc).__name__) from None
+                params, cov, fitted = np.asarray(res.params), np.asarray(res.cov_params()), res.predict()
+        except (_NoConvergence, np.linalg.LinAlgError) as exc:
+            reason = str(exc) if isinstance(exc, _NoConvergence) else "LinAlgError"
             warnings.warn(
-                f"{fn}: logistic regression did not converge ({type(exc).__name__}): probably separation by a "
+                f"{fn}: logistic regression did not converge ({reason}): probably separation by a "
                 "covariate; use method='firth'",
                 SeparationWarning,
                 stacklevel=4,
             )
             return est, se, p
-    est[cols], se[cols], p[cols] = res.params, res.bse, res.pvalues
+    bse = np.sqrt(np.diag(cov))
+    est[cols], se[cols], p[cols] = params, bse, stats.norm.sf(np.abs(params / bse)) * 2
     robust, cluster = variance
     if robust or cluster is not None:
-        Xf = X[keep_rows][:, cols]
         w = np.ones(Xf.shape[0]) if weights is None else weights[keep_rows]
-        scores = (w * (y[keep_rows] - res.predict()))[:, None] * Xf
+        scores = (w * (yf - fitted))[:, None] * Xf
         factor = 1.0
         if cluster is not None:
             codes = pd.factorize(cluster[keep_rows])[0]
@@ -897,8 +953,7 @@ def _fit_logit(X, y, separated_cols, fn, weights=None, variance=(False, None)):
             summed = np.zeros((g, Xf.shape[1]))
             np.add.at(summed, codes, scores)
             scores, factor = summed, g / (g - 1) if g > 1 else np.nan
-        bread = np.asarray(res.cov_params())
-        vr = factor * bread @ (scores.T @ scores) @ bread
+        vr = factor * cov @ (scores.T @ scores) @ cov
         se[cols] = np.sqrt(np.diag(vr))
         p[cols] = 2 * stats.norm.sf(np.abs(est[cols] / se[cols]))
     return est, se, p
