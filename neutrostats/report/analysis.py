@@ -291,11 +291,6 @@ def _analyse_inputs(inputs: dict[str, Any], settings: ReportSettings | None, pro
     # The report reads the cohort table and flow, never Cohort.measurements (every usable ANC of every
     # person: 1.4 million rows for a registry's 370,000 persons, and the peak memory of the report).
     options.setdefault("keep_measurements", False)
-    if not reader:
-        # The tables are in memory already: the numpy reduction gives the same cohort and flow as DuckDB's
-        # query (tests/test_backends.py; DataFrame.equals on the benchmark's 373,063 persons) in about half
-        # the time and memory (benchmarks/bench_cohort.py, bench_e2e.py).
-        options.setdefault("engine", "numpy")
     k = settings.disclosure_rule.min_cell_count if settings.disclosure_rule.suppresses else 0
     steps = _Steps(_STEPS, progress, k)
     try:
