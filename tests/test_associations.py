@@ -557,3 +557,41 @@ def test_own_newton_logistic_fails_where_statsmodels_warns():
             Logit(y, X).fit(method="newton", disp=0, maxiter=3)
     with pytest.raises(_NoConvergence, match="ConvergenceWarning"):
         _newton_logit(X, y, maxiter=3)
+
+
+def _grouped_tables():
+    rng = np.random.default_rng(16)
+    out = []
+    for k in (2, 3, 4, 6):
+        for base in (0.002, 0.05, 0.4):
+            n = rng.integers(5, 5000, k).astype(float)
+            p = np.clip(base * np.exp(0.3 * np.arange(k)), 0, 0.95)
+            out.append((rng.binomial(n.astype(int), p).astype(float), n, np.arange(k, dtype=float)))
+    n = np.array([120.0, 80.0, 40.0, 10.0])
+    out.append((np.array([12.0, 8.0, 4.0, 1.0]), n, np.arange(4.0)))  # a flat trend: fitted = observed
+    out.append((np.array([0.0, 0.0, 3.0, 7.0]), n, np.array([0.0, 1.0, 2.5, 4.0])))  # tiers without events
+    out.append((np.array([0.0, 0.0, 0.0, 10.0]), n, np.arange(4.0)))  # separated: the slope runs away
+    out.append((np.array([5.0, 80.0, 40.0, 10.0]), n, np.arange(4.0)))  # every person of the upper tiers
+    return out
+
+
+def test_grouped_logistic_fit_is_statsmodels_glm_to_the_last_bit():
+    # The outside reference is statsmodels' GLM(Binomial) on (events, non-events), which trend_test used:
+    # the same estimates and standard errors bit for bit (statsmodels 0.14 and 0.15 run the same IRLS).
+    from scipy import stats
+    from statsmodels.genmod import families
+    from statsmodels.genmod.generalized_linear_model import GLM
+    from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
+    from statsmodels.tools.tools import add_constant
+
+    from neutrostats.stats.odds_ratios import _grouped_logit
+
+    for events, n, s in _grouped_tables():
+        # (statsmodels divides by the residual df, 0 with two tiers, for a scale it does not use.)
+        with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+            warnings.simplefilter("ignore", PerfectSeparationWarning)
+            ref = GLM(np.column_stack([events, n - events]), add_constant(s), family=families.Binomial()).fit()
+        params, bse = _grouped_logit(events, n, np.column_stack((np.ones(s.shape[0]), s)))
+        np.testing.assert_array_equal(params, ref.params)
+        np.testing.assert_array_equal(bse, ref.bse)
+        np.testing.assert_array_equal(stats.norm.sf(np.abs(params / bse)) * 2, ref.pvalues)

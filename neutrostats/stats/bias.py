@@ -56,14 +56,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from neutrostats.core.lazy import lazy_module
+from neutrostats.core.distributions import norm
+from neutrostats.core.roots import brentq
 from neutrostats.core.validate import require_columns, require_conf_level, require_dataframe
 from neutrostats.errors import NegativeControlWarning, NeutrostatsError
 from neutrostats.stats.odds_ratios import odds_ratios_by_tier
 
-# scipy is imported at the first call that needs it, not with neutrostats (neutrostats.core.lazy).
-optimize = lazy_module("scipy.optimize")
-stats = lazy_module("scipy.stats")
 
 __all__ = [
     "EValue",
@@ -404,7 +402,7 @@ def _ml_null(y: np.ndarray, s: np.ndarray) -> tuple[float, float, float]:
         lo, hi = grid[max(j - 1, 0)], grid[min(j + 1, len(grid) - 1)]
         f = lambda t: float(_profile(np.array([t]), y, s2)[1][0])  # noqa: E731
         if f(lo) > 0 > f(hi):
-            t2 = optimize.brentq(f, lo, hi, xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=500)
+            t2 = brentq(f, lo, hi, xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=500)
         else:
             t2 = grid[j]
     ll, _, mu = _profile(np.array([t2]), y, s2)
@@ -600,11 +598,11 @@ def calibrate(table: pd.DataFrame, null: SystematicError, *, conf_level: float =
     with np.errstate(divide="ignore", invalid="ignore"):
         shifted = np.log(est) - null.mu
         sd = np.sqrt(null.tau**2 + se**2)
-    z = stats.norm.ppf(0.5 + level / 2)
+    z = norm.ppf(0.5 + level / 2)
     out = _append(table, {
         "calibrated_estimate": np.exp(shifted), "calibrated_std_error": sd,
         "calibrated_conf_low": np.exp(shifted - z * sd), "calibrated_conf_high": np.exp(shifted + z * sd),
-        "calibrated_p_value": 2 * stats.norm.sf(np.abs(shifted) / sd)}, ok)
+        "calibrated_p_value": 2 * norm.sf(np.abs(shifted) / sd)}, ok)
     return _with_note(out, reason)
 
 

@@ -55,6 +55,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from neutrostats.core.distributions import chi2, norm
 from neutrostats.core.lazy import lazy_module
 from neutrostats.stats.tte import check_tte, with_missing
 from neutrostats.core.validate import require_columns, require_conf_level, require_dataframe
@@ -62,7 +63,6 @@ from neutrostats.errors import NeutrostatsError
 
 # scipy is imported at the first call that needs it, not with neutrostats (neutrostats.core.lazy).
 linalg = lazy_module("scipy.linalg")
-stats = lazy_module("scipy.stats")
 
 __all__ = [
     "CI_COLUMNS",
@@ -237,7 +237,7 @@ def _sqrt_var(terms) -> np.ndarray:
 
 def _log_ci(est, se, level):
     """survfit's multi-state default interval (conf.type "log", probability-scale SE)."""
-    z = stats.norm.ppf(0.5 + level / 2)
+    z = norm.ppf(0.5 + level / 2)
     with np.errstate(divide="ignore", invalid="ignore"):
         r = np.where(est > 0, se / est, 0.0)
         lo = np.where(est > 0, est * np.exp(-z * r), 0.0)
@@ -786,7 +786,7 @@ def gray_test(
         s1, v1 = score[:-1], var[:-1, :-1]
         if _full_rank(v1):
             stat = float(s1 @ np.linalg.solve(v1, s1))
-            p = float(stats.chi2.sf(stat, ng - 1))
+            p = float(chi2.sf(stat, ng - 1))
         else:
             stat, p = np.nan, np.nan
         rows.append({"test": "gray", "outcome": k, "term": group, "statistic": stat, "df": ng - 1, "p_value": p})

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from neutrostats.core.distributions import chi2, norm
 from neutrostats.core.lazy import lazy_module
 from neutrostats.stats.tte import check_tte, missing_message
 from neutrostats.core.validate import (
@@ -624,9 +625,9 @@ def _finish(risk, max_iter, eps, n, n_events, ties, fn, n_missing=0, missing=Non
         a.setflags(write=False)
     return CoxFit(
         coef=beta, var=var, loglik=(float(ll0), float(ll)),
-        score_test=ChiSquareTest(score, p, float(stats.chi2.sf(score, p))),
-        wald_test=ChiSquareTest(wald, p, float(stats.chi2.sf(wald, p))),
-        lr_test=ChiSquareTest(float(lr), p, float(stats.chi2.sf(lr, p))),
+        score_test=ChiSquareTest(score, p, float(chi2.sf(score, p))),
+        wald_test=ChiSquareTest(wald, p, float(chi2.sf(wald, p))),
+        lr_test=ChiSquareTest(float(lr), p, float(chi2.sf(lr, p))),
         iterations=int(it), converged=bool(converged), score=u, infinite=infinite,
         n=int(n), n_events=int(n_events), ties=ties, n_missing=int(n_missing), missing=dict(missing or {}),
     )
@@ -1112,7 +1113,7 @@ def _use_robust(robust, m: _Model) -> bool:
 def _hr_table(m: _Model, coef, se, infinite, level, robust, fn) -> pd.DataFrame:
     """The tidy table of :func:`cox_hazard_ratios` from the coefficients and their standard errors."""
     nan = dict(estimate=np.nan, std_error=np.nan, conf_low=np.nan, conf_high=np.nan, p_value=np.nan)
-    z = stats.norm.ppf(0.5 + level / 2)
+    z = norm.ppf(0.5 + level / 2)
     if infinite.any():
         warnings.warn(
             f"{fn}: the partial likelihood converged before {[m.names[j] for j in np.flatnonzero(infinite)]}; "
@@ -1129,7 +1130,7 @@ def _hr_table(m: _Model, coef, se, infinite, level, robust, fn) -> pd.DataFrame:
             return dict(nan, estimable=False, note=f"no finite estimate: the hazard ratio tends to {way}")
         return dict(estimate=float(np.exp(coef[j])), std_error=float(se[j]),
                     conf_low=float(np.exp(coef[j] - z * se[j])), conf_high=float(np.exp(coef[j] + z * se[j])),
-                    p_value=float(2 * stats.norm.sf(abs(coef[j] / se[j]))), estimable=True, note="")
+                    p_value=float(2 * norm.sf(abs(coef[j] / se[j]))), estimable=True, note="")
 
     ref_note = "no events in the reference tier" if m.reference_without_events else ""
     rows = []
@@ -1274,10 +1275,10 @@ def proportional_hazards_test(
         kk = np.r_[np.arange(p), p + np.asarray(jj)]
         uu = np.r_[np.zeros(p), u2[jj]]
         stat = float(np.linalg.solve(imat[np.ix_(kk, kk)], uu) @ uu)
-        rows.append(("schoenfeld", event, term, stat, len(jj), float(stats.chi2.sf(stat, len(jj)))))
+        rows.append(("schoenfeld", event, term, stat, len(jj), float(chi2.sf(stat, len(jj)))))
     uu = np.r_[np.zeros(p), u2]
     stat = float(np.linalg.solve(imat, uu) @ uu)
-    rows.append(("schoenfeld", event, "GLOBAL", stat, p, float(stats.chi2.sf(stat, p))))
+    rows.append(("schoenfeld", event, "GLOBAL", stat, p, float(chi2.sf(stat, p))))
     out = pd.DataFrame(rows, columns=PH_TEST_COLUMNS)
     return _with_missing(out.astype({"test": object, "outcome": object, "term": object, "df": np.int64}), m)
 

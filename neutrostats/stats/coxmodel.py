@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from neutrostats.core.lazy import lazy_module
+from neutrostats.core.distributions import chi2
 from neutrostats.core.validate import require_choice, require_columns, require_conf_level, require_dataframe
 from neutrostats.errors import NeutrostatsError
 from neutrostats.stats.cox import (
@@ -55,7 +55,6 @@ from neutrostats.stats.survival import CONF_TYPES, _ci
 from neutrostats.stats.tte import numeric_values
 
 # scipy is imported at the first call that needs it, not with neutrostats (neutrostats.core.lazy).
-stats = lazy_module("scipy.stats")
 
 __all__ = ["CoxModel", "cox_model", "RESIDUAL_TYPES", "PREDICT_COLUMNS"]
 
@@ -480,7 +479,7 @@ def _robust_score(risk: _Risk, m: _Model) -> ChiSquareTest:
         t0 = risk.collapse(t0, m.cluster)
     u = t0.sum(axis=0)
     stat = float(u @ np.linalg.solve(t0.T @ t0, u))
-    return ChiSquareTest(stat, risk.p, float(stats.chi2.sf(stat, risk.p)))
+    return ChiSquareTest(stat, risk.p, float(chi2.sf(stat, risk.p)))
 
 
 def cox_model(
@@ -570,5 +569,5 @@ def cox_model(
     spec = dict(tier=tier, adjust=list(adjust or []) if not isinstance(adjust, str) else [adjust],
                 strata=[strata] if isinstance(strata, str) else list(strata or []), ties=ties, cluster=cluster)
     return CoxModel(fit=fit, terms=list(m.names), var=var, variance="robust" if use_robust else "model",
-                    wald_test=ChiSquareTest(wald, p, float(stats.chi2.sf(wald, p))), robust_score=rscore,
+                    wald_test=ChiSquareTest(wald, p, float(chi2.sf(wald, p))), robust_score=rscore,
                     conf_level=level, _m=m, _risk=risk, _table=table, _spec=spec)

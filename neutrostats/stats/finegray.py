@@ -66,7 +66,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from neutrostats.core.lazy import lazy_module
+from neutrostats.core.distributions import norm
 from neutrostats.core.validate import covariate_kinds, factor_levels, require_choice, require_conf_level, split_reference
 from neutrostats.errors import CoxConvergenceWarning, InfiniteHazardRatioWarning, NeutrostatsError
 from neutrostats.stats.cox import (
@@ -79,7 +79,6 @@ from neutrostats.stats.cox import (
 from neutrostats.stats.tte import check_tte
 
 # scipy is imported at the first call that needs it, not with neutrostats (neutrostats.core.lazy).
-stats = lazy_module("scipy.stats")
 
 __all__ = [
     "FINE_GRAY_COLUMNS",
@@ -722,7 +721,7 @@ def fine_gray_fit(
 def _table(m: _Design, fit: FineGrayFit | None, level: float) -> pd.DataFrame:
     """The tidy rows of :func:`fine_gray`: tiers in tier order (reference kept), then covariates."""
     nan = dict(estimate=np.nan, std_error=np.nan, conf_low=np.nan, conf_high=np.nan, p_value=np.nan)
-    z = stats.norm.ppf(0.5 + level / 2)
+    z = norm.ppf(0.5 + level / 2)
 
     def est_row(j):
         assert fit is not None
@@ -731,7 +730,7 @@ def _table(m: _Design, fit: FineGrayFit | None, level: float) -> pd.DataFrame:
             way = "0" if b < 0 else "infinity"
             return dict(nan, estimable=False, note=f"no finite estimate: the subdistribution hazard ratio tends to {way}")
         return dict(estimate=float(np.exp(b)), std_error=se, conf_low=float(np.exp(b - z * se)),
-                    conf_high=float(np.exp(b + z * se)), p_value=float(2 * stats.norm.sf(abs(b / se))),
+                    conf_high=float(np.exp(b + z * se)), p_value=float(2 * norm.sf(abs(b / se))),
                     estimable=True, note="")
 
     ref_note = "no events in the reference tier" if m.ref_without_events else ""

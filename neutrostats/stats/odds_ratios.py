@@ -47,7 +47,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from neutrostats.core.distributions import chi2, norm
 from neutrostats.core.lazy import lazy_module
+from neutrostats.core.roots import brentq
 from neutrostats.core.validate import (
     covariate_kinds,
     factor_levels,
@@ -62,10 +64,7 @@ from neutrostats.core.threads import single_blas_thread
 from neutrostats.stats.tte import missing_message, numeric_values
 from neutrostats.errors import DataQualityWarning, NeutrostatsError, SeparationWarning, SmallCellWarning
 
-# scipy is imported at the first call that needs it, not with neutrostats (neutrostats.core.lazy).
-optimize = lazy_module("scipy.optimize")
 special = lazy_module("scipy.special")
-stats = lazy_module("scipy.stats")
 
 __all__ = [
     "OddsRatio",
@@ -221,11 +220,11 @@ def _wald(a, b, c, d, level, haldane) -> OddsRatio:
     with np.errstate(divide="ignore", invalid="ignore"):
         est = (a * d) / (b * c) if b * c > 0 else (np.inf if a * d > 0 else np.nan)
         se = np.sqrt(1 / a + 1 / b + 1 / c + 1 / d) if min(a, b, c, d) > 0 else np.inf
-        z = stats.norm.ppf(0.5 + level / 2)
+        z = norm.ppf(0.5 + level / 2)
         log_est = np.log(est) if est > 0 else -np.inf
         if np.isfinite(se) and np.isfinite(log_est):
             lo, hi = np.exp(log_est - z * se), np.exp(log_est + z * se)
-            p = 2 * stats.norm.sf(abs(log_est / se))
+            p = 2 * norm.sf(abs(log_est / se))
         else:
             lo, hi, p = 0.0, np.inf, np.nan
     return OddsRatio(float(est), float(lo), float(hi), float(p), float(se), "wald_haldane" if haldane else "wald", level)
@@ -272,7 +271,7 @@ def _solve(f, target_increasing: bool) -> float:
         if sign * f(hi) > 0:
             break
         hi *= 2
-    return optimize.brentq(f, lo, hi, xtol=1e-13, rtol=4 * np.finfo(float).eps, maxiter=500)
+    return brentq(f, lo, hi, xtol=1e-13, rtol=4 * np.finfo(float).eps, maxiter=500)
 
 
 def _conditional(a, b, c, d, level, method) -> OddsRatio:
@@ -800,7 +799,7 @@ def _model_rows(data, y, outcome, tier, ref, method, adjust, spline, level, fn, 
         )
     Xk = X[:, keep_cols]
     namesk = [names[j] for j in keep_cols]
-    z = stats.norm.ppf(0.5 + level / 2)
+    z = norm.ppf(0.5 + level / 2)
     if method == "logistic" and ref_separated:
         # Every tier's OR against this reference is infinite: nothing to fit.
         est = se = p = lo = hi = np.full(Xk.shape[1], np.nan)
@@ -941,7 +940,7 @@ def _fit_logit(X, y, separated_cols, fn, weights=None, variance=(False, None)):
             )
             return est, se, p
     bse = np.sqrt(np.diag(cov))
-    est[cols], se[cols], p[cols] = params, bse, stats.norm.sf(np.abs(params / bse)) * 2
+    est[cols], se[cols], p[cols] = params, bse, norm.sf(np.abs(params / bse)) * 2
     robust, cluster = variance
     if robust or cluster is not None:
         w = np.ones(Xf.shape[0]) if weights is None else weights[keep_rows]
@@ -955,7 +954,7 @@ def _fit_logit(X, y, separated_cols, fn, weights=None, variance=(False, None)):
             scores, factor = summed, g / (g - 1) if g > 1 else np.nan
         vr = factor * cov @ (scores.T @ scores) @ cov
         se[cols] = np.sqrt(np.diag(vr))
-        p[cols] = 2 * stats.norm.sf(np.abs(est[cols] / se[cols]))
+        p[cols] = 2 * norm.sf(np.abs(est[cols] / se[cols]))
     return est, se, p
 
 
@@ -993,6 +992,71 @@ def odds_ratio_table(
         raise NeutrostatsError(f"odds_ratio_table: outcomes must be a non-empty list of columns, found {outcomes!r}")
     cohort_table = require_dataframe(cohort_table, "odds_ratio_table", "cohort_table", allow_empty=False)
     return pd.concat([odds_ratios_by_tier(cohort_table, o, **kwargs) for o in outcomes], ignore_index=True)
+
+
+_FLOAT_EPS = float(np.finfo(float).eps)
+
+
+def _grouped_logit(events: np.ndarray, n: np.ndarray, X: np.ndarray, maxiter: int = 100,
+                   tol: float = 1e-8) -> tuple[np.ndarray, np.ndarray]:
+    """Logistic regression of ``events`` out of ``n`` on ``X``: (estimates, standard errors).
+
+    The iteratively reweighted least squares of statsmodels'
+    ``GLM(np.column_stack([events, n - events]), X, family=Binomial()).fit()``
+    (0.14 and 0.15 alike), which the trend test used, with the same array
+    expressions in the same order, so that the results are the same to the
+    last bit (``tests/test_associations.py`` compares them): start at
+    mu = (y + 1/2) / 2 with y = events / n, probabilities clipped to
+    [eps, 1 - eps] wherever the link, its derivative or the variance is
+    evaluated, one weighted least-squares step per iteration until the
+    deviance changes by at most ``tol``, and the estimates and covariance
+    of a last step solved by the SVD pseudo-inverse. Without it the report
+    would import statsmodels, and with it scipy.stats, for two coefficients.
+    """
+    y = events * 1.0 / (events + (n - events))
+    ntr = events + (n - events)
+
+    def clean(p):  # the Logit link's and the Binomial variance's clip
+        return np.clip(p, _FLOAT_EPS, 1.0 - _FLOAT_EPS)
+
+    def deviance(mu):
+        endog_mu = np.clip(y / (mu + 1e-20), _FLOAT_EPS, np.inf)
+        n_endog_mu = np.clip((1.0 - y) / (1.0 - mu + 1e-20), _FLOAT_EPS, np.inf)
+        resid = 2 * ntr * (y * np.log(endog_mu) + (1 - y) * np.log(n_endog_mu))
+        return np.sum(resid * np.ones(y.shape[0]) * np.ones(y.shape[0]) / 1.0)
+
+    def deriv(mu):
+        p = clean(mu)
+        return 1.0 / (p * (1 - p))
+
+    mu = (y + 0.5) / 2
+    p0 = clean(mu)
+    lin_pred = np.log(p0 / (1.0 - p0))
+    history = [np.inf, deviance(mu)]
+    ones = np.ones(y.shape[0])
+    for iteration in range(maxiter):
+        p = clean(mu / 1)
+        weights = ones * ntr * (1.0 / (deriv(mu) ** 2 * (p * (1 - p) * 1)))
+        wlsendog = lin_pred + deriv(mu) * (y - mu) - 0.0
+        w_half = np.sqrt(weights)
+        if not (np.all(np.isfinite(w_half)) and np.all(np.isfinite(wlsendog))):
+            raise NeutrostatsError("trend_test: the logistic fit met non-finite weights; check the counts per tier")
+        params = np.linalg.lstsq(np.asarray(w_half)[:, None] * X, w_half * wlsendog, rcond=-1)[0]
+        lin_pred = np.dot(X, params)
+        lin_pred += 0.0
+        mu = 1.0 / (1.0 + np.exp(-np.asarray(lin_pred)))
+        history.append(deviance(mu))
+        if np.allclose(history[iteration + 1], history[iteration + 2], atol=tol, rtol=0.0):
+            break
+    # The last step again by the pseudo-inverse of the whitened design (statsmodels' WLS "pinv").
+    wexog = np.sqrt(weights)[:, None] * X
+    u, sv, vt = np.linalg.svd(wexog, False)
+    cutoff = 1e-15 * np.maximum.reduce(sv)
+    inv = np.where(sv > cutoff, 1.0 / np.where(sv > cutoff, sv, 1.0), 0.0)
+    pinv = np.dot(np.transpose(vt), np.multiply(inv[:, np.newaxis], np.transpose(u)))
+    params = np.dot(pinv, np.sqrt(weights) * wlsendog)
+    cov = np.dot(pinv, np.transpose(pinv)) * 1.0
+    return params, np.sqrt(np.diag(cov))
 
 
 def trend_test(
@@ -1055,21 +1119,13 @@ def trend_test(
     num = np.dot(events - n * p_bar, s - s_bar) ** 2
     den = p_bar * (1 - p_bar) * np.dot(n, (s - s_bar) ** 2)
     chisq = num / den if den > 0 else np.nan
-    ca_p = float(stats.chi2.sf(chisq, 1)) if np.isfinite(chisq) else np.nan
+    ca_p = float(chi2.sf(chisq, 1)) if np.isfinite(chisq) else np.nan
 
-    from statsmodels.genmod import families
-    from statsmodels.genmod.generalized_linear_model import GLM
-    from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
-    from statsmodels.tools.tools import add_constant
-
-    exog = add_constant(s)
-    with warnings.catch_warnings():
-        # statsmodels flags "perfect prediction" whenever fitted proportions
-        # equal the observed ones, which a flat trend does without any
-        # separation; a real one (no events, or all) gives no finite slope.
-        warnings.simplefilter("ignore", PerfectSeparationWarning)
-        glm = GLM(np.column_stack([events, n - events]), exog, family=families.Binomial()).fit()
-    slope, se = float(glm.params[1]), float(glm.bse[1])
+    # A flat trend fits the tier proportions exactly without any separation; a real one (no events, or
+    # all) gives no finite slope, which the statistic then shows.
+    params, bse = _grouped_logit(events, n, np.column_stack((np.ones(s.shape[0]), s)))
+    slope, se = float(params[1]), float(bse[1])
+    p_slope = float(norm.sf(np.abs(slope / se)) * 2)
     return pd.DataFrame(
         {
             "test": ["cochran_armitage", "logistic_score"],
@@ -1077,7 +1133,7 @@ def trend_test(
             "term": tier,
             "statistic": [chisq, (slope / se) ** 2],
             "df": [1, 1],
-            "p_value": [ca_p, float(glm.pvalues[1])],
+            "p_value": [ca_p, p_slope],
             "estimate": [np.nan, slope],
             "std_error": [np.nan, se],
         }

@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from neutrostats.core.distributions import beta_ppf, binomtest_pvalue, chi2, norm
 from neutrostats.core.lazy import lazy_module
 from neutrostats.core.validate import (
     covariate_kinds,
@@ -200,11 +201,11 @@ def _count_interval(d: np.ndarray, level: float, method: str) -> tuple[np.ndarra
     """Limits for the mean of a Poisson count ``d`` (divide by person-time or expected for rates or ratios)."""
     d = np.asarray(d, dtype=float)
     a = (1 - level) / 2
-    z = stats.norm.ppf(1 - a)
+    z = norm.ppf(1 - a)
     with np.errstate(divide="ignore", invalid="ignore"):
         if method == "exact":
-            lo = np.where(d > 0, stats.chi2.ppf(a, 2 * d) / 2, 0.0)
-            hi = stats.chi2.ppf(1 - a, 2 * (d + 1)) / 2
+            lo = np.where(d > 0, chi2.ppf(a, 2 * d) / 2, 0.0)
+            hi = chi2.ppf(1 - a, 2 * (d + 1)) / 2
         elif method == "byar":
             lo = np.where(d > 0, d * (1 - 1 / (9 * d) - z / (3 * np.sqrt(d))) ** 3, 0.0)
             hi = (d + 1) * (1 - 1 / (9 * (d + 1)) + z / (3 * np.sqrt(d + 1))) ** 3
@@ -381,10 +382,10 @@ def _exact_ratio(x1: int, t1: float, x0: int, t0: float, level: float) -> dict:
     """Conditional exact rate ratio (group 1 / group 0): ``poisson.test(c(x1, x0), c(t1, t0))``."""
     n = x1 + x0
     a = (1 - level) / 2
-    p_lo = 0.0 if x1 == 0 else stats.beta.ppf(a, x1, n - x1 + 1)
-    p_hi = 1.0 if x1 == n else stats.beta.ppf(1 - a, x1 + 1, n - x1)
+    p_lo = 0.0 if x1 == 0 else beta_ppf(a, x1, n - x1 + 1)
+    p_hi = 1.0 if x1 == n else beta_ppf(1 - a, x1 + 1, n - x1)
     odds = t0 / t1
-    pval = stats.binomtest(x1, n, t1 / (t1 + t0)).pvalue
+    pval = binomtest_pvalue(int(x1), int(n), t1 / (t1 + t0))
     with np.errstate(divide="ignore"):
         return dict(estimate=(x1 / t1) / (x0 / t0), std_error=np.nan, conf_low=p_lo / (1 - p_lo) * odds,
                     conf_high=np.inf if p_hi == 1 else p_hi / (1 - p_hi) * odds, p_value=float(pval))
@@ -392,7 +393,7 @@ def _exact_ratio(x1: int, t1: float, x0: int, t0: float, level: float) -> dict:
 
 def _contrast_rows(x1, t1, x0, t0, level, per) -> list[dict]:
     """Exact and Wald rate ratio, Wald rate difference, or why not, of one group against the reference."""
-    z = stats.norm.ppf(0.5 + level / 2)
+    z = norm.ppf(0.5 + level / 2)
     nan = dict(estimate=np.nan, std_error=np.nan, conf_low=np.nan, conf_high=np.nan, p_value=np.nan)
     rows = []
     if t1 <= 0 or t0 <= 0:
@@ -411,12 +412,12 @@ def _contrast_rows(x1, t1, x0, t0, level, per) -> list[dict]:
         else:
             lr, se = np.log((x1 / t1) / (x0 / t0)), np.sqrt(1 / x1 + 1 / x0)
             rows.append(dict(estimate=np.exp(lr), std_error=se, conf_low=np.exp(lr - z * se),
-                             conf_high=np.exp(lr + z * se), p_value=2 * stats.norm.sf(abs(lr / se)),
+                             conf_high=np.exp(lr + z * se), p_value=2 * norm.sf(abs(lr / se)),
                              contrast="ratio", method="wald", estimable=True, note=""))
     diff, se = x1 / t1 - x0 / t0, np.sqrt(x1 / t1 ** 2 + x0 / t0 ** 2)
     if se > 0:
         rows.append(dict(estimate=diff * per, std_error=se * per, conf_low=(diff - z * se) * per,
-                         conf_high=(diff + z * se) * per, p_value=2 * stats.norm.sf(abs(diff / se)),
+                         conf_high=(diff + z * se) * per, p_value=2 * norm.sf(abs(diff / se)),
                          contrast="difference", method="wald", estimable=True, note=""))
     else:
         rows.append(dict(nan, contrast="difference", method="wald", estimable=False,

@@ -60,7 +60,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from neutrostats.core.lazy import lazy_module
+from neutrostats.core.distributions import norm
 from neutrostats.core.threads import single_blas_thread
 from neutrostats.core.validate import (
     covariate_kinds,
@@ -83,7 +83,6 @@ from neutrostats.stats.cox import (
 from neutrostats.stats.tte import check_tte
 
 # scipy is imported at the first call that needs it, not with neutrostats (neutrostats.core.lazy).
-stats = lazy_module("scipy.stats")
 
 __all__ = [
     "STANDARDIZED_COLUMNS",
@@ -499,7 +498,7 @@ def _wald(est, se, z, lo, hi):
 
 def _risk_rows(st: _Setup, level: float) -> pd.DataFrame:
     d = st.data
-    z = stats.norm.ppf(0.5 + level / 2)
+    z = norm.ppf(0.5 + level / 2)
     ok = [j for j in range(len(d.levels)) if all(np.isfinite(f.tier_coef[j]) for f in st.fits)]
     res = {j: _estimates(st, j) for j in ok}
     m0, i0 = res[d.ref]
@@ -521,7 +520,7 @@ def _risk_rows(st: _Setup, level: float) -> pd.DataFrame:
             if contrast != "risk" and j in res:
                 null = 0.0 if contrast == "difference" else 1.0
                 with np.errstate(invalid="ignore", divide="ignore"):
-                    p = 2 * stats.norm.sf(np.abs((est - null) / se))
+                    p = 2 * norm.sf(np.abs((est - null) / se))
                 if ref_row:
                     est, se, p = np.full(st.taus.size, null), nan, nan
             lo, hi = {"risk": (0, 1), "difference": (-1, 1), "ratio": (0, np.inf)}[contrast]
@@ -953,7 +952,7 @@ def standardized_curves(
     positive = grid[grid > 0]
     st = _setup(df, outcome, positive, by, adjust, duration, event, model, cause, reference, ties, categorical, fn)
     _warn_not_estimable(st, fn)
-    z = stats.norm.ppf(0.5 + level / 2)
+    z = norm.ppf(0.5 + level / 2)
     d = st.data
     parts = []
     for j, lev in enumerate(d.levels):

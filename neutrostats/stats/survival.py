@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from neutrostats.core.lazy import lazy_module
+from neutrostats.core.distributions import chi2, norm
 from neutrostats.stats.tte import check_tte, with_missing
 from neutrostats.core.validate import require_choice, require_columns, require_conf_level, require_dataframe, require_positive
 from neutrostats.disclosure.rules import suppress_counts
@@ -42,7 +42,6 @@ from neutrostats.errors import CoxConvergenceWarning, NeutrostatsError
 from neutrostats.stats.cox import cox_fit
 
 # scipy is imported at the first call that needs it, not with neutrostats (neutrostats.core.lazy).
-stats = lazy_module("scipy.stats")
 
 __all__ = [
     "KM_COLUMNS",
@@ -189,7 +188,7 @@ def _km_one(t, e, s, w=None):
 
 def _ci(surv, var_log, level, conf_type):
     """Confidence limits as R's survfit (survival 3.x)."""
-    z = stats.norm.ppf(0.5 + level / 2)
+    z = norm.ppf(0.5 + level / 2)
     se_log = np.sqrt(var_log)
     with np.errstate(divide="ignore", invalid="ignore"):
         if conf_type == "plain":
@@ -516,7 +515,7 @@ def restricted_mean_survival(
     level = require_conf_level(conf_level, fn)
     km, chk = _kaplan_meier(df, duration, event, group, entry, level, "log-log", fn, stacklevel=5,
                             weights=weights)
-    z = stats.norm.ppf(0.5 + level / 2)
+    z = norm.ppf(0.5 + level / 2)
     rows = []
     for g, part in km.groupby("group", sort=False, observed=True):
         tt = part["time"].to_numpy()
@@ -792,7 +791,7 @@ def logrank_test(
     table = pd.DataFrame({"group": groups, "n": n_g, "observed": observed, "expected": expected})
     if dtype is not None:
         table["group"] = pd.Categorical(table["group"], dtype=dtype)
-    p = float(stats.chi2.sf(stat, dof)) if dof > 0 and np.isfinite(stat) else np.nan
+    p = float(chi2.sf(stat, dof)) if dof > 0 and np.isfinite(stat) else np.nan
     if rho or gamma:
         method = method.replace("logrank", "fleming_harrington")
     return LogrankTest(stat, dof, p, method, table, chk.n_missing, dict(chk.missing), outcome=event, term=group,

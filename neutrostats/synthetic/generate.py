@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from neutrostats.core.lazy import lazy_module
 from neutrostats.core.progress import progress_bar
+from neutrostats.core.roots import brentq
 from neutrostats.synthetic.assumptions import (
     DEFAULT_SEED,
     TIERS,
@@ -27,8 +27,6 @@ from neutrostats.synthetic.assumptions import (
 )
 from neutrostats.synthetic.truth import _truth
 
-# scipy.optimize (0.25 s to import) is needed only to generate data; the demo reads the bundled sample.
-optimize = lazy_module("scipy.optimize")
 
 # numpy >= 2 has the string ufuncs as np.strings; numpy 1.26 (the oldest supported) as np.char.
 _strings: Any = getattr(np, "strings", np.char)
@@ -200,7 +198,7 @@ def _solve_shift(offset: np.ndarray, target: float) -> float:
     """Constant c with mean(expit(offset + c)) == target."""
     if offset.size == 0:
         return float(math.log(target / (1 - target)))
-    return float(optimize.brentq(lambda c: float(expit(offset + c).mean()) - target, -40.0, 40.0, xtol=1e-12))
+    return float(brentq(lambda c: float(expit(offset + c).mean()) - target, -40.0, 40.0, xtol=1e-12))
 
 
 # ---------------------------------------------------------------------------
@@ -642,7 +640,7 @@ def _deaths(rng: np.random.Generator, P: dict, X: dict, a: dict) -> dict:
     target = m["risk_4y_moderate_severe"]
     if lowest.any():
         base = rate[lowest] * 4.0
-        log_hr3 = float(optimize.brentq(lambda x: float((-np.expm1(-base * math.exp(x))).mean()) - target,
+        log_hr3 = float(brentq(lambda x: float((-np.expm1(-base * math.exp(x))).mean()) - target,
                                -10.0, 20.0, xtol=1e-12))
     else:
         log_hr3 = math.log(20.0)
