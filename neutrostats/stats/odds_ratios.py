@@ -873,7 +873,9 @@ def _newton_logit(X: np.ndarray, y: np.ndarray, maxiter: int = 100, tol: float =
         new = old - np.linalg.solve(H, -np.dot(y - fitted, X) / nobs)
         iterations += 1
         fitted = 1 / (1 + np.exp(-np.dot(X, new)))
-        if np.allclose(fitted - y, 0):
+        # np.allclose(fitted - y, 0), statsmodels' test, without its temporaries: |fitted - y| <= 1e-8 for all
+        # (NaN fails both).
+        if np.all(np.abs(fitted - y) <= 1e-8):
             # statsmodels' names of the two failures, which the report's warnings have always given.
             raise _NoConvergence("PerfectSeparationWarning")
     # As statsmodels: the covariance first (a singular Hessian raises LinAlgError), then the iteration count.
