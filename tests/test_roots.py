@@ -69,3 +69,14 @@ def test_failures_are_scipys():
     with pytest.raises(RuntimeError, match="converge"):
         optimize.brentq(lambda x: math.tanh(x) ** 3, -1.0, 3.0, xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=3)
     assert brentq(lambda x: x, 0.0, 1.0) == 0.0  # a root at an end
+
+
+def test_signs_of_tiny_values_are_compared_by_sign_bit():
+    # f(0) = -2.2e-311 and f(5e-14) = 5e-14: their product underflows to -0.0, yet the signs differ
+    # (found by hypothesis: a port comparing fpre * fcur < 0 went on to 55.0 where scipy stops at 0.0).
+    root = 2.225073858507e-311
+    assert _both(lambda x: x - root, -60.0, 55.0, xtol=1e-13, rtol=4 * np.finfo(float).eps) == 0.0
+    with pytest.raises(ValueError, match="different signs"):  # 1e-200 * 1e-200 underflows to 0: same signs
+        brentq(lambda x: 1e-200, -1.0, 1.0)
+    with pytest.raises(ValueError, match="different signs"):
+        optimize.brentq(lambda x: 1e-200, -1.0, 1.0)

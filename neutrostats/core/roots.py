@@ -16,6 +16,7 @@ Examples
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 __all__ = ["brentq"]
@@ -58,14 +59,15 @@ def brentq(f: Callable[[float], float], a: float, b: float, *, xtol: float = 2e-
     xpre, xcur = float(a), float(b)
     xblk = fblk = spre = scur = 0.0
     fpre, fcur = f(xpre), f(xcur)
-    if fpre * fcur > 0:
-        raise ValueError("f(a) and f(b) must have different signs")
     if fpre == 0:
         return xpre
     if fcur == 0:
         return xcur
+    # Signs compared by sign bit, as the C does (signbit): a product of two tiny values underflows to 0.
+    if _negative(fpre) == _negative(fcur):
+        raise ValueError("f(a) and f(b) must have different signs")
     for _ in range(maxiter):
-        if fpre * fcur < 0:
+        if fpre != 0 and fcur != 0 and _negative(fpre) != _negative(fcur):
             xblk, fblk = xpre, fpre
             spre = scur = xcur - xpre
         if abs(fblk) < abs(fcur):
@@ -98,6 +100,11 @@ def brentq(f: Callable[[float], float], a: float, b: float, *, xtol: float = 2e-
             xcur += delta if sbis > 0 else -delta
         fcur = f(xcur)
     raise RuntimeError(f"Failed to converge after {maxiter} iterations, value is {xcur}.")
+
+
+def _negative(x: float) -> bool:
+    """C's ``signbit``: True for negative numbers and -0.0."""
+    return math.copysign(1.0, x) < 0
 
 
 def _no_nan(f: Callable[[float], float]) -> Callable[[float], float]:
