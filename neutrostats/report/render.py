@@ -13,6 +13,12 @@ import base64
 import hashlib
 import io
 import json
+import os
+import select
+import struct
+import sys
+import time
+import warnings
 import weakref
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
@@ -154,6 +160,144 @@ def _remember(fig, key: bytes, png: bytes) -> None:
 
 
 # ---------------------------------------------------------------------------
+# Figures drawn in a forked child
+
+#: The least time (s) to wait for the child once this process has drawn its own figures; beyond it (or
+#: beyond 4x the time this process took for its share) the child is killed and its figures drawn here.
+_CHILD_MIN_WAIT = 30.0
+
+
+def _can_fork() -> bool:
+    """Whether figures may be drawn in a forked child: Linux (fork is unsafe with macOS system
+    frameworks and missing on Windows) with at least two CPUs this process may use."""
+    if not sys.platform.startswith("linux") or not hasattr(os, "fork"):
+        return False
+    try:
+        return len(os.sched_getaffinity(0)) >= 2
+    except OSError:
+        return False
+
+
+def _share_figures(figures: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Figures for this process and for the child: the child takes the costliest (by number of artists,
+    the cost of a draw) while it has less than this process, which also writes the tables and the HTML."""
+    if len(figures) < 2:
+        return dict(figures), {}
+    cost = {name: len(fig.findobj()) for name, fig in figures.items()}
+    total = sum(cost.values())
+    theirs: dict[str, Any] = {}
+    for name in sorted(figures, key=lambda n: -cost[n]):
+        if sum(cost[n] for n in theirs) + cost[name] <= total / 2 or not theirs:
+            theirs[name] = figures[name]
+    if len(theirs) == len(figures):
+        return dict(figures), {}
+    return {n: f for n, f in figures.items() if n not in theirs}, theirs
+
+
+class _ForkedFigures:
+    """A forked child drawing figures; its PNG and SVG bytes come back through a pipe as length-prefixed
+    frames (no pickle). :meth:`collect` gives them, or None when the child failed, and reaps it."""
+
+    def __init__(self, pid: int, fd: int, names: list[str]) -> None:
+        self.pid, self.fd, self.names = pid, fd, names
+
+    @classmethod
+    def start(cls, figures: Mapping[str, Any]) -> _ForkedFigures | None:
+        from neutrostats.plotting.style import freeze_layout
+
+        for fig in figures.values():
+            # Laid out here first: this process' copy keeps the layout the child draws (a rewrite, the cache).
+            freeze_layout(fig)
+        read_fd, write_fd = os.pipe()
+        try:
+            with warnings.catch_warnings():
+                # Python >= 3.12 warns of fork in a threaded process: the child uses no lock another thread
+                # may hold (it only draws with matplotlib and zlib) and leaves by os._exit.
+                warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*fork.*")
+                pid = os.fork()
+        except OSError:
+            os.close(read_fd)
+            os.close(write_fd)
+            return None
+        if pid == 0:  # the child: draw, send, leave without running the parent's exit handlers
+            code = 1
+            try:
+                os.close(read_fd)
+                _child_draws(figures, write_fd)
+                code = 0
+            except BaseException:  # noqa: BLE001 - whatever it is, the parent draws these figures itself
+                pass
+            finally:
+                os._exit(code)
+        os.close(write_fd)
+        return cls(pid, read_fd, list(figures))
+
+    def collect(self, timeout: float) -> dict[str, tuple[bytes, bytes]] | None:
+        chunks: list[bytes] = []
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([self.fd], [], [], left)[0]:
+                    return None  # too slow: stopped in finally
+                chunk = os.read(self.fd, 1 << 20)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+            _, status = os.waitpid(self.pid, 0)
+            self.pid = 0
+            if not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
+                return None
+            got = _frames(b"".join(chunks))
+            return got if got is not None and sorted(got) == sorted(self.names) else None
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        """Kill the child if it still runs, reap it and close the pipe (idempotent)."""
+        if self.pid:
+            try:
+                os.kill(self.pid, 9)
+            except ProcessLookupError:
+                pass
+            os.waitpid(self.pid, 0)
+            self.pid = 0
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def _child_draws(figures: Mapping[str, Any], fd: int) -> None:
+    """In the child: every figure's PNG and SVG (as :func:`_figure_files` without an encoder), then the frames."""
+    frames = []
+    for name, fig in figures.items():
+        svg = _figure_bytes(fig, "svg")
+        png = _figure_bytes(fig, "png")
+        for part in (name.encode(), svg, png):
+            frames.append(struct.pack("<Q", len(part)) + part)
+    view = memoryview(b"".join(frames))
+    while view:  # drawn first, sent after: the parent reads only once its own share is done
+        view = view[os.write(fd, view):]
+    os.close(fd)
+
+
+def _frames(data: bytes) -> dict[str, tuple[bytes, bytes]] | None:
+    """The child's frames (name, SVG, PNG per figure); None if they are cut short."""
+    parts, at = [], 0
+    while at < len(data):
+        if at + 8 > len(data):
+            return None
+        (n,) = struct.unpack_from("<Q", data, at)
+        if at + 8 + n > len(data):
+            return None
+        parts.append(data[at + 8:at + 8 + n])
+        at += 8 + n
+    if len(parts) % 3:
+        return None
+    return {parts[i].decode(): (parts[i + 2], parts[i + 1]) for i in range(0, len(parts), 3)}
+
+
+# ---------------------------------------------------------------------------
 # HTML
 
 
@@ -225,7 +369,7 @@ def _summary(report) -> dict[str, Any] | None:
 
 
 def write_outputs(report, out_dir: Path, *, run_info: Mapping[str, str] | None = None,
-                  formats: Sequence[str] = ()) -> Path:
+                  formats: Sequence[str] = (), parallel: bool | None = None) -> Path:
     """Write every output file of ``report`` into ``out_dir``, completely or not at all.
 
     The files go into a temporary sibling folder with ``manifest.json`` last
@@ -234,30 +378,56 @@ def write_outputs(report, out_dir: Path, *, run_info: Mapping[str, str] | None =
     ``formats`` (``"docx"``, ``"latex"``) adds ``tables/<name>.docx`` /
     ``.tex`` of every table of :func:`publication_tables`, the ones the HTML
     shows (:mod:`neutrostats.report.documents`).
+
+    ``parallel`` (default: where it is safe, see :func:`_can_fork`) draws
+    the costliest figures in a forked child process while this one draws
+    the others and writes the tables: matplotlib draws one figure at a time
+    per process. The child sends back the PNG and SVG bytes through a pipe
+    (nothing is pickled) and exits; if it fails or is too slow, the figures
+    are drawn here. The bytes are the same either way.
     """
     from neutrostats.core.output import AtomicFolder
     from neutrostats.report.documents import check_formats, write_table_documents
 
     formats = check_formats(formats, fn="write_outputs")
     results = results_dict(report)
-    with AtomicFolder(out_dir, fn="write_outputs") as folder, \
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="neutrostats-png") as encoder:
-        # Figures first: one thread encodes each PNG while this one draws the next and writes the tables.
-        drawn = {name: _figure_files(fig, encoder) for name, fig in report.figures.items()}
-        if formats:
-            write_table_documents(publication_tables(report), folder, formats)
-        # The rule travels with every table, so a CSV copied out alone still says how it was controlled.
-        rule_text = report.settings.disclosure_rule.describe()
-        for name, df in report.tables.items():
-            folder.write_csv(f"tables/{name}.csv", df.assign(disclosure=rule_text))
-        body = json.dumps(results, indent=1, ensure_ascii=False, allow_nan=False)
-        folder.write_text("results.json", body + "\n")
-        images = {}
-        for name, (png, svg) in drawn.items():
-            images[name] = png.result()
-            folder.write_bytes(f"figures/{name}.png", images[name])
-            folder.write_bytes(f"figures/{name}.svg", svg)
-        html = render_html(report, standalone=True, run_info=run_info, images=images)
-        folder.write_text("report.html", html)
-        folder.commit(settings=results["settings"], disclosure=results["disclosure"])
+    figures = dict(report.figures)
+    mine, theirs = _share_figures(figures) if (parallel if parallel is not None else _can_fork()) else (figures, {})
+    # Forked before the encoder thread exists: the child starts with this thread alone.
+    child = _ForkedFigures.start(theirs) if theirs else None
+    try:
+        with AtomicFolder(out_dir, fn="write_outputs") as folder, \
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix="neutrostats-png") as encoder:
+            # Figures first: one thread encodes each PNG while this one draws the next and writes the tables.
+            started = time.perf_counter()
+            drawn: dict[str, tuple[Any, bytes]] = {name: _figure_files(fig, encoder) for name, fig in mine.items()}
+            if formats:
+                write_table_documents(publication_tables(report), folder, formats)
+            # The rule travels with every table, so a CSV copied out alone still says how it was controlled.
+            rule_text = report.settings.disclosure_rule.describe()
+            for name, df in report.tables.items():
+                folder.write_csv(f"tables/{name}.csv", df.assign(disclosure=rule_text))
+            body = json.dumps(results, indent=1, ensure_ascii=False, allow_nan=False)
+            folder.write_text("results.json", body + "\n")
+            if child is not None:
+                got = child.collect(timeout=max(_CHILD_MIN_WAIT, 4 * (time.perf_counter() - started)))
+                for name, fig in theirs.items():
+                    if got is not None and name in got:
+                        png, svg = got[name]
+                        _remember(fig, _png_key(fig, svg), png)
+                        drawn[name] = (_done(png), svg)
+                    else:  # the child failed or was too slow: drawn here, the same bytes
+                        drawn[name] = _figure_files(fig, encoder)
+            images = {}
+            for name in figures:  # in the report's order, whoever drew them
+                png, svg = drawn[name]
+                images[name] = png.result()
+                folder.write_bytes(f"figures/{name}.png", images[name])
+                folder.write_bytes(f"figures/{name}.svg", svg)
+            html = render_html(report, standalone=True, run_info=run_info, images=images)
+            folder.write_text("report.html", html)
+            folder.commit(settings=results["settings"], disclosure=results["disclosure"])
+    finally:  # the child never outlives the call (an error, an interrupt)
+        if child is not None:
+            child.stop()
     return out_dir
