@@ -143,6 +143,8 @@ def test_nothing_is_pickled(report, tmp_path, monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("pickle used")
 
+    import jinja2  # noqa: F401 - its import pickles a version number for its bytecode cache (no user data)
+
     monkeypatch.setattr(pickle, "dumps", refuse)
     monkeypatch.setattr(pickle, "dump", refuse)
     monkeypatch.setattr(pickle, "Pickler", refuse)
