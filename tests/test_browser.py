@@ -5,7 +5,7 @@ installs chromium when it is missing. Playwright's own browser downloads are not
 test runs offline. Without chromium the test fails and says so; deselect it with
 ``pytest -m "not browser"``.
 
-Screenshots (full page at 800 and 1400 px and in print emulation) and the printed PDF go into
+Screenshots (the full page at 800 and 1400 px and in print emulation, in bands) and the printed PDF go into
 each test's ``tmp_path``; with ``NEUTROSTATS_SHOTS=<folder>`` (or ``NEUTROSTATS_SHOTS=1`` for
 ``/tmp/B_shots``) they are copied there too, to be looked at.
 """
@@ -35,6 +35,8 @@ TABLES = ("at_risk", "attrition", "calibrated_odds_ratios", "cif_at_risk", "cox"
           "trend_tests")
 # A4 is 210 mm wide: 793.7 CSS px at 96 px per inch (less the report's @page margins in print).
 A4_WIDTH = 794
+# Screenshots are taken in bands this tall (CSS px), well inside Chromium's 16,384 px surfaces.
+SHOT_BAND = 4000
 # The machine may have no network: these flags keep chromium from trying to reach one (and from
 # logging the failures as errors).
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -183,18 +185,32 @@ def open_report(headless_chromium, report_html):
         context.close()
 
 
-def _save(page, path: Path, **options) -> Path:
-    """Save a full-page screenshot (or, with ``pdf=True``, the printed PDF) and copy it where asked."""
+def _save(page, path: Path, **options) -> list[Path]:
+    """Save the whole page as screenshots (or, with ``pdf=True``, the printed PDF); copy them where asked.
+
+    The page is captured in bands of at most ``SHOT_BAND`` CSS px, named ``<stem>_01.png`` and
+    on: one full-page capture of the report (about 14,000 px tall at 1400 px wide) is near
+    Chromium's 16,384 px surface limit, and CI once got "Unable to capture screenshot" for it.
+    """
     if options.pop("pdf", False):
         page.pdf(path=str(path), format="A4", print_background=True)
+        saved = [path]
     else:
-        page.screenshot(path=str(path), full_page=True, **options)
+        width, height = page.evaluate(
+            "() => [document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
+        saved = []
+        for number, top in enumerate(range(0, height, SHOT_BAND), start=1):
+            band = path.with_name(f"{path.stem}_{number:02d}{path.suffix}")
+            clip = {"x": 0, "y": top, "width": width, "height": min(SHOT_BAND, height - top)}
+            page.screenshot(path=str(band), full_page=True, clip=clip, **options)
+            saved.append(band)
     wanted = os.environ.get("NEUTROSTATS_SHOTS")
     if wanted:
         folder = Path("/tmp/B_shots") if wanted.lower() in {"1", "true", "yes"} else Path(wanted)
         folder.mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, folder / path.name)
-    return path
+        for one in saved:
+            shutil.copy(one, folder / one.name)
+    return saved
 
 
 def _overflow_message(found: dict, *, printed: bool = False) -> str:
@@ -228,8 +244,8 @@ def test_every_figure_is_decoded(open_report):
 @pytest.mark.parametrize("width", [800, 1400])
 def test_no_horizontal_overflow(open_report, tmp_path, width):
     page, problems = open_report(width)
-    shot = _save(page, tmp_path / f"report_{width}px.png")
-    assert shot.stat().st_size > 0
+    shots = _save(page, tmp_path / f"report_{width}px.png")
+    assert shots and all(shot.stat().st_size > 0 for shot in shots)
     found = page.evaluate(OVERFLOWING, True)
     assert found["scrollWidth"] <= found["innerWidth"] and not found["bad"], _overflow_message(found)
     assert problems == []
@@ -251,7 +267,7 @@ def test_prints_cleanly(open_report, tmp_path):
     left, right = page.evaluate(PAGE_MARGINS)
     page.set_viewport_size({"width": round(A4_WIDTH - left - right), "height": 1000})
     _save(page, tmp_path / "report_print.png")
-    pdf = _save(page, tmp_path / "report.pdf", pdf=True)
+    [pdf] = _save(page, tmp_path / "report.pdf", pdf=True)
     assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 10_000
     found = page.evaluate(OVERFLOWING, False)
     assert found["scrollWidth"] <= found["innerWidth"] and not found["bad"], _overflow_message(found, printed=True)
