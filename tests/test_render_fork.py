@@ -52,7 +52,7 @@ def spied(monkeypatch):
 
     def spy_start(figures):
         child = start(figures)
-        seen["pids"].append(child.pid if child is not None else None)
+        seen["pids"].append(child.job.pid if child is not None else None)
         return child
 
     def spy_collect(self, timeout):
@@ -92,7 +92,7 @@ def test_a_failing_child_leaves_the_figures_to_the_parent(report, tmp_path, spie
     render._PNG_CACHE.clear()
     expected = _files(render.write_outputs(report, tmp_path / "serial", parallel=False))
 
-    def fails(figures, fd):
+    def fails(figures):
         raise RuntimeError("the child fails")
 
     monkeypatch.setattr(render, "_child_draws", fails)
@@ -105,7 +105,7 @@ def test_a_failing_child_leaves_the_figures_to_the_parent(report, tmp_path, spie
 def test_a_child_that_hangs_is_killed_and_its_figures_drawn_here(report, tmp_path, spied, monkeypatch):
     render._PNG_CACHE.clear()
     expected = _files(render.write_outputs(report, tmp_path / "serial", parallel=False))
-    monkeypatch.setattr(render, "_child_draws", lambda figures, fd: time.sleep(600))
+    monkeypatch.setattr(render, "_child_draws", lambda figures: time.sleep(600))
     monkeypatch.setattr(render, "_CHILD_MIN_WAIT", 0.5)
     render._PNG_CACHE.clear()
     t = time.monotonic()
@@ -116,13 +116,27 @@ def test_a_child_that_hangs_is_killed_and_its_figures_drawn_here(report, tmp_pat
 
 
 def test_a_stream_cut_short_is_refused():
+    from neutrostats.core.forked import pack_frames, unpack_frames
+
     frames = [b"forest", b"<svg/>", b"\x89PNG...."]
-    data = b"".join(len(p).to_bytes(8, "little") + p for p in frames)
-    assert render._frames(data) == {"forest": (b"\x89PNG....", b"<svg/>")}
+    data = b"".join(len(p).to_bytes(8, "little") + p for p in frames)  # 8-byte little-endian lengths
+    assert pack_frames(frames) == data
+    assert render._frames(unpack_frames(data)) == {"forest": (b"\x89PNG....", b"<svg/>")}
     for cut in (1, 7, 9, len(data) - 1):
-        assert render._frames(data[:cut]) is None
+        assert unpack_frames(data[:cut]) is None
     two = data[: 8 + len(frames[0]) + 8 + len(frames[1])]  # a name and an SVG, no PNG
-    assert render._frames(two) is None
+    assert render._frames(unpack_frames(two)) is None
+
+
+def test_a_child_that_sends_a_cut_stream_is_refused(monkeypatch):
+    from neutrostats.core import forked
+
+    # The child's bytes end in the middle of a frame (as when it dies while writing).
+    monkeypatch.setattr(forked, "pack_frames", lambda parts: b"\x05\x00\x00\x00\x00\x00\x00\x00ab")
+    job = forked.Forked.start(lambda: [b"abcde"])
+    assert job is not None
+    pid = job.pid
+    assert job.collect(timeout=30) is None and _gone(pid)
 
 
 def test_an_error_in_the_parent_leaves_no_child(report, tmp_path, spied, monkeypatch):
@@ -168,6 +182,7 @@ def test_figures_are_shared_by_cost():
 
 
 def test_fork_only_where_it_is_safe(monkeypatch):
+    # render._can_fork is neutrostats.core.forked.can_fork, which reads these at each call.
     monkeypatch.setattr(sys, "platform", "darwin")
     assert render._can_fork() is False
     monkeypatch.setattr(sys, "platform", "linux")

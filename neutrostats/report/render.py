@@ -13,12 +13,7 @@ import base64
 import hashlib
 import io
 import json
-import os
-import select
-import struct
-import sys
 import time
-import warnings
 import weakref
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
@@ -168,14 +163,10 @@ _CHILD_MIN_WAIT = 30.0
 
 
 def _can_fork() -> bool:
-    """Whether figures may be drawn in a forked child: Linux (fork is unsafe with macOS system
-    frameworks and missing on Windows) with at least two CPUs this process may use."""
-    if not sys.platform.startswith("linux") or not hasattr(os, "fork"):
-        return False
-    try:
-        return len(os.sched_getaffinity(0)) >= 2
-    except OSError:
-        return False
+    """Whether figures may be drawn in a forked child (:func:`neutrostats.core.forked.can_fork`)."""
+    from neutrostats.core.forked import can_fork
+
+    return can_fork()
 
 
 def _share_figures(figures: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -195,103 +186,43 @@ def _share_figures(figures: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str
 
 
 class _ForkedFigures:
-    """A forked child drawing figures; its PNG and SVG bytes come back through a pipe as length-prefixed
-    frames (no pickle). :meth:`collect` gives them, or None when the child failed, and reaps it."""
+    """A forked child drawing figures (:class:`neutrostats.core.forked.Forked`); its name, SVG and PNG
+    bytes of each figure come back as frames. :meth:`collect` gives them, or None when the child failed."""
 
-    def __init__(self, pid: int, fd: int, names: list[str]) -> None:
-        self.pid, self.fd, self.names = pid, fd, names
+    def __init__(self, job, names: list[str]) -> None:
+        self.job, self.names = job, names
 
     @classmethod
     def start(cls, figures: Mapping[str, Any]) -> _ForkedFigures | None:
+        from neutrostats.core.forked import Forked
         from neutrostats.plotting.style import freeze_layout
 
         for fig in figures.values():
             # Laid out here first: this process' copy keeps the layout the child draws (a rewrite, the cache).
             freeze_layout(fig)
-        read_fd, write_fd = os.pipe()
-        try:
-            with warnings.catch_warnings():
-                # Python >= 3.12 warns of fork in a threaded process: the child uses no lock another thread
-                # may hold (it only draws with matplotlib and zlib) and leaves by os._exit.
-                warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*fork.*")
-                pid = os.fork()
-        except OSError:
-            os.close(read_fd)
-            os.close(write_fd)
-            return None
-        if pid == 0:  # the child: draw, send, leave without running the parent's exit handlers
-            code = 1
-            try:
-                os.close(read_fd)
-                _child_draws(figures, write_fd)
-                code = 0
-            except BaseException:  # noqa: BLE001 - whatever it is, the parent draws these figures itself
-                pass
-            finally:
-                os._exit(code)
-        os.close(write_fd)
-        return cls(pid, read_fd, list(figures))
+        job = Forked.start(lambda: _child_draws(figures))
+        return None if job is None else cls(job, list(figures))
 
     def collect(self, timeout: float) -> dict[str, tuple[bytes, bytes]] | None:
-        chunks: list[bytes] = []
-        deadline = time.monotonic() + timeout
-        try:
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0 or not select.select([self.fd], [], [], left)[0]:
-                    return None  # too slow: stopped in finally
-                chunk = os.read(self.fd, 1 << 20)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-            _, status = os.waitpid(self.pid, 0)
-            self.pid = 0
-            if not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
-                return None
-            got = _frames(b"".join(chunks))
-            return got if got is not None and sorted(got) == sorted(self.names) else None
-        finally:
-            self.stop()
+        parts = self.job.collect(timeout)
+        got = None if parts is None else _frames(parts)
+        return got if got is not None and sorted(got) == sorted(self.names) else None
 
     def stop(self) -> None:
         """Kill the child if it still runs, reap it and close the pipe (idempotent)."""
-        if self.pid:
-            try:
-                os.kill(self.pid, 9)
-            except ProcessLookupError:
-                pass
-            os.waitpid(self.pid, 0)
-            self.pid = 0
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
+        self.job.stop()
 
 
-def _child_draws(figures: Mapping[str, Any], fd: int) -> None:
-    """In the child: every figure's PNG and SVG (as :func:`_figure_files` without an encoder), then the frames."""
-    frames = []
+def _child_draws(figures: Mapping[str, Any]) -> list[bytes]:
+    """In the child: every figure's name, SVG and PNG (as :func:`_figure_files` without an encoder)."""
+    parts = []
     for name, fig in figures.items():
-        svg = _figure_bytes(fig, "svg")
-        png = _figure_bytes(fig, "png")
-        for part in (name.encode(), svg, png):
-            frames.append(struct.pack("<Q", len(part)) + part)
-    view = memoryview(b"".join(frames))
-    while view:  # drawn first, sent after: the parent reads only once its own share is done
-        view = view[os.write(fd, view):]
-    os.close(fd)
+        parts += [name.encode(), _figure_bytes(fig, "svg"), _figure_bytes(fig, "png")]
+    return parts
 
 
-def _frames(data: bytes) -> dict[str, tuple[bytes, bytes]] | None:
-    """The child's frames (name, SVG, PNG per figure); None if they are cut short."""
-    parts, at = [], 0
-    while at < len(data):
-        if at + 8 > len(data):
-            return None
-        (n,) = struct.unpack_from("<Q", data, at)
-        if at + 8 + n > len(data):
-            return None
-        parts.append(data[at + 8:at + 8 + n])
-        at += 8 + n
+def _frames(parts: list[bytes]) -> dict[str, tuple[bytes, bytes]] | None:
+    """The child's parts as (PNG, SVG) by figure name; None unless they come in threes."""
     if len(parts) % 3:
         return None
     return {parts[i].decode(): (parts[i + 2], parts[i + 1]) for i in range(0, len(parts), 3)}

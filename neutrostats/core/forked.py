@@ -1,0 +1,166 @@
+"""Work done in a forked child process, its result sent back as bytes (never pickled).
+
+The report runs two kinds of work this way on a machine with two or more
+CPUs: one step of the analysis while the others go on, and the costliest
+figures while the rest are drawn (matplotlib draws one figure at a time per
+process, and most of the analysis holds the GIL). The child shares the
+parent's memory copy-on-write, so nothing is copied in; what it returns is
+a list of byte strings, sent as length-prefixed frames through a pipe. The
+parent always has a way of its own: when the child fails, is too slow or
+sends a cut-short stream, :meth:`Forked.collect` returns None and the
+caller does the work itself, so the result is the same either way.
+
+Examples
+--------
+>>> job = Forked.start(lambda: [b"one", b"two"]) if can_fork() else None
+>>> (job.collect(timeout=30) if job is not None else [b"one", b"two"])
+[b'one', b'two']
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import struct
+import sys
+import time
+import warnings
+from collections.abc import Callable, Sequence
+
+__all__ = ["Forked", "can_fork", "pack_frames", "unpack_frames"]
+
+
+def can_fork() -> bool:
+    """Whether work may go to a forked child: Linux (fork is unsafe with macOS system frameworks and
+    missing on Windows) with at least two CPUs this process may use.
+
+    Examples
+    --------
+    >>> isinstance(can_fork(), bool)
+    True
+    """
+    if not sys.platform.startswith("linux") or not hasattr(os, "fork"):
+        return False
+    try:
+        return len(os.sched_getaffinity(0)) >= 2
+    except OSError:
+        return False
+
+
+def pack_frames(parts: Sequence[bytes]) -> bytes:
+    """``parts`` as length-prefixed frames (8-byte little-endian length, then the bytes).
+
+    Examples
+    --------
+    >>> unpack_frames(pack_frames([b"a", b"", b"bc"]))
+    [b'a', b'', b'bc']
+    """
+    return b"".join(struct.pack("<Q", len(p)) + bytes(p) for p in parts)
+
+
+def unpack_frames(data: bytes) -> list[bytes] | None:
+    """The parts of :func:`pack_frames`; None if the data are cut short.
+
+    Examples
+    --------
+    >>> unpack_frames(pack_frames([b"abc"])[:-1]) is None
+    True
+    """
+    parts, at = [], 0
+    while at < len(data):
+        if at + 8 > len(data):
+            return None
+        (n,) = struct.unpack_from("<Q", data, at)
+        if at + 8 + n > len(data):
+            return None
+        parts.append(data[at + 8:at + 8 + n])
+        at += 8 + n
+    return parts
+
+
+class Forked:
+    """A forked child running ``work``; :meth:`collect` gives the byte strings it returned, or None.
+
+    Start it with :meth:`start`; always end it with :meth:`collect` or
+    :meth:`stop` (both kill a child still running, reap it and close the
+    pipe), e.g. in a ``finally``: a child never outlives its caller.
+    """
+
+    def __init__(self, pid: int, fd: int) -> None:
+        self.pid, self.fd = pid, fd
+        self.started = time.perf_counter()
+
+    @classmethod
+    def start(cls, work: Callable[[], Sequence[bytes]]) -> Forked | None:
+        """Fork a child that runs ``work()`` and sends its parts back; None if the fork fails.
+
+        Fork before any thread of one's own starts where possible: the child
+        has only the forking thread, and a lock another thread held at the
+        fork stays held in the child. ``work`` should use no such lock (no
+        DuckDB connection, no progress bar); it leaves by ``os._exit``, so
+        the parent's exit handlers and buffered files are not run twice.
+        """
+        read_fd, write_fd = os.pipe()
+        try:
+            with warnings.catch_warnings():
+                # Python >= 3.12 warns of fork in a threaded process: see above for why the child is safe.
+                warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*fork.*")
+                pid = os.fork()
+        except OSError:
+            os.close(read_fd)
+            os.close(write_fd)
+            return None
+        if pid == 0:  # the child: work, send, leave without running the parent's exit handlers
+            code = 1
+            try:
+                os.close(read_fd)
+                _send(write_fd, pack_frames(work()))
+                code = 0
+            except BaseException:  # noqa: BLE001 - whatever it is, the parent does the work itself
+                pass
+            finally:
+                os._exit(code)
+        os.close(write_fd)
+        return cls(pid, read_fd)
+
+    def collect(self, timeout: float) -> list[bytes] | None:
+        """The child's parts, waiting at most ``timeout`` seconds; None if it failed, was too slow
+        (then it is killed) or sent a cut-short stream. The child is reaped either way."""
+        chunks: list[bytes] = []
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([self.fd], [], [], left)[0]:
+                    return None  # too slow: stopped in finally
+                chunk = os.read(self.fd, 1 << 20)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+            _, status = os.waitpid(self.pid, 0)
+            self.pid = 0
+            if not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
+                return None
+            return unpack_frames(b"".join(chunks))
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        """Kill the child if it still runs, reap it and close the pipe (idempotent)."""
+        if self.pid:
+            try:
+                os.kill(self.pid, 9)
+            except ProcessLookupError:
+                pass
+            os.waitpid(self.pid, 0)
+            self.pid = 0
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def _send(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:  # all prepared first, sent after: the parent reads only once its own work is done
+        view = view[os.write(fd, view):]
+    os.close(fd)
