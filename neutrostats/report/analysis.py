@@ -146,7 +146,7 @@ class Report:
         return render_html(self, standalone=False)
 
     def write(self, out_dir: str | Path, *, run_info: Mapping[str, str] | None = None,
-              formats: Sequence[str] = ()) -> Path:
+              formats: Sequence[str] = (), parallel: bool | None = None) -> Path:
         """Write ``report.html``, ``results.json``, ``tables/*.csv`` and ``figures/*`` into ``out_dir``.
 
         ``run_info`` (e.g. the run time) appears in the HTML only, so that
@@ -155,11 +155,12 @@ class Report:
         publication form (Table 1, odds ratios, hazard ratios, ...):
         ``("docx", "latex")`` writes
         ``tables/<name>.docx`` and ``tables/<name>.tex`` (Word needs
-        ``pip install 'neutrostats[docx]'``).
+        ``pip install 'neutrostats[docx]'``). ``parallel`` draws the costliest
+        figures in a forked child (as in :func:`~neutrostats.report.render.write_outputs`).
         """
         from neutrostats.report.render import write_outputs
 
-        return write_outputs(self, Path(out_dir), run_info=run_info, formats=formats)
+        return write_outputs(self, Path(out_dir), run_info=run_info, formats=formats, parallel=parallel)
 
 
 # ---------------------------------------------------------------------------
@@ -179,6 +180,7 @@ class _Steps:
         self.k = k
         self.records: list[dict[str, str]] = []
         self.timings: dict[str, float] = {}
+        self.children: list[Any] = []  # forked children of start(), stopped by close() whatever happens
 
     def run(self, name: str, fn, *args, fallback: Any = _REQUIRED, **kwargs):
         """``fn(*args, **kwargs)``; with a ``fallback``, a NeutrostatsError skips the step with a warning."""
@@ -194,20 +196,117 @@ class _Steps:
                 # E.g. no deaths in the window: the rest of the report still stands.
                 warnings.warn(f"{name} left out: {exc}", NeutrostatsWarning, stacklevel=1)
                 result = fallback
+        ours = []
         for w in caught:
             if not issubclass(w.category, NeutrostatsWarning):
                 # Not ours to explain: pass it on (the test suite turns it into an error).
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
                 continue
-            entry = {"step": name, "category": w.category.__name__, "message": _redact(str(w.message), self.k)}
-            if entry not in self.records:
-                self.records.append(entry)
-        self.timings[name] = time.perf_counter() - start
-        self.bar.update(1)
+            ours.append((w.category.__name__, str(w.message)))
+        self._done(name, ours, time.perf_counter() - start)
         return result
 
+    def start(self, name: str, fn, *args, parallel: bool = False, fallback: Any = _REQUIRED, **kwargs) -> _Pending:
+        """Begin ``run(name, fn, *args, ...)``: with ``parallel``, in a forked child while the caller goes on.
+
+        :meth:`finish` gives the result. The child runs ``fn`` on the tables
+        as they are now and returns tables (a DataFrame or a tuple of them,
+        carried exactly by :mod:`neutrostats.core.framebytes`) and its
+        warnings. If it cannot (a table that is not carried, a warning not
+        ours, an error, a child too slow), :meth:`finish` runs the step here:
+        the same result and warnings either way, only later.
+        """
+        job = None
+        if parallel:
+            from neutrostats.core.forked import Forked
+
+            job = Forked.start(lambda: _child_step(fn, args, kwargs))
+            if job is not None:
+                self.children.append(job)
+        return _Pending(name, fn, args, kwargs, fallback, job, time.perf_counter())
+
+    def finish(self, pending: _Pending):
+        """The result of a step begun by :meth:`start`, recorded as :meth:`run` records it."""
+        if pending.job is not None:
+            waited = time.perf_counter() - pending.started
+            got = _step_result(pending.job.collect(timeout=max(_CHILD_MIN_WAIT, 4 * waited)))
+            if got is not None:
+                self.bar.set_postfix_str(pending.name, refresh=True)
+                result, ours, seconds = got
+                self._done(pending.name, ours, seconds)
+                return result
+        return self.run(pending.name, pending.fn, *pending.args, fallback=pending.fallback, **pending.kwargs)
+
+    def _done(self, name: str, ours: list[tuple[str, str]], seconds: float) -> None:
+        for category, message in ours:
+            entry = {"step": name, "category": category, "message": _redact(message, self.k)}
+            if entry not in self.records:
+                self.records.append(entry)
+        self.timings[name] = seconds
+        self.bar.update(1)
+
     def close(self) -> None:
+        for job in self.children:
+            job.stop()
         self.bar.close()
+
+
+#: The least time (s) to wait for a step's child once this process has done its own steps; beyond it (or
+#: beyond 4x the time since the child started) the child is killed and the step run here.
+_CHILD_MIN_WAIT = 30.0
+
+
+@dataclass
+class _Pending:
+    """A step begun by :meth:`_Steps.start`: what to run, and the child running it (or None)."""
+
+    name: str
+    fn: Any
+    args: tuple
+    kwargs: dict
+    fallback: Any
+    job: Any
+    started: float
+
+
+def _child_step(fn, args: tuple, kwargs: dict) -> list[bytes]:
+    """In the child: ``fn(*args, **kwargs)`` as parts (a JSON header with its warnings and time, then
+    each table's bytes). Anything :meth:`_Steps.run` would do otherwise than record warnings of ours and
+    return the tables raises here, and the parent runs the step itself."""
+    import json
+
+    from neutrostats.core.framebytes import frame_bytes
+
+    start = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = fn(*args, **kwargs)
+    if not all(issubclass(w.category, NeutrostatsWarning) for w in caught):
+        raise RuntimeError("a warning that is not neutrostats' own: the parent passes it on")
+    tables = result if isinstance(result, tuple) else (result,)
+    parts = [frame_bytes(df) for df in tables]
+    header = {"tuple": isinstance(result, tuple), "seconds": time.perf_counter() - start,
+              "warnings": [[w.category.__name__, str(w.message)] for w in caught]}
+    return [json.dumps(header).encode(), *parts]
+
+
+def _step_result(parts: list[bytes] | None) -> tuple[Any, list[tuple[str, str]], float] | None:
+    """The result, warnings and time of :func:`_child_step`'s parts; None if there are none."""
+    import json
+
+    from neutrostats.core.framebytes import NotExact, frame_from_bytes
+
+    if not parts:
+        return None
+    try:
+        header = json.loads(parts[0])
+        tables = tuple(frame_from_bytes(p) for p in parts[1:])
+    except (NotExact, ValueError, KeyError):
+        return None
+    if not header["tuple"] and len(tables) != 1:
+        return None
+    result = tables if header["tuple"] else tables[0]
+    return result, [(c, m) for c, m in header["warnings"]], float(header["seconds"])
 
 
 def _redact(text: str, k: int) -> str:
@@ -229,6 +328,7 @@ def analyse(
     settings: ReportSettings | None = None,
     *,
     progress: bool | None = None,
+    parallel: bool | None = None,
     **build_options: Any,
 ) -> Report:
     """Run the whole analysis of a neutropenia cohort study.
@@ -245,6 +345,14 @@ def analyse(
         Defaults: :class:`ReportSettings()`.
     progress : bool or None, default None
         Progress bar on stderr; ``None`` shows it only on a terminal.
+    parallel : bool or None, default None
+        Compute the absolute risks (incidence rates, rate ratios,
+        standardised risks) in a forked child process while this one
+        computes the odds ratios and survival analyses. ``None``: where it
+        is safe (Linux with two or more CPUs,
+        :func:`neutrostats.core.forked.can_fork`). The tables come back as
+        bytes (nothing is pickled) and are the same either way; if the
+        child fails, the step is computed here.
     **build_options
         Further keyword arguments of :func:`~neutrostats.build_cohort`
         (column names, ``on_unknown_unit``...).
@@ -260,11 +368,11 @@ def analyse(
         adjustment column the cohort lacks, or a cohort with no deaths.
     """
     return _analyse_inputs({"labs": labs, "persons": persons, "diagnoses": diagnoses, "deaths": deaths}, settings,
-                           progress, build_options)
+                           progress, build_options, parallel=parallel)
 
 
 def _analyse_inputs(inputs: dict[str, Any], settings: ReportSettings | None, progress: bool | None,
-                    build_options: Mapping[str, Any]) -> Report:
+                    build_options: Mapping[str, Any], *, parallel: bool | None = None) -> Report:
     """:func:`analyse` on the tables in ``inputs``, which it empties: it holds the only references then.
 
     :func:`run_report` hands its tables over this way, so that they are freed once the cohort is built
@@ -294,7 +402,11 @@ def _analyse_inputs(inputs: dict[str, Any], settings: ReportSettings | None, pro
     k = settings.disclosure_rule.min_cell_count if settings.disclosure_rule.suppresses else 0
     steps = _Steps(_STEPS, progress, k)
     try:
-        return _analyse(steps, build, settings, options)
+        if parallel is None:
+            from neutrostats.core.forked import can_fork
+
+            parallel = can_fork()
+        return _analyse(steps, build, settings, options, parallel)
     finally:
         steps.close()
 
@@ -338,7 +450,7 @@ def _same_person_column(frames: dict[str, Any], settings: ReportSettings) -> dic
     return out
 
 
-def _analyse(steps, build, settings, build_options) -> Report:
+def _analyse(steps, build, settings, build_options, parallel: bool) -> Report:
     from neutrostats.core.columns import TEST_COLUMNS
     from neutrostats.stats.cox import COX_COLUMNS, PH_TEST_COLUMNS
     from neutrostats.stats.tableone import table_one
@@ -366,6 +478,9 @@ def _analyse(steps, build, settings, build_options) -> Report:
     tables["table_one"] = t1.tidy
     tables["table_one_smd"] = t1.smd
 
+    # The absolute risks read only the cohort table: on two CPUs a forked child computes them meanwhile.
+    absolute = steps.start("absolute risks", _absolute_risks, t, settings, parallel=parallel,
+                           fallback=(_empty(_RATE_COLUMNS), _empty(_RATIO_COLUMNS), _empty(_STD_COLUMNS)))
     or_table, trend = steps.run("odds ratios", _odds_ratios, t, outcomes, settings)
     tables["odds_ratios"] = or_table
     tables["trend_tests"] = trend
@@ -394,8 +509,7 @@ def _analyse(steps, build, settings, build_options) -> Report:
     tables["cumulative_incidence"] = cif
     tables["cif_at_risk"] = _cif_at_risk(cif_data, settings)
     tests.append(gray)
-    rates, ratios, std = steps.run("absolute risks", _absolute_risks, t, settings,
-                                   fallback=(_empty(_RATE_COLUMNS), _empty(_RATIO_COLUMNS), _empty(_STD_COLUMNS)))
+    rates, ratios, std = steps.finish(absolute)
     tables["incidence_rates"] = rates
     tables["rate_ratios"] = ratios
     tables["standardized_risks"] = std
@@ -883,6 +997,7 @@ def run_report(
     progress: bool | None = None,
     run_info: Mapping[str, str] | None = None,
     formats: Sequence[str] = (),
+    parallel: bool | None = None,
 ) -> Report:
     """Read the input files, run :func:`analyse` and write the report into ``out``.
 
@@ -904,6 +1019,9 @@ def run_report(
         Shown in the HTML only (e.g. the run time).
     formats : sequence of str, optional
         Extra files as in :meth:`Report.write`: ``"docx"``, ``"latex"``.
+    parallel : bool or None
+        Forked children for the absolute risks and the costliest figures,
+        as in :func:`analyse` and :meth:`Report.write` (``None``: where safe).
 
     Returns
     -------
@@ -953,11 +1071,11 @@ def run_report(
             inputs.append({"table": name, "file": p.name, "rows": len(frames[name]), "sha256": _sha256(p)})
     read = time.perf_counter() - start
     # The tables are handed over (frames is emptied): they are freed once the cohort is built.
-    report = _analyse_inputs(frames, settings, progress, {})
+    report = _analyse_inputs(frames, settings, progress, {}, parallel=parallel)
     table = _inputs_table(inputs, report)
     timings = {"read": read, **report.timings}
     report = replace(report, tables=dict(sorted({**report.tables, "inputs": table}.items())), timings=timings)
     start = time.perf_counter()
-    report.write(out, run_info=run_info, formats=formats)
+    report.write(out, run_info=run_info, formats=formats, parallel=parallel)
     timings["write"] = time.perf_counter() - start
     return report
