@@ -23,7 +23,7 @@ Examples
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -125,17 +125,18 @@ def _texts(s: pd.Series) -> list[Any]:
     return out
 
 
-def _from_texts(items: list[Any], dtype: str):
+def _from_texts(items: list[Any], dtype: str) -> Any:
     values = np.empty(len(items), dtype=object)
     values[:] = [v if isinstance(v, str) else _MISSING[v["missing"]] for v in items]
-    return values if dtype == "object" else pd.array(values, dtype=dtype)
+    return values if dtype == "object" else pd.array(values, dtype=cast(Any, dtype))
 
 
 def _dtype(col: dict[str, Any]) -> Any:
     return object if col["kind"] == "text" and col["dtype"] == "object" else None
 
 
-def _values(col: dict[str, Any], buf: bytes, n: int):
+def _values(col: dict[str, Any], buf: bytes, n: int) -> Any:
+    values: Any
     if col["kind"] == "numpy":
         values = np.frombuffer(buf, dtype=np.dtype(col["dtype"])).copy()
     elif col["kind"] == "text":

@@ -309,6 +309,13 @@ def _step_result(parts: list[bytes] | None) -> tuple[Any, list[tuple[str, str]],
     return result, [(c, m) for c, m in header["warnings"]], float(header["seconds"])
 
 
+def _import_later_steps() -> None:
+    import matplotlib.pyplot  # noqa: F401 - the figures step's first import, a quarter of a second
+
+    import neutrostats.plotting  # noqa: F401
+    import neutrostats.report.render  # noqa: F401
+
+
 def _redact(text: str, k: int) -> str:
     """Replace whole numbers from 1 to k-1 in a message by ``<k``."""
     if k <= 1:
@@ -466,21 +473,19 @@ def _analyse(steps, build, settings, build_options, parallel: bool) -> Report:
     rule = settings.disclosure_rule
     # Every table is computed exactly first; disclosure control is decided on all of them at once.
     tables: dict[str, pd.DataFrame] = {}
+    # The absolute risks read only the cohort table and are the longest step of a large cohort: on two
+    # CPUs a forked child computes them while this process does the steps up to the competing risks.
+    absolute = steps.start("absolute risks", _absolute_risks, t, settings, parallel=parallel,
+                           fallback=(_empty(_RATE_COLUMNS), _empty(_RATIO_COLUMNS), _empty(_STD_COLUMNS)))
     # The persistence rows (table "cohort") count persons meeting a rule and exclude nobody: they are not
     # steps of the flow, and disclosure control has no relation to protect them by. The cohort keeps them.
     tables["attrition"] = cohort.attrition[cohort.attrition["table"].astype(str) != "cohort"].reset_index(drop=True)
     tables["tier_prevalence"] = _tier_prevalence(t)
 
-    columns = ["age_at_index", "sex", "index_anc_per_ul"]
-    columns += ["duffy_null"] if "duffy_null" in t.columns else []
-    columns += [f"{o}_prevalent" for o in outcomes]
-    t1 = steps.run("table 1", table_one, t, by="tier", columns=columns)
+    t1 = steps.run("table 1", table_one, t, by="tier", columns=_table_one_columns(t, outcomes))
     tables["table_one"] = t1.tidy
     tables["table_one_smd"] = t1.smd
 
-    # The absolute risks read only the cohort table: on two CPUs a forked child computes them meanwhile.
-    absolute = steps.start("absolute risks", _absolute_risks, t, settings, parallel=parallel,
-                           fallback=(_empty(_RATE_COLUMNS), _empty(_RATIO_COLUMNS), _empty(_STD_COLUMNS)))
     or_table, trend = steps.run("odds ratios", _odds_ratios, t, outcomes, settings)
     tables["odds_ratios"] = or_table
     tables["trend_tests"] = trend
@@ -509,6 +514,9 @@ def _analyse(steps, build, settings, build_options, parallel: bool) -> Report:
     tables["cumulative_incidence"] = cif
     tables["cif_at_risk"] = _cif_at_risk(cif_data, settings)
     tests.append(gray)
+    if absolute.job is not None:
+        # While the child may still be at work: the modules the remaining steps need (the same imports later).
+        _import_later_steps()
     rates, ratios, std = steps.finish(absolute)
     tables["incidence_rates"] = rates
     tables["rate_ratios"] = ratios
@@ -565,6 +573,12 @@ def _require_analysable(cohort: Any, settings: ReportSettings) -> None:
             f"analyse: adjustment column(s) {missing} are not cohort columns; choose from "
             f"age_at_index, sex{', duffy_null' if 'duffy_null' in t.columns else ''} or the lab summary columns"
         )
+
+
+def _table_one_columns(t: pd.DataFrame, outcomes: list[str]) -> list[str]:
+    columns = ["age_at_index", "sex", "index_anc_per_ul"]
+    columns += ["duffy_null"] if "duffy_null" in t.columns else []
+    return columns + [f"{o}_prevalent" for o in outcomes]
 
 
 def _tier_prevalence(t: pd.DataFrame) -> pd.DataFrame:

@@ -1,0 +1,157 @@
+"""The absolute risks computed in a forked child while the report's process goes on (analyse(parallel=...)).
+
+The child returns its tables as bytes (neutrostats.core.framebytes); the
+report must be the same as when the step runs in process, whatever the
+child does: succeed, fail, hang, warn in a way that is not ours.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import time
+import warnings
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+import neutrostats.report.analysis as analysis  # noqa: E402
+from neutrostats.core import forked  # noqa: E402
+from neutrostats.report import ReportSettings, analyse  # noqa: E402
+
+pytestmark = pytest.mark.skipif(not forked.can_fork(), reason="needs Linux with two CPUs (fork)")
+
+ABSOLUTE = ("incidence_rates", "rate_ratios", "standardized_risks")
+
+
+@pytest.fixture(scope="module")
+def cohort():
+    from neutrostats.synthetic import generate_cohort
+
+    return generate_cohort(n_persons=1_500, seed=11, progress=False)
+
+
+def _analyse(cohort, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the cohort's data-quality notes
+        return analyse(cohort.labs, cohort.persons, cohort.diagnoses, cohort.deaths,
+                       ReportSettings(min_cell_count=5), progress=False, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def serial(cohort):
+    return _analyse(cohort, parallel=False)
+
+
+@pytest.fixture
+def children(monkeypatch):
+    """The pids of the children forked, and whether each one's result was used."""
+    seen: dict[str, list] = {"pids": [], "used": []}
+    start, result = forked.Forked.start, analysis._step_result
+
+    def spy_start(work):
+        job = start(work)
+        seen["pids"].append(job.pid if job is not None else None)
+        return job
+
+    def spy_result(parts):
+        got = result(parts)
+        seen["used"].append(got is not None)
+        return got
+
+    monkeypatch.setattr(forked.Forked, "start", staticmethod(spy_start))
+    monkeypatch.setattr(analysis, "_step_result", spy_result)
+    return seen
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return False
+
+
+def _same_report(got, expected) -> None:
+    assert sorted(got.tables) == sorted(expected.tables)
+    for name in expected.tables:
+        pd.testing.assert_frame_equal(got.tables[name], expected.tables[name], check_exact=True,
+                                      check_index_type=True, check_column_type=True, obj=name)
+    pd.testing.assert_frame_equal(got.warnings, expected.warnings, check_exact=True)
+    assert got.disclosure == expected.disclosure and got.n_persons == expected.n_persons
+
+
+def test_the_child_computes_the_same_report(cohort, serial, children):
+    got = _analyse(cohort, parallel=True)
+    assert children["used"] == [True], "the absolute risks did not come from the child"
+    assert _gone(children["pids"][0])
+    _same_report(got, serial)
+    assert all(len(got.tables[n]) for n in ABSOLUTE)
+    assert got.timings["absolute risks"] > 0
+
+
+def test_a_failing_child_leaves_the_step_to_this_process(cohort, serial, children, monkeypatch):
+    def fails(fn, args, kwargs):
+        raise RuntimeError("the child fails")
+
+    monkeypatch.setattr(analysis, "_child_step", fails)
+    got = _analyse(cohort, parallel=True)
+    assert children["used"] == [False] and _gone(children["pids"][0])
+    _same_report(got, serial)
+
+
+def test_a_child_that_hangs_is_killed_and_the_step_run_here(cohort, serial, children, monkeypatch):
+    monkeypatch.setattr(analysis, "_child_step", lambda fn, args, kwargs: time.sleep(600))
+    monkeypatch.setattr(analysis, "_CHILD_MIN_WAIT", 0.5)
+    t = time.monotonic()
+    got = _analyse(cohort, parallel=True)
+    assert time.monotonic() - t < 120  # the child was given about 0.5 s (or 4x this process' steps), not 600 s
+    assert children["used"] == [False] and _gone(children["pids"][0])
+    _same_report(got, serial)
+
+
+def test_a_warning_not_ours_is_passed_on_once_from_this_process(cohort, serial, children, monkeypatch):
+    real = analysis._absolute_risks
+
+    def warns(t, settings):
+        warnings.warn("a library's own warning", RuntimeWarning, stacklevel=1)
+        return real(t, settings)
+
+    monkeypatch.setattr(analysis, "_absolute_risks", warns)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = analyse(cohort.labs, cohort.persons, cohort.diagnoses, cohort.deaths, ReportSettings(min_cell_count=5),
+                      progress=False, parallel=True)
+    ours = [w for w in caught if str(w.message) == "a library's own warning"]
+    assert len(ours) == 1 and ours[0].category is RuntimeWarning
+    assert children["used"] == [False]  # the child refused: the step ran here, where the warning belongs
+    _same_report(got, serial)
+
+
+def test_an_error_in_this_process_leaves_no_child(cohort, children, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("odds ratios broke")
+
+    slow = analysis._absolute_risks
+    monkeypatch.setattr(analysis, "_odds_ratios", broken)
+    monkeypatch.setattr(analysis, "_absolute_risks", lambda t, s: (time.sleep(600), slow(t, s))[1])
+    with pytest.raises(RuntimeError, match="odds ratios broke"):
+        _analyse(cohort, parallel=True)
+    assert len(children["pids"]) == 1 and _gone(children["pids"][0])
+
+
+def test_nothing_is_pickled(cohort, serial, children, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("pickle was used")
+
+    import jinja2  # noqa: F401 - its import pickles a version number for its bytecode cache (no user data)
+
+    for name in ("dumps", "dump", "Pickler"):
+        monkeypatch.setattr(pickle, name, refuse)
+    got = _analyse(cohort, parallel=True)
+    assert children["used"] == [True]
+    _same_report(got, serial)
