@@ -6,8 +6,6 @@ import sys
 import types
 
 import pytest
-from tqdm.notebook import tqdm as notebook_tqdm
-from tqdm.std import tqdm as text_tqdm
 
 from neutrostats.core import progress
 
@@ -27,7 +25,11 @@ def kernel(monkeypatch):
 def test_outside_jupyter_a_text_bar_only_on_a_terminal(capsys):
     assert not progress.in_notebook()
     with progress.progress_bar(None, total=3, desc="x") as bar:  # pytest's stderr is not a terminal
-        assert isinstance(bar, text_tqdm) and bar.disable
+        # No bar, and tqdm not even imported for it: a stand-in that does nothing.
+        assert isinstance(bar, progress._NoBar) and bar.disable
+        bar.set_postfix_str("step", refresh=True)
+        bar.update(2)
+        assert bar.n == 2
     with progress.progress_bar(True, total=3, desc="x") as bar:
         bar.update(3)
         assert not bar.disable
@@ -35,10 +37,22 @@ def test_outside_jupyter_a_text_bar_only_on_a_terminal(capsys):
 
 
 def test_jupyter_with_widgets_gets_the_widget_bar(kernel):
+    import tqdm.notebook
+
     kernel.setattr(progress, "_widgets", lambda: True)
     assert progress.in_notebook()
-    with progress.progress_bar(False, total=3) as bar:
-        assert isinstance(bar, notebook_tqdm)
+    # The test environment has no ipywidgets, so tqdm's widget bar cannot be shown here: a stand-in
+    # records that it was chosen, and how.
+    made = []
+
+    class WidgetBar:
+        def __init__(self, **kwargs):
+            made.append(kwargs)
+
+    kernel.setattr(tqdm.notebook, "tqdm", WidgetBar)
+    assert isinstance(progress.progress_bar(None, total=3), WidgetBar)
+    assert made == [{"disable": False, "total": 3}]  # shown by default in a kernel with widgets
+    assert isinstance(progress.progress_bar(False, total=3), progress._NoBar)
 
 
 def test_jupyter_without_widgets_shows_nothing_by_default(kernel, capsys):
@@ -46,5 +60,5 @@ def test_jupyter_without_widgets_shows_nothing_by_default(kernel, capsys):
     kernel.setattr(progress, "_widgets", lambda: False)
     with progress.progress_bar(None, total=3) as bar:
         bar.update(3)
-        assert isinstance(bar, text_tqdm) and bar.disable
+        assert isinstance(bar, progress._NoBar) and bar.disable
     assert capsys.readouterr().err == ""

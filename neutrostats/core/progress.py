@@ -55,6 +55,8 @@ def progress_bar(progress: bool | None, **kwargs: Any) -> Any:
     notebook = in_notebook() and _widgets()
     if progress is None:
         progress = notebook or bool(getattr(sys.stderr, "isatty", lambda: False)())
+    if not progress:
+        return _NoBar()  # importing tqdm costs about 50 ms (tqdm.version), a twentieth of a small report
     if notebook:
         from tqdm.notebook import tqdm
     else:
@@ -62,3 +64,30 @@ def progress_bar(progress: bool | None, **kwargs: Any) -> Any:
 
         kwargs.setdefault("file", sys.stderr)
     return tqdm(disable=not progress, **kwargs)
+
+
+class _NoBar:
+    """What a disabled tqdm bar does (nothing), for the calls neutrostats makes, without importing tqdm."""
+
+    disable = True
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def update(self, n: float = 1) -> None:
+        self.n += n
+
+    def set_postfix_str(self, s: str = "", refresh: bool = True) -> None:
+        pass
+
+    def set_description(self, desc: str | None = None, refresh: bool = True) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
