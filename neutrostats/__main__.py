@@ -1,5 +1,5 @@
 """Allow ``python -m neutrostats``."""
 
-from neutrostats.cli import main
+from neutrostats.cli import console
 
-raise SystemExit(main())
+raise SystemExit(console())
