@@ -303,6 +303,16 @@ def _register_odds_ratios(b: _Builder, ors: pd.DataFrame, tiers: Sequence[str]) 
                 b.reg.total(nk, [ek, non])
 
 
+def _tier_text(tier: pd.Series) -> np.ndarray:
+    """Each person's tier name, to compare with the tier names: ``tier.astype(str).to_numpy()``, by the
+    category codes for a Categorical of names, without making a string per person (0.1 s a call at
+    373,820 persons). A missing tier is None, which equals no name (astype gives NaN or "nan")."""
+    if isinstance(tier.dtype, pd.CategoricalDtype) and all(isinstance(c, str) for c in tier.cat.categories):
+        names = np.asarray([*tier.cat.categories, None], dtype=object)
+        return names[tier.cat.codes.to_numpy()]
+    return tier.astype(str).to_numpy()
+
+
 def _survival_atoms(time: np.ndarray, death: np.ndarray, grid: Sequence[float]) -> dict[tuple, int]:
     """Deaths and censorings at each grid time and between consecutive ones (latent counts)."""
     atoms: dict[tuple, int] = {}
@@ -325,7 +335,7 @@ def _register_survival(b: _Builder, tables, surv: pd.DataFrame, tiers, horizons,
     grid = sorted({0.0, *map(float, ticks), *map(float, horizons)})
     time = surv["_time"].to_numpy(dtype=float)
     death = surv["_death"].to_numpy(dtype=int) == 1
-    tier_of = surv["tier"].astype(str).to_numpy()
+    tier_of = _tier_text(surv["tier"])
     for t in tiers:
         sel = tier_of == t
         atoms = _survival_atoms(time[sel], death[sel], grid)
@@ -385,7 +395,7 @@ def _register_cif(b: _Builder, cif: pd.DataFrame, data: pd.DataFrame, columns, t
     o = str(cif["outcome"].iloc[0])
     tt = data[time_col].to_numpy(dtype=float)
     st = data[status_col].to_numpy()
-    tier_of = data["tier"].astype(str).to_numpy()
+    tier_of = _tier_text(data["tier"])
     hs = sorted(map(float, horizons))
     for t in tiers:
         sel = tier_of == t
@@ -430,7 +440,7 @@ def _register_cif_at_risk(b: _Builder, at_risk: pd.DataFrame, data: pd.DataFrame
     time_col, status_col = columns
     tt = data[time_col].to_numpy(dtype=float)
     st = data[status_col].to_numpy()
-    tier_of = data["tier"].astype(str).to_numpy()
+    tier_of = _tier_text(data["tier"])
     grid = sorted({0.0, *map(float, ticks), *map(float, horizons)})
     kinds = ((1, "event"), (2, "competing"), (0, "censored"))
     for t in tiers:
@@ -510,7 +520,7 @@ def _register_cytopenia(b: _Builder, by_tier: pd.DataFrame, ors: pd.DataFrame, s
     for p in patterns:
         b.latent(("cyto total", p), sum(b.value(("cyto", t, p)) for t in low), sensitive=True)
         b.reg.total(("cyto total", p), [("cyto", t, p) for t in low])
-    tier_of = surv["tier"].astype(str).to_numpy()
+    tier_of = _tier_text(surv["tier"])
     undetermined = np.isin(tier_of, low) & surv["cytopenia"].isna().to_numpy()
     out = ors["outcome"].astype(str).to_numpy() if len(ors) else np.array([], dtype=str)
     for o in dict.fromkeys(out):
@@ -550,7 +560,7 @@ def _register_deaths_by_outcome(b: _Builder, surv: pd.DataFrame, columns, o: str
     and with the total deaths shown that bounds the other tiers' from above.
     """
     time_col, status_col = columns
-    tier_of = surv["tier"].astype(str).to_numpy()
+    tier_of = _tier_text(surv["tier"])
     dead_t = surv["_time"].to_numpy(dtype=float)
     dead = surv["_death"].to_numpy(dtype=int) == 1
     prev = surv[f"{o}_prevalent"].astype(bool).to_numpy()
