@@ -7,7 +7,6 @@ child does: succeed, fail, hang, warn in a way that is not ours.
 
 from __future__ import annotations
 
-import os
 import pickle
 import time
 import warnings
@@ -18,6 +17,7 @@ matplotlib.use("Agg")
 
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
+from forking import reaped  # noqa: E402
 
 import neutrostats.report.analysis as analysis  # noqa: E402
 from neutrostats.core import forked  # noqa: E402
@@ -68,14 +68,6 @@ def children(monkeypatch):
     return seen
 
 
-def _gone(pid: int) -> bool:
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        return True
-    return False
-
-
 def _same_report(got, expected) -> None:
     assert sorted(got.tables) == sorted(expected.tables)
     for name in expected.tables:
@@ -88,7 +80,7 @@ def _same_report(got, expected) -> None:
 def test_the_child_computes_the_same_report(cohort, serial, children):
     got = _analyse(cohort, parallel=True)
     assert children["used"] == [True], "the absolute risks did not come from the child"
-    assert _gone(children["pids"][0])
+    assert reaped(children["pids"][0])
     _same_report(got, serial)
     assert all(len(got.tables[n]) for n in ABSOLUTE)
     assert got.timings["absolute risks"] > 0
@@ -100,7 +92,7 @@ def test_a_failing_child_leaves_the_step_to_this_process(cohort, serial, childre
 
     monkeypatch.setattr(analysis, "_child_step", fails)
     got = _analyse(cohort, parallel=True)
-    assert children["used"] == [False] and _gone(children["pids"][0])
+    assert children["used"] == [False] and reaped(children["pids"][0])
     _same_report(got, serial)
 
 
@@ -110,7 +102,7 @@ def test_a_child_that_hangs_is_killed_and_the_step_run_here(cohort, serial, chil
     t = time.monotonic()
     got = _analyse(cohort, parallel=True)
     assert time.monotonic() - t < 120  # the child was given about 0.5 s (or 4x this process' steps), not 600 s
-    assert children["used"] == [False] and _gone(children["pids"][0])
+    assert children["used"] == [False] and reaped(children["pids"][0])
     _same_report(got, serial)
 
 
@@ -141,7 +133,7 @@ def test_an_error_in_this_process_leaves_no_child(cohort, children, monkeypatch)
     monkeypatch.setattr(analysis, "_absolute_risks", lambda t, s: (time.sleep(600), slow(t, s))[1])
     with pytest.raises(RuntimeError, match="odds ratios broke"):
         _analyse(cohort, parallel=True)
-    assert len(children["pids"]) == 1 and _gone(children["pids"][0])
+    assert len(children["pids"]) == 1 and reaped(children["pids"][0])
 
 
 def test_nothing_is_pickled(cohort, serial, children, monkeypatch):

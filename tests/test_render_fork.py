@@ -22,6 +22,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
+from forking import reaped  # noqa: E402
 
 import neutrostats.report.render as render  # noqa: E402
 from neutrostats.errors import NeutrostatsError  # noqa: E402
@@ -65,15 +66,6 @@ def spied(monkeypatch):
     return seen
 
 
-def _gone(pid: int) -> bool:
-    """The child was reaped (no process, not even a zombie, has its pid)."""
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        return True
-    return False
-
-
 def test_parallel_write_gives_the_bytes_of_the_serial_one(report, tmp_path, spied):
     # Parallel first, on figures never drawn: the child lays them out (frozen in the parent before the fork).
     render._PNG_CACHE.clear()
@@ -82,7 +74,7 @@ def test_parallel_write_gives_the_bytes_of_the_serial_one(report, tmp_path, spie
     render._PNG_CACHE.clear()
     serial = _files(render.write_outputs(report, tmp_path / "serial", parallel=False))
     assert len(spied["pids"]) == 1  # no child when parallel=False
-    assert _gone(spied["pids"][0])
+    assert reaped(spied["pids"][0])
     assert sorted(serial) == sorted(parallel) and len(serial) > 20
     assert [n for n in serial if serial[n] != parallel[n]] == []
     assert any(n.endswith(".png") for n in serial) and any(n.endswith(".svg") for n in serial)
@@ -98,7 +90,7 @@ def test_a_failing_child_leaves_the_figures_to_the_parent(report, tmp_path, spie
     monkeypatch.setattr(render, "_child_draws", fails)
     render._PNG_CACHE.clear()
     got = _files(render.write_outputs(report, tmp_path / "parallel", parallel=True))
-    assert spied["collected"] == [False] and _gone(spied["pids"][0])
+    assert spied["collected"] == [False] and reaped(spied["pids"][0])
     assert got == expected
 
 
@@ -111,7 +103,7 @@ def test_a_child_that_hangs_is_killed_and_its_figures_drawn_here(report, tmp_pat
     t = time.monotonic()
     got = _files(render.write_outputs(report, tmp_path / "parallel", parallel=True))
     assert time.monotonic() - t < 60  # waited about 0.5 s (or 4x the parent's share), not 600 s
-    assert spied["collected"] == [False] and _gone(spied["pids"][0])
+    assert spied["collected"] == [False] and reaped(spied["pids"][0])
     assert got == expected
 
 
@@ -136,7 +128,7 @@ def test_a_child_that_sends_a_cut_stream_is_refused(monkeypatch):
     job = forked.Forked.start(lambda: [b"abcde"])
     assert job is not None
     pid = job.pid
-    assert job.collect(timeout=30) is None and _gone(pid)
+    assert job.collect(timeout=30) is None and reaped(pid)
 
 
 def test_an_error_in_the_parent_leaves_no_child(report, tmp_path, spied, monkeypatch):
@@ -149,7 +141,7 @@ def test_an_error_in_the_parent_leaves_no_child(report, tmp_path, spied, monkeyp
     render._PNG_CACHE.clear()
     with pytest.raises(NeutrostatsError, match="disk full"):  # AtomicFolder's message for an OSError
         render.write_outputs(report, tmp_path / "parallel", parallel=True)
-    assert len(spied["pids"]) == 1 and _gone(spied["pids"][0])
+    assert len(spied["pids"]) == 1 and reaped(spied["pids"][0])
     assert not (tmp_path / "parallel").exists()  # completely or not at all
 
 

@@ -72,7 +72,7 @@ class _NoBar:
     disable = True
 
     def __init__(self) -> None:
-        self.n = 0
+        self.n: float = 0
 
     def update(self, n: float = 1) -> None:
         self.n += n
