@@ -33,11 +33,13 @@ def test_scipy_loads_at_the_first_call_that_needs_it():
 
 def test_the_demo_report_does_not_import_scipy_stats_optimize_or_statsmodels():
     # Their imports were about 0.5 s of the demo; what the report needs from them is reimplemented with
-    # the same bits (tests/test_distributions.py, test_roots.py, test_associations.py).
+    # the same bits (tests/test_distributions.py, test_roots.py, test_associations.py). In one process
+    # (parallel=False): a forked child's imports would not show in sys.modules here.
     code = ("import sys, tempfile, warnings, matplotlib; matplotlib.use('Agg'); warnings.simplefilter('ignore'); "
             "from neutrostats.report import INPUT_TABLES, run_report; "
             "from neutrostats.synthetic import sample_dir; "
-            "run_report(**{n: sample_dir() / f'{n}.csv.gz' for n in INPUT_TABLES}, out=tempfile.mkdtemp()); "
+            "run_report(**{n: sample_dir() / f'{n}.csv.gz' for n in INPUT_TABLES}, out=tempfile.mkdtemp(), "
+                "parallel=False); "
             "print(sorted(m for m in ('scipy.stats', 'scipy.optimize', 'statsmodels') if m in sys.modules))")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     import scipy.special._ufuncs as ufuncs
