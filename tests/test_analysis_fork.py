@@ -98,7 +98,7 @@ def test_a_failing_child_leaves_the_step_to_this_process(cohort, serial, childre
 
 def test_a_child_that_hangs_is_killed_and_the_step_run_here(cohort, serial, children, monkeypatch):
     monkeypatch.setattr(analysis, "_child_step", lambda fn, args, kwargs: time.sleep(600))
-    monkeypatch.setattr(analysis, "_CHILD_MIN_WAIT", 0.5)
+    monkeypatch.setattr(forked, "MIN_WAIT", 0.5)
     t = time.monotonic()
     got = _analyse(cohort, parallel=True)
     assert time.monotonic() - t < 120  # the child was given about 0.5 s (or 4x this process' steps), not 600 s

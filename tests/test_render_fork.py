@@ -25,6 +25,7 @@ import pytest  # noqa: E402
 from forking import reaped  # noqa: E402
 
 import neutrostats.report.render as render  # noqa: E402
+from neutrostats.core import forked  # noqa: E402
 from neutrostats.errors import NeutrostatsError  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not render._can_fork(), reason="needs Linux with two CPUs (fork)")
@@ -56,7 +57,7 @@ def spied(monkeypatch):
         seen["pids"].append(child.job.pid if child is not None else None)
         return child
 
-    def spy_collect(self, timeout):
+    def spy_collect(self, timeout=None):
         got = collect(self, timeout)
         seen["collected"].append(got is not None)
         return got
@@ -98,7 +99,7 @@ def test_a_child_that_hangs_is_killed_and_its_figures_drawn_here(report, tmp_pat
     render._PNG_CACHE.clear()
     expected = _files(render.write_outputs(report, tmp_path / "serial", parallel=False))
     monkeypatch.setattr(render, "_child_draws", lambda figures: time.sleep(600))
-    monkeypatch.setattr(render, "_CHILD_MIN_WAIT", 0.5)
+    monkeypatch.setattr(forked, "MIN_WAIT", 0.5)
     render._PNG_CACHE.clear()
     t = time.monotonic()
     got = _files(render.write_outputs(report, tmp_path / "parallel", parallel=True))
@@ -121,8 +122,6 @@ def test_a_stream_cut_short_is_refused():
 
 
 def test_a_child_that_sends_a_cut_stream_is_refused(monkeypatch):
-    from neutrostats.core import forked
-
     # The child's bytes end in the middle of a frame (as when it dies while writing).
     monkeypatch.setattr(forked, "pack_frames", lambda parts: b"\x05\x00\x00\x00\x00\x00\x00\x00ab")
     job = forked.Forked.start(lambda: [b"abcde"])

@@ -27,7 +27,11 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 
-__all__ = ["Forked", "can_fork", "pack_frames", "unpack_frames"]
+__all__ = ["MIN_WAIT", "Forked", "can_fork", "pack_frames", "unpack_frames"]
+
+#: The least time (s) :meth:`Forked.collect` waits by default once the parent has done its own share;
+#: beyond it, and beyond 4x the time since the fork, the child is killed and the parent does the work.
+MIN_WAIT = 30.0
 
 
 def can_fork() -> bool:
@@ -123,9 +127,16 @@ class Forked:
         os.close(write_fd)
         return cls(pid, read_fd)
 
-    def collect(self, timeout: float) -> list[bytes] | None:
+    def collect(self, timeout: float | None = None) -> list[bytes] | None:
         """The child's parts, waiting at most ``timeout`` seconds; None if it failed, was too slow
-        (then it is killed) or sent a cut-short stream. The child is reaped either way."""
+        (then it is killed) or sent a cut-short stream. The child is reaped either way.
+
+        The default timeout is the larger of :data:`MIN_WAIT` and 4x the time
+        since the fork: the parent did its own share meanwhile, and a child
+        taking four times as long for the other share is stuck.
+        """
+        if timeout is None:
+            timeout = max(MIN_WAIT, 4 * (time.perf_counter() - self.started))
         chunks: list[bytes] = []
         deadline = time.monotonic() + timeout
         try:

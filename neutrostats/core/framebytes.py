@@ -98,15 +98,19 @@ def _column(s: pd.Series) -> tuple[dict[str, Any], bytes]:
     if isinstance(dtype, np.dtype) and dtype.kind in "biuf":
         return {"kind": "numpy", "dtype": dtype.str}, np.ascontiguousarray(s.to_numpy()).tobytes()
     if isinstance(dtype, pd.CategoricalDtype):
-        categories, _ = _column(pd.Series(dtype.categories))
-        if categories["kind"] != "text":
+        categories = pd.Series(dtype.categories)
+        if not _is_text(categories.dtype):
             raise NotExact(f"column {s.name!r}: only Categoricals of text")
         codes = np.ascontiguousarray(s.cat.codes.to_numpy())
         return ({"kind": "category", "ordered": bool(dtype.ordered), "codes": codes.dtype.str,
-                 "categories": {**categories, "values": _texts(pd.Series(dtype.categories))}}, codes.tobytes())
-    if dtype == object or isinstance(dtype, pd.StringDtype):
+                 "categories": {"dtype": str(categories.dtype), "values": _texts(categories)}}, codes.tobytes())
+    if _is_text(dtype):
         return {"kind": "text", "dtype": str(dtype)}, json.dumps(_texts(s)).encode()
     raise NotExact(f"column {s.name!r} has dtype {dtype}, which is not carried")
+
+
+def _is_text(dtype: Any) -> bool:
+    return dtype == object or isinstance(dtype, pd.StringDtype)
 
 
 def _texts(s: pd.Series) -> list[Any]:

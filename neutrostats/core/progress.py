@@ -63,7 +63,7 @@ def progress_bar(progress: bool | None, **kwargs: Any) -> Any:
         from tqdm.std import tqdm
 
         kwargs.setdefault("file", sys.stderr)
-    return tqdm(disable=not progress, **kwargs)
+    return tqdm(disable=False, **kwargs)
 
 
 class _NoBar:
@@ -78,9 +78,6 @@ class _NoBar:
         self.n += n
 
     def set_postfix_str(self, s: str = "", refresh: bool = True) -> None:
-        pass
-
-    def set_description(self, desc: str | None = None, refresh: bool = True) -> None:
         pass
 
     def close(self) -> None:

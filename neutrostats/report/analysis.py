@@ -223,13 +223,12 @@ class _Steps:
             job = Forked.start(lambda: _child_step(fn, args, kwargs))
             if job is not None:
                 self.children.append(job)
-        return _Pending(name, fn, args, kwargs, fallback, job, time.perf_counter())
+        return _Pending(name, fn, args, kwargs, fallback, job)
 
     def finish(self, pending: _Pending):
         """The result of a step begun by :meth:`start`, recorded as :meth:`run` records it."""
         if pending.job is not None:
-            waited = time.perf_counter() - pending.started
-            got = _step_result(pending.job.collect(timeout=max(_CHILD_MIN_WAIT, 4 * waited)))
+            got = _step_result(pending.job.collect())
             if got is not None:
                 self.bar.set_postfix_str(pending.name, refresh=True)
                 result, ours, seconds = got
@@ -251,11 +250,6 @@ class _Steps:
         self.bar.close()
 
 
-#: The least time (s) to wait for a step's child once this process has done its own steps; beyond it (or
-#: beyond 4x the time since the child started) the child is killed and the step run here.
-_CHILD_MIN_WAIT = 30.0
-
-
 @dataclass
 class _Pending:
     """A step begun by :meth:`_Steps.start`: what to run, and the child running it (or None)."""
@@ -266,7 +260,6 @@ class _Pending:
     kwargs: dict
     fallback: Any
     job: Any
-    started: float
 
 
 def _child_step(fn, args: tuple, kwargs: dict) -> list[bytes]:

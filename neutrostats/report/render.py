@@ -13,7 +13,6 @@ import base64
 import hashlib
 import io
 import json
-import time
 import weakref
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
@@ -22,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 
+from neutrostats.core.forked import Forked, can_fork
 from neutrostats.core.jsonable import plain
 from neutrostats.report.publication import _lower as lower_first
 from neutrostats.report.publication import publication_tables, settings_table
@@ -157,16 +157,8 @@ def _remember(fig, key: bytes, png: bytes) -> None:
 # ---------------------------------------------------------------------------
 # Figures drawn in a forked child
 
-#: The least time (s) to wait for the child once this process has drawn its own figures; beyond it (or
-#: beyond 4x the time this process took for its share) the child is killed and its figures drawn here.
-_CHILD_MIN_WAIT = 30.0
-
-
-def _can_fork() -> bool:
-    """Whether figures may be drawn in a forked child (:func:`neutrostats.core.forked.can_fork`)."""
-    from neutrostats.core.forked import can_fork
-
-    return can_fork()
+#: Whether figures may be drawn in a forked child (Linux with two or more CPUs).
+_can_fork = can_fork
 
 
 def _share_figures(figures: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -194,7 +186,6 @@ class _ForkedFigures:
 
     @classmethod
     def start(cls, figures: Mapping[str, Any]) -> _ForkedFigures | None:
-        from neutrostats.core.forked import Forked
         from neutrostats.plotting.style import freeze_layout
 
         for fig in figures.values():
@@ -203,7 +194,7 @@ class _ForkedFigures:
         job = Forked.start(lambda: _child_draws(figures))
         return None if job is None else cls(job, list(figures))
 
-    def collect(self, timeout: float) -> dict[str, tuple[bytes, bytes]] | None:
+    def collect(self, timeout: float | None = None) -> dict[str, tuple[bytes, bytes]] | None:
         parts = self.job.collect(timeout)
         got = None if parts is None else _frames(parts)
         return got if got is not None and sorted(got) == sorted(self.names) else None
@@ -330,7 +321,6 @@ def write_outputs(report, out_dir: Path, *, run_info: Mapping[str, str] | None =
         with AtomicFolder(out_dir, fn="write_outputs") as folder, \
                 ThreadPoolExecutor(max_workers=1, thread_name_prefix="neutrostats-png") as encoder:
             # Figures first: one thread encodes each PNG while this one draws the next and writes the tables.
-            started = time.perf_counter()
             drawn: dict[str, tuple[Any, bytes]] = {name: _figure_files(fig, encoder) for name, fig in mine.items()}
             if formats:
                 write_table_documents(publication_tables(report), folder, formats)
@@ -341,7 +331,7 @@ def write_outputs(report, out_dir: Path, *, run_info: Mapping[str, str] | None =
             body = json.dumps(results, indent=1, ensure_ascii=False, allow_nan=False)
             folder.write_text("results.json", body + "\n")
             if child is not None:
-                got = child.collect(timeout=max(_CHILD_MIN_WAIT, 4 * (time.perf_counter() - started)))
+                got = child.collect()  # waits as long as Forked.collect's default allows
                 for name, fig in theirs.items():
                     if got is not None and name in got:
                         png, svg = got[name]
