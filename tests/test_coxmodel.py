@@ -160,7 +160,12 @@ def test_residual_identities(seed, ties, entry):
     w = d["w"].to_numpy()
     mart = fit.residuals("martingale")["martingale"].to_numpy()
     assert abs(mart @ w) < 1e-7
-    np.testing.assert_allclose(w @ fit.residuals("score").to_numpy(), 0, atol=1e-6)
+    # The score residuals sum to the score U at the estimate. coxph's stop rule (relative change in the
+    # log-likelihood <= 1e-9) does not bound U itself, which scales with the covariate (age ~ 60 gave
+    # |U| = 1.3e-6 at some seeds), so the check is the Newton step still left, V U, in standard errors.
+    score = w @ fit.residuals("score").to_numpy()
+    var = np.asarray(fit.fit.var)
+    assert np.all(np.abs(var @ score) / np.sqrt(np.diag(var)) < 1e-6)
     dev = fit.residuals("deviance")["deviance"].to_numpy()
     assert np.all(np.sign(dev) == np.sign(mart))
     pred = fit.predict(pd.DataFrame({"age": [60.0], "sex": ["F"]}), times=np.sort(d["time"].unique())[:-1])
