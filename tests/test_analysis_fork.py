@@ -1,4 +1,4 @@
-"""The absolute risks computed in a forked child while the report's process goes on (analyse(parallel=...)).
+"""The standardised risks (most of the absolute risks step) computed in a forked child while the report's process goes on (analyse(parallel=...)).
 
 The child returns its tables as bytes (neutrostats.core.framebytes); the
 report must be the same as when the step runs in process, whatever the
@@ -107,13 +107,13 @@ def test_a_child_that_hangs_is_killed_and_the_step_run_here(cohort, serial, chil
 
 
 def test_a_warning_not_ours_is_passed_on_once_from_this_process(cohort, serial, children, monkeypatch):
-    real = analysis._absolute_risks
+    real = analysis._standardized_risks
 
     def warns(t, settings):
         warnings.warn("a library's own warning", RuntimeWarning, stacklevel=1)
         return real(t, settings)
 
-    monkeypatch.setattr(analysis, "_absolute_risks", warns)
+    monkeypatch.setattr(analysis, "_standardized_risks", warns)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         got = analyse(cohort.labs, cohort.persons, cohort.diagnoses, cohort.deaths, ReportSettings(min_cell_count=5),
@@ -128,9 +128,9 @@ def test_an_error_in_this_process_leaves_no_child(cohort, children, monkeypatch)
     def broken(*args, **kwargs):
         raise RuntimeError("odds ratios broke")
 
-    slow = analysis._absolute_risks
+    slow = analysis._standardized_risks
     monkeypatch.setattr(analysis, "_odds_ratios", broken)
-    monkeypatch.setattr(analysis, "_absolute_risks", lambda t, s: (time.sleep(600), slow(t, s))[1])
+    monkeypatch.setattr(analysis, "_standardized_risks", lambda t, s: (time.sleep(600), slow(t, s))[1])
     with pytest.raises(RuntimeError, match="odds ratios broke"):
         _analyse(cohort, parallel=True)
     assert len(children["pids"]) == 1 and reaped(children["pids"][0])
@@ -147,3 +147,66 @@ def test_nothing_is_pickled(cohort, serial, children, monkeypatch):
     got = _analyse(cohort, parallel=True)
     assert children["used"] == [True]
     _same_report(got, serial)
+
+
+@pytest.fixture
+def noisy(monkeypatch):
+    """Rates and standardised risks that warn with their outcome's name (and rate ratios that may fail)."""
+    from neutrostats.errors import DataQualityWarning, NeutrostatsError, SmallCellWarning
+    from neutrostats.stats import rates, standardize
+
+    real_rates, real_ratios, real_std = rates.incidence_rates, rates.rate_ratios, standardize.standardized_risk
+    failing: set[str] = set()
+
+    def incidence_rates(t, o, **kwargs):
+        warnings.warn(f"rates of {o}", DataQualityWarning, stacklevel=2)
+        return real_rates(t, o, **kwargs)
+
+    def rate_ratios(t, o, **kwargs):
+        if o in failing:
+            raise NeutrostatsError(f"no ratios of {o}")
+        return real_ratios(t, o, **kwargs)
+
+    def standardized_risk(t, o, *args, **kwargs):
+        warnings.warn(f"standardised risk of {o}", SmallCellWarning, stacklevel=2)
+        return real_std(t, o, *args, **kwargs)
+
+    monkeypatch.setattr(rates, "incidence_rates", incidence_rates)
+    monkeypatch.setattr(rates, "rate_ratios", rate_ratios)
+    monkeypatch.setattr(standardize, "standardized_risk", standardized_risk)
+    return failing
+
+
+def _step_warnings(report):
+    """The step's warnings from the stubs of ``noisy`` and the step's own (the cohort's real ones left out)."""
+    w = report.warnings
+    w = w[(w["step"] == "absolute risks") & w["message"].str.match(r"rates of|standardised risk of|absolute risks")]
+    return w[["category", "message"]].apply(tuple, axis=1).tolist()
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_the_steps_warnings_come_outcome_by_outcome(cohort, noisy, children, parallel):
+    """Computed one outcome after the other, the step warns: rates of death, its standardised risk, then the
+    same for the competing outcome; a child computing the standardised risks keeps that order."""
+    got = _analyse(cohort, parallel=parallel)
+    o = ReportSettings().competing_outcome
+    assert _step_warnings(got) == [("DataQualityWarning", "rates of death"),
+                                   ("SmallCellWarning", "standardised risk of death"),
+                                   ("DataQualityWarning", f"rates of {o}"),
+                                   ("SmallCellWarning", f"standardised risk of {o}")]
+    assert children["used"] == ([True] if parallel else [])
+    assert all(len(got.tables[n]) for n in ABSOLUTE)
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_an_error_in_the_second_outcomes_rates_leaves_the_step_out(cohort, noisy, children, parallel):
+    """Rate ratios of the competing outcome fail: the warnings up to there, in order, then the step is left out."""
+    o = ReportSettings().competing_outcome
+    noisy.add(o)
+    got = _analyse(cohort, parallel=parallel)
+    assert _step_warnings(got) == [("DataQualityWarning", "rates of death"),
+                                   ("SmallCellWarning", "standardised risk of death"),
+                                   ("DataQualityWarning", f"rates of {o}"),
+                                   ("NeutrostatsWarning", f"absolute risks left out: no ratios of {o}")]
+    assert not any(len(got.tables[n]) for n in ABSOLUTE)
+    assert all(reaped(pid) for pid in children["pids"])

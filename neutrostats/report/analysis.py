@@ -206,15 +206,16 @@ class _Steps:
         self._done(name, ours, time.perf_counter() - start)
         return result
 
-    def start(self, name: str, fn, *args, parallel: bool = False, fallback: Any = _REQUIRED, **kwargs) -> _Pending:
-        """Begin ``run(name, fn, *args, ...)``: with ``parallel``, in a forked child while the caller goes on.
+    def start(self, fn, *args, parallel: bool = False, **kwargs) -> _Pending:
+        """Begin ``fn(*args, **kwargs)`` in a forked child (with ``parallel``, where one can fork) while the caller goes on.
 
-        :meth:`finish` gives the result. The child runs ``fn`` on the tables
-        as they are now and returns tables (a DataFrame or a tuple of them,
-        carried exactly by :mod:`neutrostats.core.framebytes`) and its
-        warnings. If it cannot (a table that is not carried, a warning not
-        ours, an error, a child too slow), :meth:`finish` runs the step here:
-        the same result and warnings either way, only later.
+        The child runs ``fn`` on the tables as they are now and returns tables
+        (a DataFrame or a tuple of them, carried exactly by
+        :mod:`neutrostats.core.framebytes`) and its warnings of ours, which
+        :meth:`_Pending.result` gives. Where it cannot (no child, a table that
+        is not carried, a warning not ours, an error, a child too slow), that
+        gives None and the caller computes them itself: the same result, only
+        later. :meth:`close` stops every child, whatever happens.
         """
         job = None
         if parallel:
@@ -223,18 +224,7 @@ class _Steps:
             job = Forked.start(lambda: _child_step(fn, args, kwargs))
             if job is not None:
                 self.children.append(job)
-        return _Pending(name, fn, args, kwargs, fallback, job)
-
-    def finish(self, pending: _Pending):
-        """The result of a step begun by :meth:`start`, recorded as :meth:`run` records it."""
-        if pending.job is not None:
-            got = _step_result(pending.job.collect())
-            if got is not None:
-                self.bar.set_postfix_str(pending.name, refresh=True)
-                result, ours, seconds = got
-                self._done(pending.name, ours, seconds)
-                return result
-        return self.run(pending.name, pending.fn, *pending.args, fallback=pending.fallback, **pending.kwargs)
+        return _Pending(job)
 
     def _done(self, name: str, ours: list[tuple[str, str]], seconds: float) -> None:
         for category, message in ours:
@@ -252,14 +242,18 @@ class _Steps:
 
 @dataclass
 class _Pending:
-    """A step begun by :meth:`_Steps.start`: what to run, and the child running it (or None)."""
+    """Work begun by :meth:`_Steps.start`: the child running it (or None) and, once it is done, its seconds."""
 
-    name: str
-    fn: Any
-    args: tuple
-    kwargs: dict
-    fallback: Any
     job: Any
+    seconds: float = 0.0
+
+    def result(self) -> tuple[Any, list[tuple[str, str]]] | None:
+        """The child's result and warnings of ours (its seconds kept); None if there is none to use."""
+        got = None if self.job is None else _step_result(self.job.collect())
+        if got is None:
+            return None
+        result, ours, self.seconds = got
+        return result, ours
 
 
 def _child_step(fn, args: tuple, kwargs: dict) -> list[bytes]:
@@ -466,10 +460,10 @@ def _analyse(steps, build, settings, build_options, parallel: bool) -> Report:
     rule = settings.disclosure_rule
     # Every table is computed exactly first; disclosure control is decided on all of them at once.
     tables: dict[str, pd.DataFrame] = {}
-    # The absolute risks read only the cohort table and are the longest step of a large cohort: on two
-    # CPUs a forked child computes them while this process does the steps up to the competing risks.
-    absolute = steps.start("absolute risks", _absolute_risks, t, settings, parallel=parallel,
-                           fallback=(_empty(_RATE_COLUMNS), _empty(_RATIO_COLUMNS), _empty(_STD_COLUMNS)))
+    # The standardised risks read only the cohort table and are most of the longest step of a large
+    # cohort: on two CPUs a forked child computes them while this process does the steps up to the
+    # competing risks, then the rates (the rest of the step) while the child finishes.
+    standardized = steps.start(_standardized_risks, t, settings, parallel=parallel)
     # The persistence rows (table "cohort") count persons meeting a rule and exclude nobody: they are not
     # steps of the flow, and disclosure control has no relation to protect them by. The cohort keeps them.
     tables["attrition"] = cohort.attrition[cohort.attrition["table"].astype(str) != "cohort"].reset_index(drop=True)
@@ -507,10 +501,13 @@ def _analyse(steps, build, settings, build_options, parallel: bool) -> Report:
     tables["cumulative_incidence"] = cif
     tables["cif_at_risk"] = _cif_at_risk(cif_data, settings)
     tests.append(gray)
-    if absolute.job is not None:
+    if standardized.job is not None:
         # While the child may still be at work: the modules the remaining steps need (the same imports later).
         _import_later_steps()
-    rates, ratios, std = steps.finish(absolute)
+    rates, ratios, std = steps.run("absolute risks", _absolute_risks, t, settings,
+                                   standardized=lambda: _child_standardized(standardized),
+                                   fallback=(_empty(_RATE_COLUMNS), _empty(_RATIO_COLUMNS), _empty(_STD_COLUMNS)))
+    steps.timings["absolute risks"] += standardized.seconds
     tables["incidence_rates"] = rates
     tables["rate_ratios"] = ratios
     tables["standardized_risks"] = std
@@ -797,32 +794,99 @@ def _empty(columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
 
 
-def _absolute_risks(t: pd.DataFrame, settings: ReportSettings):
+def _absolute_outcomes(settings: ReportSettings) -> tuple[str, str]:
+    return ("death", settings.competing_outcome)
+
+
+def _standardized_risks(t: pd.DataFrame, settings: ReportSettings) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The standardised risks at the horizon by tier (as :func:`_absolute_risks`), and the warnings of ours
+    each outcome's raised (outcome, category, message) for :func:`_absolute_risks` to raise in their place.
+
+    Warnings not ours are passed on as they come (in a forked child that hands the step to the parent).
+    """
+    from neutrostats.stats.standardize import standardized_risk
+
+    std, notes = [], []
+    for o in _absolute_outcomes(settings):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                std.append(standardized_risk(t, o, settings.followup_years, adjust=list(settings.adjust)))
+            except NeutrostatsError as exc:
+                # E.g. a reference tier without events: the rates still stand.
+                warnings.warn(f"standardised risks of {o!r} left out: {exc}", NeutrostatsWarning, stacklevel=2)
+        for w in caught:
+            if issubclass(w.category, NeutrostatsWarning):
+                notes.append((o, w.category.__name__, str(w.message)))
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    table = pd.concat(std, ignore_index=True)[_STD_COLUMNS] if std else _empty(_STD_COLUMNS)
+    return table, pd.DataFrame(notes, columns=["outcome", "category", "message"], dtype=object)
+
+
+def _child_standardized(pending: _Pending) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """The forked child's :func:`_standardized_risks`, or None."""
+    got = pending.result()
+    if got is None or got[1] or not isinstance(got[0], tuple) or len(got[0]) != 2:
+        return None  # it records its own warnings: anything else is not its result
+    return got[0]
+
+
+def _warning_classes() -> dict[str, type[Warning]]:
+    """NeutrostatsWarning and its subclasses by name."""
+    found: dict[str, type[Warning]] = {}
+    todo: list[type[Warning]] = [NeutrostatsWarning]
+    while todo:
+        cls = todo.pop()
+        found[cls.__name__] = cls
+        todo.extend(cls.__subclasses__())
+    return found
+
+
+def _absolute_risks(t: pd.DataFrame, settings: ReportSettings, standardized=None):
     """Incidence rates per 1,000 person-years, rate ratios and standardised risks at the horizon, by tier.
 
     Death (censored at the horizon, as the mortality tables) and the competing outcome (death competing),
     so that every count shown is one the survival and cumulative-incidence tables already hold.
+    ``standardized``: a function giving :func:`_standardized_risks`' result computed elsewhere, or None
+    (then, or without it, they are computed here). Their warnings are raised after each outcome's rates,
+    where computing the outcomes one after the other raised them: the step's warnings are the same either way.
     """
     from neutrostats.stats.rates import incidence_rates, rate_ratios
-    from neutrostats.stats.standardize import standardized_risk
 
     h = settings.followup_years
     cats = list(t["tier"].cat.categories)
-    rates, ratios, std = [], [], []
-    for o in ("death", settings.competing_outcome):
-        rates.append(incidence_rates(t, o, horizon=h).assign(outcome=o))
-        ratios.append(rate_ratios(t, o, horizon=h).assign(outcome=o))
-        try:
-            std.append(standardized_risk(t, o, h, adjust=list(settings.adjust)))
-        except NeutrostatsError as exc:
-            # E.g. a reference tier without events: the rates still stand.
-            warnings.warn(f"standardised risks of {o!r} left out: {exc}", NeutrostatsWarning, stacklevel=2)
-    out = []
-    for parts, columns in ((rates, _RATE_COLUMNS), (ratios, _RATIO_COLUMNS), (std, _STD_COLUMNS)):
-        df = pd.concat(parts, ignore_index=True)[columns] if parts else _empty(columns)
+    outcomes = _absolute_outcomes(settings)
+    rates, ratios, held = [], [], []
+    failed: NeutrostatsError | None = None
+    for o in outcomes:
+        # First the rates of every outcome (while a child may still compute the standardised risks), each
+        # outcome's warnings held so that they come in the order of computing all of one outcome, then the next.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                rates.append(incidence_rates(t, o, horizon=h).assign(outcome=o))
+                ratios.append(rate_ratios(t, o, horizon=h).assign(outcome=o))
+            except NeutrostatsError as exc:
+                failed = exc
+        held.append(caught)
+        if failed is not None:
+            break
+    got = standardized() if standardized is not None else None
+    std, notes = _standardized_risks(t, settings) if got is None else got
+    classes = _warning_classes()
+    for i, (o, caught) in enumerate(zip(outcomes, held)):
+        for w in caught:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        if failed is not None and i == len(held) - 1:
+            raise failed  # as computing in turn would: the earlier outcomes' warnings, then this one's error
+        for category, message in notes.loc[notes["outcome"] == o, ["category", "message"]].itertuples(index=False):
+            warnings.warn(message, classes[category], stacklevel=2)
+    out = [pd.concat(rates, ignore_index=True)[_RATE_COLUMNS], pd.concat(ratios, ignore_index=True)[_RATIO_COLUMNS],
+           std.copy()]
+    for df in out:
         if len(df):
             df["group"] = pd.Categorical(df["group"].astype(str), categories=cats, ordered=True)
-        out.append(df)
     return tuple(out)
 
 
