@@ -86,6 +86,10 @@ class _Dialect:
     same: Callable[[str, str], str]  # null-safe equality (NULL equals NULL, as pandas groups NaT)
     hint: Callable[[list[str]], str]  # a broadcast-join hint for these aliases (a comment to DuckDB)
     matches: Callable[[str, str], str]  # x matches a regular expression (given as Python text)
+    # The row stage as the sample, window and flag stages read it: DuckDB reads ``r`` (it writes the CTE
+    # out once); Spark recomputes a CTE for each reader, so it reads ``rd``, the rows distributed by
+    # person once, and every later stage groups or windows within a person on that one partitioning.
+    rows: str = "r"
 
 
 _DIALECTS = {
@@ -123,6 +127,7 @@ _DIALECTS = {
         same=lambda a, b: f"({a} <=> {b})",
         hint=lambda names: f"/*+ BROADCAST({', '.join(names)}) */" if names else "",
         matches=lambda x, regex: f"({x} RLIKE {_spark_text(regex)})",
+        rows="rd",
     ),
 }
 
@@ -1024,7 +1029,10 @@ r AS (
     END AS rf,
     CASE WHEN pidx IS NULL THEN p END AS pk
   FROM r1
-),"""
+),""" + ("""
+rd AS (
+  SELECT * FROM r DISTRIBUTE BY pidx
+),""" if d.rows == "rd" else "")
 
 
 
@@ -1060,8 +1068,8 @@ s0 AS (
     min(CASE WHEN {cand} THEN anc END) AS amin,
     min(CASE WHEN {cand} AND {exact} THEN {key} END) AS kmin,
     min(CASE WHEN {cand} AND NOT ({exact}) THEN {best} END) AS smin,
-    max(rf) AS maxrf, {birth_agg} AS birth_day, {blim_agg} AS blim, {klim} AS klim
-  FROM r
+    max(rf) AS maxrf, {birth_agg} AS birth_day, {blim_agg} AS blim, {klim} AS klim{{components}}
+  FROM {d.rows}
   WHERE pidx IS NOT NULL
   GROUP BY pidx, t
 ),"""]
@@ -1079,6 +1087,18 @@ s0 AS (
             comp_aggs.append(f"count(CASE WHEN role = {role} AND rf IS NULL THEN 1 END) AS k{role}")
         comp_cols = ", ".join(c.rsplit(" AS ", 1)[1] for c in comp_aggs)
         comp_sql = ",\n    ".join(comp_aggs)
+        if d.rows == "rd":
+            # Spark: the components' aggregates in the samples' own GROUP BY (a join of the two groupings
+            # would shuffle both again). A sample without component rows gets what the left join gave
+            # it: NULL counts (count gives 0), NULL firsts (no row has a key).
+            anyc = "count(CASE WHEN role IN (1, 2, 3) THEN 1 END) > 0"
+            inline = [f"CASE WHEN {anyc} THEN {c.rsplit(' AS ', 1)[0]} END AS {c.rsplit(' AS ', 1)[1]}"
+                      if c.startswith("count(") else c for c in comp_aggs]
+            parts[0] = parts[0].replace("{components}", ",\n    " + ",\n    ".join(inline))
+            parts.append("""
+sm AS (SELECT * FROM s0),""")
+            return parts
+        parts[0] = parts[0].replace("{components}", "")
         parts.append(f"""
 c0 AS (
   SELECT pidx AS cp, t AS ct,
@@ -1092,6 +1112,7 @@ sm AS (
   FROM s0 LEFT JOIN c0 ON s0.pidx = c0.cp AND {d.same('s0.t', 'c0.ct')}
 ),""")
     else:
+        parts[0] = parts[0].replace("{components}", "")
         parts.append("""
 sm AS (SELECT * FROM s0),""")
 
