@@ -444,6 +444,19 @@ def _same_person_column(frames: dict[str, Any], settings: ReportSettings) -> dic
     return out
 
 
+def _absolute_step(steps, t, settings, standardized: "_Pending"):
+    """The step "absolute risks": the rates here, the standardised risks from the child started earlier."""
+    if standardized.job is not None:
+        # While the child may still be at work: the modules the remaining steps need (the same imports later).
+        _import_later_steps()
+    out = steps.run("absolute risks", _absolute_risks, t, settings,
+                    standardized=lambda: _child_standardized(standardized),
+                    fallback=(_empty(_RATE_COLUMNS), _empty(_RATIO_COLUMNS), _empty(_STD_COLUMNS)))
+    # The child's time is part of the step, whichever process spent it.
+    steps.timings["absolute risks"] += standardized.seconds
+    return out
+
+
 def _analyse(steps, build, settings, build_options, parallel: bool) -> Report:
     from neutrostats.core.columns import TEST_COLUMNS
     from neutrostats.stats.cox import COX_COLUMNS, PH_TEST_COLUMNS
@@ -501,13 +514,7 @@ def _analyse(steps, build, settings, build_options, parallel: bool) -> Report:
     tables["cumulative_incidence"] = cif
     tables["cif_at_risk"] = _cif_at_risk(cif_data, settings)
     tests.append(gray)
-    if standardized.job is not None:
-        # While the child may still be at work: the modules the remaining steps need (the same imports later).
-        _import_later_steps()
-    rates, ratios, std = steps.run("absolute risks", _absolute_risks, t, settings,
-                                   standardized=lambda: _child_standardized(standardized),
-                                   fallback=(_empty(_RATE_COLUMNS), _empty(_RATIO_COLUMNS), _empty(_STD_COLUMNS)))
-    steps.timings["absolute risks"] += standardized.seconds
+    rates, ratios, std = _absolute_step(steps, t, settings, standardized)
     tables["incidence_rates"] = rates
     tables["rate_ratios"] = ratios
     tables["standardized_risks"] = std
