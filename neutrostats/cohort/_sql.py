@@ -90,6 +90,10 @@ class _Dialect:
     # out once); Spark recomputes a CTE for each reader, so it reads ``rd``, the rows distributed by
     # person once, and every later stage groups or windows within a person on that one partitioning.
     rows: str = "r"
+    # The kept direct ANC of a sample by a minimum of one exact decimal packing (value, row, censor code)
+    # where the value has at most 6 decimals (DuckDB: a struct minimum costs 3x), or always by a struct
+    # minimum (Spark: its decimals beyond 18 digits are Java BigDecimals, each made through a string).
+    packed_key: bool = True
 
 
 _DIALECTS = {
@@ -128,6 +132,7 @@ _DIALECTS = {
         hint=lambda names: f"/*+ BROADCAST({', '.join(names)}) */" if names else "",
         matches=lambda x, regex: f"({x} RLIKE {_spark_text(regex)})",
         rows="rd",
+        packed_key=False,
     ),
 }
 
@@ -481,8 +486,10 @@ class _Spark:
     dialect = _DIALECTS["spark"]
     #: About the most rows brought to the driver at once (one Arrow batch per bucket of persons).
     batch_rows = 250_000
-    #: Persons tables up to this many rows are broadcast to the executors.
-    broadcast_persons = 1_000_000
+    #: Persons look-ups (person key, row number, and the Duffy-null flag and birth day where they matter) up to
+    #: this many bytes in Arrow are broadcast to the executors; a larger one is joined by a sort-merge join,
+    #: which shuffles the lab rows once more. 1.24M persons with integer ids take about 20 MB.
+    broadcast_persons_bytes = 256 * 2**20
 
     def __init__(self, labs: Any, engine: Any, fn: str):
         self.spark = labs.sparkSession
@@ -533,6 +540,10 @@ class _Spark:
         self._views.append(self._names("ns_labs"))
 
     def _frame(self, frame: pd.DataFrame):
+        return self.spark.createDataFrame(self._arrow_table(frame))
+
+    @staticmethod
+    def _arrow_table(frame: pd.DataFrame):
         import pyarrow as pa
 
         table = pa.Table.from_pandas(frame, preserve_index=False)
@@ -540,12 +551,13 @@ class _Spark:
         for i, field in enumerate(table.schema):
             if pa.types.is_null(field.type):
                 table = table.set_column(i, field.name, table.column(i).cast(pa.string()))
-        return self.spark.createDataFrame(table)
+        return table
 
     def register(self, name: str, frame: pd.DataFrame) -> None:
-        self._frame(frame).createOrReplaceTempView(self._names(name))
+        table = self._arrow_table(frame)
+        self.spark.createDataFrame(table).createOrReplaceTempView(self._names(name))
         self._views.append(self._names(name))
-        if name == "ns_persons" and len(frame) <= self.broadcast_persons:
+        if name == "ns_persons" and table.nbytes <= self.broadcast_persons_bytes:
             self.hints.append("ps")
 
     def _arrow(self, df, expected_rows: int):
@@ -940,9 +952,13 @@ def _pipeline(d: _Dialect, *, src_cols: dict[str, str], order: str, value_kind: 
        the neutropenic runs) and the lowest value before (so that the nadir
        is the last sample to beat it, with no sort by value).
 
-    No stage needs a second window or a sort of the whole table; the engine
-    reads the row stage three times (samples, components, own-flag counts),
-    and DuckDB writes it out once rather than recomputing it.
+    No stage needs a second window or a sort of the whole table. DuckDB
+    reads the row stage three times (samples, components, own-flag counts)
+    and writes it out once rather than recomputing it. Spark reads it as
+    ``rd``, distributed by person once (:attr:`_Dialect.rows`): the samples
+    with their components in one GROUP BY, the window and the person
+    aggregates then need no other shuffle of the rows; the own-flag counts
+    read ``r`` itself (a second scan, aggregated before it is shuffled).
     :func:`_reduce_sql` aggregates ``w`` to persons. ``lim`` is the SQL of
     each row's lower limit of normal (:class:`_LimitSQL`), ``birth`` that of
     the birth day: a literal, or the persons look-up's column when it varies.
@@ -1045,12 +1061,13 @@ def _sample_groups_sql(d: _Dialect, *, derive, lim, birth) -> list[str]:
     #
     # The measurement kept from a sample is its lowest direct ANC, the first
     # in input order among equals. A minimum over (value, row) structs costs
-    # 3x a plain one, so the pair is packed into one exact decimal when the
-    # value has at most 6 decimals (always, once a unit was converted):
-    # value x 10^6 in the high digits, then the row number and the censor
-    # code. Other values (rare) keep the struct.
+    # 3x a plain one on DuckDB, so the pair is packed into one exact decimal
+    # when the value has at most 6 decimals (always, once a unit was
+    # converted): value x 10^6 in the high digits, then the row number and
+    # the censor code. Other values (rare), and every value on Spark
+    # (_Dialect.packed_key), keep the struct.
     cand = "role = 0 AND rf IS NULL"
-    exact = f"{d.round6('anc')} = anc"
+    exact = f"{d.round6('anc')} = anc" if d.packed_key else "FALSE"
     key = (f"CAST(round(anc * 1e6) AS DECIMAL(12, 0)) * CAST({_KEY_SHIFT} AS DECIMAL(22, 0)) "
            f"+ CAST(rn AS DECIMAL(20, 0)) * 8 + (cens + 1)")
     best = d.struct([("anc", "anc"), ("rn", "rn"), ("cens", "cens")] + ([("lim", "lim")] if lim.lln else []))
@@ -1186,7 +1203,7 @@ sa AS (
 def _kept_samples_sql(d: _Dialect, *, cuts, derived, lim) -> str:
     """Stage 2c of :func:`_pipeline`: ``sp``, the measurement each sample keeps and the step of each of its rows."""
     F = FLAG_CODES
-    exact = f"{d.round6('anc')} = anc"
+    exact = f"{d.round6('anc')} = anc" if d.packed_key else "FALSE"  # as _sample_groups_sql
     # The kept direct ANC's own limit: the packed key's row, or the struct's.
     clim = (f"CASE WHEN kmin IS NOT NULL AND {exact.replace('anc', 'amin')} THEN klim ELSE smin.lim END"
             if lim.lln else "blim")
