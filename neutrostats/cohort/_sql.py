@@ -1067,7 +1067,7 @@ def _sample_groups_sql(d: _Dialect, *, derive, lim, birth) -> list[str]:
     # the censor code. Other values (rare), and every value on Spark
     # (_Dialect.packed_key), keep the struct.
     cand = "role = 0 AND rf IS NULL"
-    exact = f"{d.round6('anc')} = anc" if d.packed_key else "FALSE"
+    exact = _packs(d, "anc")
     key = (f"CAST(round(anc * 1e6) AS DECIMAL(12, 0)) * CAST({_KEY_SHIFT} AS DECIMAL(22, 0)) "
            f"+ CAST(rn AS DECIMAL(20, 0)) * 8 + (cens + 1)")
     best = d.struct([("anc", "anc"), ("rn", "rn"), ("cens", "cens")] + ([("lim", "lim")] if lim.lln else []))
@@ -1200,12 +1200,16 @@ sa AS (
     return part, derived
 
 
+def _packs(d: _Dialect, anc: str) -> str:
+    """SQL true where the direct ANC ``anc`` is kept by the packed decimal key (see :func:`_sample_groups_sql`)."""
+    return f"{d.round6(anc)} = {anc}" if d.packed_key else "FALSE"
+
+
 def _kept_samples_sql(d: _Dialect, *, cuts, derived, lim) -> str:
     """Stage 2c of :func:`_pipeline`: ``sp``, the measurement each sample keeps and the step of each of its rows."""
     F = FLAG_CODES
-    exact = f"{d.round6('anc')} = anc" if d.packed_key else "FALSE"  # as _sample_groups_sql
     # The kept direct ANC's own limit: the packed key's row, or the struct's.
-    clim = (f"CASE WHEN kmin IS NOT NULL AND {exact.replace('anc', 'amin')} THEN klim ELSE smin.lim END"
+    clim = (f"CASE WHEN kmin IS NOT NULL AND {_packs(d, 'amin')} THEN klim ELSE smin.lim END"
             if lim.lln else "blim")
     ka = f"acode = {_KEPT}"
     code_if = "CASE WHEN {c} > 0 THEN {k} ELSE -2 END"
@@ -1224,7 +1228,7 @@ sp AS (
              {code_if.format(c='c_inc', k=F['incomplete_differential'])},
              {code_if.format(c='c_used', k=F['used_in_derivation'])},
              {code_if.format(c='ncand - 1', k=_REPEAT)}, {code_if.format(c='ncand', k=_KEPT)}) AS maxcode
-  FROM (SELECT sa.*, CASE WHEN kmin IS NOT NULL AND {exact.replace('anc', 'amin')}
+  FROM (SELECT sa.*, CASE WHEN kmin IS NOT NULL AND {_packs(d, 'amin')}
                           THEN CAST(kmin % 8 AS INT) - 1 ELSE smin.cens END AS dcn,
                {clim} AS clim FROM sa) sb
 ),"""
