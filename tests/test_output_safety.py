@@ -491,8 +491,8 @@ _KILL_SCRIPT = textwrap.dedent('''
 
     render.results_dict = reuse(render.results_dict, lambda r: id(r))
     render._figure_files = reuse(render._figure_files, lambda fig, *encoder: id(fig))
-    render.render_html = reuse(render.render_html, lambda r, standalone, run_info, images: (
-        id(r), standalone, repr(run_info), tuple(images.items())))
+    render._HtmlPage = reuse(render._HtmlPage, lambda r, names, standalone, run_info: (
+        id(r), tuple(names), standalone, repr(run_info)))
     # The new report is the test's own (run_report with min_cell_count=k and the outcomes, on these files),
     # passed pickled rather than analysed a second time.
     report = pickle.loads(Path(os.environ["REPORT"]).read_bytes())

@@ -273,3 +273,24 @@ def test_jupyter_reprs_share_the_report_style_and_labels():
         assert html.startswith('<div class="ns-report"><style>') and STYLE.strip()[:60] in html
         assert 'class="ns-tbl"' in html and "moderate_severe" not in html.split("</style>")[1]
     assert "Normal (≥1.8 ×10⁹/L)" in cohort._repr_html_()
+
+
+def test_figures_go_into_the_page_as_data_uris_whatever_the_labels_say(report, tmp_path):
+    # The page is rendered before the figures' PNGs exist (write_outputs does so while a child draws):
+    # a label that looks like the placeholder must stay text, and each figure's src must be its own PNG.
+    import base64
+
+    from neutrostats.report.render import _HtmlPage
+
+    page = _HtmlPage(report, list(report.figures))
+    token = next(iter(page.tokens.values()))
+    hostile = ReportSettings(min_cell_count=5, labels={"hiv": token.rsplit("-", 1)[0] + "-0"})
+    images = {name: f"png of {name}".encode() for name in report.figures}
+    html = render_html(type(report)(**{**report.__dict__, "settings": hostile}), images=images)
+    for name, png in images.items():
+        assert html.count("data:image/png;base64," + base64.b64encode(png).decode("ascii")) == 1
+    assert token.rsplit("-", 1)[0] + "-0" in html  # the label stays, as text
+    report.write(tmp_path / "out", parallel=False)
+    written = (tmp_path / "out" / "report.html").read_text()
+    pngs = {name: (tmp_path / "out" / "figures" / f"{name}.png").read_bytes() for name in report.figures}
+    assert written == render_html(report, images=pngs)

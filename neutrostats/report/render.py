@@ -232,6 +232,40 @@ def render_html(report, *, standalone: bool = True, run_info: Mapping[str, str] 
     sections; every table is a :class:`~neutrostats.core.display.DisplayTable`
     of :func:`publication_tables`, styled by :data:`~neutrostats.core.display.STYLE`.
     """
+    if images is None:
+        images = {name: _figure_bytes(fig, "png") for name, fig in report.figures.items()}
+    return _HtmlPage(report, list(images), standalone=standalone, run_info=run_info).fill(images)
+
+
+class _HtmlPage:
+    """The page of :func:`render_html` rendered before its figures' PNGs exist; :meth:`fill` puts them in.
+
+    Each figure's ``src`` is a token with a random part, inserted unescaped (every user string on the
+    page is escaped, and none can know the token); :meth:`fill` replaces it by the data URI, the same
+    text the template would have written. So the page is rendered while a forked child still draws.
+    """
+
+    def __init__(self, report, names: Sequence[str], *, standalone: bool = True,
+                 run_info: Mapping[str, str] | None = None) -> None:
+        import secrets
+
+        from markupsafe import Markup
+
+        nonce = secrets.token_hex(16)
+        self.tokens = {name: f"neutrostats-figure-{nonce}-{i}" for i, name in enumerate(names)}
+        self.html = _render_page(report, {name: Markup(t) for name, t in self.tokens.items()},
+                                 standalone=standalone, run_info=run_info)
+
+    def fill(self, images: Mapping[str, bytes]) -> str:
+        html = self.html
+        for name, token in self.tokens.items():
+            if html.count(token) != 1:  # never expected; fail loudly rather than write a broken page
+                raise RuntimeError(f"render_html: the figure {name!r} is not on the page exactly once")
+            html = html.replace(token, "data:image/png;base64," + base64.b64encode(images[name]).decode("ascii"))
+        return html
+
+
+def _render_page(report, figures: Mapping[str, Any], *, standalone: bool, run_info: Mapping[str, str] | None) -> str:
     import jinja2
     from markupsafe import Markup
 
@@ -240,10 +274,6 @@ def render_html(report, *, standalone: bool = True, run_info: Mapping[str, str] 
 
     rule = report.settings.disclosure_rule
     k = rule.min_cell_count if rule.suppresses else 0
-    if images is None:
-        images = {name: _figure_bytes(fig, "png") for name, fig in report.figures.items()}
-    figures = {name: "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-               for name, png in images.items()}
     shown = publication_tables(report)
     # A table that is all of its section has the section's heading for its title: no caption repeating it.
     tables = {name: Markup(t.to_html(table_id=f"tbl-{name}", caption=name not in _SECTION_TABLES))
@@ -330,6 +360,8 @@ def write_outputs(report, out_dir: Path, *, run_info: Mapping[str, str] | None =
                 folder.write_csv(f"tables/{name}.csv", df.assign(disclosure=rule_text))
             body = json.dumps(results, indent=1, ensure_ascii=False, allow_nan=False)
             folder.write_text("results.json", body + "\n")
+            # The page while the child may still draw: only the PNGs go in later.
+            page = _HtmlPage(report, list(figures), standalone=True, run_info=run_info)
             if child is not None:
                 got = child.collect()  # waits as long as Forked.collect's default allows
                 for name, fig in theirs.items():
@@ -345,8 +377,7 @@ def write_outputs(report, out_dir: Path, *, run_info: Mapping[str, str] | None =
                 images[name] = png.result()
                 folder.write_bytes(f"figures/{name}.png", images[name])
                 folder.write_bytes(f"figures/{name}.svg", svg)
-            html = render_html(report, standalone=True, run_info=run_info, images=images)
-            folder.write_text("report.html", html)
+            folder.write_text("report.html", page.fill(images))
             folder.commit(settings=results["settings"], disclosure=results["disclosure"])
     finally:  # the child never outlives the call (an error, an interrupt)
         if child is not None:
