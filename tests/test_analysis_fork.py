@@ -1,14 +1,18 @@
-"""The standardised risks (most of the absolute risks step) computed in a forked child while the report's process goes on (analyse(parallel=...)).
+"""The standardised risks (most of the absolute risks step) computed in a forked child while the report's process goes on (analyse(parallel=...)),
+and the odds ratios shared between the two (the child takes outcomes from the last back once it is done).
 
 The child returns its tables as bytes (neutrostats.core.framebytes); the
-report must be the same as when the step runs in process, whatever the
-child does: succeed, fail, hang, warn in a way that is not ours.
+report must be the same as when the steps run in process, whatever the
+child does: succeed, fail, hang, warn in a way that is not ours, take some,
+all or none of the odds ratios.
 """
 
 from __future__ import annotations
 
+import os
 import pickle
 import time
+from typing import Any
 import warnings
 
 import matplotlib
@@ -49,23 +53,36 @@ def serial(cohort):
 
 @pytest.fixture
 def children(monkeypatch):
-    """The pids of the children forked, and whether each one's result was used."""
-    seen: dict[str, list] = {"pids": [], "used": []}
-    start, result = forked.Forked.start, analysis._step_result
+    """The pids of the children forked, and by stage (0: the standardised risks, j >= 1: the odds ratios of
+    outcome n - j) whether the child's result was used."""
+    seen: dict[str, Any] = {"pids": [], "used": {}}
+    start, result = forked.Forked.start_stages, analysis._Pending.result
 
-    def spy_start(work):
-        job = start(work)
+    def spy_start(works):
+        job = start(works)
         seen["pids"].append(job.pid if job is not None else None)
         return job
 
-    def spy_result(parts):
-        got = result(parts)
-        seen["used"].append(got is not None)
+    def spy_result(self):
+        got = result(self)
+        seen["used"][self.stage] = got is not None
         return got
 
-    monkeypatch.setattr(forked.Forked, "start", staticmethod(spy_start))
-    monkeypatch.setattr(analysis, "_step_result", spy_result)
+    monkeypatch.setattr(forked.Forked, "start_stages", staticmethod(spy_start))
+    monkeypatch.setattr(analysis._Pending, "result", spy_result)
     return seen
+
+
+def _in_this_process(monkeypatch, name: str, seconds: float) -> None:
+    """``analysis.<name>`` sleeps ``seconds`` first when called in this process (not in a child)."""
+    real, parent = getattr(analysis, name), os.getpid()
+
+    def slow(*args, **kwargs):
+        if os.getpid() == parent:
+            time.sleep(seconds)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(analysis, name, slow)
 
 
 def _same_report(got, expected) -> None:
@@ -79,11 +96,44 @@ def _same_report(got, expected) -> None:
 
 def test_the_child_computes_the_same_report(cohort, serial, children):
     got = _analyse(cohort, parallel=True)
-    assert children["used"] == [True], "the absolute risks did not come from the child"
+    assert children["used"][0], "the absolute risks did not come from the child"
     assert reaped(children["pids"][0])
     _same_report(got, serial)
     assert all(len(got.tables[n]) for n in ABSOLUTE)
     assert got.timings["absolute risks"] > 0
+
+
+def _or_stages(children) -> list[bool]:
+    return [used for stage, used in sorted(children["used"].items()) if stage > 0]
+
+
+def test_the_child_takes_every_odds_ratio_when_this_process_is_busy_long_enough(cohort, serial, children,
+                                                                                 monkeypatch):
+    # This process is at the survival steps for 3 s: the child has sent the standardised risks and every
+    # outcome's odds ratios by the time it comes to them.
+    _in_this_process(monkeypatch, "_survival_steps", 3.0)
+    got = _analyse(cohort, parallel=True)
+    assert children["used"][0] and _or_stages(children) == [True] * len(ReportSettings().outcome_codes)
+    _same_report(got, serial)
+    assert (serial.warnings["step"] == "odds ratios").any()  # so that the order of the step's warnings is tested
+
+
+def test_the_odds_ratios_are_shared_and_come_in_outcome_order(cohort, serial, children, monkeypatch):
+    # Each outcome takes this process 1 s more: the child does some from the last back meanwhile.
+    _in_this_process(monkeypatch, "_or_outcome", 1.0)
+    got = _analyse(cohort, parallel=True)
+    taken = _or_stages(children)
+    assert any(taken) and len(taken) < len(ReportSettings().outcome_codes), taken
+    _same_report(got, serial)
+
+
+def test_a_child_still_at_the_standardised_risks_leaves_every_odds_ratio_here(cohort, serial, children,
+                                                                              monkeypatch):
+    real = analysis._standardized_risks
+    monkeypatch.setattr(analysis, "_standardized_risks", lambda t, s: (time.sleep(3), real(t, s))[1])
+    got = _analyse(cohort, parallel=True)
+    assert children["used"] == {0: True} and reaped(children["pids"][0])
+    _same_report(got, serial)
 
 
 def test_a_failing_child_leaves_the_step_to_this_process(cohort, serial, children, monkeypatch):
@@ -92,7 +142,7 @@ def test_a_failing_child_leaves_the_step_to_this_process(cohort, serial, childre
 
     monkeypatch.setattr(analysis, "_child_step", fails)
     got = _analyse(cohort, parallel=True)
-    assert children["used"] == [False] and reaped(children["pids"][0])
+    assert children["used"] == {0: False} and reaped(children["pids"][0])
     _same_report(got, serial)
 
 
@@ -102,7 +152,7 @@ def test_a_child_that_hangs_is_killed_and_the_step_run_here(cohort, serial, chil
     t = time.monotonic()
     got = _analyse(cohort, parallel=True)
     assert time.monotonic() - t < 120  # the child was given about 0.5 s (or 4x this process' steps), not 600 s
-    assert children["used"] == [False] and reaped(children["pids"][0])
+    assert children["used"] == {0: False} and reaped(children["pids"][0])
     _same_report(got, serial)
 
 
@@ -120,7 +170,7 @@ def test_a_warning_not_ours_is_passed_on_once_from_this_process(cohort, serial, 
                       progress=False, parallel=True)
     ours = [w for w in caught if str(w.message) == "a library's own warning"]
     assert len(ours) == 1 and ours[0].category is RuntimeWarning
-    assert children["used"] == [False]  # the child refused: the step ran here, where the warning belongs
+    assert children["used"] == {0: False}  # the child refused: the step ran here, where the warning belongs
     _same_report(got, serial)
 
 
@@ -129,7 +179,7 @@ def test_an_error_in_this_process_leaves_no_child(cohort, children, monkeypatch)
         raise RuntimeError("odds ratios broke")
 
     slow = analysis._standardized_risks
-    monkeypatch.setattr(analysis, "_odds_ratios", broken)
+    monkeypatch.setattr(analysis, "_or_outcome", broken)
     monkeypatch.setattr(analysis, "_standardized_risks", lambda t, s: (time.sleep(600), slow(t, s))[1])
     with pytest.raises(RuntimeError, match="odds ratios broke"):
         _analyse(cohort, parallel=True)
@@ -145,7 +195,7 @@ def test_nothing_is_pickled(cohort, serial, children, monkeypatch):
     for name in ("dumps", "dump", "Pickler"):
         monkeypatch.setattr(pickle, name, refuse)
     got = _analyse(cohort, parallel=True)
-    assert children["used"] == [True]
+    assert children["used"][0]
     _same_report(got, serial)
 
 
@@ -194,7 +244,7 @@ def test_the_steps_warnings_come_outcome_by_outcome(cohort, noisy, children, par
                                    ("SmallCellWarning", "standardised risk of death"),
                                    ("DataQualityWarning", f"rates of {o}"),
                                    ("SmallCellWarning", f"standardised risk of {o}")]
-    assert children["used"] == ([True] if parallel else [])
+    assert children["used"].get(0, False) is parallel
     assert all(len(got.tables[n]) for n in ABSOLUTE)
 
 

@@ -72,11 +72,18 @@ def test_tables_it_cannot_carry_are_refused(df, why):
         frame_bytes(df)
 
 
-def test_attrs_and_non_tables_are_refused():
+def test_attrs_of_json_kinds_come_back_others_are_refused():
+    # The odds-ratio tables carry counts and notes in attrs (odds_ratios_by_tier).
     df = pd.DataFrame({"x": [1.0]})
-    df.attrs["note"] = "kept nowhere"
-    with pytest.raises(NotExact, match="attrs"):
-        frame_bytes(df)
+    df.attrs = {"n_missing": 3, "missing": {"age": 2, "sex": 1}, "variance": "model", "ok": True,
+                "scale": 0.5, "none": None, "list": [1, "a", [2.0]]}
+    back = frame_from_bytes(frame_bytes(df))
+    assert back.attrs == df.attrs
+    assert [type(v) for v in back.attrs.values()] == [type(v) for v in df.attrs.values()]
+    for bad in (np.int64(3), (1, 2), float("nan"), {1: "int key"}, pd.Timestamp("2020-01-01")):
+        df.attrs = {"bad": bad}
+        with pytest.raises(NotExact, match="attrs"):
+            frame_bytes(df)
     with pytest.raises(NotExact, match="expected a DataFrame, found Series"):
         frame_bytes(pd.Series([1.0]))
 

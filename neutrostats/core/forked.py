@@ -93,6 +93,8 @@ class Forked:
     def __init__(self, pid: int, fd: int) -> None:
         self.pid, self.fd = pid, fd
         self.started = time.perf_counter()
+        self._buffer = bytearray()  # of start_stages: what has come of the stage being sent
+        self._messages: list[list[bytes]] = []
 
     @classmethod
     def start(cls, work: Callable[[], Sequence[bytes]]) -> Forked | None:
@@ -104,10 +106,40 @@ class Forked:
         DuckDB connection, no progress bar); it leaves by ``os._exit``, so
         the parent's exit handlers and buffered files are not run twice.
         """
+        return cls._fork(lambda fd: _send(fd, pack_frames(work())))
+
+    @classmethod
+    def start_stages(cls, works: Sequence[Callable[[], Sequence[bytes]]]) -> Forked | None:
+        """Fork a child that runs each of ``works`` in turn and sends each one's parts as soon as it has them.
+
+        :meth:`message` gives them stage by stage and :meth:`has_message`
+        tells, without waiting, whether a stage is done: the parent can do a
+        stage itself while the child is still at an earlier one (then
+        :meth:`stop` the child once it has what it needs from it). A stage
+        that fails ends the child: it and every later stage never arrive.
+        As :meth:`start` otherwise.
+
+        Examples
+        --------
+        >>> job = Forked.start_stages([lambda: [b"a"], lambda: [b"b", b"c"]]) if can_fork() else None
+        >>> [job.message(0, timeout=30), job.message(1, timeout=30)] if job is not None else [[b"a"], [b"b", b"c"]]
+        [[b'a'], [b'b', b'c']]
+        >>> job.stop() if job is not None else None
+        """
+        def run(fd: int) -> None:
+            for work in works:
+                # One frame a stage, holding the stage's own frames: the parent can tell a stage complete.
+                _write(fd, pack_frames([pack_frames(work())]))
+            os.close(fd)
+
+        return cls._fork(run)
+
+    @classmethod
+    def _fork(cls, child: Callable[[int], None]) -> Forked | None:
         read_fd, write_fd = os.pipe()
         try:
             with warnings.catch_warnings():
-                # Python >= 3.12 warns of fork in a threaded process: see above for why the child is safe.
+                # Python >= 3.12 warns of fork in a threaded process: see start for why the child is safe.
                 warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*fork.*")
                 pid = os.fork()
         except OSError:
@@ -118,7 +150,7 @@ class Forked:
             code = 1
             try:
                 os.close(read_fd)
-                _send(write_fd, pack_frames(work()))
+                child(write_fd)
                 code = 0
             except BaseException:  # noqa: BLE001 - whatever it is, the parent does the work itself
                 pass
@@ -126,6 +158,40 @@ class Forked:
                 os._exit(code)
         os.close(write_fd)
         return cls(pid, read_fd)
+
+    def has_message(self, stage: int) -> bool:
+        """Whether stage ``stage`` of :meth:`start_stages` has fully arrived (reads what is there, never waits)."""
+        self._read(0.0, stage)
+        return len(self._messages) > stage
+
+    def message(self, stage: int, timeout: float | None = None) -> list[bytes] | None:
+        """The parts of stage ``stage`` of :meth:`start_stages`, waiting at most ``timeout`` seconds (default
+        as :meth:`collect`); None if the child failed before sending it, was too slow or is stopped."""
+        if timeout is None:
+            timeout = max(MIN_WAIT, 4 * (time.perf_counter() - self.started))
+        self._read(timeout, stage)
+        return self._messages[stage] if len(self._messages) > stage else None
+
+    def _read(self, timeout: float, stage: int) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self._messages) <= stage and self.fd >= 0:
+            if not select.select([self.fd], [], [], max(0.0, deadline - time.monotonic()))[0]:
+                return
+            chunk = os.read(self.fd, 1 << 20)
+            if not chunk:  # the child is gone: nothing more will come
+                self.stop()
+                return
+            self._buffer += chunk
+            while len(self._buffer) >= 8:
+                (n,) = struct.unpack_from("<Q", self._buffer, 0)
+                if len(self._buffer) < 8 + n:
+                    break
+                parts = unpack_frames(bytes(self._buffer[8:8 + n]))
+                del self._buffer[:8 + n]
+                if parts is None:
+                    self.stop()
+                    return
+                self._messages.append(parts)
 
     def collect(self, timeout: float | None = None) -> list[bytes] | None:
         """The child's parts, waiting at most ``timeout`` seconds; None if it failed, was too slow
@@ -171,7 +237,12 @@ class Forked:
 
 
 def _send(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:  # all prepared first, sent after: the parent reads only once its own work is done
-        view = view[os.write(fd, view):]
+    # All prepared first, sent after: the parent reads only once its own work is done.
+    _write(fd, data)
     os.close(fd)
+
+
+def _write(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]

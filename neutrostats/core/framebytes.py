@@ -47,7 +47,8 @@ def frame_bytes(df: pd.DataFrame) -> bytes:
     ------
     NotExact
         For a table with other than a RangeIndex, non-text or repeated
-        column names, ``attrs``, a column of another kind than numbers,
+        column names, ``attrs`` other than JSON's own kinds (which come
+        back as they are), a column of another kind than numbers,
         booleans, text or a Categorical of text, or whose copy would
         differ in any way (checked by decoding it).
     """
@@ -56,11 +57,12 @@ def frame_bytes(df: pd.DataFrame) -> bytes:
     if not isinstance(df.index, pd.RangeIndex) or df.index.name is not None:
         raise NotExact("only a table with an unnamed RangeIndex")
     names = list(df.columns)
-    if df.attrs or df.columns.name is not None or len(set(names)) != len(names) \
-            or not all(isinstance(n, str) for n in names):
-        raise NotExact("only a table with distinct text column names and no attrs")
+    if df.columns.name is not None or len(set(names)) != len(names) or not all(isinstance(n, str) for n in names):
+        raise NotExact("only a table with distinct text column names")
+    if not _plain(df.attrs):
+        raise NotExact("only attrs of JSON's own kinds (text keys; text, int, finite float, bool, None, list, dict)")
     header: dict[str, Any] = {"index": [df.index.start, df.index.stop, df.index.step],
-                              "columns_dtype": str(df.columns.dtype), "columns": []}
+                              "columns_dtype": str(df.columns.dtype), "columns": [], "attrs": df.attrs}
     buffers: list[bytes] = []
     for i, name in enumerate(names):
         col, buf = _column(df.iloc[:, i])
@@ -73,6 +75,8 @@ def frame_bytes(df: pd.DataFrame) -> bytes:
                                       check_flags=True)
     except (AssertionError, TypeError, ValueError) as exc:
         raise NotExact(f"the copy would differ: {exc}") from exc
+    if not _same(frame_from_bytes(data).attrs, df.attrs):  # assert_frame_equal does not compare attrs
+        raise NotExact("the copy's attrs would differ")
     return data
 
 
@@ -90,7 +94,32 @@ def frame_from_bytes(data: bytes) -> pd.DataFrame:
               for i, (col, buf) in enumerate(zip(header["columns"], parts[1:]))}
     df = pd.DataFrame(values, index=index)
     df.columns = pd.Index([c["name"] for c in header["columns"]], dtype=header["columns_dtype"])
+    df.attrs = header.get("attrs", {})
     return df
+
+
+def _plain(value: Any) -> bool:
+    """Whether ``value`` comes back from JSON as it is: the same kinds, the same values."""
+    if value is None or isinstance(value, (bool, str)) or type(value) is int:
+        return True
+    if type(value) is float:
+        return bool(np.isfinite(value))
+    if type(value) is list:
+        return all(_plain(v) for v in value)
+    if type(value) is dict:
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    return False
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal values of the same kinds throughout (1 and 1.0 and True differ)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
+    return bool(a == b)
 
 
 def _column(s: pd.Series) -> tuple[dict[str, Any], bytes]:

@@ -50,6 +50,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import time
@@ -186,16 +187,27 @@ class _Steps:
         """``fn(*args, **kwargs)``; with a ``fallback``, a NeutrostatsError skips the step with a warning."""
         self.bar.set_postfix_str(name, refresh=True)
         start = time.perf_counter()
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+
+        def step():
             try:
-                result = fn(*args, **kwargs)
+                return fn(*args, **kwargs)
             except NeutrostatsError as exc:
                 if fallback is _REQUIRED:
                     raise
                 # E.g. no deaths in the window: the rest of the report still stands.
                 warnings.warn(f"{name} left out: {exc}", NeutrostatsWarning, stacklevel=1)
-                result = fallback
+                return fallback
+
+        result, ours = self.caught(step)
+        self.record(name, ours, time.perf_counter() - start)
+        return result
+
+    @staticmethod
+    def caught(fn, *args, **kwargs) -> tuple[Any, list[tuple[str, str]]]:
+        """``fn(*args, **kwargs)`` and its warnings of ours (category, message); others are passed on."""
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = fn(*args, **kwargs)
         ours = []
         for w in caught:
             if not issubclass(w.category, NeutrostatsWarning):
@@ -203,28 +215,40 @@ class _Steps:
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
                 continue
             ours.append((w.category.__name__, str(w.message)))
-        self._done(name, ours, time.perf_counter() - start)
-        return result
+        return result, ours
 
-    def start(self, fn, *args, parallel: bool = False, **kwargs) -> _Pending:
-        """Begin ``fn(*args, **kwargs)`` in a forked child (with ``parallel``, where one can fork) while the caller goes on.
+    def start(self, stages: Sequence[tuple[Any, tuple]], parallel: bool = False) -> list[_Pending]:
+        """Begin each ``fn(*args)`` of ``stages``, in turn, in one forked child (with ``parallel``, where one can
+        fork) while the caller goes on; one :class:`_Pending` a stage.
 
-        The child runs ``fn`` on the tables as they are now and returns tables
+        The child runs the steps on the tables as they are now and returns tables
         (a DataFrame or a tuple of them, carried exactly by
-        :mod:`neutrostats.core.framebytes`) and its warnings of ours, which
-        :meth:`_Pending.result` gives. Where it cannot (no child, a table that
-        is not carried, a warning not ours, an error, a child too slow), that
-        gives None and the caller computes them itself: the same result, only
-        later. :meth:`close` stops every child, whatever happens.
+        :mod:`neutrostats.core.framebytes`) and its warnings of ours, each stage
+        sent as soon as it is done; :meth:`_Pending.result` gives them. Where it
+        cannot (no child, a table that is not carried, a warning not ours, an
+        error, a child too slow), that gives None and the caller computes them
+        itself: the same result, only later. :meth:`close` stops every child,
+        whatever happens.
         """
         job = None
         if parallel:
             from neutrostats.core.forked import Forked
 
-            job = Forked.start(lambda: _child_step(fn, args, kwargs))
+            job = Forked.start_stages([functools.partial(_child_step, fn, args, {}) for fn, args in stages])
             if job is not None:
                 self.children.append(job)
-        return _Pending(job)
+        return [_Pending(job, i) for i in range(len(stages))]
+
+    def record(self, name: str, ours: list[tuple[str, str]], seconds: float) -> None:
+        """Step ``name`` done (by either process): its warnings of ours and its seconds."""
+        self.bar.set_postfix_str(name, refresh=True)
+        self._done(name, ours, seconds)
+
+    def in_order(self) -> None:
+        """Records and timings in the order of :data:`_STEPS`, whichever process finished a step first."""
+        rank = {name: i for i, name in enumerate(_STEPS)}
+        self.records.sort(key=lambda entry: rank.get(entry["step"], len(rank)))
+        self.timings = dict(sorted(self.timings.items(), key=lambda kv: rank.get(kv[0], len(rank))))
 
     def _done(self, name: str, ours: list[tuple[str, str]], seconds: float) -> None:
         for category, message in ours:
@@ -242,14 +266,19 @@ class _Steps:
 
 @dataclass
 class _Pending:
-    """Work begun by :meth:`_Steps.start`: the child running it (or None) and, once it is done, its seconds."""
+    """Stage ``stage`` of the child of :meth:`_Steps.start` (``job``, or None); once it is done, its seconds."""
 
     job: Any
+    stage: int = 0
     seconds: float = 0.0
+
+    def arrived(self) -> bool:
+        """Whether the child has sent this stage already (never waits)."""
+        return self.job is not None and self.job.has_message(self.stage)
 
     def result(self) -> tuple[Any, list[tuple[str, str]]] | None:
         """The child's result and warnings of ours (its seconds kept); None if there is none to use."""
-        got = None if self.job is None else _step_result(self.job.collect())
+        got = None if self.job is None else _step_result(self.job.message(self.stage))
         if got is None:
             return None
         result, ours, self.seconds = got
@@ -296,6 +325,16 @@ def _step_result(parts: list[bytes] | None) -> tuple[Any, list[tuple[str, str]],
     return result, [(c, m) for c, m in header["warnings"]], float(header["seconds"])
 
 
+def _import_shared_steps() -> None:
+    """Before the fork: what the child's first step and this process' steps both import, once for both."""
+    import scipy.linalg  # noqa: F401 - the Cox fits' (here) and the standardised risks' (the child)
+
+    from neutrostats.core.threads import single_blas_thread
+
+    with single_blas_thread():  # its controller, found once: the child's steps and this one's odds ratios
+        pass
+
+
 def _import_later_steps() -> None:
     import matplotlib.pyplot  # noqa: F401 - the figures step's first import, a quarter of a second
 
@@ -310,7 +349,8 @@ def _redact(text: str, k: int) -> str:
     return re.sub(r"(?<![\w.])(\d+)(?![\w.])", lambda m: f"<{k}" if 0 < int(m.group(1)) < k else m.group(1), text)
 
 
-_STEPS = ("cohort", "table 1", "odds ratios", "cytopenia", "survival", "cox", "competing risks", "absolute risks", "calibration",
+_STEPS = ("cohort", "table 1", "odds ratios", "cytopenia", "survival", "cox", "competing risks", "absolute risks",
+          "disclosure", "calibration",
           "figures")
 
 
@@ -444,61 +484,71 @@ def _same_person_column(frames: dict[str, Any], settings: ReportSettings) -> dic
     return out
 
 
-def _absolute_step(steps, t, settings, standardized: "_Pending"):
-    """The step "absolute risks": the rates here, the standardised risks from the child started earlier."""
-    if standardized.job is not None:
-        # While the child may still be at work: the modules the remaining steps need (the same imports later).
-        _import_later_steps()
-    out = steps.run("absolute risks", _absolute_risks, t, settings,
+def _absolute_step(steps, t, settings, standardized: _Pending, meanwhile):
+    """The step "absolute risks": the rates here, then ``meanwhile()`` (the odds ratios) while the child
+    started earlier may still be at the standardised risks, then those."""
+    start = time.perf_counter()
+    rated = _rates_by_outcome(t, settings)
+    seconds = time.perf_counter() - start
+    meanwhile()
+    out = steps.run("absolute risks", _absolute_risks, t, settings, rated=rated,
                     standardized=lambda: _child_standardized(standardized),
                     fallback=(_empty(_RATE_COLUMNS), _empty(_RATIO_COLUMNS), _empty(_STD_COLUMNS)))
     # The child's time is part of the step, whichever process spent it.
-    steps.timings["absolute risks"] += standardized.seconds
+    steps.timings["absolute risks"] += seconds + standardized.seconds
+    if standardized.job is not None:
+        standardized.job.stop()  # it may be at odds ratios this process did
     return out
 
 
-def _analyse(steps, build, settings, build_options, parallel: bool) -> Report:
-    from neutrostats.core.columns import TEST_COLUMNS
-    from neutrostats.stats.cox import COX_COLUMNS, PH_TEST_COLUMNS
-    from neutrostats.stats.tableone import table_one
+def _odds_ratio_step(steps, t, outcomes, settings, from_child: Sequence[_Pending]):
+    """The step "odds ratios", shared with the child: this process takes the outcomes from the first on, the
+    child (once done with the standardised risks) from the last back (stage j: outcome n-1-j), until they
+    meet; an outcome the child has not sent when this process comes to it is done here. So neither process
+    waits for work the other could do (a small cohort: the child helps; a large one: it is still at the
+    standardised risks, and this process does them all). The same tables and warnings, in outcome order."""
+    n = len(outcomes)
+    start = time.perf_counter()
+    pieces: dict[int, Any] = {}
+    notes: dict[int, list[tuple[str, str]]] = {}
+    child_seconds, polled = 0.0, 0
 
-    cohort = steps.run(
-        "cohort", build, scheme=settings.scheme, index=settings.index,
-        followup_years=settings.followup_years, outcomes=settings.outcome_codes, age_range=settings.age_range,
-        index_window=settings.index_window, duffy_null=settings.duffy_null, **build_options,
-    )
-    t = cohort.table
-    _require_analysable(cohort, settings)
+    def from_the_child() -> None:
+        nonlocal child_seconds, polled
+        while polled < n and from_child[polled].arrived():
+            pending, i = from_child[polled], n - 1 - polled
+            polled += 1
+            got = None if i in pieces else pending.result()  # done here already: not even decoded
+            if got is not None and isinstance(got[0], tuple):
+                pieces[i], notes[i] = got
+                child_seconds += pending.seconds
+
+    for i, o in enumerate(outcomes):
+        from_the_child()
+        if i not in pieces:
+            pieces[i], notes[i] = steps.caught(_or_outcome, t, o, settings)
+    steps.record("odds ratios", [w for i in range(n) for w in notes[i]],
+                 time.perf_counter() - start + child_seconds)
+    return _or_tables([pieces[i] for i in range(n)], t)
+
+
+def _survival_steps(steps, cohort, t, settings, tables, tests, standardized: _Pending):
+    """The steps from cytopenia to the competing risks, which need no odds ratios: done while a child may
+    still be at the standardised risks (and then the odds ratios)."""
     outcomes = list(settings.outcome_codes)
-    rule = settings.disclosure_rule
-    # Every table is computed exactly first; disclosure control is decided on all of them at once.
-    tables: dict[str, pd.DataFrame] = {}
-    # The standardised risks read only the cohort table and are most of the longest step of a large
-    # cohort: on two CPUs a forked child computes them while this process does the steps up to the
-    # competing risks, then the rates (the rest of the step) while the child finishes.
-    standardized = steps.start(_standardized_risks, t, settings, parallel=parallel)
-    # The persistence rows (table "cohort") count persons meeting a rule and exclude nobody: they are not
-    # steps of the flow, and disclosure control has no relation to protect them by. The cohort keeps them.
-    tables["attrition"] = cohort.attrition[cohort.attrition["table"].astype(str) != "cohort"].reset_index(drop=True)
-    tables["tier_prevalence"] = _tier_prevalence(t)
-
-    t1 = steps.run("table 1", table_one, t, by="tier", columns=_table_one_columns(t, outcomes))
-    tables["table_one"] = t1.tidy
-    tables["table_one_smd"] = t1.smd
-
-    or_table, trend = steps.run("odds ratios", _odds_ratios, t, outcomes, settings)
-    tables["odds_ratios"] = or_table
-    tables["trend_tests"] = trend
     cyto = steps.run("cytopenia", _cytopenia, t, outcomes)  # None without haemoglobin and platelets
     tables.update(zip(("cytopenia_by_tier", "cytopenia_odds_ratios"), cyto or ()))
 
     # Deaths after the horizon are censored there (the survival analyses stop with the outcome window).
     death = cohort.time_to_event("death", horizon=settings.followup_years)
     surv = t.assign(_time=death["time"], _death=death["status"])
-    km, mortality, at_risk, logrank, tests = steps.run("survival", _survival, surv, settings)
+    km, mortality, at_risk, logrank, more = steps.run("survival", _survival, surv, settings)
+    tests.extend(more)
     tables["mortality"] = mortality
     tables["at_risk"] = at_risk
     tables["logrank"] = logrank
+
+    from neutrostats.stats.cox import COX_COLUMNS, PH_TEST_COLUMNS
 
     cox, ph = steps.run("cox", _cox, surv, settings,
                         fallback=(pd.DataFrame(columns=COX_COLUMNS),
@@ -514,7 +564,61 @@ def _analyse(steps, build, settings, build_options, parallel: bool) -> Report:
     tables["cumulative_incidence"] = cif
     tables["cif_at_risk"] = _cif_at_risk(cif_data, settings)
     tests.append(gray)
-    rates, ratios, std = _absolute_step(steps, t, settings, standardized)
+    if standardized.job is not None:
+        # While the child may still be at work: the modules the remaining steps need (the same imports later).
+        _import_later_steps()
+    return surv, km, cif_curves, cif_data
+
+
+def _analyse(steps, build, settings, build_options, parallel: bool) -> Report:
+    from neutrostats.core.columns import TEST_COLUMNS
+    from neutrostats.stats.tableone import table_one
+
+    cohort = steps.run(
+        "cohort", build, scheme=settings.scheme, index=settings.index,
+        followup_years=settings.followup_years, outcomes=settings.outcome_codes, age_range=settings.age_range,
+        index_window=settings.index_window, duffy_null=settings.duffy_null, **build_options,
+    )
+    t = cohort.table
+    _require_analysable(cohort, settings)
+    outcomes = list(settings.outcome_codes)
+    rule = settings.disclosure_rule
+    # Every table is computed exactly first; disclosure control is decided on all of them at once.
+    tables: dict[str, pd.DataFrame] = {}
+    # The standardised risks read only the cohort table and are most of the longest step of a large
+    # cohort: on two CPUs a forked child computes them while this process does the steps up to the
+    # competing risks, then the rates (the rest of the step) while the child finishes. The child goes on
+    # to the odds ratios, which this process takes back if it is free first (_odds_ratio_step).
+    if parallel:
+        _import_shared_steps()
+    standardized, *child_ors = steps.start([(_standardized_risks, (t, settings)),
+                                            *[(_or_outcome, (t, o, settings)) for o in reversed(outcomes)]],
+                                           parallel=parallel)
+    # The persistence rows (table "cohort") count persons meeting a rule and exclude nobody: they are not
+    # steps of the flow, and disclosure control has no relation to protect them by. The cohort keeps them.
+    tables["attrition"] = cohort.attrition[cohort.attrition["table"].astype(str) != "cohort"].reset_index(drop=True)
+    tables["tier_prevalence"] = _tier_prevalence(t)
+
+    t1 = steps.run("table 1", table_one, t, by="tier", columns=_table_one_columns(t, outcomes))
+    tables["table_one"] = t1.tidy
+    tables["table_one_smd"] = t1.smd
+    # Their place in the report's order (disclosure control reads the tables in it), filled below.
+    tables["odds_ratios"] = tables["trend_tests"] = pd.DataFrame()
+
+    tests: list[Any] = []
+    try:
+        surv, km, cif_curves, cif_data = _survival_steps(steps, cohort, t, settings, tables, tests, standardized)
+    except Exception:
+        # In the report's order the odds ratios come first: their error, if they have one, is the one raised.
+        _odds_ratio_step(steps, t, outcomes, settings, child_ors)
+        raise
+    ors: list[Any] = []
+    rates, ratios, std = _absolute_step(
+        steps, t, settings, standardized,
+        meanwhile=lambda: ors.extend(_odds_ratio_step(steps, t, outcomes, settings, child_ors)))
+    or_table, trend = ors
+    tables["odds_ratios"] = or_table
+    tables["trend_tests"] = trend
     tables["incidence_rates"] = rates
     tables["rate_ratios"] = ratios
     tables["standardized_risks"] = std
@@ -538,6 +642,7 @@ def _analyse(steps, build, settings, build_options, parallel: bool) -> Report:
                         cif_at_risk=tables["cif_at_risk"] if len(tables["cif_at_risk"]) else None)
     n = len(t)
     k = rule.min_cell_count if rule.suppresses else 0
+    steps.in_order()
     return Report(
         settings=settings,
         tables=dict(sorted(tables.items())),
@@ -587,25 +692,36 @@ def _tier_prevalence(t: pd.DataFrame) -> pd.DataFrame:
 
 
 def _odds_ratios(t: pd.DataFrame, outcomes: list[str], settings: ReportSettings):
-    from neutrostats.core.columns import TEST_COLUMNS
+    return _or_tables([_or_outcome(t, o, settings) for o in outcomes], t)
+
+
+def _or_outcome(t: pd.DataFrame, o: str, settings: ReportSettings) -> tuple[pd.DataFrame, ...]:
+    """One outcome's part of :func:`_odds_ratios`: its crude and adjusted rows, and its trend test when
+    it has events (so that either process can compute any outcome's part)."""
     from neutrostats.stats.odds_ratios import odds_ratios_by_tier, trend_test
 
-    parts, trends = [], []
-    for o in outcomes:
-        crude = odds_ratios_by_tier(t, o, method="midp").assign(model="crude")
-        try:
-            adjusted = _adjusted_or(t, o, list(settings.adjust))
-        except NeutrostatsError as exc:
-            # E.g. an outcome nobody has: the crude rows still say so.
-            warnings.warn(f"adjusted odds ratios of {o!r} left out: {exc}", NeutrostatsWarning, stacklevel=2)
-            adjusted = crude.assign(estimate=np.nan, std_error=np.nan, conf_low=np.nan, conf_high=np.nan,
-                                    p_value=np.nan, method="not estimable",
-                                    estimable=crude["is_reference"].astype(bool) & False,
-                                    note="the adjusted model could not be fitted (see the warnings)")
-        adjusted = adjusted.assign(model="adjusted")
-        parts += [crude, adjusted]
-        if t[o].notna().any() and t[o].astype("boolean").any():
-            trends.append(trend_test(t, o))
+    crude = odds_ratios_by_tier(t, o, method="midp").assign(model="crude")
+    try:
+        adjusted = _adjusted_or(t, o, list(settings.adjust))
+    except NeutrostatsError as exc:
+        # E.g. an outcome nobody has: the crude rows still say so.
+        warnings.warn(f"adjusted odds ratios of {o!r} left out: {exc}", NeutrostatsWarning, stacklevel=2)
+        adjusted = crude.assign(estimate=np.nan, std_error=np.nan, conf_low=np.nan, conf_high=np.nan,
+                                p_value=np.nan, method="not estimable",
+                                estimable=crude["is_reference"].astype(bool) & False,
+                                note="the adjusted model could not be fitted (see the warnings)")
+    adjusted = adjusted.assign(model="adjusted")
+    if t[o].notna().any() and t[o].astype("boolean").any():
+        return crude, adjusted, trend_test(t, o)
+    return crude, adjusted
+
+
+def _or_tables(pieces: Sequence[tuple[pd.DataFrame, ...]], t: pd.DataFrame):
+    """The odds-ratio table and the trend tests from the outcomes' parts, in the outcomes' order."""
+    from neutrostats.core.columns import TEST_COLUMNS
+
+    parts = [df for piece in pieces for df in piece[:2]]
+    trends = [piece[2] for piece in pieces if len(piece) == 3]
     table = pd.concat(parts, ignore_index=True)
     table = table[["outcome", "model", *[c for c in table.columns if c not in ("outcome", "model")]]]
     table["group"] = pd.Categorical(table["group"].astype(str), categories=list(t["tier"].cat.categories),
@@ -850,25 +966,16 @@ def _warning_classes() -> dict[str, type[Warning]]:
     return found
 
 
-def _absolute_risks(t: pd.DataFrame, settings: ReportSettings, standardized=None):
-    """Incidence rates per 1,000 person-years, rate ratios and standardised risks at the horizon, by tier.
-
-    Death (censored at the horizon, as the mortality tables) and the competing outcome (death competing),
-    so that every count shown is one the survival and cumulative-incidence tables already hold.
-    ``standardized``: a function giving :func:`_standardized_risks`' result computed elsewhere, or None
-    (then, or without it, they are computed here). Their warnings are raised after each outcome's rates,
-    where computing the outcomes one after the other raised them: the step's warnings are the same either way.
-    """
+def _rates_by_outcome(t: pd.DataFrame, settings: ReportSettings):
+    """The rates and rate ratios of :func:`_absolute_risks`, each outcome's warnings held (not raised) and
+    the first error held too: (rates, ratios, held warnings, error or None)."""
     from neutrostats.stats.rates import incidence_rates, rate_ratios
 
     h = settings.followup_years
-    cats = list(t["tier"].cat.categories)
-    outcomes = _absolute_outcomes(settings)
     rates, ratios, held = [], [], []
     failed: NeutrostatsError | None = None
-    for o in outcomes:
-        # First the rates of every outcome (while a child may still compute the standardised risks), each
-        # outcome's warnings held so that they come in the order of computing all of one outcome, then the next.
+    for o in _absolute_outcomes(settings):
+        # Each outcome's warnings held so that they come in the order of computing all of one outcome, then the next.
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
@@ -879,6 +986,23 @@ def _absolute_risks(t: pd.DataFrame, settings: ReportSettings, standardized=None
         held.append(caught)
         if failed is not None:
             break
+    return rates, ratios, held, failed
+
+
+def _absolute_risks(t: pd.DataFrame, settings: ReportSettings, standardized=None, rated=None):
+    """Incidence rates per 1,000 person-years, rate ratios and standardised risks at the horizon, by tier.
+
+    Death (censored at the horizon, as the mortality tables) and the competing outcome (death competing),
+    so that every count shown is one the survival and cumulative-incidence tables already hold.
+    ``standardized``: a function giving :func:`_standardized_risks`' result computed elsewhere, or None
+    (then, or without it, they are computed here). ``rated``: :func:`_rates_by_outcome`'s result if
+    computed already. The warnings are raised after each outcome's rates, where computing the outcomes
+    one after the other raised them: the step's warnings are the same either way.
+    """
+    cats = list(t["tier"].cat.categories)
+    outcomes = _absolute_outcomes(settings)
+    # First the rates of every outcome (while a child may still compute the standardised risks).
+    rates, ratios, held, failed = _rates_by_outcome(t, settings) if rated is None else rated
     got = standardized() if standardized is not None else None
     std, notes = _standardized_risks(t, settings) if got is None else got
     classes = _warning_classes()
