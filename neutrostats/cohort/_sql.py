@@ -1649,10 +1649,19 @@ def _register_lookups(be, fn, *, long_format, value_kind, value, unit, code, on_
     below = check_suspect_below(unit_suspect_below, fn)
     cmap = None if code_map is None else read_code_map(code_map, function=fn)
     code_expr = f"coalesce(CAST({qc(code)} AS {d.text}), '')" if long_format else "''"
-    pairs = be.query(
-        f"SELECT coalesce(CAST({qc(unit)} AS {d.text}), '') AS u, {code_expr} AS c, count(*) AS n "
-        f"FROM ns_labs GROUP BY 1, 2"
-    )
+    u_expr = f"coalesce(CAST({qc(unit)} AS {d.text}), '')"
+    if value_kind == "text":
+        # The (unit, code) pairs and the distinct text values in one scan of the lab rows, not two.
+        v_expr = f"CAST({qc(value)} AS {d.text})"
+        both = be.query(
+            f"SELECT {u_expr} AS u, {code_expr} AS c, {v_expr} AS v, count(*) AS n, grouping({v_expr}) AS gv "
+            f"FROM ns_labs GROUP BY GROUPING SETS (({u_expr}, {code_expr}), ({v_expr}))"
+        )
+        is_pair = both["gv"].to_numpy() == 1
+        pairs = both.loc[is_pair, ["u", "c", "n"]].reset_index(drop=True)
+        values = both.loc[~is_pair & both["v"].notna().to_numpy(), "v"].reset_index(drop=True)
+    else:
+        pairs = be.query(f"SELECT {u_expr} AS u, {code_expr} AS c, count(*) AS n FROM ns_labs GROUP BY 1, 2")
     lookup, any_scaled = _unit_code_lookup(pairs, long_format, None, cmap, below)
     if long_format and len(pairs) and not (lookup["role"].to_numpy() < ROLE_CODES["other"]).any():
         by_code: dict[str, int] = {}
@@ -1667,8 +1676,7 @@ def _register_lookups(be, fn, *, long_format, value_kind, value, unit, code, on_
         raise NeutrostatsError(unknown_unit_message(fn, unit, {str(u): int(n) for u, n in counts.items()}))
     be.register("ns_units", lookup[["u", "c", "factor", "uflag", "role", "amb", "sus"]])
     if value_kind == "text":
-        vals = be.query(f"SELECT DISTINCT CAST({qc(value)} AS {d.text}) AS v FROM ns_labs WHERE {qc(value)} IS NOT NULL")
-        be.register("ns_values", _value_lookup(vals["v"], decimal, thousands))
+        be.register("ns_values", _value_lookup(values, decimal, thousands))
     derive = long_format and bool(np.isin(lookup["role"], [1, 2, 3]).any())
     return pairs, any_scaled, derive
 
