@@ -93,7 +93,7 @@ class Forked:
     def __init__(self, pid: int, fd: int) -> None:
         self.pid, self.fd = pid, fd
         self.started = time.perf_counter()
-        self._buffer = bytearray()  # of start_stages: what has come of the stage being sent
+        self._buffer = bytearray()  # what has come of the stage being read
         self._messages: list[list[bytes]] = []
 
     @classmethod
@@ -106,7 +106,8 @@ class Forked:
         DuckDB connection, no progress bar); it leaves by ``os._exit``, so
         the parent's exit handlers and buffered files are not run twice.
         """
-        return cls._fork(lambda fd: _send(fd, pack_frames(work())))
+        # One stage: all prepared first, sent after (the parent reads once its own work is done).
+        return cls.start_stages([work])
 
     @classmethod
     def start_stages(cls, works: Sequence[Callable[[], Sequence[bytes]]]) -> Forked | None:
@@ -126,16 +127,6 @@ class Forked:
         [[b'a'], [b'b', b'c']]
         >>> job.stop() if job is not None else None
         """
-        def run(fd: int) -> None:
-            for work in works:
-                # One frame a stage, holding the stage's own frames: the parent can tell a stage complete.
-                _write(fd, pack_frames([pack_frames(work())]))
-            os.close(fd)
-
-        return cls._fork(run)
-
-    @classmethod
-    def _fork(cls, child: Callable[[int], None]) -> Forked | None:
         read_fd, write_fd = os.pipe()
         try:
             with warnings.catch_warnings():
@@ -150,7 +141,10 @@ class Forked:
             code = 1
             try:
                 os.close(read_fd)
-                child(write_fd)
+                for work in works:
+                    # One frame a stage, holding the stage's own frames: the parent can tell a stage complete.
+                    _write(write_fd, pack_frames([pack_frames(work())]))
+                os.close(write_fd)
                 code = 0
             except BaseException:  # noqa: BLE001 - whatever it is, the parent does the work itself
                 pass
@@ -201,24 +195,8 @@ class Forked:
         since the fork: the parent did its own share meanwhile, and a child
         taking four times as long for the other share is stuck.
         """
-        if timeout is None:
-            timeout = max(MIN_WAIT, 4 * (time.perf_counter() - self.started))
-        chunks: list[bytes] = []
-        deadline = time.monotonic() + timeout
         try:
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0 or not select.select([self.fd], [], [], left)[0]:
-                    return None  # too slow: stopped in finally
-                chunk = os.read(self.fd, 1 << 20)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-            _, status = os.waitpid(self.pid, 0)
-            self.pid = 0
-            if not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
-                return None
-            return unpack_frames(b"".join(chunks))
+            return self.message(0, timeout)  # the one stage of start
         finally:
             self.stop()
 
@@ -234,12 +212,6 @@ class Forked:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
-
-
-def _send(fd: int, data: bytes) -> None:
-    # All prepared first, sent after: the parent reads only once its own work is done.
-    _write(fd, data)
-    os.close(fd)
 
 
 def _write(fd: int, data: bytes) -> None:

@@ -70,12 +70,13 @@ def frame_bytes(df: pd.DataFrame) -> bytes:
         buffers.append(buf)
     data = pack_frames([json.dumps(header, allow_nan=False).encode(), *buffers])
     try:
-        pd.testing.assert_frame_equal(frame_from_bytes(data), df, check_exact=True, check_dtype=True,
+        back = frame_from_bytes(data)
+        pd.testing.assert_frame_equal(back, df, check_exact=True, check_dtype=True,
                                       check_index_type=True, check_column_type=True, check_categorical=True,
                                       check_flags=True)
     except (AssertionError, TypeError, ValueError) as exc:
         raise NotExact(f"the copy would differ: {exc}") from exc
-    if not _same(frame_from_bytes(data).attrs, df.attrs):  # assert_frame_equal does not compare attrs
+    if not _same(back.attrs, df.attrs):  # assert_frame_equal does not compare attrs
         raise NotExact("the copy's attrs would differ")
     return data
 

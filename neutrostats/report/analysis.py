@@ -486,11 +486,12 @@ def _same_person_column(frames: dict[str, Any], settings: ReportSettings) -> dic
 
 def _absolute_step(steps, t, settings, standardized: _Pending, meanwhile):
     """The step "absolute risks": the rates here, then ``meanwhile()`` (the odds ratios) while the child
-    started earlier may still be at the standardised risks, then those."""
+    started earlier may still be at the standardised risks, then those. Returns the step's tables and
+    what ``meanwhile()`` returned."""
     start = time.perf_counter()
     rated = _rates_by_outcome(t, settings)
     seconds = time.perf_counter() - start
-    meanwhile()
+    during = meanwhile()
     out = steps.run("absolute risks", _absolute_risks, t, settings, rated=rated,
                     standardized=lambda: _child_standardized(standardized),
                     fallback=(_empty(_RATE_COLUMNS), _empty(_RATIO_COLUMNS), _empty(_STD_COLUMNS)))
@@ -498,7 +499,7 @@ def _absolute_step(steps, t, settings, standardized: _Pending, meanwhile):
     steps.timings["absolute risks"] += seconds + standardized.seconds
     if standardized.job is not None:
         standardized.job.stop()  # it may be at odds ratios this process did
-    return out
+    return out, during
 
 
 def _odds_ratio_step(steps, t, outcomes, settings, from_child: Sequence[_Pending]):
@@ -612,11 +613,8 @@ def _analyse(steps, build, settings, build_options, parallel: bool) -> Report:
         # In the report's order the odds ratios come first: their error, if they have one, is the one raised.
         _odds_ratio_step(steps, t, outcomes, settings, child_ors)
         raise
-    ors: list[Any] = []
-    rates, ratios, std = _absolute_step(
-        steps, t, settings, standardized,
-        meanwhile=lambda: ors.extend(_odds_ratio_step(steps, t, outcomes, settings, child_ors)))
-    or_table, trend = ors
+    (rates, ratios, std), (or_table, trend) = _absolute_step(
+        steps, t, settings, standardized, meanwhile=lambda: _odds_ratio_step(steps, t, outcomes, settings, child_ors))
     tables["odds_ratios"] = or_table
     tables["trend_tests"] = trend
     tables["incidence_rates"] = rates
