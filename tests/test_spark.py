@@ -238,6 +238,40 @@ def test_a_result_fetched_in_batches_equals_the_reference_and_leaves_no_data_beh
     assert _stored_blocks(spark) == before
 
 
+#: HotSpot compiles no method longer than this many bytes of bytecode (-XX:-DontCompileHugeMethods is off by
+#: default): a longer generated method stays interpreted, several times slower.
+HUGE_METHOD_BYTES = 8000
+
+
+@pytest.mark.parametrize("options", [{}, {"index": "first_confirmed", "confirm_allow_normal": True}])
+def test_the_main_query_windows_the_samples_once_in_code_the_jit_compiles(spark, cohort, tmp_path, monkeypatch,
+                                                                           options):
+    import re
+
+    import neutrostats.cohort._sql as sql
+
+    path = tmp_path / "labs.parquet"
+    cohort.labs.to_parquet(path, coerce_timestamps="us")
+    seen: dict[str, list] = {"sizes": [], "plans": []}
+    batches = sql._Spark.batches
+
+    def explained(self, text, *args, **kw):
+        query = self._names.sql(text)
+        seen["sizes"] += [int(x) for x in re.findall(r"maxMethodCodeSize:(\d+)",
+                                                       self.spark.sql("EXPLAIN CODEGEN " + query).collect()[0][0])]
+        seen["plans"].append(self.spark.sql(query)._jdf.queryExecution().executedPlan().toString())
+        yield from batches(self, text, *args, **kw)
+
+    monkeypatch.setattr(sql._Spark, "batches", explained)
+    got = _build(spark.read.parquet(str(path)), cohort, **options)
+    assert_same_cohort(_build(cohort.labs, cohort, engine="numpy", **options), got, measurements=False)
+    # A filter on the flag column was pushed into the row stage: one 15,913-byte method, 3x slower.
+    assert seen["sizes"] and max(seen["sizes"]) < HUGE_METHOD_BYTES, seen["sizes"]
+    # The samples' window (lag, running counts) once: the confirmation stage read it a second time.
+    windows = [line for line in seen["plans"][0].splitlines() if "Window [" in line and "lag(" in line]
+    assert len(windows) == 1, windows
+
+
 @pytest.mark.slow
 def test_local_cluster_mode_with_a_driver_result_limit_below_the_result(tmp_path):
     # Separate executor JVMs and spark.driver.maxResultSize=1m need a new

@@ -952,13 +952,18 @@ def _pipeline(d: _Dialect, *, src_cols: dict[str, str], order: str, value_kind: 
        the neutropenic runs) and the lowest value before (so that the nadir
        is the last sample to beat it, with no sort by value).
 
-    No stage needs a second window or a sort of the whole table. DuckDB
-    reads the row stage three times (samples, components, own-flag counts)
-    and writes it out once rather than recomputing it. Spark reads it as
-    ``rd``, distributed by person once (:attr:`_Dialect.rows`): the samples
-    with their components in one GROUP BY, the window and the person
-    aggregates then need no other shuffle of the rows; the own-flag counts
-    read ``r`` itself (a second scan, aggregated before it is shuffled).
+    No stage needs a sort of the whole table, and the only other window
+    (the first day of each run, for confirmation: :func:`_confirmation_sql`)
+    is over the same persons' samples. DuckDB reads the row stage three
+    times (samples, components, own-flag counts) and writes it out once
+    rather than recomputing it. Spark reads it as ``rd``, distributed by
+    person once (:attr:`_Dialect.rows`): the samples with their components
+    in one GROUP BY, the window and the person aggregates then need no
+    other shuffle of the rows; the own-flag counts read ``r`` itself (a
+    second scan, aggregated before it is shuffled; every row is grouped by
+    its flag, the unflagged ones too, because Spark pushes a filter on the
+    flag into the row stage and compiles it into one method too long for
+    the JIT).
     :func:`_reduce_sql` aggregates ``w`` to persons. ``lim`` is the SQL of
     each row's lower limit of normal (:class:`_LimitSQL`), ``birth`` that of
     the birth day: a literal, or the persons look-up's column when it varies.
@@ -1327,38 +1332,50 @@ def _index_choice_sql(d: _Dialect, index: str) -> tuple[list[str], list[str], di
     return ix1, ix2, pick
 
 
-def _confirmation_sql(d: _Dialect, *, index: str, chronic_months: int, rules: Any) -> tuple[str, str, str]:
-    """The persistence rules' stage over the few samples they concern: CTEs, joins to ``g2``, chronic column.
+@dataclass(frozen=True)
+class _ConfirmationSQL:
+    """SQL pieces of the persistence rules (:func:`_confirmation_sql`), spliced into :func:`_reduce_sql`."""
+
+    e_cols: str  # window columns of ``e`` (leading comma)
+    g1_cols: list[str]  # aggregates per (person, run)
+    g2_cols: list[str]  # aggregates per person
+    ctes: str  # the chronic rule's CTEs, if any
+    joins: str  # their joins to ``g2``
+    chronic: str  # the chronic column
+
+
+def _confirmation_sql(d: _Dialect, *, index: str, chronic_months: int, rules: Any) -> _ConfirmationSQL:
+    """The persistence rules in SQL: confirmation in the main pass, the chronic rule's few runs on their own.
 
     Confirmation needs the first day of each run below normal (or of the
     person's first count below, with ``allow_normal``) on every sample of
-    the run: a second window, but over the samples below normal only (a
-    few percent), not over all of them. A sample confirms when it is at
-    least ``confirm_days`` days after that day. With ``chronic_below``, its
-    runs (numbered in ``w``) are aggregated here too.
+    the run: a window over ``e`` (``cd0``), in the same pass as the run
+    aggregates ``g1``, which take the first confirming sample of each run
+    (a sample confirms when it is at least ``confirm_days`` days after that
+    day) and ``g2`` the first of the person's. It was a second stage over
+    the samples below normal, joined to ``g2``; Spark recomputes a CTE for
+    each reader, so that stage ran the sample and window stages a second
+    time (a quarter of the call at 10 million rows). With ``chronic_below``,
+    its runs (numbered in ``w``) are aggregated in a stage of their own.
     """
-    runs = "pidx" if rules.allow_normal else "pidx, rk"
-    conf_cols = ["min(CASE WHEN conf THEN t END) AS cf_t"]
+    below = "kept AND below"
+    if rules.allow_normal:
+        e_cols = f",\n    min(CASE WHEN {below} THEN day END) OVER (PARTITION BY pidx) AS cd0"
+    else:
+        e_cols = (f",\n    min(day) OVER (PARTITION BY pidx, CASE WHEN {below} THEN run ELSE -1 END) AS cd0")
+    conf = f"rk >= 0 AND day - cd0 >= {int(rules.confirm_days)}"
+    g1_cols = [f"min(CASE WHEN {conf} THEN t END) AS cf_t"]
+    g2_cols = ["min(cf_t) AS cf_t"]
     if index == "first_confirmed":
-        key = "CASE WHEN conf AND elig THEN t END"
-        conf_cols.append(f"min({key}) AS ic_t")
-        conf_cols += [f"{d.argmin(f, key)} AS ic_{f}" for f in _IX_FIELDS]
-    sep = ",\n    "
-    ctes = f"""
-cb AS (
-  SELECT pidx, t, elig, anc, tier, cens, source, lim,
-    day - min(day) OVER (PARTITION BY {runs}) >= {int(rules.confirm_days)} AS conf
-  FROM e WHERE rk >= 0
-),
-cf AS (
-  SELECT pidx AS cf_pidx, {sep.join(conf_cols)}
-  FROM cb GROUP BY pidx
-),"""
-    joins = "LEFT JOIN cf ON cf.cf_pidx = g2.pidx"
-    chronic = "chronic"
+        key = f"CASE WHEN {conf} AND elig THEN t END"
+        g1_cols.append(f"min({key}) AS ic_t")
+        g1_cols += [f"{d.argmin(f, key)} AS ic_{f}" for f in _IX_FIELDS]
+        g2_cols.append("min(ic_t) AS ic_t")
+        g2_cols += [f"{d.argmin(f'ic_{f}', 'ic_t')} AS ic_{f}" for f in _IX_FIELDS]
+    ctes, joins, chronic = "", "", "chronic"
     if rules.chronic_below is not None:
         end = d.days(d.add_months("CAST(c_t0 AS DATE)", chronic_months))
-        ctes += f"""
+        ctes = f"""
 cc AS (
   SELECT pidx, min(t) AS c_t0, max(day) AS c_d1
   FROM e WHERE kept AND {_known_below_sql(rules.chronic_below)} GROUP BY pidx, run_c
@@ -1366,9 +1383,9 @@ cc AS (
 ch AS (
   SELECT pidx AS ch_pidx, max(CASE WHEN c_d1 >= {end} THEN 1 ELSE 0 END) AS chronic_c FROM cc GROUP BY pidx
 ),"""
-        joins += " LEFT JOIN ch ON ch.ch_pidx = g2.pidx"
+        joins = "LEFT JOIN ch ON ch.ch_pidx = g2.pidx"
         chronic = "coalesce(chronic_c, 0)"
-    return ctes, joins, chronic
+    return _ConfirmationSQL(e_cols, g1_cols, g2_cols, ctes, joins, chronic)
 
 
 def _reduce_sql(head: str, d: _Dialect, *, index: str, chronic_months: int, measurements: bool = False,
@@ -1391,7 +1408,7 @@ def _reduce_sql(head: str, d: _Dialect, *, index: str, chronic_months: int, meas
 
     rules = rules if rules is not None else _Persistence()
     ix1, ix2, pick = _index_choice_sql(d, index)
-    conf_ctes, conf_joins, chronic = _confirmation_sql(d, index=index, chronic_months=chronic_months, rules=rules)
+    conf = _confirmation_sql(d, index=index, chronic_months=chronic_months, rules=rules)
     rate = f"(prev_anc - anc) / (CAST({d.micros('t')} - {d.micros('prev_t')} AS DOUBLE) * 1000.0 / 86400e9)"
     counts1 = ",\n    ".join(
         [f"sum({c}) AS {c}" for c in _SAMPLE_COUNTS if c.startswith("c_")]
@@ -1403,7 +1420,7 @@ def _reduce_sql(head: str, d: _Dialect, *, index: str, chronic_months: int, meas
     return f"""{head},
 e AS (
   SELECT w.*, CASE WHEN kept AND below THEN run ELSE -1 END AS rk,
-    CASE WHEN kept AND (low IS NULL OR anc < low) THEN t END AS newlow
+    CASE WHEN kept AND (low IS NULL OR anc < low) THEN t END AS newlow{conf.e_cols}
   FROM w
 ),
 g1 AS (
@@ -1419,6 +1436,7 @@ g1 AS (
     max(CASE WHEN kept THEN tier END) AS worst,
     max(CASE WHEN kept AND prev_t IS NOT NULL THEN {rate} END) AS steepest,
     min(t) AS run_t0, max(day) AS run_d1,
+    {sep.join(conf.g1_cols)},
     {counts1}
   FROM e
   GROUP BY pidx, rk
@@ -1432,16 +1450,17 @@ g2 AS (
     count(CASE WHEN rk >= 0 THEN 1 END) AS episodes,
     max(CASE WHEN rk >= 0 THEN run_d1 - {d.days('run_t0')} END) AS longest,
     max(CASE WHEN rk >= 0 AND run_d1 >= {chronic_end} THEN 1 ELSE 0 END) AS chronic,
+    {sep.join(conf.g2_cols)},
     {counts2}
   FROM g1
   GROUP BY pidx
-),{conf_ctes}
+),{conf.ctes}
 g3 AS (
-  SELECT {d.hint(["cf"] if rules.chronic_below is None else ["cf", "ch"])} *
-  FROM g2 {conf_joins}
+  SELECT {d.hint(["ch"] if rules.chronic_below is not None else [])} *
+  FROM g2 {conf.joins}
 ),
 fl1 AS (
-  SELECT rf, pk, count(*) AS n FROM r WHERE rf IS NOT NULL GROUP BY rf, pk
+  SELECT rf, pk, count(*) AS n FROM r GROUP BY rf, pk
 ),
 fl AS (
   SELECT rf, sum(n) AS n, count(*) AS ids FROM fl1 GROUP BY rf
@@ -1453,7 +1472,7 @@ SELECT CAST(0 AS TINYINT) AS grp, pidx, CAST(NULL AS TINYINT) AS rf, n_samples, 
   CAST({pick['cens']} AS TINYINT) AS ix_cens, CAST({pick['source']} AS TINYINT) AS ix_source, {pick['lim']} AS ix_lim,
   nadir_anc, nadir_t,
   CAST(worst AS TINYINT) AS worst, CAST(episodes AS INT) AS episodes, CAST(longest AS INT) AS longest,
-  CAST({chronic} AS TINYINT) AS chronic, steepest, cf_t AS confirmed_t, {", ".join(_SAMPLE_COUNTS)}
+  CAST({conf.chronic} AS TINYINT) AS chronic, steepest, cf_t AS confirmed_t, {", ".join(_SAMPLE_COUNTS)}
 FROM g3
 UNION ALL
 SELECT CAST(1 AS TINYINT), NULL, CAST(rf AS TINYINT), n, ids, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
@@ -1732,7 +1751,9 @@ def _collect_batches(batches, n_persons: int, *, keep_measurements) -> _Collecte
         if keep_measurements:
             got.kept.append(batch.loc[grp == 2, ["pidx", "ix_t", "ix_anc", "ix_tier"]])
         # Rows with a flag of their own: rows, and distinct ids (for unknown persons).
-        own = batch.loc[grp == 1]
+        # The rows without a flag are a group too (rf NULL): a filter on rf would be pushed down into the
+        # row stage, and Spark then generates one method too long for the JIT to compile (3x slower).
+        own = batch.loc[(grp == 1) & batch["rf"].notna().to_numpy()]
         for rf, n, ids in zip(own["rf"], own["n_samples"], own["n_meas"]):
             count(int(rf), int(n))
             if rf == _UNKNOWN:
