@@ -87,6 +87,28 @@ def test_style_is_applied_inside_the_plot_functions():
     assert plt.rcParams["svg.fonttype"] != "none" or matplotlib.rcParamsDefault["svg.fonttype"] == "none"
 
 
+def test_every_font_the_style_can_pick_draws_every_character_of_the_tier_labels():
+    from matplotlib import font_manager, ft2font
+
+    from neutrostats.labs.classify import SCHEMES, get_scheme
+    from neutrostats.plotting.style import FIGURE_STYLE
+
+    texts = [label for name in SCHEMES for label in get_scheme(name).tier_labels().values()]
+    chars = sorted({ch for text in texts for ch in text if ord(ch) > 127})
+    assert "⁹" in chars and "≥" in chars  # the labels read "Normal (≥1.8 ×10⁹/L)"
+    installed = {f.name: f.fname for f in font_manager.fontManager.ttflist}
+    # matplotlib draws with the first installed font of the list and does not fall back to the next one for a
+    # missing glyph: each one it could pick must have them all (Liberation Sans has no superscript nine).
+    checked = 0
+    for family in FIGURE_STYLE["font.sans-serif"]:
+        if family not in installed:
+            continue
+        font = ft2font.FT2Font(installed[family])
+        assert [ch for ch in chars if font.get_char_index(ord(ch)) == 0] == [], family
+        checked += 1
+    assert checked >= 1
+
+
 def test_save_figure_png_300_dpi_svg_with_text_same_bytes():
     from PIL import Image
 

@@ -29,7 +29,9 @@ REFERENCE_COLOR = "#4d4d4d"
 FIGURE_STYLE: Mapping[str, Any] = MappingProxyType({
     "font.family": "sans-serif",
     # Journals ask for Arial or Helvetica; DejaVu Sans (shipped with matplotlib) where neither is installed.
-    "font.sans-serif": ["Arial", "Helvetica", "Liberation Sans", "DejaVu Sans"],
+    # Not Liberation Sans (Arial's metric twin on Linux): it has no superscript nine, the labels' "×10⁹/L",
+    # and matplotlib does not fall back to the next font of a generic family for a missing glyph.
+    "font.sans-serif": ["Arial", "Helvetica", "DejaVu Sans"],
     "font.size": 9.0,
     "axes.titlesize": 10.0,
     "axes.titleweight": "bold",
