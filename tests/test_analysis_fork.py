@@ -118,9 +118,23 @@ def test_the_child_takes_every_odds_ratio_when_this_process_is_busy_long_enough(
     assert (serial.warnings["step"] == "odds ratios").any()  # so that the order of the step's warnings is tested
 
 
-def test_the_odds_ratios_are_shared_and_come_in_outcome_order(cohort, serial, children, monkeypatch):
-    # Each outcome takes this process 1 s more: the child does some from the last back meanwhile.
-    _in_this_process(monkeypatch, "_or_outcome", 1.0)
+def test_the_odds_ratios_are_shared_and_come_in_outcome_order(cohort, serial, children, monkeypatch, tmp_path):
+    # Each outcome takes this process 1 s more, and its first one waits until the child has computed one
+    # (a fixed delay alone was too short on a loaded machine): the child does some from the last back.
+    real, parent, marker = analysis._or_outcome, os.getpid(), tmp_path / "child-computed-one"
+
+    def shared(*args, **kwargs):
+        if os.getpid() != parent:
+            result = real(*args, **kwargs)
+            marker.touch()
+            return result
+        deadline = time.monotonic() + 60
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(analysis, "_or_outcome", shared)
     got = _analyse(cohort, parallel=True)
     taken = _or_stages(children)
     assert any(taken) and len(taken) < len(ReportSettings().outcome_codes), taken
