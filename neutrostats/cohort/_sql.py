@@ -1332,6 +1332,10 @@ def _index_choice_sql(d: _Dialect, index: str) -> tuple[list[str], list[str], di
     return ix1, ix2, pick
 
 
+#: ``rk`` of ``e``: the number of a kept sample's run below normal (numbered in ``w``), -1 for other samples.
+_RUN_KEY = "CASE WHEN kept AND below THEN run ELSE -1 END"
+
+
 @dataclass(frozen=True)
 class _ConfirmationSQL:
     """SQL pieces of the persistence rules (:func:`_confirmation_sql`), spliced into :func:`_reduce_sql`."""
@@ -1358,11 +1362,11 @@ def _confirmation_sql(d: _Dialect, *, index: str, chronic_months: int, rules: An
     time (a quarter of the call at 10 million rows). With ``chronic_below``,
     its runs (numbered in ``w``) are aggregated in a stage of their own.
     """
-    below = "kept AND below"
     if rules.allow_normal:
-        e_cols = f",\n    min(CASE WHEN {below} THEN day END) OVER (PARTITION BY pidx) AS cd0"
+        e_cols = ",\n    min(CASE WHEN kept AND below THEN day END) OVER (PARTITION BY pidx) AS cd0"
     else:
-        e_cols = (f",\n    min(day) OVER (PARTITION BY pidx, CASE WHEN {below} THEN run ELSE -1 END) AS cd0")
+        # rk itself cannot be named in the SELECT that defines it.
+        e_cols = f",\n    min(day) OVER (PARTITION BY pidx, {_RUN_KEY}) AS cd0"
     conf = f"rk >= 0 AND day - cd0 >= {int(rules.confirm_days)}"
     g1_cols = [f"min(CASE WHEN {conf} THEN t END) AS cf_t"]
     g2_cols = ["min(cf_t) AS cf_t"]
@@ -1419,7 +1423,7 @@ def _reduce_sql(head: str, d: _Dialect, *, index: str, chronic_months: int, meas
     sep = ",\n    "
     return f"""{head},
 e AS (
-  SELECT w.*, CASE WHEN kept AND below THEN run ELSE -1 END AS rk,
+  SELECT w.*, {_RUN_KEY} AS rk,
     CASE WHEN kept AND (low IS NULL OR anc < low) THEN t END AS newlow{conf.e_cols}
   FROM w
 ),
